@@ -1,0 +1,28 @@
+"""jupyter-orch: Jupyter-native orchestration of ML work on GPUs.
+
+``jupyter_orch.connect()`` gives a client to the orchestrator the current kernel's server
+runs; the server extension (``OrchApp``) is the API service and scheduler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+
+__all__ = ["__version__", "connect", "Client", "Future", "RemoteError"]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .server.app import OrchApp
+
+    return [{"module": "jupyter_orch", "app": OrchApp}]
+
+
+def __getattr__(name: str) -> Any:
+    # the client is imported lazily: the server imports this package at start-up
+    if name in ("connect", "Client", "Future", "RemoteError", "TaskFailed"):
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(name)

@@ -1,0 +1,70 @@
+"""The error vocabulary shared by every layer.
+
+Each error has a stable machine ``code`` and may name the ``field`` that caused it; the
+server maps codes to HTTP statuses, the client maps them back to exceptions.
+"""
+
+from __future__ import annotations
+
+
+class OrchError(Exception):
+    """Base of every error jupyter-orch reports to a user."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"error": self.code, "message": self.message}
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+class SpecError(OrchError):
+    """A task, resource or request body is malformed (HTTP 400)."""
+
+    code = "invalid"
+
+
+class NotFound(OrchError):
+    """No such task, worker or token (HTTP 404)."""
+
+    code = "not_found"
+
+
+class Conflict(OrchError):
+    """The object is in a state where the request makes no sense (HTTP 409)."""
+
+    code = "wrong_state"
+
+
+class TooLarge(OrchError):
+    """A payload is over the configured limit (HTTP 413)."""
+
+    code = "too_large"
+
+
+class Forbidden(OrchError):
+    """Authenticated, but not allowed to touch this object (HTTP 403)."""
+
+    code = "forbidden"
+
+
+class Unauthorized(OrchError):
+    """Missing, bad or revoked credentials (HTTP 401)."""
+
+    code = "unauthorized"
+
+
+class IllegalTransition(RuntimeError):
+    """A state change the state machine forbids: always a bug in the caller."""
+
+
+ERRORS_BY_CODE: dict[str, type[OrchError]] = {
+    cls.code: cls
+    for cls in (OrchError, SpecError, NotFound, Conflict, TooLarge, Forbidden, Unauthorized)
+}

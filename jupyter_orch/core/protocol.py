@@ -1,0 +1,127 @@
+"""The worker protocol: messages between the server and its workers over one WebSocket.
+
+The same protocol serves local, static and Kubernetes workers. A message is either a
+text frame holding a JSON object, or a binary frame carrying a JSON header plus blobs:
+
+    binary frame = u32 big-endian header length | header JSON (utf-8) | blob 0 | blob 1 | ...
+    header["blobs"] = [[name, length], ...]  (the blobs follow in that order)
+
+Every message has a ``type``. Worker → server:
+
+``hello``      first message after connecting (and after every reconnect)::
+                 {type, worker_id, name, hostname, pid, version, python, cloudpickle,
+                  slots, cpus, memory, gpus: [{index, uuid, model, memory}], labels, image,
+                  provider, running: [{task_id, attempt}],
+                  finished: [<finished message without blobs>, ...]}
+               ``running``/``finished`` describe what happened while disconnected; the
+               blobs of buffered ``finished`` results are re-sent afterwards as normal
+               ``finished`` messages, which the server acknowledges.
+``heartbeat``  {type, metrics: {cpu_percent, memory_used, memory_total,
+                 gpus: [{index, utilization, memory_used, memory_total}]}}
+``started``    {type, task_id, attempt, pid}
+``log``        {type, task_id, attempt, lines: [[unix_ts, "stdout"|"stderr", text], ...]}
+``finished``   binary: {type, task_id, attempt, ok, exit_code, error, error_kind,
+                 traceback, blobs: [["result", n]]}; ``ok`` true means the result blob is
+                 the cloudpickled return value (function) or empty (shell, exit 0). When
+                 ``ok`` is false the blob, if any, is the pickled exception.
+               error_kind: "exception" | "exit_code" | "signal" | "timeout" | "cancelled"
+                 | "executor_died" | "bad_payload" | "environment" | "worker_error"
+
+Server → worker:
+
+``welcome``    {type, worker_id, heartbeat_interval, server_version}
+``assign``     binary: {type, task_id, attempt, kind, command, env, timeout, gpus: [int],
+                 owner, name, blobs: [["payload", n], ["dep:<task_id>", n], ...]}
+``cancel``     {type, task_id, attempt, reason, grace}
+``ack``        {type, task_id, attempt}: the server has stored this ``finished`` report
+``refuse``     {type, task_id, attempt, reason}: a report the server will not take
+``shutdown``   {type, reason}: finish nothing new; exit when idle (provider release)
+``error``      {type, message}: a fatal protocol or authentication problem
+
+Authentication: the WebSocket upgrade request carries ``Authorization: Bearer <token>``
+with a worker token the server issued. The path is ``/orch/api/v1/workers/connect``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+PROTOCOL_VERSION = 1
+CONNECT_PATH = "/orch/api/v1/workers/connect"
+
+WORKER_MESSAGES = frozenset({"hello", "heartbeat", "started", "log", "finished"})
+SERVER_MESSAGES = frozenset({"welcome", "assign", "cancel", "ack", "refuse", "shutdown", "error"})
+ERROR_KINDS = frozenset(
+    {
+        "exception", "exit_code", "signal", "timeout", "cancelled", "executor_died",
+        "bad_payload", "environment", "worker_error", "worker_lost", "dependency",
+    }
+)
+
+_HEADER_LEN = struct.Struct(">I")
+
+
+class ProtocolError(ValueError):
+    """A frame that does not follow this protocol."""
+
+
+@dataclass
+class Message:
+    header: dict[str, Any]
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:
+        return str(self.header.get("type"))
+
+    def __getitem__(self, key: str) -> Any:
+        return self.header[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.header.get(key, default)
+
+
+def encode(header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]] | None = None) -> str | bytes:
+    """A text frame for a header alone, a binary frame when there are blobs."""
+    if not blobs:
+        return json.dumps(header, separators=(",", ":"))
+    head = dict(header)
+    head["blobs"] = [[name, len(data)] for name, data in blobs]
+    raw = json.dumps(head, separators=(",", ":")).encode()
+    return b"".join([_HEADER_LEN.pack(len(raw)), raw, *(bytes(data) for _, data in blobs)])
+
+
+def decode(frame: str | bytes) -> Message:
+    """Parse a frame; raise :class:`ProtocolError` on anything malformed."""
+    try:
+        if isinstance(frame, str):
+            header = json.loads(frame)
+            blobs: dict[str, bytes] = {}
+        else:
+            view = memoryview(frame)
+            if len(view) < _HEADER_LEN.size:
+                raise ProtocolError("binary frame shorter than its header length")
+            (n,) = _HEADER_LEN.unpack_from(view)
+            end = _HEADER_LEN.size + n
+            if end > len(view):
+                raise ProtocolError("binary frame header runs past the frame")
+            header = json.loads(bytes(view[_HEADER_LEN.size : end]))
+            blobs = {}
+            offset = end
+            for name, length in header.pop("blobs", []):
+                if not isinstance(name, str) or not isinstance(length, int) or length < 0:
+                    raise ProtocolError("bad blob entry in frame header")
+                if offset + length > len(view):
+                    raise ProtocolError(f"blob {name!r} runs past the frame")
+                blobs[name] = bytes(view[offset : offset + length])
+                offset += length
+            if offset != len(view):
+                raise ProtocolError("trailing bytes after the last blob")
+    except (UnicodeDecodeError, json.JSONDecodeError, struct.error) as exc:
+        raise ProtocolError(f"unreadable frame: {exc}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise ProtocolError("a message must be a JSON object with a string 'type'")
+    return Message(header, blobs)

@@ -1,0 +1,86 @@
+"""Plain records the engine keeps in memory and the store persists.
+
+They are the contract between the engine and any store implementation: the store turns
+them into rows and back, the engine never sees a database object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .spec import TaskSpec
+from .states import AttemptState, TaskState
+
+
+@dataclass
+class TaskRow:
+    spec: TaskSpec
+    state: TaskState = TaskState.PENDING
+    seq: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    attempt: int = 0  # number of the current (latest) attempt; 0 = never placed
+    worker_id: str | None = None
+    gpus: tuple[int, ...] = ()
+    payload_key: str | None = None
+    payload_size: int = 0
+    result_key: str | None = None
+    result_size: int = 0
+    error: str | None = None
+    error_kind: str | None = None
+    traceback: str | None = None
+    reason: str | None = None  # why it is pending, in words
+    started_at: float | None = None
+    ended_at: float | None = None
+    retry_at: float | None = None  # earliest time of the next automatic retry
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def owner(self) -> str:
+        return self.spec.owner
+
+
+@dataclass
+class AttemptRow:
+    task_id: str
+    number: int  # 1, 2, ...
+    state: AttemptState = AttemptState.SCHEDULED
+    worker_id: str | None = None
+    gpus: tuple[int, ...] = ()
+    scheduled_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    error_kind: str | None = None
+
+
+@dataclass
+class WorkerRow:
+    id: str
+    name: str
+    provider: str = "static"
+    token_id: str | None = None
+    hostname: str = ""
+    state: str = "connected"  # connected | disconnected | gone
+    info: dict[str, Any] = field(default_factory=dict)  # hello: slots, cpus, memory, gpus, labels, ...
+    connected_at: float | None = None
+    last_seen: float | None = None
+
+
+@dataclass
+class TokenRow:
+    id: str
+    name: str
+    owner: str = ""
+    provider: str = "static"
+    created_at: float = 0.0
+    revoked_at: float | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None

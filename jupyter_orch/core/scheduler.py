@@ -1,0 +1,185 @@
+"""The scheduler: a pure function from (pending tasks, workers with free capacity) to
+assignments.
+
+Order: higher ``priority`` first; within a priority, owners take turns (round-robin, the
+owner with the oldest waiting task first) and each owner's tasks go FIFO, so one user's
+thousand tasks cannot starve another's one. Placement filters workers on slots, CPUs,
+memory, GPUs, GPU type, labels and image, then scores them: ``binpack`` (default) puts a
+task where the fewest GPUs (then CPUs) stay free, keeping whole nodes free for big GPU
+tasks; ``spread`` does the opposite. A task that no worker could hold even when idle is
+reported in ``unplaceable`` with the reason, so it is never left pending silently.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Mapping, Sequence
+
+from .queue import FairQueue, PendingTask
+from .resources import Gpu, Resources, format_memory
+
+POLICIES = ("binpack", "spread")
+
+
+@dataclass(frozen=True)
+class WorkerCapacity:
+    """A worker's totals and what is free now. ``image`` None = runs whatever it is given
+    in its own environment (local and static workers); it then only takes tasks that do not
+    ask for an image, unless ``any_image`` is set."""
+
+    id: str
+    slots_total: int
+    slots_free: int
+    cpus_total: float
+    cpus_free: float
+    memory_total: int = 0  # 0 = unknown/unlimited
+    memory_free: int = 0
+    gpus: tuple[Gpu, ...] = ()
+    gpus_free: frozenset[int] = frozenset()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    image: str | None = None
+    any_image: bool = False
+    accepting: bool = True  # False while draining or disconnected
+
+
+@dataclass(frozen=True)
+class Assignment:
+    task_id: str
+    worker_id: str
+    gpus: tuple[int, ...] = ()
+
+
+@dataclass
+class Schedule:
+    assignments: list[Assignment] = field(default_factory=list)
+    # task id -> why no worker could ever run it (with the current workers)
+    unplaceable: dict[str, str] = field(default_factory=dict)
+    # task id -> why it waits although some worker could run it later
+    waiting: dict[str, str] = field(default_factory=dict)
+
+
+def order_tasks(tasks: Iterable[PendingTask]) -> list[PendingTask]:
+    """Priority descending; round-robin across owners within a priority; FIFO per owner."""
+    by_priority: dict[int, dict[str, deque[PendingTask]]] = defaultdict(lambda: defaultdict(deque))
+    for task in sorted(tasks, key=lambda t: t.seq):
+        by_priority[task.priority][task.owner].append(task)
+    ordered: list[PendingTask] = []
+    for priority in sorted(by_priority, reverse=True):
+        queues = by_priority[priority]
+        # owners in order of their oldest waiting task
+        turn = deque(sorted(queues, key=lambda o: queues[o][0].seq))
+        while turn:
+            owner = turn.popleft()
+            queue = queues[owner]
+            ordered.append(queue.popleft())
+            if queue:
+                turn.append(owner)
+    return ordered
+
+
+def _static_mismatch(task: PendingTask, w: WorkerCapacity) -> str | None:
+    """Why ``w`` could never run ``task``, even idle; None if it could."""
+    r = task.resources
+    if task.image is not None and not w.any_image and w.image != task.image:
+        return f"image {task.image}"
+    for key, value in r.labels.items():
+        if w.labels.get(key) != value:
+            return f"label {key}={value}"
+    if r.cpus > w.cpus_total:
+        return f"{r.cpus:g} cpus"
+    if r.memory and w.memory_total and r.memory > w.memory_total:
+        return f"{format_memory(r.memory)} memory"
+    if r.gpus:
+        matching = [g for g in w.gpus if g.matches(r.gpu_type)]
+        if len(matching) < r.gpus:
+            kind = f"{r.gpu_type} " if r.gpu_type else ""
+            return f"{r.gpus} {kind}gpus"
+    return None
+
+
+def _fits_now(task: PendingTask, w: WorkerCapacity) -> tuple[int, ...] | None:
+    """The GPU indices to use if ``task`` fits in ``w``'s free capacity now, else None."""
+    r = task.resources
+    if not w.accepting or w.slots_free < 1 or r.cpus > w.cpus_free + 1e-9:
+        return None
+    if r.memory and w.memory_total and r.memory > w.memory_free:
+        return None
+    if not r.gpus:
+        return ()
+    free = sorted(g.index for g in w.gpus if g.index in w.gpus_free and g.matches(r.gpu_type))
+    if len(free) < r.gpus:
+        return None
+    return tuple(free[: r.gpus])
+
+
+def _score(task: PendingTask, w: WorkerCapacity, policy: str) -> tuple[float, ...]:
+    """Lower is better."""
+    gpus_left = len(w.gpus_free) - task.resources.gpus
+    cpus_left = w.cpus_free - task.resources.cpus
+    # CPU-only tasks should stay off GPU workers when they can
+    gpu_penalty = 1 if (not task.resources.gpus and w.gpus) else 0
+    if policy == "spread":
+        return (gpu_penalty, -gpus_left, -cpus_left, -w.slots_free)
+    return (gpu_penalty, gpus_left, cpus_left, w.slots_free)
+
+
+def _take(w: WorkerCapacity, task: PendingTask, gpus: tuple[int, ...]) -> WorkerCapacity:
+    r = task.resources
+    return replace(
+        w,
+        slots_free=w.slots_free - 1,
+        cpus_free=w.cpus_free - r.cpus,
+        memory_free=w.memory_free - r.memory if w.memory_total else w.memory_free,
+        gpus_free=w.gpus_free - frozenset(gpus),
+    )
+
+
+def explain_unplaceable(task: PendingTask, workers: Sequence[WorkerCapacity]) -> str:
+    if not workers:
+        return "no workers are connected"
+    reasons = sorted({m for w in workers if (m := _static_mismatch(task, w))})
+    return "no worker has " + " / ".join(reasons) + f" (needs {task.resources.describe()})"
+
+
+def schedule(
+    pending: Iterable[PendingTask],
+    workers: Sequence[WorkerCapacity],
+    policy: str = "binpack",
+) -> Schedule:
+    """Assign as many pending tasks as fit, in fair order. Pure: inputs are not changed."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown scheduling policy {policy!r}; known: {', '.join(POLICIES)}")
+    result = Schedule()
+    free = {w.id: w for w in workers}
+    slots_left = sum(w.slots_free for w in workers if w.accepting)
+    ordered = iter(pending) if isinstance(pending, FairQueue) else iter(order_tasks(pending))
+    possible_for: dict[tuple[object, ...], list[WorkerCapacity]] = {}
+    for task in ordered:
+        r = task.resources
+        key = (r.cpus, r.memory, r.gpus, r.gpu_type, tuple(sorted(r.labels.items())), task.image)
+        possible = possible_for.get(key)
+        if possible is None:
+            possible = possible_for[key] = [w for w in workers if _static_mismatch(task, w) is None]
+        if not possible:
+            result.unplaceable[task.id] = explain_unplaceable(task, workers)
+            continue
+        best: tuple[tuple[float, ...], WorkerCapacity, tuple[int, ...]] | None = None
+        for w in possible:
+            current = free[w.id]
+            gpus = _fits_now(task, current)
+            if gpus is None:
+                continue
+            score = _score(task, current, policy)
+            if best is None or score < best[0]:
+                best = (score, current, gpus)
+        if best is None:
+            result.waiting[task.id] = f"waiting for a free slot ({task.resources.describe()})"
+            continue
+        _, chosen, gpus = best
+        free[chosen.id] = _take(chosen, task, gpus)
+        result.assignments.append(Assignment(task.id, chosen.id, gpus))
+        slots_left -= 1
+        if slots_left <= 0:
+            break  # nothing more can be placed this round; the rest keep their order
+    return result

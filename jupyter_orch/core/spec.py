@@ -1,0 +1,194 @@
+"""The task spec: what to run (kind + payload or command), what it needs, how to retry.
+
+``TaskSpec.from_dict`` is the single gate for user input (REST body, CLI, client): every
+malformed field is a :class:`SpecError` that names it. Kinds ``cell`` and ``notebook`` are
+reserved for the kernel SDK and workflows; they share this spec.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from .errors import SpecError
+from .ids import is_valid_id, new_id
+from .resources import Resources
+
+KINDS = ("function", "shell", "cell", "notebook")
+PAYLOAD_KINDS = frozenset({"function", "cell", "notebook"})
+MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times to retry a failed attempt and how long to wait before each retry.
+
+    The wait before retry ``n`` (1-based) is ``backoff * factor ** (n - 1)``, capped at
+    ``max_backoff`` seconds.
+    """
+
+    retries: int = 0
+    backoff: float = 1.0
+    factor: float = 2.0
+    max_backoff: float = 300.0
+
+    def delay(self, retry_number: int) -> float:
+        return min(self.max_backoff, self.backoff * self.factor ** max(0, retry_number - 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"retries": self.retries, "backoff": self.backoff, "factor": self.factor, "max_backoff": self.max_backoff}
+
+
+def _opt_float(data: Mapping[str, Any], key: str, *, positive: bool = True) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"{key} must be a number of seconds, not {value!r}", field=key)
+    if not math.isfinite(value) or (positive and value <= 0):
+        raise SpecError(f"{key} must be a positive number of seconds, not {value!r}", field=key)
+    return float(value)
+
+
+def _int(data: Mapping[str, Any], key: str, default: int, minimum: int | None = None) -> int:
+    value = data.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{key} must be a whole number, not {value!r}", field=key)
+    if minimum is not None and value < minimum:
+        raise SpecError(f"{key} must be >= {minimum}, not {value}", field=key)
+    return value
+
+
+def _str_map(value: Any, key: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{key} must be an object of names to strings", field=key)
+    out = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or not k or "=" in k or "\0" in k:
+            raise SpecError(f"{key} has an invalid name {k!r}", field=f"{key}.{k}")
+        if not isinstance(v, (str, int, float, bool)):
+            raise SpecError(f"{key}.{k} must be a string", field=f"{key}.{k}")
+        out[k] = str(v)
+    return out
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything needed to run a task, independent of where and how often it runs."""
+
+    kind: str
+    id: str = field(default_factory=new_id)
+    name: str | None = None
+    owner: str = ""
+    resources: Resources = field(default_factory=Resources)
+    image: str | None = None
+    priority: int = 0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    command: str | None = None
+    depends: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    _KEYS = frozenset(
+        {
+            "id", "kind", "name", "resources", "image", "priority", "retries", "retry_backoff",
+            "retry_backoff_factor", "timeout", "env", "command", "depends", "metadata", "payload",
+        }
+    )
+
+    @classmethod
+    def from_dict(cls, data: Any, *, owner: str = "") -> TaskSpec:
+        """Validate user input. ``payload`` (if present) is the server's business, not ours."""
+        if not isinstance(data, Mapping):
+            raise SpecError("a task must be a JSON object")
+        unknown = set(data) - cls._KEYS
+        if unknown:
+            key = sorted(unknown)[0]
+            raise SpecError(f"{key} is not a known task field", field=key)
+        kind = data.get("kind")
+        if kind not in KINDS:
+            raise SpecError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}", field="kind")
+        task_id = data.get("id")
+        if task_id is None:
+            task_id = new_id()
+        elif not is_valid_id(task_id):
+            raise SpecError(f"id must be a 26-character task id, not {task_id!r}", field="id")
+        name = data.get("name")
+        if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
+            raise SpecError(f"name must be a string of at most {MAX_NAME} characters", field="name")
+        image = data.get("image")
+        if image is not None and (not isinstance(image, str) or not image.strip()):
+            raise SpecError("image must be a non-empty string", field="image")
+        command = data.get("command")
+        if kind == "shell":
+            if not isinstance(command, str) or not command.strip():
+                raise SpecError("a shell task needs a non-empty command", field="command")
+        elif command is not None:
+            raise SpecError(f"command is only for shell tasks, not {kind}", field="command")
+        depends = data.get("depends") or []
+        if not isinstance(depends, (list, tuple)) or not all(is_valid_id(d) for d in depends):
+            raise SpecError("depends must be a list of task ids", field="depends")
+        metadata = data.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            raise SpecError("metadata must be an object", field="metadata")
+        backoff = _opt_float(data, "retry_backoff")
+        factor = _opt_float(data, "retry_backoff_factor")
+        return cls(
+            kind=kind,
+            id=task_id,
+            name=name or None,
+            owner=owner,
+            resources=Resources.from_dict(data.get("resources")),
+            image=image.strip() if image else None,
+            priority=_int(data, "priority", 0),
+            retry=RetryPolicy(
+                retries=_int(data, "retries", 0, minimum=0),
+                backoff=1.0 if backoff is None else backoff,
+                factor=2.0 if factor is None else factor,
+            ),
+            timeout=_opt_float(data, "timeout"),
+            env=_str_map(data.get("env"), "env"),
+            command=command,
+            depends=tuple(dict.fromkeys(depends)),
+            metadata=dict(metadata),
+        )
+
+    def with_owner(self, owner: str) -> TaskSpec:
+        return replace(self, owner=owner)
+
+    @property
+    def needs_payload(self) -> bool:
+        return self.kind in PAYLOAD_KINDS
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        if self.kind == "shell" and self.command:
+            return self.command if len(self.command) <= 60 else self.command[:57] + "..."
+        return str(self.metadata.get("function") or self.kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored and served form; ``from_dict(to_dict())`` gives the same spec back."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "resources": self.resources.to_dict(),
+            "image": self.image,
+            "priority": self.priority,
+            "retries": self.retry.retries,
+            "retry_backoff": self.retry.backoff,
+            "retry_backoff_factor": self.retry.factor,
+            "timeout": self.timeout,
+            "env": dict(self.env),
+            "command": self.command,
+            "depends": list(self.depends),
+            "metadata": dict(self.metadata),
+        }
