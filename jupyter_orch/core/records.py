@@ -74,8 +74,12 @@ class WorkerRow:
 
 @dataclass
 class TokenRow:
+    """A credential the server issued. ``scope`` is ``worker`` (a worker connects with it)
+    or ``api`` (a kernel, script or CLI calls the REST API with it as ``owner``)."""
+
     id: str
     name: str
+    scope: str = "worker"
     owner: str = ""
     provider: str = "static"
     created_at: float = 0.0
@@ -84,3 +88,44 @@ class TokenRow:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+# --- changes the engine hands to the store, applied in one transaction per batch ---------
+# Each carries a snapshot taken on the engine's thread: the store never sees a row the
+# engine is still mutating.
+
+
+@dataclass(frozen=True)
+class InsertTask:
+    row: TaskRow
+
+
+@dataclass(frozen=True)
+class UpdateTask:
+    row: TaskRow
+
+
+@dataclass(frozen=True)
+class InsertAttempt:
+    row: AttemptRow
+
+
+@dataclass(frozen=True)
+class UpdateAttempt:
+    row: AttemptRow
+
+
+@dataclass(frozen=True)
+class UpsertWorker:
+    row: WorkerRow
+
+
+@dataclass(frozen=True)
+class InsertBlob:
+    key: str
+    size: int
+    task_id: str | None
+    kind: str  # payload | result | log
+
+
+Change = InsertTask | UpdateTask | InsertAttempt | UpdateAttempt | UpsertWorker | InsertBlob
