@@ -109,3 +109,17 @@ def dumps_exception(exc: BaseException) -> bytes:
 
 def describe_python() -> str:
     return f"Python {platform.python_version()} ({sys.executable})"
+
+
+def call_by_reference(reference: str, *args: Any, **kwargs: Any) -> Any:
+    """Import ``module:function`` on the worker and call it (``jupyter orch submit`` uses
+    this so the CLI never imports user code)."""
+    import importlib
+
+    module_name, _, attr = reference.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"expected module:function, not {reference!r}")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target(*args, **kwargs)

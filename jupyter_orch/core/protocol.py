@@ -46,8 +46,9 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 PROTOCOL_VERSION = 1
 CONNECT_PATH = "/orch/api/v1/workers/connect"

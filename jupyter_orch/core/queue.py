@@ -1,16 +1,20 @@
 """The pending queue kept in fair order, so the scheduler reads only its head.
 
-Iteration yields tasks by priority (highest first), then owners in turn (the owner with
-the oldest waiting task first), FIFO within an owner: the same order as
-``scheduler.order_tasks`` but without re-sorting every pending task on every pass, which
-matters when 5,000 tasks arrive at once.
+Iteration yields tasks by priority (highest first), then owners in turn, FIFO within an
+owner: the same order as ``scheduler.order_tasks`` but without re-sorting every pending
+task on every pass, which matters when 5,000 tasks arrive at once. Unlike that stateless
+function, the queue remembers whose task left it last (``remove``: placed or cancelled),
+so the turn order carries over from pass to pass: the owner served least recently goes
+first, then the owner with the oldest waiting task. Without that, when one slot frees up
+at a time, the owner with the oldest task would win every pass and one user's thousand
+tasks would starve another's one.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from .resources import Resources
 
@@ -31,6 +35,8 @@ class FairQueue:
     def __init__(self) -> None:
         self._live: dict[str, PendingTask] = {}
         self._queues: dict[int, dict[str, deque[PendingTask]]] = {}
+        self._served: dict[str, int] = {}  # owner -> tick of its last task leaving the queue
+        self._tick = 0
 
     def __len__(self) -> int:
         return len(self._live)
@@ -55,7 +61,11 @@ class FairQueue:
             queue.append(task)
 
     def remove(self, task_id: str) -> PendingTask | None:
-        return self._live.pop(task_id, None)
+        task = self._live.pop(task_id, None)
+        if task is not None:
+            self._tick += 1
+            self._served[task.owner] = self._tick
+        return task
 
     def _head(self, queue: deque[PendingTask]) -> PendingTask | None:
         while queue:
@@ -69,9 +79,11 @@ class FairQueue:
         for priority in sorted(self._queues, reverse=True):
             owners = self._queues[priority]
             positions = {owner: 0 for owner in owners}
-            # owners ordered by their oldest live task, then in turn
-            heads = [(h.seq, owner) for owner, q in owners.items() if (h := self._head(q))]
-            turn = deque(owner for _, owner in sorted(heads))
+            # owners served least recently first, then by their oldest live task; then in turn
+            heads = [
+                (self._served.get(owner, 0), h.seq, owner) for owner, q in owners.items() if (h := self._head(q))
+            ]
+            turn = deque(owner for *_, owner in sorted(heads))
             while turn:
                 owner = turn.popleft()
                 queue = owners[owner]

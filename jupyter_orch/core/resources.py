@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from decimal import Decimal
+from typing import Any
 
 from .errors import SpecError
 
@@ -42,7 +44,8 @@ def parse_memory(value: Any, field_name: str = "resources.memory") -> int:
         m = _MEM_RE.match(value)
         if m:
             number, unit = m.groups()
-            return int(float(number) * _UNITS[(unit or "").lower()])
+            # Decimal, not float: "9007199254740993" must not lose its last byte
+            return int(Decimal(number) * _UNITS[(unit or "").lower()])
     raise SpecError(
         f"{field_name} must be a size like '8Gi', '512Mi' or a number of bytes, not {value!r}",
         field=field_name,
@@ -62,6 +65,12 @@ def format_memory(nbytes: int) -> str:
         if nbytes >= size:
             return f"{nbytes / size:.1f}{unit}"
     return str(nbytes)
+
+
+def _exact_memory(nbytes: int) -> str | int:
+    """``format_memory`` when it is exact (round trips), else the byte count."""
+    text = format_memory(nbytes)
+    return text if parse_memory(text) == nbytes else nbytes
 
 
 def _number(value: Any, field_name: str, *, integer: bool, minimum: float = 0) -> float:
@@ -126,7 +135,7 @@ class Resources:
             raise SpecError(f"{prefix} must be an object", field=prefix)
         unknown = set(data) - cls._KEYS
         if unknown:
-            name = sorted(unknown)[0]
+            name = sorted(unknown, key=str)[0]  # key=str: a Python caller may pass non-str keys
             raise SpecError(
                 f"{prefix}.{name} is not a known resource (known: cpus, memory, gpus, gpu_type, labels)",
                 field=f"{prefix}.{name}",
@@ -149,7 +158,7 @@ class Resources:
     def to_dict(self) -> dict[str, Any]:
         return {
             "cpus": self.cpus,
-            "memory": format_memory(self.memory) if self.memory else None,
+            "memory": _exact_memory(self.memory) if self.memory else None,
             "gpus": self.gpus,
             "gpu_type": self.gpu_type,
             "labels": dict(self.labels),

@@ -13,11 +13,11 @@ reported in ``unplaceable`` with the reason, so it is never left pending silentl
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Mapping, Sequence
 
 from .queue import FairQueue, PendingTask
-from .resources import Gpu, Resources, format_memory
+from .resources import Gpu, format_memory
 
 POLICIES = ("binpack", "spread")
 

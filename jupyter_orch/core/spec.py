@@ -8,8 +8,9 @@ reserved for the kernel SDK and workflows; they share this spec.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import SpecError
 from .ids import is_valid_id, new_id
@@ -34,7 +35,11 @@ class RetryPolicy:
     max_backoff: float = 300.0
 
     def delay(self, retry_number: int) -> float:
-        return min(self.max_backoff, self.backoff * self.factor ** max(0, retry_number - 1))
+        try:
+            wait = self.backoff * self.factor ** max(0, retry_number - 1)
+        except OverflowError:  # a float power past 1e308 raises instead of giving inf
+            return self.max_backoff
+        return min(self.max_backoff, wait)
 
     def to_dict(self) -> dict[str, Any]:
         return {"retries": self.retries, "backoff": self.backoff, "factor": self.factor, "max_backoff": self.max_backoff}
@@ -98,7 +103,7 @@ class TaskSpec:
     _KEYS = frozenset(
         {
             "id", "kind", "name", "resources", "image", "priority", "retries", "retry_backoff",
-            "retry_backoff_factor", "timeout", "env", "command", "depends", "metadata", "payload",
+            "retry_backoff_factor", "retry_max_backoff", "timeout", "env", "command", "depends", "metadata", "payload",
         }
     )
 
@@ -109,7 +114,7 @@ class TaskSpec:
             raise SpecError("a task must be a JSON object")
         unknown = set(data) - cls._KEYS
         if unknown:
-            key = sorted(unknown)[0]
+            key = str(sorted(unknown, key=str)[0])  # key=str: a Python caller may pass non-str keys
             raise SpecError(f"{key} is not a known task field", field=key)
         kind = data.get("kind")
         if kind not in KINDS:
@@ -139,6 +144,7 @@ class TaskSpec:
             raise SpecError("metadata must be an object", field="metadata")
         backoff = _opt_float(data, "retry_backoff")
         factor = _opt_float(data, "retry_backoff_factor")
+        max_backoff = _opt_float(data, "retry_max_backoff")
         return cls(
             kind=kind,
             id=task_id,
@@ -151,6 +157,7 @@ class TaskSpec:
                 retries=_int(data, "retries", 0, minimum=0),
                 backoff=1.0 if backoff is None else backoff,
                 factor=2.0 if factor is None else factor,
+                max_backoff=300.0 if max_backoff is None else max_backoff,
             ),
             timeout=_opt_float(data, "timeout"),
             env=_str_map(data.get("env"), "env"),
@@ -186,6 +193,7 @@ class TaskSpec:
             "retries": self.retry.retries,
             "retry_backoff": self.retry.backoff,
             "retry_backoff_factor": self.retry.factor,
+            "retry_max_backoff": self.retry.max_backoff,
             "timeout": self.timeout,
             "env": dict(self.env),
             "command": self.command,

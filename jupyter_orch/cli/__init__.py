@@ -1,0 +1,2 @@
+"""The ``jupyter orch`` command line: serve, worker, submit, status, logs, cancel, retry,
+workers and token."""

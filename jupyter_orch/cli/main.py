@@ -1,0 +1,117 @@
+"""``jupyter orch``: the entry point and its argument parser."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..core.errors import OrchError
+from . import commands
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", help="server URL (default: JUPYTER_ORCH_URL or the running server)")
+    p.add_argument("--token", help="API token (default: JUPYTER_ORCH_TOKEN or the running server's)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jupyter orch", description="Jupyter-native orchestration of ML work on GPUs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("serve", help="run the API service and scheduler (a Jupyter server with only this extension)",
+                   add_help=False)
+    worker = sub.add_parser("worker", help="run a worker that connects to a server")
+    from ..worker.cli import add_arguments
+
+    add_arguments(worker)
+
+    submit = sub.add_parser("submit", help="submit module:function [ARGS] or -- SHELL COMMAND")
+    _common(submit)
+    submit.add_argument("target", nargs="?", help="module:function to call on a worker")
+    submit.add_argument("args", nargs="*", help="arguments (JSON values, else strings)")
+    submit.add_argument("--gpus", type=int, default=0)
+    submit.add_argument("--cpus", type=float, default=1)
+    submit.add_argument("--memory")
+    submit.add_argument("--gpu-type")
+    submit.add_argument("--label", action="append", default=[], metavar="K=V")
+    submit.add_argument("--image")
+    submit.add_argument("--name")
+    submit.add_argument("--priority", type=int, default=0)
+    submit.add_argument("--retries", type=int, default=0)
+    submit.add_argument("--timeout", type=float)
+    submit.add_argument("--env", action="append", default=[], metavar="K=V")
+    submit.add_argument("--wait", action="store_true", help="follow the output and exit with the task's status")
+    submit.set_defaults(func=commands.cmd_submit, shell=None)
+
+    status = sub.add_parser("status", help="recent tasks, or one task with its attempts")
+    _common(status)
+    status.add_argument("id", nargs="?")
+    status.add_argument("--state", help="only these states (comma-separated)")
+    status.add_argument("-q", help="search names and ids")
+    status.add_argument("--limit", type=int, default=50)
+    status.set_defaults(func=commands.cmd_status)
+
+    logs = sub.add_parser("logs", help="a task's output")
+    _common(logs)
+    logs.add_argument("id")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the task ends")
+    logs.add_argument("--attempt", type=int)
+    logs.set_defaults(func=commands.cmd_logs)
+
+    for name, func, text in (("cancel", commands.cmd_cancel, "cancel a task"),
+                             ("retry", commands.cmd_retry, "run a failed or cancelled task again")):
+        p = sub.add_parser(name, help=text)
+        _common(p)
+        p.add_argument("id")
+        p.set_defaults(func=func)
+
+    workers = sub.add_parser("workers", help="workers, their slots and GPUs")
+    _common(workers)
+    workers.set_defaults(func=commands.cmd_workers)
+
+    token = sub.add_parser("token", help="worker tokens: create NAME | list | revoke ID")
+    _common(token)
+    token.add_argument("action", choices=["create", "list", "revoke"])
+    token.add_argument("name", nargs="?")
+    token.set_defaults(func=commands.cmd_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "serve":
+        from .serve import main as serve
+
+        return serve(argv[1:])
+    shell: list[str] | None = None
+    if argv and argv[0] == "submit" and "--" in argv:
+        cut = argv.index("--")
+        argv, shell = argv[:cut], argv[cut + 1:]
+        if not shell:
+            print("jupyter orch submit: nothing after --", file=sys.stderr)
+            return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "worker":
+        from ..worker.cli import run
+
+        return run(args)
+    if shell is not None:
+        args.shell = shell
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except OrchError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        print(f"jupyter orch {args.command}: {exc.message}{where}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

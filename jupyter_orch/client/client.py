@@ -1,0 +1,240 @@
+"""``jupyter_orch.connect()`` and the :class:`Client`: submit functions and shell commands
+to workers, get futures back, list workers.
+
+Options that shape the task (``gpus``, ``cpus``, ``memory``, ...) are keyword-only
+arguments of ``submit``; every other keyword goes to the function, as in Dask.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from typing import Any, Callable, Iterable, Mapping
+
+from ..core.errors import SpecError, TooLarge
+from ..core.ids import new_id
+from ..core.spec import TaskSpec
+from ..serialization import dumps_call, environment
+from .futures import Future
+from .http import HttpApi
+from .session import SessionChannel
+
+_clients: dict[tuple[str, str | None], Client] = {}
+_clients_lock = threading.Lock()
+
+
+def connect(url: str | None = None, token: str | None = None, *, timeout: float = 60.0) -> Client:
+    """A client for the orchestrator at ``url`` (default: ``JUPYTER_ORCH_URL``, which a
+    kernel of a server with the extension has). The same URL and token give the same client."""
+    url = url or os.environ.get("JUPYTER_ORCH_URL")
+    token = token if token is not None else os.environ.get("JUPYTER_ORCH_TOKEN")
+    if not url:
+        raise RuntimeError(
+            "no jupyter-orch server found: JUPYTER_ORCH_URL is not set. Start one with "
+            "`jupyter orch serve` (or run JupyterLab with the extension) and use its kernels, "
+            "or call jupyter_orch.connect(url, token)."
+        )
+    key = (url.rstrip("/"), token)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None or client.closed:
+            client = _clients[key] = Client(url, token, timeout=timeout)
+    return client
+
+
+class Client:
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+        self.api = HttpApi(url, token, timeout=timeout)
+        self.info = self.api.get("/info")  # fails fast, in one clear line, when unreachable
+        self.max_payload = int(self.info.get("max_payload_bytes") or 0)
+        self._futures: weakref.WeakValueDictionary[str, Future] = weakref.WeakValueDictionary()
+        self._open: dict[str, Future] = {}  # submitted or watched, not done yet
+        self._lock = threading.Lock()
+        self._session: SessionChannel | None = None
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<jupyter_orch.Client {self.api.url} owner={self.info.get('owner')}>"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def session(self) -> SessionChannel:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = SessionChannel(self)
+        return self._session
+
+    def close(self) -> None:
+        self.closed = True
+        if self._session is not None:
+            self._session.close()
+
+    # ---------------------------------------------------------------- submitting
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        gpus: int = 0,
+        cpus: float = 1,
+        memory: str | int | None = None,
+        gpu_type: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        image: str | None = None,
+        priority: int = 0,
+        retries: int = 0,
+        retry_backoff: float | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Future:
+        """Run ``fn(*args, **kwargs)`` on a worker. Futures among the arguments become
+        dependencies: the task waits for them and receives their values."""
+        if not callable(fn):
+            raise TypeError(f"submit needs a callable, not {type(fn).__name__}")
+        payload, depends = dumps_call(fn, args, kwargs, resolve=self._future_id)
+        fname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+        module = getattr(fn, "__module__", None)
+        spec = {
+            "id": new_id(),
+            "kind": "function",
+            "name": name or fname,
+            "resources": _resources(cpus, memory, gpus, gpu_type, labels),
+            "image": image,
+            "priority": priority,
+            "retries": retries,
+            "retry_backoff": retry_backoff,
+            "timeout": timeout,
+            "env": dict(env or {}),
+            "depends": depends,
+            "metadata": {"function": f"{module}.{fname}" if module else fname, "client_env": environment()},
+        }
+        return self._submit(spec, payload)
+
+    def submit_shell(
+        self,
+        command: str,
+        *,
+        gpus: int = 0,
+        cpus: float = 1,
+        memory: str | int | None = None,
+        gpu_type: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        image: str | None = None,
+        priority: int = 0,
+        retries: int = 0,
+        retry_backoff: float | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        name: str | None = None,
+        depends: Iterable[Future | str] = (),
+    ) -> Future:
+        """Run a shell command line on a worker; the result is None, the output its log."""
+        spec = {
+            "id": new_id(),
+            "kind": "shell",
+            "name": name,
+            "command": command,
+            "resources": _resources(cpus, memory, gpus, gpu_type, labels),
+            "image": image,
+            "priority": priority,
+            "retries": retries,
+            "retry_backoff": retry_backoff,
+            "timeout": timeout,
+            "env": dict(env or {}),
+            "depends": [d.id if isinstance(d, Future) else d for d in depends],
+        }
+        return self._submit(spec, None)
+
+    def _submit(self, spec: dict[str, Any], payload: bytes | None) -> Future:
+        spec = {k: v for k, v in spec.items() if v is not None}
+        TaskSpec.from_dict(spec)  # bad input fails here, naming the field, before anything is sent
+        if payload is not None and self.max_payload and len(payload) > self.max_payload:
+            raise TooLarge(
+                f"the pickled call is {len(payload)} bytes, over the server's limit of {self.max_payload}; "
+                "pass large data through files or a dataset path instead",
+                field="payload",
+            )
+        fut = Future(self, spec["id"], spec.get("name") or spec.get("command", ""))
+        with self._lock:
+            self._futures[fut.id] = fut
+            self._open[fut.id] = fut
+        self.session.submit(spec, payload)
+        return fut
+
+    def _future_id(self, obj: Any) -> str | None:
+        return obj.id if isinstance(obj, Future) else None
+
+    # ---------------------------------------------------------------- futures plumbing
+    def future(self, task_id: str) -> Future:
+        """A future for an existing task (e.g. an id from the CLI or the sidebar)."""
+        with self._lock:
+            fut = self._futures.get(task_id)
+            if fut is not None:
+                return fut
+            fut = Future(self, task_id)
+            self._futures[task_id] = fut
+            self._open[task_id] = fut
+        self.session.watch([task_id])
+        return fut
+
+    def _open_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._open)
+
+    def _on_done(self, view: dict[str, Any], blob: bytes | None) -> None:
+        with self._lock:
+            fut = self._open.pop(view["id"], None) or self._futures.get(view["id"])
+        if fut is not None:
+            fut.name = fut.name or view.get("name", "")
+            fut._set_done(view, blob)
+
+    def _on_rejected(self, task_id: str | None, error: BaseException) -> None:
+        with self._lock:
+            fut = self._open.pop(task_id or "", None)
+        if fut is not None:
+            fut._set_done(None, None, error)
+
+    def _wait(self, fut: Future, timeout: float | None) -> bool:
+        return fut._event.wait(timeout)
+
+    def _fetch_result(self, task_id: str) -> bytes:
+        data, _ = self.api.request("GET", f"/tasks/{task_id}/result", raw=True)
+        return data
+
+    # ---------------------------------------------------------------- queries
+    def workers(self) -> list[dict[str, Any]]:
+        return list(self.api.get("/workers")["workers"])
+
+    def tasks(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self.api.get("/tasks", state=state, limit=limit)["tasks"])
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        return self.api.post(f"/tasks/{task_id}/cancel")
+
+    def retry(self, task_id: str) -> Future:
+        view = self.api.post(f"/tasks/{task_id}/retry")
+        with self._lock:
+            self._futures.pop(task_id, None)
+        return self.future(view["id"])
+
+
+def _resources(cpus: float, memory: str | int | None, gpus: int, gpu_type: str | None,
+               labels: Mapping[str, str] | None) -> dict[str, Any]:
+    if isinstance(gpus, bool) or not isinstance(gpus, int):
+        raise SpecError(f"gpus must be a whole number, not {gpus!r}", field="resources.gpus")
+    out: dict[str, Any] = {"cpus": cpus, "gpus": gpus}
+    if memory is not None:
+        out["memory"] = memory
+    if gpu_type:
+        out["gpu_type"] = gpu_type
+    if labels:
+        out["labels"] = dict(labels)
+    return out

@@ -1,0 +1,182 @@
+"""Futures: a handle on one task, like ``concurrent.futures.Future`` but for a task that
+runs elsewhere and survives the client (its ``id`` works in the REST API and the CLI).
+
+Nothing is unpickled until ``result()`` or ``exception()`` asks for it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..core.errors import OrchError
+from ..serialization import loads_value
+
+if TYPE_CHECKING:
+    from .client import Client
+
+TERMINAL = {"succeeded", "failed", "cancelled", "upstream_failed"}
+
+
+class RemoteError(Exception):
+    """A task failed on its worker; ``traceback`` is the remote traceback text."""
+
+    def __init__(self, message: str, *, task_id: str = "", error_kind: str | None = None,
+                 traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.error_kind = error_kind
+        self.traceback = traceback
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.traceback:
+            return f"{text}\n\nRemote traceback (task {self.task_id}):\n{self.traceback.rstrip()}"
+        return text
+
+
+class TaskFailed(RemoteError):
+    """The task failed and its exception could not be rebuilt here (or it has none)."""
+
+
+class TaskCancelled(RemoteError, concurrent.futures.CancelledError):
+    """The task was cancelled."""
+
+
+class RemoteTraceback(Exception):
+    """Attached as ``__cause__`` of a re-raised remote exception: the worker's traceback."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.tb.rstrip()}\n"""'
+
+
+class Future:
+    def __init__(self, client: Client, task_id: str, name: str = "") -> None:
+        self.client = client
+        self.id = task_id
+        self.name = name
+        self._event = threading.Event()
+        self._view: dict[str, Any] | None = None
+        self._blob: bytes | None = None
+        self._error: BaseException | None = None  # the submit itself was refused
+        self._callbacks: list[Callable[[Future], None]] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<jupyter_orch.Future {self.id} {self.name or ''} {self.status}>".replace("  ", " ")
+
+    # -- fed by the client ------------------------------------------------------------
+    def _set_done(self, view: dict[str, Any] | None, blob: bytes | None = None,
+                  error: BaseException | None = None) -> None:
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._view, self._blob, self._error = view, blob, error
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for cb in callbacks:
+            try:
+                cb(self)
+            except Exception:  # noqa: BLE001 - a user callback must not break the client
+                pass
+
+    def add_done_callback(self, fn: Callable[[Future], None]) -> None:
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(fn)
+                return
+        fn(self)
+
+    # -- public -----------------------------------------------------------------------
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    @property
+    def status(self) -> str:
+        """The task's state now: pending, scheduled, running, succeeded, failed, ..."""
+        if self._error is not None:
+            return "rejected"
+        if self._view is not None:
+            return str(self._view["state"])
+        return str(self.info()["state"])
+
+    def info(self) -> dict[str, Any]:
+        """The task as the server describes it (attempts included)."""
+        if self._error is not None:
+            raise self._error
+        return self.client.api.get(f"/tasks/{self.id}")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the task ends; False if ``timeout`` passed first."""
+        return self.client._wait(self, timeout)
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self.wait(timeout):
+            raise TimeoutError(f"task {self.id} did not finish within {timeout} s (it is {self.status})")
+        if self._error is not None:
+            raise self._error
+        assert self._view is not None
+        if self._view["state"] != "succeeded":
+            raise self._exception()
+        if not self._view.get("has_result"):
+            return None
+        if self._blob is None:
+            self._blob = self.client._fetch_result(self.id)
+        return loads_value(self._blob)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if not self.wait(timeout):
+            raise TimeoutError(f"task {self.id} did not finish within {timeout} s")
+        if self._error is not None:
+            return self._error
+        assert self._view is not None
+        return None if self._view["state"] == "succeeded" else self._exception()
+
+    def _exception(self) -> BaseException:
+        view = self._view or {}
+        state, error = view.get("state"), view.get("error") or ""
+        kind, tb = view.get("error_kind"), view.get("traceback")
+        if state == "cancelled":
+            return TaskCancelled(f"task {self.id} was cancelled", task_id=self.id, error_kind=kind)
+        if kind == "exception" and view.get("has_result"):
+            try:
+                if self._blob is None:
+                    self._blob = self.client._fetch_result(self.id)
+                exc = loads_value(self._blob)
+                if isinstance(exc, BaseException):
+                    exc.__cause__ = RemoteTraceback(tb or error)
+                    return exc
+            except Exception:  # noqa: BLE001 - fall back to the text
+                pass
+        what = "could not run: its dependency failed" if state == "upstream_failed" else "failed"
+        return TaskFailed(f"task {self.id} {what}: {error}", task_id=self.id, error_kind=kind, traceback=tb)
+
+    def cancel(self) -> bool:
+        """Ask the server to cancel the task; False if it had already finished."""
+        try:
+            view = self.client.api.post(f"/tasks/{self.id}/cancel")
+        except OrchError as exc:
+            if exc.code == "wrong_state":
+                return False
+            raise
+        self._set_done(view)
+        return True
+
+    def cancelled(self) -> bool:
+        return self.done() and self._view is not None and self._view.get("state") == "cancelled"
+
+    def logs(self, attempt: int | None = None) -> str:
+        """The task's output so far (stdout and stderr, in order)."""
+        data = self.client.api.get(f"/tasks/{self.id}/logs", attempt=attempt)
+        return "".join(line["text"] if line["text"].endswith("\n") else line["text"] + "\n" for line in data["lines"])
+
+    def elapsed(self) -> float | None:
+        view = self._view or {}
+        start = view.get("started_at")
+        return None if not start else (view.get("ended_at") or time.time()) - start

@@ -1,0 +1,64 @@
+"""Recovery after a server restart: pending tasks resume, tasks that were scheduled or
+running wait for their worker to reconnect (re-attached) for a grace period, after which
+they are retried or failed like any lost attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from ..core.states import TaskState
+from .workers import WorkerHandle
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger("jupyter_orch.engine")
+
+
+class Recovery:
+    async def recover(self: Engine) -> None:
+        rows = await self.journal.run(self.store.load_active)
+        if not rows:
+            return
+        for row in rows:
+            self.tasks[row.id] = row
+        outside = sorted({d for r in rows for d in r.spec.depends if d not in self.tasks})
+        known = await self.journal.run(self.store.get_tasks, outside) if outside else {}
+        workers = {w.id: w for w in await self.journal.run(self.store.list_workers)}
+        now = time.time()
+        waiting_on: set[str] = set()
+        for row in rows:
+            if row.state == TaskState.PENDING:
+                if row.retry_at and row.retry_at > now:
+                    self._timers[row.id] = asyncio.get_running_loop().call_later(
+                        row.retry_at - now, self._requeue, row.id
+                    )
+                else:
+                    self._enqueue_or_wait(row, known)
+                continue
+            worker_id = row.worker_id or ""
+            handle = self.workers.get(worker_id)
+            if handle is None:
+                stored = workers.get(worker_id)
+                handle = WorkerHandle(
+                    worker_id,
+                    stored.name if stored else worker_id,
+                    stored.provider if stored else "static",
+                    stored.token_id if stored else None,
+                    None,
+                    dict(stored.info) if stored else {},
+                    state="disconnected",
+                    disconnected_at=now,
+                )
+                self.workers[worker_id] = handle
+            handle.take(row)
+            waiting_on.add(worker_id)
+        for worker_id in waiting_on:
+            self._start_grace(worker_id, self.config.worker_grace)
+        log.info(
+            "recovered %d unfinished task(s); %d worker(s) have %g s to reconnect",
+            len(rows), len(waiting_on), self.config.worker_grace,
+        )

@@ -1,0 +1,230 @@
+"""Worker sessions: hello and re-attach, heartbeats, started/log/finished reports, and what
+happens when a worker goes away (a grace period, then its tasks are retried or failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..core import protocol
+from ..core.records import AttemptRow, UpdateAttempt, UpsertWorker, WorkerRow
+from ..core.states import AttemptState, TaskState
+from .workers import WorkerHandle, WorkerLink
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger("jupyter_orch.engine")
+
+
+class WorkerSessions:
+    workers: dict[str, WorkerHandle]
+
+    def __init__(self) -> None:
+        self.workers = {}
+        self._grace_timers: dict[str, asyncio.TimerHandle] = {}
+        self._last_worker_event: dict[str, float] = {}
+
+    def stop_sessions(self: Engine) -> None:
+        for timer in self._grace_timers.values():
+            timer.cancel()
+        self._grace_timers.clear()
+        for worker in self.workers.values():
+            if worker.link is not None:
+                worker.link.close("server stopping")
+
+    def _persist_worker(self: Engine, w: WorkerHandle) -> None:
+        self.journal.add(
+            UpsertWorker(
+                WorkerRow(w.id, w.name, w.provider, w.token_id, w.info.get("hostname", ""), w.state,
+                          dict(w.info), w.connected_at, w.last_seen)
+            )
+        )
+
+    def _publish_worker(self: Engine, w: WorkerHandle) -> None:
+        self._last_worker_event[w.id] = time.monotonic()
+        self.bus.publish({"type": "worker", "worker": w.to_dict()})
+
+    # ------------------------------------------------------------------ connect
+    def worker_hello(self: Engine, token: Any, link: WorkerLink, hello: protocol.Message) -> WorkerHandle:
+        """A worker authenticated with ``token`` said hello: register or re-attach it."""
+        worker_id = hello.get("worker_id")
+        if not isinstance(worker_id, str) or not worker_id:
+            raise protocol.ProtocolError("hello needs a worker_id")
+        info = {k: v for k, v in hello.header.items() if k not in ("type", "running", "finished")}
+        handle = self.workers.get(worker_id)
+        if handle is not None and handle.token_id not in (None, token.id):
+            raise protocol.ProtocolError(f"worker id {worker_id} is registered with another token")
+        if handle is not None and handle.link is not None and handle.link is not link:
+            handle.link.close("replaced by a new connection of the same worker")
+        name = str(hello.get("name") or worker_id)
+        if handle is None:
+            handle = WorkerHandle(worker_id, name, str(hello.get("provider") or token.provider), token.id, link, info)
+            self.workers[worker_id] = handle
+            log.info("worker %s connected (%s)", name, self._describe_slots(handle))
+        else:
+            handle.link, handle.info, handle.name = link, info, name
+            handle.token_id = token.id
+            log.info("worker %s reconnected", name)
+        handle.state = "connected"
+        handle.connected_at = handle.last_seen = time.time()
+        handle.disconnected_at = None
+        timer = self._grace_timers.pop(worker_id, None)
+        if timer:
+            timer.cancel()
+        link.send(
+            protocol.encode(
+                {"type": "welcome", "worker_id": worker_id, "heartbeat_interval": self.config.heartbeat_interval,
+                 "server_version": self.config.server_version}
+            )
+        )
+        self._reattach(handle, hello)
+        self._persist_worker(handle)
+        self._publish_worker(handle)
+        self._unplaceable_sig = None  # the worker set changed: explain unplaceable tasks again
+        self.kick()
+        return handle
+
+    @staticmethod
+    def _describe_slots(w: WorkerHandle) -> str:
+        gpus = ", ".join(g.model or f"gpu{g.index}" for g in w.gpus) or "no GPUs"
+        return f"{w.slots} slot(s), {w.cpus:g} cpus, {gpus}"
+
+    def _reattach(self: Engine, handle: WorkerHandle, hello: protocol.Message) -> None:
+        running = {(r.get("task_id"), r.get("attempt")) for r in hello.get("running") or [] if isinstance(r, dict)}
+        finished = {(r.get("task_id"), r.get("attempt")) for r in hello.get("finished") or [] if isinstance(r, dict)}
+        # what we believe runs there
+        for task_id, slot in list(handle.running.items()):
+            key = (task_id, slot.attempt)
+            if key in running or key in finished:
+                continue
+            row = self.tasks.get(task_id)
+            handle.release(task_id)
+            if row is not None and row.state.active and row.attempt == slot.attempt:
+                log.warning("worker %s came back without task %s; it is lost", handle.name, task_id)
+                self._finish_attempt(
+                    row, ok=False, lost=True, error_kind="worker_lost",
+                    error=f"worker {handle.name} reconnected but no longer had this task",
+                )
+        # what it runs that we do not expect (e.g. cancelled while it was away)
+        for task_id, attempt in running:
+            if task_id not in handle.running:
+                handle.send(protocol.encode({"type": "cancel", "task_id": task_id, "attempt": attempt,
+                                             "reason": "no longer wanted by the server",
+                                             "grace": self.config.cancel_grace}))
+
+    # ------------------------------------------------------------------ messages
+    async def worker_message(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
+        handle.last_seen = time.time()
+        kind = msg.type
+        if kind == "heartbeat":
+            handle.metrics = dict(msg.get("metrics") or {})
+            if time.monotonic() - self._last_worker_event.get(handle.id, 0) >= 1.0:
+                self._publish_worker(handle)
+        elif kind == "started":
+            self._on_started(handle, msg)
+        elif kind == "log":
+            self._on_log(handle, msg)
+        elif kind == "finished":
+            await self._on_finished(handle, msg)
+        else:
+            log.warning("worker %s sent an unexpected %r message; ignored", handle.name, kind)
+
+    def _owned(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> bool:
+        slot = handle.running.get(msg.get("task_id"))
+        return slot is not None and slot.attempt == msg.get("attempt")
+
+    def _on_started(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
+        if not self._owned(handle, msg):
+            return
+        row = self.tasks.get(msg["task_id"])
+        if row is None or row.state != TaskState.SCHEDULED:
+            return
+        self._set_state(row, TaskState.RUNNING)
+        row.started_at = time.time()
+        self.journal.add(UpdateAttempt(AttemptRow(row.id, row.attempt, AttemptState.RUNNING, handle.id, row.gpus,
+                                                  started_at=row.started_at)))
+        self._update(row)
+
+    def _on_log(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
+        if not self._owned(handle, msg):
+            return
+        lines = [(float(ts), str(stream), str(text)) for ts, stream, text in msg.get("lines") or []]
+        if not lines:
+            return
+        task_id, attempt = msg["task_id"], msg["attempt"]
+        count = self.logs.append(task_id, attempt, lines)
+        row = self.tasks.get(task_id)
+        self.bus.publish({"type": "log", "task_id": task_id, "attempt": attempt,
+                          "owner": row.owner if row else None, "offset": count - len(lines),
+                          "lines": [{"ts": t, "stream": s, "text": x} for t, s, x in lines]})
+
+    async def _on_finished(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
+        task_id, attempt = msg.get("task_id"), msg.get("attempt")
+        if not self._owned(handle, msg):
+            log.warning("worker %s reported a result for task %s attempt %s that it does not hold; refused",
+                        handle.name, task_id, attempt)
+            handle.send(protocol.encode({"type": "refuse", "task_id": task_id, "attempt": attempt,
+                                         "reason": "this worker does not hold that task attempt"}))
+            return
+        handle.release(task_id)
+        row = self.tasks.get(task_id) or self._finished.get(task_id)
+        if row is not None and row.attempt == attempt:
+            ok = bool(msg.get("ok"))
+            self._finish_attempt(
+                row, ok=ok, result=msg.blobs.get("result"), error=msg.get("error"),
+                error_kind=msg.get("error_kind") or (None if ok else "exception"),
+                traceback=msg.get("traceback"), exit_code=msg.get("exit_code"),
+            )
+        self.kick()
+        await self.journal.flush()
+        handle.send(protocol.encode({"type": "ack", "task_id": task_id, "attempt": attempt}))
+
+    # ------------------------------------------------------------------ disconnect
+    def worker_disconnected(self: Engine, handle: WorkerHandle, link: WorkerLink) -> None:
+        if handle.link is not link:
+            return  # an old connection of a worker that already reconnected
+        handle.link = None
+        handle.state = "disconnected"
+        handle.disconnected_at = time.time()
+        self._persist_worker(handle)
+        self._publish_worker(handle)
+        grace = self.config.worker_grace
+        log.warning("worker %s disconnected; it has %g s to come back (%d task(s) on it)",
+                    handle.name, grace, len(handle.running))
+        self._start_grace(handle.id, grace)
+
+    def _start_grace(self: Engine, worker_id: str, grace: float) -> None:
+        old = self._grace_timers.pop(worker_id, None)
+        if old:
+            old.cancel()
+        self._grace_timers[worker_id] = asyncio.get_running_loop().call_later(
+            grace, self.worker_gone, worker_id, f"did not come back within {grace:g} s"
+        )
+
+    def worker_gone(self: Engine, worker_id: str, why: str) -> None:
+        """The worker will not come back: its tasks are retried or failed."""
+        self._grace_timers.pop(worker_id, None)
+        handle = self.workers.get(worker_id)
+        if handle is None or handle.link is not None:
+            return
+        handle.state = "gone"
+        for task_id, slot in list(handle.running.items()):
+            handle.release(task_id)
+            row = self.tasks.get(task_id)
+            if row is not None and row.attempt == slot.attempt and row.state.active:
+                self._finish_attempt(
+                    row, ok=False, lost=True, error_kind="worker_lost",
+                    error=f"worker {handle.name} was lost while running this task: it {why}",
+                )
+        self._persist_worker(handle)
+        self._publish_worker(handle)
+        del self.workers[worker_id]
+        self._unplaceable_sig = None
+        self.kick()
+
+    def worker_list(self: Engine) -> list[dict[str, Any]]:
+        return [w.to_dict() for w in self.workers.values()]

@@ -1,0 +1,59 @@
+"""How tasks and attempts look from the outside (REST, events, CLI): plain dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.records import AttemptRow, TaskRow
+
+
+def task_view(row: TaskRow) -> dict[str, Any]:
+    spec = row.spec
+    end = row.ended_at
+    duration = (end - row.started_at) if (end and row.started_at) else None
+    return {
+        "id": spec.id,
+        "name": spec.display_name,
+        "kind": spec.kind,
+        "owner": spec.owner,
+        "state": row.state.value,
+        "priority": spec.priority,
+        "resources": spec.resources.to_dict(),
+        "image": spec.image,
+        "retries": spec.retry.retries,
+        "timeout": spec.timeout,
+        "command": spec.command,
+        "depends": list(spec.depends),
+        "metadata": dict(spec.metadata),
+        "attempt": row.attempt,
+        "worker_id": row.worker_id,
+        "gpus": list(row.gpus),
+        "reason": row.reason,
+        "error": row.error,
+        "error_kind": row.error_kind,
+        "traceback": row.traceback,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "started_at": row.started_at,
+        "ended_at": row.ended_at,
+        "duration": duration,
+        "retry_at": row.retry_at,
+        "payload_size": row.payload_size,
+        "result_size": row.result_size,
+        "has_result": row.result_key is not None,
+    }
+
+
+def attempt_view(row: AttemptRow) -> dict[str, Any]:
+    return {
+        "number": row.number,
+        "state": row.state.value,
+        "worker_id": row.worker_id,
+        "gpus": list(row.gpus),
+        "scheduled_at": row.scheduled_at,
+        "started_at": row.started_at,
+        "ended_at": row.ended_at,
+        "exit_code": row.exit_code,
+        "error": row.error,
+        "error_kind": row.error_kind,
+    }

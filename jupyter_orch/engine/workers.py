@@ -1,0 +1,131 @@
+"""The engine's view of connected workers: what each offers, what it runs, how to reach it.
+
+A :class:`WorkerLink` is the narrow seam to the transport (the server's WebSocket handler
+implements it), so the engine never touches tornado.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..core.resources import Gpu, Resources, parse_labels
+from ..core.scheduler import WorkerCapacity
+
+
+class WorkerLink(Protocol):
+    def send(self, frame: str | bytes) -> None: ...
+
+    def close(self, reason: str) -> None: ...
+
+
+@dataclass
+class Running:
+    """A task attempt holding a worker's slot."""
+
+    task_id: str
+    attempt: int
+    resources: Resources
+    gpus: tuple[int, ...]
+
+
+@dataclass
+class WorkerHandle:
+    id: str
+    name: str
+    provider: str
+    token_id: str | None
+    link: WorkerLink | None
+    info: dict[str, Any] = field(default_factory=dict)
+    state: str = "connected"  # connected | disconnected | draining | gone
+    connected_at: float = field(default_factory=time.time)
+    last_seen: float = field(default_factory=time.time)
+    disconnected_at: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    running: dict[str, Running] = field(default_factory=dict)  # task id -> slot use
+
+    @property
+    def slots(self) -> int:
+        return max(1, int(self.info.get("slots") or 1))
+
+    @property
+    def cpus(self) -> float:
+        return float(self.info.get("cpus") or 1)
+
+    @property
+    def memory(self) -> int:
+        return int(self.info.get("memory") or 0)
+
+    @property
+    def gpus(self) -> tuple[Gpu, ...]:
+        return tuple(Gpu.from_dict(g) for g in self.info.get("gpus") or ())
+
+    @property
+    def labels(self) -> dict[str, str]:
+        try:
+            return parse_labels(self.info.get("labels") or {}, "labels")
+        except Exception:  # noqa: BLE001 - a worker's bad labels match nothing
+            return {}
+
+    def capacity(self) -> WorkerCapacity:
+        used_cpus = sum(r.resources.cpus for r in self.running.values())
+        used_mem = sum(r.resources.memory for r in self.running.values())
+        used_gpus = {g for r in self.running.values() for g in r.gpus}
+        gpus = self.gpus
+        return WorkerCapacity(
+            id=self.id,
+            slots_total=self.slots,
+            slots_free=self.slots - len(self.running),
+            cpus_total=self.cpus,
+            cpus_free=self.cpus - used_cpus,
+            memory_total=self.memory,
+            memory_free=self.memory - used_mem,
+            gpus=gpus,
+            gpus_free=frozenset(g.index for g in gpus) - used_gpus,
+            labels=self.labels,
+            image=self.info.get("image"),
+            any_image=False,
+            accepting=self.state == "connected" and self.link is not None,
+        )
+
+    def take(self, row: Any) -> None:
+        self.running[row.id] = Running(row.id, row.attempt, row.spec.resources, tuple(row.gpus))
+
+    def release(self, task_id: str) -> None:
+        self.running.pop(task_id, None)
+
+    def send(self, frame: str | bytes) -> bool:
+        if self.link is None:
+            return False
+        self.link.send(frame)
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        gpu_metrics = {g.get("index"): g for g in self.metrics.get("gpus") or ()}
+        holders = {g: r.task_id for r in self.running.values() for g in r.gpus}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "provider": self.provider,
+            "state": self.state,
+            "hostname": self.info.get("hostname", ""),
+            "labels": self.labels,
+            "image": self.info.get("image"),
+            "version": self.info.get("version"),
+            "python": self.info.get("python"),
+            "slots": self.slots,
+            "slots_used": len(self.running),
+            "cpus": self.cpus,
+            "memory": self.memory,
+            "gpus": [
+                {**g.to_dict(), **{k: v for k, v in gpu_metrics.get(g.index, {}).items() if k != "index"},
+                 "task_id": holders.get(g.index)}
+                for g in self.gpus
+            ],
+            "running": sorted(self.running),
+            "metrics": {k: v for k, v in self.metrics.items() if k != "gpus"},
+            "connected_at": self.connected_at,
+            "last_seen": self.last_seen,
+            "disconnected_at": self.disconnected_at,
+        }

@@ -1,0 +1,222 @@
+"""``OrchApp``: the jupyter-server extension that hosts the API service and the engine.
+
+Configured with traitlets (``c.OrchApp.*``); the store URL, the blob store class, the
+provider and the scheduling policy are swappable by configuration. At start it opens the
+database (migrating it), recovers unfinished work, starts the provider and puts
+``JUPYTER_ORCH_URL``/``JUPYTER_ORCH_TOKEN`` into the environment kernels inherit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
+from traitlets import Bool, Enum, Float, Type, Unicode, default
+
+from .._version import __version__
+from ..discovery import remove_connection_file, write_connection_file
+from ..core.resources import parse_memory
+from ..engine import Engine, EngineConfig
+from ..providers import PROVIDERS, Provider, ProviderContext
+from ..store import BlobStore, FileBlobStore, FileLogStore, SqlStore
+from . import metrics, openapi, tasks, websockets, workers
+
+API = "/orch/api/v1"
+ID = r"(?P<task_id>[0-9a-z]{26})"
+
+
+class OrchApp(ExtensionApp):
+    name = "jupyter_orch"
+    description = "Jupyter-native orchestration of ML work on GPUs"
+    load_other_extensions = True
+
+    db_url = Unicode(
+        "", config=True,
+        help="SQLAlchemy URL of the database (default: SQLite in the data directory). "
+             "PostgreSQL: postgresql://user@host/db",
+    )
+    data_dir = Unicode(config=True, help="Where the database, payloads, results and logs live.")
+    provider = Unicode("local", config=True, help="Where workers come from: local, static (or a provider_class).")
+    provider_class = Type(None, klass=Provider, allow_none=True, config=True,
+                          help="A Provider subclass to use instead of the named provider.")
+    blob_store_class = Type(FileBlobStore, klass=BlobStore, config=True,
+                            help="Where payloads and results are kept (a BlobStore subclass taking a root path).")
+    scheduler_policy = Enum(["binpack", "spread"], "binpack", config=True,
+                            help="binpack: fill workers' GPUs before using new ones; spread: the opposite.")
+    max_payload_size = Unicode("512Mi", config=True, help="Largest payload accepted for one task (e.g. 512Mi).")
+    worker_grace = Float(60.0, config=True,
+                         help="Seconds a disconnected worker has to come back before its tasks are retried or failed.")
+    heartbeat_interval = Float(5.0, config=True, help="Seconds between worker heartbeats.")
+    cancel_grace = Float(5.0, config=True, help="Seconds between SIGTERM and SIGKILL when cancelling.")
+    worker_url = Unicode("", config=True,
+                         help="The URL workers use to reach this server (default: http://127.0.0.1:<port><base_url>).")
+    owner = Unicode(config=True, help="The user tasks belong to in a single-user server.")
+    owner_from = Enum(["server", "identity"], "server", config=True,
+                      help="server: every authenticated request acts as `owner`; "
+                           "identity: as the Jupyter user who made it (shared deployments).")
+    metrics_require_auth = Bool(True, config=True, help="Require authentication for /orch/metrics.")
+    set_kernel_env = Bool(True, config=True, help="Export JUPYTER_ORCH_URL/TOKEN to kernels this server starts.")
+
+    @default("data_dir")
+    def _data_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "orch")
+
+    @default("owner")
+    def _owner(self) -> str:
+        return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
+    @property
+    def version_string(self) -> str:
+        return __version__
+
+    @property
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            policy=self.scheduler_policy,
+            max_payload_bytes=parse_memory(self.max_payload_size, "OrchApp.max_payload_size"),
+            worker_grace=self.worker_grace,
+            heartbeat_interval=self.heartbeat_interval,
+            cancel_grace=self.cancel_grace,
+            server_version=__version__,
+        )
+
+    # ------------------------------------------------------------------ setup
+    def initialize_settings(self) -> None:
+        self._ready: asyncio.Future[Engine] | None = None
+        self.engine: Engine | None = None
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(
+            [
+                (API + r"/tasks", tasks.TasksHandler),
+                (API + rf"/tasks/{ID}", tasks.TaskHandler),
+                (API + rf"/tasks/{ID}/cancel", tasks.CancelHandler),
+                (API + rf"/tasks/{ID}/retry", tasks.RetryHandler),
+                (API + rf"/tasks/{ID}/wait", tasks.WaitHandler),
+                (API + rf"/tasks/{ID}/result", tasks.ResultHandler),
+                (API + rf"/tasks/{ID}/logs", tasks.LogsHandler),
+                (API + rf"/tasks/{ID}/logs/follow", websockets.LogFollowHandler),
+                (API + r"/workers", workers.WorkersHandler),
+                (API + r"/workers/connect", websockets.WorkerConnectHandler),
+                (API + r"/workers/tokens", workers.TokensHandler),
+                (API + r"/workers/tokens/(?P<token_id>[0-9a-z]{26})", workers.TokenHandler),
+                (API + r"/workers/(?P<worker_id>[^/]+)", workers.WorkerHandler),
+                (API + r"/events", websockets.EventsHandler),
+                (API + r"/session", websockets.SessionHandler),
+                (API + r"/info", workers.InfoHandler),
+                (API + r"/openapi.json", openapi.OpenAPIHandler),
+                (r"/orch/metrics", metrics.MetricsHandler),
+            ]
+        )
+
+    def ready(self) -> asyncio.Future[Engine]:
+        """The engine, once started (requests arriving earlier wait for it)."""
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+        return self._ready
+
+    # ------------------------------------------------------------------ start/stop
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        ready = self.ready()
+        try:
+            engine = await self._start_engine(serverapp)
+        except Exception as exc:
+            self.log.error("jupyter-orch could not start: %s", exc, exc_info=True)
+            ready.set_exception(exc)
+            ready.exception()  # mark retrieved; requests re-raise it
+            return
+        ready.set_result(engine)
+
+    def _database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return "sqlite:///" + os.path.join(self.data_dir, "orch.sqlite")
+
+    def _worker_url(self, serverapp: Any) -> str:
+        if self.worker_url:
+            return self.worker_url.rstrip("/")
+        base = serverapp.base_url or "/"
+        return url_path_join(f"http://127.0.0.1:{serverapp.port}", base).rstrip("/")
+
+    async def _start_engine(self, serverapp: Any) -> Engine:
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        url = self._database_url()
+        store = SqlStore(url)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, store.migrate)
+        blobs = self.blob_store_class(os.path.join(self.data_dir, "blobs"))
+        logs = FileLogStore(os.path.join(self.data_dir, "logs"))
+        engine = Engine(store, blobs, logs, self.engine_config)
+        await engine.start()
+        self.engine = engine
+        self._store, self._logs = store, logs
+        server_url = self._worker_url(serverapp)
+        secret = await self._api_token(engine)
+        if self.set_kernel_env:
+            os.environ["JUPYTER_ORCH_URL"] = server_url
+            os.environ["JUPYTER_ORCH_TOKEN"] = secret
+        write_connection_file(self.data_dir, server_url, secret)
+        provider_cls = self.provider_class or PROVIDERS.get(self.provider)
+        if provider_cls is None:
+            raise ValueError(f"OrchApp.provider: unknown provider {self.provider!r}; known: {', '.join(PROVIDERS)}")
+        provider = provider_cls(parent=self)
+        context = ProviderContext(
+            server_url=server_url,
+            data_dir=self.data_dir,
+            issue_worker_token=self._issue_worker_token,
+            revoke_token=engine.revoke_token,
+        )
+        engine.provider = provider
+        await provider.start(context)
+        self.log.info(
+            "jupyter-orch %s: API at %s%s, database %s, provider %s",
+            __version__, server_url, API, _redact(url), provider.name,
+        )
+        return engine
+
+    async def _issue_worker_token(self, name: str, provider: str) -> tuple[str, str]:
+        assert self.engine is not None
+        token, secret = await self.engine.create_token(name, scope="worker", owner=self.owner, provider=provider)
+        return token.id, secret
+
+    async def _api_token(self, engine: Engine) -> str:
+        """The API token kernels of this server use; kept in the data dir across restarts."""
+        path = Path(self.data_dir) / "api-token"
+        try:
+            secret = path.read_text().strip()
+            token = await engine.find_token(secret)
+            if token is not None and not token.revoked and token.scope == "api" and token.owner == self.owner:
+                return secret
+        except OSError:
+            pass
+        _, secret = await engine.create_token("kernels", scope="api", owner=self.owner, provider="server")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret)
+        return secret
+
+    async def stop_extension(self) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+        remove_connection_file(self.data_dir)
+        if engine.provider is not None:
+            await engine.provider.stop()
+        await engine.stop()
+        self._logs.close()
+        self._store.close()
+        self.engine = None
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url

@@ -1,0 +1,135 @@
+"""REST handlers for tasks: submit, list, get, cancel, retry, wait, result, logs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from ..core.errors import Conflict, SpecError
+from ..core.spec import TaskSpec
+from ..core.states import TaskState
+from ..engine.views import task_view
+from .base import OrchAPIHandler
+
+MAX_BATCH = 10_000
+
+
+def parse_submission(body: Any, owner: str) -> tuple[list[TaskSpec], dict[str, bytes]]:
+    """One task object, or ``{"tasks": [...]}``; a payload travels base64 in ``payload``."""
+    many = isinstance(body, dict) and "tasks" in body and "kind" not in body
+    items = body["tasks"] if many else [body]
+    if not isinstance(items, list) or not items:
+        raise SpecError("tasks must be a non-empty list", field="tasks")
+    if len(items) > MAX_BATCH:
+        raise SpecError(f"at most {MAX_BATCH} tasks per request", field="tasks")
+    specs, payloads = [], {}
+    for i, item in enumerate(items):
+        prefix = f"tasks[{i}]." if many else ""
+        try:
+            spec = TaskSpec.from_dict(item, owner=owner)
+        except SpecError as exc:
+            raise SpecError(exc.message if not many else f"tasks[{i}]: {exc.message}",
+                            field=prefix + (exc.field or "")) from None
+        raw = item.get("payload")
+        if raw is not None:
+            if not isinstance(raw, str):
+                raise SpecError("payload must be a base64 string", field=prefix + "payload")
+            try:
+                payloads[spec.id] = base64.b64decode(raw, validate=True)
+            except (binascii.Error, ValueError):
+                raise SpecError("payload is not valid base64", field=prefix + "payload") from None
+        specs.append(spec)
+    return specs, payloads
+
+
+class TasksHandler(OrchAPIHandler):
+    async def get(self) -> None:
+        engine = await self.engine()
+        states = [s for s in self.get_query_arguments("state") for s in s.split(",") if s]
+        valid = {s.value for s in TaskState}
+        for s in states:
+            if s not in valid:
+                raise SpecError(f"unknown state {s!r}; known: {', '.join(sorted(valid))}", field="state")
+        owner = self.get_query_argument("owner", None) if self.orch.owner_from == "identity" else None
+        tasks = await engine.list_tasks(
+            owner=self.owner if owner is None else owner,
+            states=states or None,
+            search=self.get_query_argument("q", None) or None,
+            limit=self.int_arg("limit", 100, 1, 1000),
+            before_seq=self.int_arg("before", None, 0),
+        )
+        self.write_json({"tasks": tasks})
+
+    async def post(self) -> None:
+        engine = await self.engine()
+        body = self.json_body()
+        specs, payloads = parse_submission(body, self.owner)
+        rows = await engine.submit(specs, payloads)
+        views = [task_view(r) for r in rows]
+        many = isinstance(body, dict) and "tasks" in body and "kind" not in body
+        self.write_json({"tasks": views} if many else views[0], status=201)
+
+
+class TaskHandler(OrchAPIHandler):
+    async def get(self, task_id: str) -> None:
+        engine = await self.engine()
+        self.write_json(await engine.describe(task_id, self.owner))
+
+
+class CancelHandler(OrchAPIHandler):
+    async def post(self, task_id: str) -> None:
+        engine = await self.engine()
+        row = await engine.cancel(task_id, self.owner)
+        self.write_json(task_view(row))
+
+
+class RetryHandler(OrchAPIHandler):
+    async def post(self, task_id: str) -> None:
+        engine = await self.engine()
+        row = await engine.retry(task_id, self.owner)
+        self.write_json(task_view(row))
+
+
+class WaitHandler(OrchAPIHandler):
+    """Long poll: answers when the task ends or after ``timeout`` seconds."""
+
+    async def get(self, task_id: str) -> None:
+        engine = await self.engine()
+        timeout = self.float_arg("timeout", 30.0)
+        row = await engine.wait(task_id, timeout, self.owner)
+        self.write_json(task_view(row))
+
+
+class ResultHandler(OrchAPIHandler):
+    """The pickled return value (``X-Orch-Result: value``) or, for a failed task, the pickled
+    exception (``X-Orch-Result: error``). 409 while the task has not finished."""
+
+    async def get(self, task_id: str) -> None:
+        engine = await self.engine()
+        timeout = self.float_arg("wait", 0.0)
+        row = await engine.get_row(task_id, self.owner)
+        if timeout and not row.state.terminal:
+            row = await engine.wait(task_id, timeout, self.owner)
+        if not row.state.terminal:
+            raise Conflict(f"task {task_id} is {row.state.value}; it has no result yet")
+        if row.result_key is None:
+            raise Conflict(f"task {task_id} {row.state.value} without a result" + (f": {row.error}" if row.error else ""))
+        data = await engine.result_bytes(row)
+        self.set_header("X-Orch-Result", "value" if row.state == TaskState.SUCCEEDED else "error")
+        self.set_header("X-Orch-State", row.state.value)
+        self.finish(data, set_content_type="application/octet-stream")
+
+
+class LogsHandler(OrchAPIHandler):
+    async def get(self, task_id: str) -> None:
+        engine = await self.engine()
+        row = await engine.get_row(task_id, self.owner)
+        attempt = self.int_arg("attempt", None, 1)
+        if attempt is not None and attempt > row.attempt:
+            raise SpecError(f"task {task_id} has {row.attempt} attempt(s)", field="attempt")
+        lines, next_offset, number = await engine.read_logs(
+            row, attempt, self.int_arg("offset", 0, 0) or 0, self.int_arg("limit", None, 1)
+        )
+        self.write_json({"task_id": task_id, "attempt": number, "state": row.state.value,
+                         "lines": lines, "next_offset": next_offset})

@@ -1,0 +1,301 @@
+"""WebSocket handlers: workers connecting, the events stream, following a task's log, and
+the client session (the SDK's fast path for submitting and collecting results)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from ..core import protocol
+from ..core.errors import OrchError, Unauthorized
+from ..engine.views import task_view
+from .base import OrchMixin, bearer_secret
+from .tasks import parse_submission
+
+INLINE_RESULT_LIMIT = 1 << 20  # results up to this size ride along with "done"
+
+
+class WorkerConnectHandler(OrchMixin, WebSocketHandler):
+    """``/workers/connect``: a worker's one connection (see ``core.protocol``)."""
+
+    token: Any = None
+    handle: Any = None
+
+    @property
+    def max_message_size(self) -> int:  # type: ignore[override]
+        return int(self.orch.engine_config.max_payload_bytes) + (16 << 20)
+
+    @property
+    def ping_interval(self) -> float:  # type: ignore[override]
+        return 10.0
+
+    @property
+    def ping_timeout(self) -> float:  # type: ignore[override]
+        return 10.0
+
+    def check_origin(self, origin: str) -> bool:
+        return False  # workers never come from a browser
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if self.request.headers.get("Origin"):
+            raise web.HTTPError(403, "workers do not connect from browsers")
+        secret = bearer_secret(self)
+        engine = await self.engine()
+        token = await engine.find_token(secret) if secret else None
+        if token is None or token.revoked or token.scope != "worker":
+            why = "no token" if not secret else ("a revoked token" if token and token.revoked else "a bad token")
+            self.log.warning("refused a worker connection from %s: %s", self.request.remote_ip, why)
+            self.set_status(401)
+            self.finish(json.dumps({"error": "unauthorized", "message": f"worker refused: {why}"}))
+            return
+        self.token = token
+        self._engine = engine
+        await super().get(*args, **kwargs)
+
+    def get_compression_options(self) -> None:
+        return None
+
+    def send(self, frame: str | bytes) -> None:
+        try:
+            self.write_message(frame, binary=isinstance(frame, bytes))
+        except WebSocketClosedError:
+            pass
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:  # type: ignore[override]
+        if isinstance(code, str):  # the engine's WorkerLink.close(reason)
+            code, reason = 1000, code
+        super().close(code, reason)
+
+    async def on_message(self, message: str | bytes) -> None:
+        try:
+            msg = protocol.decode(message)
+            if self.handle is None:
+                if msg.type != "hello":
+                    raise protocol.ProtocolError("the first message must be hello")
+                self.handle = self._engine.worker_hello(self.token, self, msg)
+                return
+            await self._engine.worker_message(self.handle, msg)
+        except protocol.ProtocolError as exc:
+            self.log.warning("worker %s: %s; closing its connection", self.handle.name if self.handle else "?", exc)
+            self.send(protocol.encode({"type": "error", "message": str(exc)}))
+            self.close(1008, str(exc)[:120])
+
+    def on_close(self) -> None:
+        if self.handle is not None:
+            self._engine.worker_disconnected(self.handle, self)
+
+
+class AuthedWebSocket(OrchMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """A WebSocket behind the same authentication as the REST API."""
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        try:
+            if await self.authenticate_orch_token():
+                return
+        except Unauthorized as exc:
+            raise web.HTTPError(401, exc.message) from None
+        await JupyterHandler.prepare(self, _redirect_to_login=False)  # type: ignore[call-arg]
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if self.current_user is None:
+            raise web.HTTPError(403)
+        self._engine = await self.engine()
+        await super().get(*args, **kwargs)
+
+    def get_compression_options(self) -> None:
+        return None
+
+    def send_json(self, data: Any) -> None:
+        try:
+            self.write_message(json.dumps(data))
+        except WebSocketClosedError:
+            pass
+
+
+class EventsHandler(AuthedWebSocket):
+    """``/events``: task, worker and (with ``?types=log``) log events, as JSON lines."""
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        types = set((self.get_query_argument("types", "task,worker") or "").split(","))
+        owner = self.owner
+        see_all = self.orch.owner_from != "identity"
+
+        def wanted(event: dict[str, Any]) -> bool:
+            kind = event["type"]
+            if kind not in types:
+                return False
+            if kind == "task":
+                return see_all or event["task"]["owner"] == owner
+            if kind == "log":
+                return see_all or event.get("owner") == owner
+            return True
+
+        self._sub = self._engine.bus.subscribe(wanted)
+        self.send_json({"type": "hello", "seq": self._engine.bus.seq, "workers": self._engine.worker_list()})
+        self._pump = asyncio.ensure_future(self._forward())
+
+    async def _forward(self) -> None:
+        while True:
+            event = await self._sub.get()
+            if event is None:
+                self.send_json({"type": "overflow", "message": "too many events; re-read the state"})
+                self.close()
+                return
+            self.send_json(event)
+
+    def on_message(self, message: str | bytes) -> None:
+        pass
+
+    def on_close(self) -> None:
+        if hasattr(self, "_sub"):
+            self._sub.close()
+            self._pump.cancel()
+
+
+class LogFollowHandler(AuthedWebSocket):
+    """``/tasks/{id}/logs/follow``: the log so far, then live lines, then ``end``."""
+
+    def open(self, task_id: str) -> None:  # type: ignore[override]
+        self._pump = asyncio.ensure_future(self._follow(task_id))
+
+    async def _follow(self, task_id: str) -> None:
+        engine = self._engine
+        try:
+            row = await engine.get_row(task_id, self.owner)
+        except OrchError as exc:
+            self.send_json({"type": "error", **exc.to_dict()})
+            self.close()
+            return
+        attempt = int(self.get_query_argument("attempt", "0") or 0) or row.attempt
+        offset = int(self.get_query_argument("offset", "0") or 0)
+        sub = engine.bus.subscribe(
+            lambda e: (e["type"] == "log" and e["task_id"] == task_id)
+            or (e["type"] == "task" and e["task"]["id"] == task_id)
+        )
+        try:
+            if attempt:
+                lines, offset, _ = await engine.read_logs(row, attempt, offset, None)
+                if lines:
+                    self.send_json({"type": "lines", "attempt": attempt, "lines": lines})
+            state = row.state
+            while not state.terminal or (row.attempt != attempt and row.attempt > 0):
+                event = await sub.get()
+                if event is None:
+                    break
+                if event["type"] == "task":
+                    from ..core.states import TaskState
+
+                    state = TaskState(event["task"]["state"])
+                    self.send_json({"type": "state", "task": event["task"]})
+                    if event["task"]["attempt"] != attempt and state.active:
+                        attempt, offset = event["task"]["attempt"], 0  # a retry started: follow it
+                    if state.terminal:
+                        break
+                    continue
+                if event["attempt"] != attempt:
+                    continue
+                skip = max(0, offset - event["offset"])
+                fresh = event["lines"][skip:]
+                if fresh:
+                    offset = event["offset"] + len(event["lines"])
+                    self.send_json({"type": "lines", "attempt": attempt, "lines": fresh})
+            final = await engine.get_row(task_id, self.owner)
+            self.send_json({"type": "end", "task": task_view(final)})
+        finally:
+            sub.close()
+        self.close()
+
+    def on_message(self, message: str | bytes) -> None:
+        pass
+
+    def on_close(self) -> None:
+        if hasattr(self, "_pump"):
+            self._pump.cancel()
+
+
+class SessionHandler(AuthedWebSocket):
+    """``/session``: the SDK's fast path. ``submit`` frames carry task specs and payload
+    blobs; the server answers ``accepted``/``rejected`` once committed, then ``done`` (with
+    the result inline when small) for every task submitted or ``watch``ed here."""
+
+    @property
+    def max_message_size(self) -> int:  # type: ignore[override]
+        return int(self.orch.engine_config.max_payload_bytes) * 4 + (16 << 20)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self._watching: set[str] = set()
+        self.send_json({"type": "hello", "owner": self.owner, "server_version": self.orch.version_string})
+
+    def send_frame(self, header: dict[str, Any], blobs: list[tuple[str, bytes]] | None = None) -> None:
+        frame = protocol.encode(header, blobs)
+        try:
+            self.write_message(frame, binary=isinstance(frame, bytes))
+        except WebSocketClosedError:
+            pass
+
+    async def on_message(self, message: str | bytes) -> None:
+        try:
+            msg = protocol.decode(message)
+        except protocol.ProtocolError as exc:
+            self.send_json({"type": "error", "message": str(exc)})
+            return
+        if msg.type == "submit":
+            await self._submit(msg)
+        elif msg.type == "watch":
+            for task_id in msg.get("ids") or []:
+                await self._watch(str(task_id))
+        else:
+            self.send_json({"type": "error", "message": f"unknown message type {msg.type!r}"})
+
+    async def _submit(self, msg: protocol.Message) -> None:
+        req = msg.get("req")
+        try:
+            tasks = msg.get("tasks") or []
+            for item in tasks:
+                if isinstance(item, dict) and f"payload:{item.get('id')}" in msg.blobs:
+                    item.pop("payload", None)
+            specs, payloads = parse_submission({"tasks": tasks}, self.owner)
+            for spec in specs:
+                blob = msg.blobs.get(f"payload:{spec.id}")
+                if blob is not None:
+                    payloads[spec.id] = blob
+            rows = await self._engine.submit(specs, payloads)
+        except OrchError as exc:
+            self.send_json({"type": "rejected", "req": req, **exc.to_dict()})
+            return
+        self.send_json({"type": "accepted", "req": req, "ids": [r.id for r in rows]})
+        for row in rows:
+            self._track(row)
+
+    async def _watch(self, task_id: str) -> None:
+        try:
+            row = await self._engine.get_row(task_id, self.owner)
+        except OrchError as exc:
+            self.send_json({"type": "unknown", "id": task_id, **exc.to_dict()})
+            return
+        self._track(row)
+
+    def _track(self, row: Any) -> None:
+        if row.id in self._watching:
+            return
+        self._watching.add(row.id)
+        self._engine.when_done(row).add_done_callback(lambda fut: asyncio.ensure_future(self._done(fut)))
+
+    async def _done(self, fut: asyncio.Future[Any]) -> None:
+        if self.ws_connection is None or fut.cancelled():
+            return
+        row = fut.result()
+        self._watching.discard(row.id)
+        blobs = []
+        if row.result_key is not None and row.result_size <= INLINE_RESULT_LIMIT:
+            try:
+                blobs.append(("result", await self._engine.result_bytes(row)))
+            except (KeyError, OrchError):
+                pass
+        self.send_frame({"type": "done", "task": task_view(row)}, blobs)

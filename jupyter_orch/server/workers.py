@@ -1,0 +1,80 @@
+"""REST handlers for workers and the tokens they connect with, plus server info."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.errors import NotFound, SpecError
+from ..core.records import TokenRow
+from .base import OrchAPIHandler
+
+
+def token_view(token: TokenRow) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "scope": token.scope,
+        "owner": token.owner,
+        "provider": token.provider,
+        "created_at": token.created_at,
+        "revoked_at": token.revoked_at,
+    }
+
+
+class WorkersHandler(OrchAPIHandler):
+    async def get(self) -> None:
+        engine = await self.engine()
+        provider = engine.provider.describe() if engine.provider is not None else {}
+        self.write_json({"workers": engine.worker_list(), "provider": provider})
+
+
+class WorkerHandler(OrchAPIHandler):
+    async def get(self, worker_id: str) -> None:
+        engine = await self.engine()
+        worker = engine.workers.get(worker_id)
+        if worker is None:
+            raise NotFound(f"no connected worker {worker_id}")
+        self.write_json(worker.to_dict())
+
+
+class TokensHandler(OrchAPIHandler):
+    """Worker tokens: ``POST`` issues one (its secret is shown once), ``GET`` lists them."""
+
+    async def get(self) -> None:
+        engine = await self.engine()
+        tokens = await engine.list_tokens("worker")
+        self.write_json({"tokens": [token_view(t) for t in tokens]})
+
+    async def post(self) -> None:
+        engine = await self.engine()
+        body = self.json_body() if self.request.body else {}
+        name = body.get("name") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            raise SpecError("name must be a non-empty string of at most 100 characters", field="name")
+        token, secret = await engine.create_token(name.strip(), scope="worker", owner=self.owner, provider="static")
+        self.write_json({**token_view(token), "token": secret}, status=201)
+
+
+class TokenHandler(OrchAPIHandler):
+    async def delete(self, token_id: str) -> None:
+        engine = await self.engine()
+        if not await engine.revoke_token(token_id):
+            raise NotFound(f"no token {token_id}")
+        self.set_status(204)
+        self.finish()
+
+
+class InfoHandler(OrchAPIHandler):
+    async def get(self) -> None:
+        engine = await self.engine()
+        self.write_json(
+            {
+                "version": self.orch.version_string,
+                "owner": self.owner,
+                "provider": engine.provider.name if engine.provider is not None else None,
+                "policy": engine.config.policy,
+                "max_payload_bytes": engine.config.max_payload_bytes,
+                "counts": await engine.counts(None if self.orch.owner_from != "identity" else self.owner),
+                "workers": len(engine.workers),
+            }
+        )

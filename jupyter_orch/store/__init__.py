@@ -1,0 +1,13 @@
+"""Persistence for jupyter-orch: the SQL store of tasks, attempts, workers, tokens and blob
+index (:class:`SqlStore`), and the on-disk blob and log stores.
+
+Imports nothing from jupyter_orch but :mod:`jupyter_orch.core`.
+"""
+
+from __future__ import annotations
+
+from .blobs import BlobStore, FileBlobStore, FileLogStore
+from .database import make_engine
+from .repository import SqlStore
+
+__all__ = ["BlobStore", "FileBlobStore", "FileLogStore", "SqlStore", "make_engine"]

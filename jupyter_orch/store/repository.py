@@ -1,0 +1,369 @@
+"""``SqlStore``: the engine's only door to the database.
+
+Owns applying the engine's batches of changes (:mod:`jupyter_orch.core.records`) in one
+transaction with bulk statements, the read queries the API needs, tokens and schema
+migration. Sync and thread-safe: every call uses its own connection from the pool;
+nothing else is shared between calls. Row <-> record conversion is in :mod:`.convert`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, or_, select, update
+
+from jupyter_orch.core.ids import new_id
+from jupyter_orch.core.records import (
+    AttemptRow,
+    Change,
+    InsertAttempt,
+    InsertBlob,
+    InsertTask,
+    TaskRow,
+    TokenRow,
+    UpdateAttempt,
+    UpdateTask,
+    UpsertWorker,
+    WorkerRow,
+)
+from jupyter_orch.core.states import TERMINAL, TaskState
+
+from .convert import (
+    attempt_from_row,
+    attempt_to_columns,
+    blob_to_columns,
+    task_from_row,
+    task_to_columns,
+    token_from_row,
+    worker_from_row,
+    worker_to_columns,
+)
+from .database import IMMEDIATE, make_engine
+from .migrations import alembic_config
+from .models import ATTEMPTS, BLOBS, TASKS, TOKENS, WORKERS, TaskModel
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATES = tuple(s.value for s in TaskState if s not in TERMINAL)
+TOKEN_PREFIX = "orch_"
+_CHUNK = 500  # ids per IN (...) clause
+
+T = TypeVar("T")
+
+
+def hash_secret(secret: str) -> str:
+    """What the database keeps of a token: its SHA-256, hex."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Batch:
+    """A batch of changes folded so that each row is written once, with its last snapshot.
+
+    A row inserted in the batch and updated later in it is inserted with the later values.
+    Two inserts of one key are both kept: the database refuses the second.
+    """
+
+    def __init__(self) -> None:
+        self.task_inserts: list[TaskRow] = []
+        self.task_updates: dict[str, TaskRow] = {}
+        self.attempt_inserts: list[AttemptRow] = []
+        self.attempt_updates: dict[tuple[str, int], AttemptRow] = {}
+        self.workers: dict[str, WorkerRow] = {}
+        self.blobs: dict[str, InsertBlob] = {}
+
+    @classmethod
+    def fold(cls, changes: Sequence[Change]) -> _Batch:
+        batch = cls()
+        inserted_tasks: dict[str, int] = {}
+        inserted_attempts: dict[tuple[str, int], int] = {}
+        for change in changes:
+            if isinstance(change, InsertTask):
+                task_id = change.row.id
+                batch.task_updates.pop(task_id, None)
+                inserted_tasks[task_id] = len(batch.task_inserts)
+                batch.task_inserts.append(change.row)
+            elif isinstance(change, UpdateTask):
+                task_id = change.row.id
+                if task_id in inserted_tasks:
+                    batch.task_inserts[inserted_tasks[task_id]] = change.row
+                else:
+                    batch.task_updates[task_id] = change.row
+            elif isinstance(change, InsertAttempt):
+                key = (change.row.task_id, change.row.number)
+                batch.attempt_updates.pop(key, None)
+                inserted_attempts[key] = len(batch.attempt_inserts)
+                batch.attempt_inserts.append(change.row)
+            elif isinstance(change, UpdateAttempt):
+                key = (change.row.task_id, change.row.number)
+                if key in inserted_attempts:
+                    batch.attempt_inserts[inserted_attempts[key]] = change.row
+                else:
+                    batch.attempt_updates[key] = change.row
+            elif isinstance(change, UpsertWorker):
+                batch.workers[change.row.id] = change.row
+            elif isinstance(change, InsertBlob):
+                batch.blobs[change.key] = change
+            else:
+                raise TypeError(f"not a store change: {change!r}")
+        return batch
+
+
+def _update_by_pk(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One UPDATE ... WHERE pk = ? executed for many rows; each row sets all its other columns."""
+    pk_names = [c.name for c in table.primary_key.columns]
+    statement = update(table).where(*(table.c[name] == bindparam(f"pk_{name}") for name in pk_names))
+    params = []
+    for row in rows:
+        values = {k: v for k, v in row.items() if k not in pk_names}
+        values.update({f"pk_{name}": row[name] for name in pk_names})
+        params.append(values)
+    result = conn.execute(statement, params)
+    if conn.dialect.supports_sane_multi_rowcount and 0 <= result.rowcount < len(params):
+        log.warning(
+            "%s: %d of %d updated rows were not found", table.name, len(params) - result.rowcount, len(params)
+        )
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows that are new, update those already there (single-column primary key)."""
+    (pk,) = table.primary_key.columns
+    existing: set[Any] = set()
+    for chunk in _chunks([r[pk.name] for r in rows]):
+        existing.update(conn.scalars(select(pk).where(pk.in_(chunk))))
+    new = [r for r in rows if r[pk.name] not in existing]
+    old = [r for r in rows if r[pk.name] in existing]
+    if new:
+        conn.execute(insert(table), new)
+    if old:
+        _update_by_pk(conn, table, old)
+
+
+class SqlStore:
+    """Persistence for the engine on any SQLAlchemy database (SQLite and PostgreSQL tested)."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.engine: Engine = make_engine(url, echo=echo)
+        self._sqlite = self.engine.dialect.name == "sqlite"
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (a no-op when it is there already)."""
+        config = alembic_config()
+        with self._connect(write=True) as conn, conn.begin():
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at; None before the first migrate()."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _connect(self, *, write: bool = False) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            if write and self._sqlite:
+                conn.execution_options(**{IMMEDIATE: True})
+            yield conn
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def apply(self, changes: Sequence[Change]) -> None:
+        """Write a batch of changes in one transaction: all of it is stored, or none of it.
+
+        Rows are written with one executemany per kind of change, in the order tasks,
+        attempts, workers, blobs; a row changed several times is written once, as last seen.
+        """
+        if not changes:
+            return
+        batch = _Batch.fold(changes)
+        tasks, attempts = TASKS, ATTEMPTS
+        with self._connect(write=True) as conn, conn.begin():
+            if batch.task_inserts:
+                conn.execute(insert(tasks), [task_to_columns(r) for r in batch.task_inserts])
+            if batch.task_updates:
+                rows = [task_to_columns(r) for r in batch.task_updates.values()]
+                _update_by_pk(conn, tasks, rows)
+            if batch.attempt_inserts:
+                conn.execute(insert(attempts), [attempt_to_columns(r) for r in batch.attempt_inserts])
+            if batch.attempt_updates:
+                rows = [attempt_to_columns(r) for r in batch.attempt_updates.values()]
+                _update_by_pk(conn, attempts, rows)
+            if batch.workers:
+                _upsert(conn, WORKERS, [worker_to_columns(w) for w in batch.workers.values()])
+            if batch.blobs:
+                now = time.time()
+                _upsert(conn, BLOBS, [blob_to_columns(b, now) for b in batch.blobs.values()])
+
+    # --- tasks -------------------------------------------------------------------------------
+
+    def load_active(self) -> list[TaskRow]:
+        """Tasks not in a terminal state (pending, scheduled, running), in submit order."""
+        t = TASKS
+        query = select(t).where(t.c.state.in_(ACTIVE_STATES)).order_by(t.c.seq)
+        with self._connect() as conn:
+            return [task_from_row(r._mapping) for r in conn.execute(query)]
+
+    def next_seq(self) -> int:
+        """The sequence number for the next submitted task: max(seq) + 1, 1 when empty."""
+        with self._connect() as conn:
+            current = conn.execute(select(func.max(TaskModel.seq))).scalar()
+        return int(current or 0) + 1
+
+    def get_task(self, task_id: str) -> TaskRow | None:
+        t = TASKS
+        with self._connect() as conn:
+            row = conn.execute(select(t).where(t.c.id == task_id)).first()
+        return task_from_row(row._mapping) if row is not None else None
+
+    def get_tasks(self, ids: Sequence[str]) -> dict[str, TaskRow]:
+        """The tasks among ``ids`` that exist, by id."""
+        t = TASKS
+        out: dict[str, TaskRow] = {}
+        unique = list(dict.fromkeys(ids))
+        with self._connect() as conn:
+            for chunk in _chunks(unique):
+                for r in conn.execute(select(t).where(t.c.id.in_(chunk))):
+                    row = task_from_row(r._mapping)
+                    out[row.id] = row
+        return out
+
+    def get_attempts(self, task_id: str) -> list[AttemptRow]:
+        a = ATTEMPTS
+        query = select(a).where(a.c.task_id == task_id).order_by(a.c.number)
+        with self._connect() as conn:
+            return [attempt_from_row(r._mapping) for r in conn.execute(query)]
+
+    def list_tasks(
+        self,
+        *,
+        owner: str | None = None,
+        states: Sequence[str] | None = None,
+        search: str | None = None,
+        limit: int = 100,
+        before_seq: int | None = None,
+    ) -> list[TaskRow]:
+        """Newest first (highest seq). ``search`` matches a substring of name or id, any case;
+        ``before_seq`` pages on: pass the ``seq`` of the last task of the previous page."""
+        t = TASKS
+        query = select(t)
+        if owner is not None:
+            query = query.where(t.c.owner == owner)
+        if states is not None:
+            query = query.where(t.c.state.in_([TaskState(s).value for s in states]))
+        if search:
+            query = query.where(
+                or_(t.c.name.icontains(search, autoescape=True), t.c.id.icontains(search, autoescape=True))
+            )
+        if before_seq is not None:
+            query = query.where(t.c.seq < before_seq)
+        query = query.order_by(t.c.seq.desc()).limit(max(0, limit))
+        with self._connect() as conn:
+            return [task_from_row(r._mapping) for r in conn.execute(query)]
+
+    def count_by_state(self, owner: str | None = None) -> dict[str, int]:
+        """Number of tasks in each state; every state is a key, 0 when none."""
+        query = select(TaskModel.state, func.count()).group_by(TaskModel.state)
+        if owner is not None:
+            query = query.where(TaskModel.owner == owner)
+        counts = {s.value: 0 for s in TaskState}
+        with self._connect() as conn:
+            for state, n in conn.execute(query):
+                counts[state] = int(n)
+        return counts
+
+    # --- workers -----------------------------------------------------------------------------
+
+    def list_workers(self) -> list[WorkerRow]:
+        w = WORKERS
+        with self._connect() as conn:
+            return [worker_from_row(r._mapping) for r in conn.execute(select(w).order_by(w.c.name, w.c.id))]
+
+    def get_worker(self, worker_id: str) -> WorkerRow | None:
+        w = WORKERS
+        with self._connect() as conn:
+            row = conn.execute(select(w).where(w.c.id == worker_id)).first()
+        return worker_from_row(row._mapping) if row is not None else None
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    def create_token(
+        self, name: str, *, scope: str = "worker", owner: str = "", provider: str = "static"
+    ) -> tuple[TokenRow, str]:
+        """A new token and its secret. The secret is shown once: only its hash is stored."""
+        if scope not in ("worker", "api"):
+            raise ValueError(f"token scope must be 'worker' or 'api', not {scope!r}")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        row = TokenRow(
+            id=new_id(), name=name, scope=scope, owner=owner, provider=provider, created_at=time.time()
+        )
+        values = {
+            "id": row.id,
+            "name": row.name,
+            "scope": row.scope,
+            "owner": row.owner,
+            "provider": row.provider,
+            "secret_hash": hash_secret(secret),
+            "created_at": row.created_at,
+            "revoked_at": None,
+        }
+        with self._connect(write=True) as conn, conn.begin():
+            conn.execute(insert(TOKENS), values)
+        return row, secret
+
+    def find_token(self, secret: str) -> TokenRow | None:
+        """The token whose secret this is, revoked or not (check ``.revoked``); None if unknown."""
+        if not secret:
+            return None
+        t = TOKENS
+        with self._connect() as conn:
+            row = conn.execute(select(t).where(t.c.secret_hash == hash_secret(secret))).first()
+        return token_from_row(row._mapping) if row is not None else None
+
+    def revoke_token(self, token_id: str) -> bool:
+        """Revoke a token (idempotent: an already revoked one keeps its time); False if unknown."""
+        t = TOKENS
+        with self._connect(write=True) as conn, conn.begin():
+            exists = conn.execute(select(t.c.id).where(t.c.id == token_id)).first() is not None
+            if exists:
+                conn.execute(
+                    update(t)
+                    .where(t.c.id == token_id, t.c.revoked_at.is_(None))
+                    .values(revoked_at=time.time())
+                )
+        return exists
+
+    def list_tokens(self, scope: str | None = None) -> list[TokenRow]:
+        t = TOKENS
+        query = select(t).order_by(t.c.created_at, t.c.id)
+        if scope is not None:
+            query = query.where(t.c.scope == scope)
+        with self._connect() as conn:
+            return [token_from_row(r._mapping) for r in conn.execute(query)]
+
+    # --- blobs -------------------------------------------------------------------------------
+
+    def blob_keys(self, task_id: str) -> list[str]:
+        b = BLOBS
+        with self._connect() as conn:
+            return list(conn.scalars(select(b.c.key).where(b.c.task_id == task_id).order_by(b.c.key)))

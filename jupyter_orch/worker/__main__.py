@@ -1,0 +1,10 @@
+"""``python -m jupyter_orch.worker --server URL --token T``: run a worker."""
+
+from __future__ import annotations
+
+import sys
+
+from jupyter_orch.worker.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,456 @@
+"""The worker: registers its slots, heartbeats, runs assignments and reports them.
+
+:class:`Worker` is the protocol's worker side (see :mod:`jupyter_orch.core.protocol`). It
+owns the slots (:mod:`.slots`), the per-task log buffers and the finished reports that wait
+for the server's ``ack``; :mod:`.connection` owns the socket. A dropped connection never
+touches a running task: logs and reports are kept (bounded) and delivered after the next
+``hello``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import platform
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+from jupyter_orch import __version__
+from jupyter_orch.core import protocol
+from jupyter_orch.core.ids import new_id
+from jupyter_orch.worker.aio import wait_event
+from jupyter_orch.worker.connection import Connection, ServerRefused
+from jupyter_orch.worker.gpus import Gpus, visible_devices_restriction
+from jupyter_orch.worker.hostmetrics import HostMetrics, cpu_count, total_memory
+from jupyter_orch.worker.outcomes import Outcome
+from jupyter_orch.worker.slots import Slot, TaskRequest
+
+log = logging.getLogger("jupyter_orch.worker")
+
+Key = tuple[str, int]
+
+LOG_BATCH_LINES = 200
+LOG_BATCH_SECONDS = 0.02
+UNSUPPORTED_KINDS = ("cell", "notebook")
+
+
+@dataclass
+class WorkerConfig:
+    """What a worker offers and how it behaves; every field has a sensible default."""
+
+    server: str
+    token: str
+    slots: int = 1
+    cpus: float | None = None  # default: the CPUs this process may use
+    memory: int | None = None  # bytes; default: total RAM
+    gpus: list[int] | None = None  # restrict to these NVML indices; default: all found
+    labels: dict[str, str] = field(default_factory=dict)
+    name: str | None = None  # default: hostname-pid
+    worker_id: str | None = None  # default: JUPYTER_ORCH_WORKER_ID, else a new id
+    image: str | None = None  # default: JUPYTER_ORCH_IMAGE
+    provider: str | None = None  # default: JUPYTER_ORCH_PROVIDER, else "static"
+    heartbeat_interval: float = 5.0  # used when the welcome does not set one
+    kill_grace: float = 5.0  # SIGTERM → SIGKILL on timeout/cancel
+    max_backoff: float = 5.0  # longest wait between reconnects
+    max_log_lines: int = 10_000  # kept per task while disconnected
+    drain_timeout: float = 10.0  # on stop: how long to wait for the server's acks
+    cwd: str | None = None  # tasks' working directory; default: the worker's
+    python: str = sys.executable  # interpreter of the executor processes
+    discover_gpus: bool = True
+
+
+class _Logs:
+    """The unsent log lines of one attempt (the oldest are dropped beyond ``limit``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.lines: collections.deque[list[Any]] = collections.deque(maxlen=limit)
+        self.dropped = 0
+
+    def add(self, line: list[Any]) -> None:
+        if len(self.lines) == self.lines.maxlen:
+            self.dropped += 1
+        self.lines.append(line)
+
+
+@dataclass
+class _Running:
+    request: TaskRequest
+    slot: Slot
+    started: float = field(default_factory=time.monotonic)
+    pid: int | None = None
+
+
+class Worker:
+    """``await Worker(WorkerConfig(server, token)).run()`` serves until stopped; its exit code."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.hostname = socket.gethostname()
+        self.name = config.name or f"{self.hostname}-{os.getpid()}"
+        self.worker_id = config.worker_id or os.environ.get("JUPYTER_ORCH_WORKER_ID") or new_id()
+        self.image = (
+            config.image if config.image is not None else os.environ.get("JUPYTER_ORCH_IMAGE") or None
+        )
+        self.provider = config.provider or os.environ.get("JUPYTER_ORCH_PROVIDER") or "static"
+        self.cpus = config.cpus if config.cpus is not None else cpu_count()
+        self.memory = config.memory if config.memory is not None else total_memory()
+        self.heartbeat_interval = config.heartbeat_interval
+        self.connection = Connection(config.server, config.token, max_backoff=config.max_backoff)
+        self.gpus: list[dict[str, Any]] = []
+        self.slots: list[Slot] = []
+        self._gpu_monitor = Gpus()
+        self._host = HostMetrics()
+        self._running: dict[Key, _Running] = {}
+        self._reports: dict[Key, tuple[dict[str, Any], bytes]] = {}
+        self._logs: dict[Key, _Logs] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._accepting = True
+        self._stopping = False
+        self._forced = False
+        self._changed = asyncio.Event()
+        self._done = asyncio.Event()
+        self._beat_now = asyncio.Event()
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def run(self) -> int:
+        if self.config.discover_gpus:
+            only = self.config.gpus
+            visible = visible_devices_restriction() if only is None else None
+            self.gpus = await asyncio.to_thread(self._gpu_monitor.discover, only, visible)
+        has_gpus = bool(self.gpus)
+        self.slots = [
+            Slot(
+                i,
+                worker_name=self.name,
+                has_gpus=has_gpus,
+                python=self.config.python,
+                cwd=self.config.cwd,
+                kill_grace=self.config.kill_grace,
+            )
+            for i in range(self.config.slots)
+        ]
+        for slot in self.slots:
+            slot.prestart()
+        log.info(
+            "worker %s (%s): %d slot(s), %g cpu, %d MiB, %d gpu(s)%s; connecting to %s",
+            self.name, self.worker_id, len(self.slots), self.cpus, self.memory >> 20, len(self.gpus),
+            "".join(f", {k}={v}" for k, v in sorted(self.config.labels.items())), self.connection.url,
+        )  # fmt: skip
+        conn_task = asyncio.ensure_future(self.connection.run(self))
+        heartbeat = asyncio.ensure_future(self._heartbeats())
+        done = asyncio.ensure_future(self._done.wait())
+        await asyncio.wait([conn_task, done], return_when=asyncio.FIRST_COMPLETED)
+        code = 1 if self._forced else 0
+        if conn_task.done() and not conn_task.cancelled() and conn_task.exception() is not None:
+            exc = conn_task.exception()
+            if isinstance(exc, ServerRefused):
+                log.error("%s", exc)
+                code = 2
+            else:
+                log.error("the worker's connection failed", exc_info=exc)
+                code = 1
+        await self._cleanup(conn_task, heartbeat, done)
+        log.info("worker %s stopped", self.name)
+        return code
+
+    async def _cleanup(self, *tasks: asyncio.Future[Any]) -> None:
+        self.connection.stop()
+        for task in tasks:
+            task.cancel()
+        kill = bool(self._running)
+        await asyncio.gather(*(slot.close(kill=kill) for slot in self.slots), return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        await asyncio.wait(tasks, timeout=5)
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self._gpu_monitor.shutdown()
+
+    def stop(self, reason: str = "", force: bool = False) -> None:
+        """Take no new task; exit once the running ones are reported (``force``: kill them)."""
+        if force or self._stopping:
+            if not self._forced:
+                self._forced = True
+                log.warning("stopping now: killing %d running task(s)", len(self._running))
+                self._done.set()
+            return
+        self._stopping = True
+        self._accepting = False
+        log.info(
+            "stopping%s: %s",
+            f" ({reason})" if reason else "",
+            f"waiting for {len(self._running)} running task(s) to finish" if self._running else "idle",
+        )
+        asyncio.ensure_future(self._graceful_stop())
+
+    async def _graceful_stop(self) -> None:
+        await self._wait_until(lambda: not self._running)
+        if self._reports:
+            if not await self._wait_until(lambda: not self._reports, timeout=self.config.drain_timeout):
+                log.warning("stopping with %d report(s) the server has not acknowledged", len(self._reports))
+        self._done.set()
+
+    async def _wait_until(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not predicate():
+            self._changed.clear()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            if not await wait_event(self._changed, remaining):
+                return predicate()
+        return True
+
+    # ------------------------------------------------------------------ session (connection callbacks)
+
+    def hello(self) -> dict[str, Any]:
+        return {
+            "type": "hello",
+            "worker_id": self.worker_id,
+            "name": self.name,
+            "hostname": self.hostname,
+            "pid": os.getpid(),
+            "version": __version__,
+            "protocol": protocol.PROTOCOL_VERSION,
+            "python": platform.python_version(),
+            "cloudpickle": cloudpickle.__version__,
+            "slots": len(self.slots),
+            "cpus": self.cpus,
+            "memory": self.memory,
+            "gpus": self.gpus,
+            "labels": dict(self.config.labels),
+            "image": self.image,
+            "provider": self.provider,
+            "running": [{"task_id": t, "attempt": a} for t, a in self._running],
+            "finished": [header for header, _ in self._reports.values()],
+        }
+
+    def on_welcome(self, message: protocol.Message) -> None:
+        if message.get("worker_id") and message["worker_id"] != self.worker_id:
+            log.info("the server knows this worker as %s", message["worker_id"])
+            self.worker_id = str(message["worker_id"])
+        interval = message.get("heartbeat_interval")
+        if isinstance(interval, (int, float)) and interval > 0:
+            self.heartbeat_interval = float(interval)
+        again = self.connection.connections > 1
+        log.info(
+            "%s to %s as %s (server %s)",
+            "reconnected" if again else "connected", self.connection.server, self.worker_id,
+            message.get("server_version", "?"),
+        )  # fmt: skip
+        for key in list(self._logs):
+            self._flush_logs(key)
+        for header, result in list(self._reports.values()):
+            self.connection.send(header, [("result", result)])
+        self._beat_now.set()
+        self._changed.set()
+
+    def on_disconnected(self) -> None:
+        self._changed.set()
+
+    def on_message(self, message: protocol.Message) -> None:
+        kind = message.type
+        if kind == "assign":
+            self._assign(message)
+        elif kind == "cancel":
+            self._cancel(message)
+        elif kind in ("ack", "refuse"):
+            key = _key(message)
+            if key is None or key not in self._reports:
+                return
+            if kind == "refuse":
+                log.warning(
+                    "the server refused the report of task %s attempt %d: %s", *key, message.get("reason")
+                )
+            del self._reports[key]
+            self._logs.pop(key, None)
+            self._changed.set()
+        elif kind == "shutdown":
+            self.stop(str(message.get("reason") or "the server asked"))
+        elif kind == "welcome":
+            pass
+        else:
+            log.debug("ignoring a %r message", kind)
+
+    # ------------------------------------------------------------------ tasks
+
+    def _assign(self, message: protocol.Message) -> None:
+        key = _key(message)
+        if key is None:
+            log.warning("ignoring an assign without task_id/attempt")
+            return
+        if key in self._running:
+            log.info("task %s attempt %d is already running here", *key)
+            return
+        if key in self._reports:
+            header, result = self._reports[key]
+            self.connection.send(header, [("result", result)])
+            return
+        kind = str(message.get("kind"))
+        self._logs[key] = _Logs(self.config.max_log_lines)
+        if not self._accepting:
+            self._finish(key, Outcome.failure("worker_error", f"worker {self.name} is shutting down"))
+            return
+        if kind in UNSUPPORTED_KINDS:
+            error = f"this worker ({self.name}, jupyter-orch {__version__}) does not support {kind} tasks yet"
+            self._finish(key, Outcome.failure("worker_error", error))
+            return
+        try:
+            request = _request(key, kind, message)
+        except (TypeError, ValueError) as exc:
+            self._finish(key, Outcome.failure("bad_payload", f"the assignment is malformed: {exc}"))
+            return
+        slot = self._pick_slot(request.gpus)
+        if slot is None:
+            error = f"worker {self.name} has no free slot (it has {len(self.slots)}, all busy)"
+            self._finish(key, Outcome.failure("worker_error", error))
+            return
+        running = _Running(request, slot)
+        self._running[key] = running
+        task = asyncio.ensure_future(self._execute(key, running))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _pick_slot(self, gpus: list[int]) -> Slot | None:
+        free = [slot for slot in self.slots if not slot.busy]
+        warm = [slot for slot in free if slot.ready_for(gpus)]
+        return (warm or free or [None])[0]
+
+    async def _execute(self, key: Key, running: _Running) -> None:
+        request = running.request
+
+        def sink(ts: float, stream: str, text: str) -> None:
+            self._log_line(key, [ts, stream, text])
+
+        def started(pid: int) -> None:
+            running.pid = pid
+            log.info("task %s attempt %d started on slot %d (pid %d)", *key, running.slot.index, pid)
+            self.connection.send({"type": "started", "task_id": key[0], "attempt": key[1], "pid": pid})
+
+        try:
+            outcome = await running.slot.run(request, sink, started)
+        except Exception as exc:
+            log.exception("task %s attempt %d: the worker failed to run it", *key)
+            outcome = Outcome.failure("worker_error", f"worker {self.name} failed to run the task: {exc}")
+        finally:
+            del self._running[key]
+        elapsed = time.monotonic() - running.started
+        if outcome.ok:
+            log.info("task %s attempt %d succeeded in %.3f s", *key, elapsed)
+        else:
+            log.info("task %s attempt %d failed in %.3f s: %s", *key, elapsed, outcome.error)
+        self._finish(key, outcome)
+
+    def _cancel(self, message: protocol.Message) -> None:
+        task_id = message.get("task_id")
+        attempt = message.get("attempt")
+        for (t, a), running in list(self._running.items()):
+            if t == task_id and (attempt is None or a == attempt):
+                grace = message.get("grace")
+                grace = float(grace) if isinstance(grace, (int, float)) else None
+                log.info(
+                    "cancelling task %s attempt %d: %s", t, a, message.get("reason") or "no reason given"
+                )
+                running.slot.cancel(str(message.get("reason") or ""), grace)
+
+    def _finish(self, key: Key, outcome: Outcome) -> None:
+        header = {"type": "finished", "task_id": key[0], "attempt": key[1], **outcome.header()}
+        self._reports[key] = (header, outcome.result)
+        self._flush_logs(key)
+        self.connection.send(header, [("result", outcome.result)])
+        self._changed.set()
+
+    # ------------------------------------------------------------------ logs
+
+    def _log_line(self, key: Key, line: list[Any]) -> None:
+        logs = self._logs.get(key)
+        if logs is None:
+            return
+        logs.add(line)
+        if len(logs.lines) >= LOG_BATCH_LINES:
+            self._flush_logs(key)
+        elif self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(LOG_BATCH_SECONDS, self._flush_all)
+
+    def _flush_all(self) -> None:
+        self._flush_handle = None
+        for key in list(self._logs):
+            self._flush_logs(key)
+
+    def _flush_logs(self, key: Key) -> None:
+        logs = self._logs.get(key)
+        if logs is None or not self.connection.connected:
+            return
+        while logs.lines:
+            taken = [logs.lines.popleft() for _ in range(min(LOG_BATCH_LINES, len(logs.lines)))]
+            batch = taken
+            if logs.dropped:
+                note = f"[jupyter-orch: {logs.dropped} earlier line(s) dropped while the worker was disconnected]"
+                batch = [[taken[0][0], "stderr", note], *taken]
+            message = {"type": "log", "task_id": key[0], "attempt": key[1], "lines": batch}
+            if not self.connection.send(message):
+                logs.lines.extendleft(reversed(taken))
+                return
+            logs.dropped = 0
+
+    # ------------------------------------------------------------------ heartbeats
+
+    def _metrics(self) -> dict[str, Any]:
+        metrics = self._host.sample()
+        metrics["gpus"] = self._gpu_monitor.metrics()
+        return metrics
+
+    async def _heartbeats(self) -> None:
+        while True:
+            # a welcome (new interval, fresh connection) beats at once
+            await wait_event(self._beat_now, self.heartbeat_interval)
+            self._beat_now.clear()
+            if not self.connection.connected:
+                continue
+            try:
+                metrics = await asyncio.to_thread(self._metrics)
+            except Exception as exc:
+                log.warning("could not read this machine's metrics: %s", exc)
+                metrics = {}
+            self.connection.send({"type": "heartbeat", "metrics": metrics})
+
+
+def _key(message: protocol.Message) -> Key | None:
+    task_id = message.get("task_id")
+    attempt = message.get("attempt", 1)
+    if not isinstance(task_id, str) or not task_id or isinstance(attempt, bool):
+        return None
+    try:
+        return task_id, int(attempt)
+    except (TypeError, ValueError):
+        return None
+
+
+def _request(key: Key, kind: str, message: protocol.Message) -> TaskRequest:
+    env = message.get("env") or {}
+    if not isinstance(env, dict):
+        raise ValueError("env must be an object")
+    timeout = message.get("timeout")
+    gpus = [int(i) for i in message.get("gpus") or []]
+    client_env = message.get("client_env")
+    return TaskRequest(
+        task_id=key[0],
+        attempt=key[1],
+        kind=kind,
+        command=message.get("command"),
+        env={str(k): "" if v is None else str(v) for k, v in env.items()},
+        timeout=float(timeout) if timeout is not None else None,
+        gpus=gpus,
+        client_env=client_env if isinstance(client_env, dict) else None,
+        blobs=dict(message.blobs),
+    )

@@ -1,0 +1,265 @@
+"""The worker's WebSocket to the server: connect, authenticate, reconnect with backoff.
+
+:class:`Connection` runs the session loop: connect with the worker token, send ``hello``,
+wait for ``welcome``, hand every server message to the :class:`Session` (the agent), and
+when the connection drops, reconnect with exponential backoff and jitter. It never ends a
+running task: what the agent cannot send while disconnected, it buffers itself.
+
+A refused token (HTTP 401/403 on the upgrade) or an ``error`` message from the server is
+fatal (:class:`ServerRefused`); anything else (refused connection, 5xx, a dropped socket)
+is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Sequence
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
+
+from jupyter_orch import __version__
+from jupyter_orch.core import protocol
+from jupyter_orch.worker.aio import wait_event, wait_future
+
+log = logging.getLogger("jupyter_orch.worker")
+
+MAX_MESSAGE_SIZE = 1 << 30
+
+
+class ServerRefused(Exception):
+    """The server will not take this worker (bad token, fatal ``error`` message)."""
+
+
+class Session(Protocol):
+    """What the connection needs from the agent."""
+
+    def hello(self) -> dict[str, Any]: ...
+
+    def on_welcome(self, message: protocol.Message) -> None: ...
+
+    def on_message(self, message: protocol.Message) -> None: ...
+
+    def on_disconnected(self) -> None: ...
+
+
+def connect_url(server: str) -> str:
+    """``ws(s)://host[:port]/<base>/orch/api/v1/workers/connect`` from the server's URL."""
+    parts = urlsplit(server.strip())
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme.lower())
+    if scheme is None or not parts.netloc:
+        raise ValueError(f"the server URL must look like http://host:port, not {server!r}")
+    path = parts.path.rstrip("/")
+    if not path.endswith(protocol.CONNECT_PATH):
+        path += protocol.CONNECT_PATH
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+def _server_message(exc: HTTPClientError) -> str:
+    """The ``message`` of the server's JSON error body, else its text, else the reason."""
+    body = b""
+    if exc.response is not None and exc.response.body:
+        body = exc.response.body
+    text = body.decode(errors="replace").strip()
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict) and data.get("message"):
+            return str(data["message"])
+    except ValueError:
+        pass
+    return text[:500] or str(exc.message or exc)
+
+
+class Connection:
+    """The session loop over one WebSocket at a time."""
+
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        *,
+        max_backoff: float = 5.0,
+        initial_backoff: float = 0.1,
+        connect_timeout: float = 10.0,
+        welcome_timeout: float = 30.0,
+    ) -> None:
+        self.server = server
+        self.url = connect_url(server)
+        self.token = token
+        self.max_backoff = max_backoff
+        self.initial_backoff = initial_backoff
+        self.connect_timeout = connect_timeout
+        self.welcome_timeout = welcome_timeout
+        self.connections = 0  # how many sessions got their welcome
+        self._conn: WebSocketClientConnection | None = None
+        self._stopping = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    def send(self, header: dict[str, Any], blobs: Sequence[tuple[str, bytes]] | None = None) -> bool:
+        """Queue a message on the live connection; False (nothing sent) when there is none."""
+        conn = self._conn
+        if conn is None:
+            return False
+        return _write(conn, protocol.encode(header, blobs))
+
+    def stop(self) -> None:
+        """End the session loop (closes the connection)."""
+        self._stopping.set()
+        if self._conn is not None:
+            self._conn.close(1000, "worker stopping")
+
+    async def _connect(self) -> WebSocketClientConnection:
+        request = HTTPRequest(
+            self.url,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "User-Agent": f"jupyter-orch-worker/{__version__}",
+            },
+            connect_timeout=self.connect_timeout,
+            request_timeout=self.connect_timeout,
+        )
+        try:
+            return await websocket_connect(
+                request,
+                max_message_size=MAX_MESSAGE_SIZE,
+                compression_options=None,
+                ping_interval=20,
+                ping_timeout=20,
+            )
+        except HTTPClientError as exc:
+            if exc.code in (401, 403):
+                raise ServerRefused(
+                    f"the server refused this worker's token: {_server_message(exc)}"
+                ) from None
+            raise
+
+    async def _sleep(self, attempt: int) -> None:
+        delay = min(self.max_backoff, self.initial_backoff * 2**attempt) * random.uniform(0.5, 1.0)
+        await wait_event(self._stopping, delay)
+
+    async def run(self, session: Session) -> None:
+        """Connect and serve until :meth:`stop`; raises :class:`ServerRefused` when refused."""
+        attempt = 0
+        last_error = ""
+        while not self._stopping.is_set():
+            try:
+                conn = await self._connect()
+            except ServerRefused:
+                raise
+            except Exception as exc:
+                error = _describe(exc)
+                if error != last_error:
+                    if self.connections == 0 and isinstance(exc, OSError):
+                        log.info("waiting for server at %s (%s)", self.server, error)
+                    else:
+                        log.warning("cannot connect to %s: %s; retrying", self.server, error)
+                    last_error = error
+                await self._sleep(attempt)
+                attempt += 1
+                continue
+            last_error = ""
+            if self._stopping.is_set():
+                conn.close()
+                break
+            try:
+                if await self._serve(conn, session):
+                    attempt = 0
+            finally:
+                conn.close()
+            if not self._stopping.is_set():
+                await self._sleep(attempt)
+                attempt += 1
+
+    async def _serve(self, conn: WebSocketClientConnection, session: Session) -> bool:
+        """One connection: hello, welcome, messages. True if it got as far as the welcome."""
+        if not _write(conn, protocol.encode(session.hello())):
+            return False
+        reading = asyncio.ensure_future(conn.read_message())
+        if not await wait_future(reading, self.welcome_timeout):
+            reading.cancel()
+            log.warning(
+                "the server at %s sent no welcome in %g s; reconnecting", self.server, self.welcome_timeout
+            )
+            return False
+        first = reading.result()
+        if self._stopping.is_set():
+            return False
+        if first is None:
+            log.warning("the server at %s closed the connection after hello (%s)", self.server, _closed(conn))
+            return False
+        welcome = _decode(first)
+        if welcome is not None and welcome.type == "error":
+            raise ServerRefused(f"the server refused this worker: {welcome.get('message')}")
+        if welcome is None or welcome.type != "welcome":
+            log.warning("expected welcome from the server, got %r; reconnecting", welcome and welcome.type)
+            return False
+        self._conn = conn
+        self.connections += 1
+        try:
+            session.on_welcome(welcome)
+            while True:
+                frame = await conn.read_message()
+                if frame is None:
+                    break
+                message = _decode(frame)
+                if message is None:
+                    continue
+                if message.type == "error":
+                    raise ServerRefused(f"the server refused this worker: {message.get('message')}")
+                try:
+                    session.on_message(message)
+                except ServerRefused:
+                    raise
+                except Exception:
+                    log.exception("could not handle the server's %r message", message.type)
+        finally:
+            self._conn = None
+            session.on_disconnected()
+        if not self._stopping.is_set():
+            log.warning("lost the connection to %s (%s); reconnecting", self.server, _closed(conn))
+        return True
+
+
+def _write(conn: WebSocketClientConnection, frame: str | bytes) -> bool:
+    try:
+        fut = conn.write_message(frame, binary=isinstance(frame, bytes))
+    except WebSocketClosedError:
+        return False
+    fut.add_done_callback(_retrieve)
+    return True
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # a closed connection: the read side notices and reconnects
+
+
+def _decode(frame: str | bytes) -> protocol.Message | None:
+    try:
+        return protocol.decode(frame)
+    except protocol.ProtocolError as exc:
+        log.warning("ignoring a malformed message from the server: %s", exc)
+        return None
+
+
+def _closed(conn: WebSocketClientConnection) -> str:
+    if conn.close_code is None:
+        return "connection dropped"
+    return f"code {conn.close_code}{': ' + conn.close_reason if conn.close_reason else ''}"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, HTTPClientError):
+        detail = _server_message(exc)
+        if exc.code == 404:
+            return "HTTP 404: no worker endpoint there; is the jupyter-orch server extension enabled?"
+        return f"HTTP {exc.code}: {detail}"
+    return str(exc) or type(exc).__name__

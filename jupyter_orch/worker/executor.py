@@ -1,0 +1,295 @@
+"""The executor: the long-lived child process that runs a worker slot's tasks, one at a time.
+
+Started by :mod:`jupyter_orch.worker.slots` as ``python -m jupyter_orch.worker.executor
+--control-fd N`` in its own session (process group). Its stdout and stderr are pipes the
+worker reads line by line; tasks and results travel over the control socket ``N`` (see
+:mod:`jupyter_orch.worker.frames`). A task's exceptions, bad payloads and failed commands
+are reported as results; anything that kills this process is reported by the worker.
+
+Control frames: executor → worker ``{"op": "ready", "pid"}`` once, then per task
+``{"op": "done", ok, exit_code, error, error_kind, traceback}`` with blob ``result``;
+worker → executor ``{"op": "run", task_id, attempt, kind, command, env, client_env}`` with
+blobs ``payload`` and ``dep:<task_id>``. SIGTERM interrupts the running task (so its
+``finally`` blocks run) and ends the process; end of the control stream ends it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import faulthandler
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle
+
+from jupyter_orch import serialization
+from jupyter_orch.worker import frames
+from jupyter_orch.worker.outcomes import describe_signal
+
+# Where a pip distribution name differs from the module people import.
+_PIP_NAMES = {
+    "sklearn": "scikit-learn",
+    "cv2": "opencv-python",
+    "PIL": "Pillow",
+    "yaml": "pyyaml",
+    "bs4": "beautifulsoup4",
+    "skimage": "scikit-image",
+    "attr": "attrs",
+    "dateutil": "python-dateutil",
+}
+
+Reply = tuple[dict[str, Any], bytes]
+
+
+class _Terminated(BaseException):
+    """Raised in the running task by SIGTERM (cancel, timeout, worker stop)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _set_parent_death_signal() -> None:
+    """Die with the worker: a task whose worker is gone can report to no one (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _flush_output() -> None:
+    """Push every buffered byte of this task into the pipes before it is reported done."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+    try:  # C-level stdio (printf in native extensions) is block-buffered on a pipe
+        ctypes.CDLL(None).fflush(None)
+    except Exception:
+        pass
+
+
+def _env_mismatch(client_env: Any) -> str | None:
+    """A sentence on how the submitting client's Python/cloudpickle differ from ours."""
+    if not isinstance(client_env, dict):
+        return None
+    ours = serialization.environment()
+    theirs_py = str(client_env.get("python") or "")
+    theirs_cp = str(client_env.get("cloudpickle") or "")
+    py_differs = bool(theirs_py) and theirs_py.split(".")[:2] != ours["python"].split(".")[:2]
+    cp_differs = bool(theirs_cp) and theirs_cp != ours["cloudpickle"]
+    if not (py_differs or cp_differs):
+        return None
+    return (
+        f"the task was pickled with Python {theirs_py or '?'} and cloudpickle {theirs_cp or '?'}, "
+        f"but this worker has Python {ours['python']} and cloudpickle {ours['cloudpickle']}"
+    )
+
+
+def _unpickling_failure(exc: BaseException, what: str, header: dict[str, Any], worker: str) -> Reply:
+    mismatch = _env_mismatch(header.get("client_env"))
+    python = f"Python {platform.python_version()}"
+    if isinstance(exc, ModuleNotFoundError):
+        module = (exc.name or str(exc)).split(".")[0]
+        pip_name = _PIP_NAMES.get(module, module)
+        kind = "environment"
+        error = (
+            f"module {module!r} is not installed on worker {worker} ({python}): "
+            f"install it there (pip install {pip_name}) or use an image that has it"
+        )
+    elif isinstance(exc, ImportError) or (
+        isinstance(exc, AttributeError) and "Can't get attribute" in str(exc)
+    ):
+        kind = "environment"
+        error = (
+            f"{what} needs code that worker {worker} ({python}) does not have "
+            f"({type(exc).__name__}: {exc}): install the same versions there or use an image that has them"
+        )
+    else:
+        kind = "bad_payload"
+        error = f"{what} could not be unpickled: {type(exc).__name__}: {exc}"
+    if mismatch:
+        error += f"; note: {mismatch}"
+    return {"ok": False, "error_kind": kind, "error": error}, b""
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The formatted traceback without this module's own frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _exception_text(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Executor:
+    """Runs the tasks of one slot in this process, restoring shared state between them."""
+
+    def __init__(self, worker_name: str) -> None:
+        self.worker_name = worker_name
+        self.cwd = os.getcwd()
+        self._stdout = sys.stdout
+        self._stderr = sys.stderr
+
+    def run(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
+        kind = header.get("kind")
+        environ = dict(os.environ)
+        try:
+            if kind == "function":
+                return self._function(header, blobs)
+            if kind == "shell":
+                return self._shell(header)
+            return {"ok": False, "error_kind": "worker_error", "error": f"unknown task kind {kind!r}"}, b""
+        finally:
+            _flush_output()
+            self._restore(environ)
+
+    def _restore(self, environ: dict[str, str]) -> None:
+        sys.stdout, sys.stderr = self._stdout, self._stderr
+        if dict(os.environ) != environ:
+            os.environ.clear()
+            os.environ.update(environ)
+        try:
+            if os.getcwd() != self.cwd:
+                os.chdir(self.cwd)
+        except OSError:
+            os.chdir(self.cwd)
+
+    def _function(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
+        payload = blobs.get("payload")
+        if payload is None:
+            return {
+                "ok": False,
+                "error_kind": "bad_payload",
+                "error": "the assignment carried no payload",
+            }, b""
+        values: dict[str, Any] = {}
+        for name, data in blobs.items():
+            if name.startswith("dep:"):
+                try:
+                    values[name[4:]] = serialization.loads_value(data)
+                except _Terminated:
+                    raise
+                except BaseException as exc:
+                    what = f"the result of dependency {name[4:]}"
+                    return _unpickling_failure(exc, what, header, self.worker_name)
+        try:
+            fn, args, kwargs = serialization.loads_call(payload, values)
+        except _Terminated:
+            raise
+        except BaseException as exc:
+            return _unpickling_failure(exc, "the task's payload", header, self.worker_name)
+        os.environ.update(_string_env(header.get("env")))
+        try:
+            value = _call(fn, args, kwargs)
+        except _Terminated:
+            raise
+        except BaseException as exc:
+            reply = {
+                "ok": False,
+                "error_kind": "exception",
+                "error": _exception_text(exc),
+                "traceback": _user_traceback(exc),
+            }
+            return reply, serialization.dumps_exception(exc)
+        try:
+            return {"ok": True}, serialization.dumps_value(value)
+        except _Terminated:
+            raise
+        except BaseException as exc:
+            reply = {
+                "ok": False,
+                "error_kind": "exception",
+                "error": f"the task's return value could not be pickled: {_exception_text(exc)}",
+                "traceback": _user_traceback(exc),
+            }
+            return reply, serialization.dumps_exception(exc)
+
+    def _shell(self, header: dict[str, Any]) -> Reply:
+        command = header.get("command")
+        if not isinstance(command, str) or not command.strip():
+            return {"ok": False, "error_kind": "bad_payload", "error": "a shell task needs a command"}, b""
+        env = {**os.environ, **_string_env(header.get("env"))}
+        _flush_output()
+        proc = subprocess.Popen(["/bin/bash", "-c", command], cwd=self.cwd, env=env, stdin=subprocess.DEVNULL)
+        try:
+            code = proc.wait()
+        except _Terminated:
+            proc.terminate()  # bash shares our process group: it has had the signal too
+            raise
+        if code == 0:
+            return {"ok": True, "exit_code": 0}, b""
+        if code < 0:
+            error = f"the command was killed by {describe_signal(-code)}"
+            return {"ok": False, "exit_code": code, "error_kind": "signal", "error": error}, b""
+        error = f"command exited with code {code}"
+        return {"ok": False, "exit_code": code, "error_kind": "exit_code", "error": error}, b""
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return fn(*args, **kwargs)
+
+
+def _string_env(env: Any) -> dict[str, str]:
+    if not isinstance(env, dict):
+        return {}
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m jupyter_orch.worker.executor")
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--worker-name", default=platform.node())
+    args = parser.parse_args(argv)
+
+    _set_parent_death_signal()
+    faulthandler.enable()  # a segfault prints the Python stack into the task's log
+    sock = socket.socket(fileno=args.control_fd)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True, errors="backslashreplace")  # type: ignore[union-attr]
+        except Exception:
+            pass
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    executor = Executor(args.worker_name)
+    code = 0
+    try:
+        frames.send(sock, {"op": "ready", "pid": os.getpid(), "cloudpickle": cloudpickle.__version__})
+        while True:
+            frame = frames.recv(sock)
+            if frame is None:
+                break
+            header, blobs = frame
+            reply, result = executor.run(header, blobs)
+            frames.send(sock, {"op": "done", **reply}, [("result", result)])
+    except _Terminated:
+        code = 128 + signal.SIGTERM
+    except (BrokenPipeError, ConnectionError):
+        code = 0
+    finally:
+        _flush_output()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

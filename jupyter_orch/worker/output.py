@@ -1,0 +1,119 @@
+"""Reading an executor's stdout/stderr pipes into timestamped lines.
+
+A line ends at ``\\n`` (not kept) or at a lone ``\\r`` (kept, so a viewer can overwrite the
+line the way a terminal would: progress bars stay live). Undecodable bytes are replaced,
+and a line longer than ``max_line`` characters is cut into pieces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+import re
+import time
+from collections.abc import Callable
+
+Sink = Callable[[float, str, str], None]
+"""``sink(unix_ts, "stdout" | "stderr", text)``"""
+
+_EOL = re.compile(r"\r\n|\n|\r")
+_READ_SIZE = 1 << 16
+
+
+class LineSplitter:
+    """Cuts a stream of bytes into lines, handing each to ``emit(text)``."""
+
+    def __init__(self, emit: Callable[[str], None], max_line: int = 1 << 16) -> None:
+        self._emit = emit
+        self._max_line = max_line
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._partial = ""
+
+    def feed(self, data: bytes) -> None:
+        text = self._partial + self._decoder.decode(data)
+        start = 0
+        end = len(text)
+        while True:
+            m = _EOL.search(text, start)
+            if m is None:
+                break
+            if m.group() == "\r":
+                if m.end() == end:  # maybe the first half of "\r\n": wait for more
+                    break
+                self._line(text[start : m.end()])
+            else:
+                self._line(text[start : m.start()])
+            start = m.end()
+        rest = text[start:]
+        while len(rest) > self._max_line:
+            self._line(rest[: self._max_line])
+            rest = rest[self._max_line :]
+        self._partial = rest
+
+    def flush(self) -> None:
+        """Emit what is left of an unfinished line."""
+        text = self._partial + self._decoder.decode(b"", final=True)
+        self._partial = ""
+        if text:
+            self._line(text)
+
+    def _line(self, text: str) -> None:
+        if text != "\r":
+            self._emit(text)
+
+
+class PipeReader:
+    """Reads one pipe on the event loop; lines go to ``sink`` while one is set."""
+
+    def __init__(self, fd: int, stream: str, on_stray: Sink | None = None) -> None:
+        self.fd = fd
+        self.stream = stream
+        self.sink: Sink | None = None
+        self._on_stray = on_stray
+        self._splitter = LineSplitter(self._emit)
+        self._loop = asyncio.get_running_loop()
+        self._open = True
+        os.set_blocking(fd, False)
+        self._loop.add_reader(fd, self._on_readable)
+
+    def _emit(self, text: str) -> None:
+        sink = self.sink or self._on_stray
+        if sink is not None:
+            sink(time.time(), self.stream, text)
+
+    def _on_readable(self) -> None:
+        self._read(once=True)
+
+    def _read(self, once: bool) -> None:
+        while self._open:
+            try:
+                data = os.read(self.fd, _READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._splitter.flush()
+                self._stop_reading()
+                return
+            self._splitter.feed(data)
+            if once:
+                return
+
+    def drain(self) -> None:
+        """Read everything in the pipe now and finish the last partial line."""
+        self._read(once=False)
+        self._splitter.flush()
+
+    def _stop_reading(self) -> None:
+        if self._open:
+            self._open = False
+            self._loop.remove_reader(self.fd)
+
+    def close(self) -> None:
+        self._stop_reading()
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass

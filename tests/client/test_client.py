@@ -1,0 +1,153 @@
+"""The Python client against a real server with real local workers."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import cloudpickle
+import pytest
+
+from jupyter_orch.client import TaskCancelled, TaskFailed
+from jupyter_orch.core.errors import SpecError
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+
+
+def add(a, b):
+    return a + b
+
+
+def shout(text):
+    print("out:", text)
+    print("err:", text, file=sys.stderr)
+    return text.upper()
+
+
+class Boom(Exception):
+    pass
+
+
+def explode(x):
+    raise Boom(f"bad value {x}")
+
+
+def test_submit_returns_the_value(orch):
+    client = orch.client()
+    fut = client.submit(add, 2, 3)
+    assert fut.result(timeout=30) == 5
+    assert fut.done() and fut.status == "succeeded"
+    # the id works with the REST API
+    assert orch.api().get(f"/tasks/{fut.id}")["state"] == "succeeded"
+
+
+def test_kwargs_go_to_the_function_and_options_to_the_task(orch):
+    client = orch.client()
+    fut = client.submit(add, a=1, b=41, cpus=0.5, name="answer")
+    assert fut.result(30) == 42
+    info = fut.info()
+    assert info["name"] == "answer"
+    assert info["resources"]["cpus"] == 0.5
+
+
+def test_numpy_argument_round_trip(orch):
+    np = pytest.importorskip("numpy")
+    client = orch.client()
+    arr = np.arange(1_000_000, dtype=np.float64)
+    assert client.submit(np.sum, arr).result(30) == arr.sum()
+
+
+def test_future_as_argument_is_a_server_side_dependency(orch):
+    client = orch.client()
+    first = client.submit(add, 1, 2)
+    second = client.submit(add, first, 10)
+    third = client.submit(add, first, second)
+    assert third.result(30) == 16
+    assert orch.api().get(f"/tasks/{third.id}")["depends"] == [first.id, second.id]
+
+
+def test_failed_dependency_fails_dependants_with_the_reason(orch):
+    client = orch.client()
+    bad = client.submit(explode, 7)
+    child = client.submit(add, bad, 1)
+    grandchild = client.submit(add, child, 1)
+    with pytest.raises(TaskFailed) as info:
+        grandchild.result(30)
+    assert grandchild.status == "upstream_failed"
+    assert child.id in str(info.value)
+    assert "bad value 7" in orch.api().get(f"/tasks/{child.id}")["error"]
+
+
+def test_remote_exception_is_reraised_with_the_remote_traceback(orch):
+    client = orch.client()
+    fut = client.submit(explode, 3)
+    with pytest.raises(Boom, match="bad value 3") as info:
+        fut.result(30)
+    cause = info.value.__cause__
+    assert cause is not None and "in explode" in str(cause) and "Boom: bad value 3" in str(cause)
+    assert isinstance(fut.exception(), Boom)
+    assert fut.info()["error"] == "Boom: bad value 3"
+
+
+def test_output_is_captured_in_order(orch):
+    client = orch.client()
+    fut = client.submit(shout, "hi")
+    assert fut.result(30) == "HI"
+    assert fut.logs() == "out: hi\nerr: hi\n"
+
+
+def test_shell_task_output_and_failure(orch):
+    client = orch.client()
+    ok = client.submit_shell("echo one; echo two >&2")
+    assert ok.result(30) is None
+    assert ok.logs() == "one\ntwo\n"
+    bad = client.submit_shell("echo before; exit 3")
+    with pytest.raises(TaskFailed, match="exited with code 3"):
+        bad.result(30)
+
+
+def read_env(name):
+    return os.environ.get(name)
+
+
+def test_env_reaches_the_task(orch):
+    client = orch.client()
+    fut = client.submit(read_env, "ORCH_TEST_VALUE", env={"ORCH_TEST_VALUE": "xyz"})
+    assert fut.result(30) == "xyz"
+
+
+def test_bad_resources_fail_before_sending(orch):
+    client = orch.client()
+    with pytest.raises(SpecError) as info:
+        client.submit(add, 1, 2, memory="lots")
+    assert info.value.field == "resources.memory"
+    with pytest.raises(SpecError) as info:
+        client.submit(add, 1, 2, gpus=-1)
+    assert info.value.field == "resources.gpus"
+
+
+def test_cancel_a_running_task(orch, tmp_path):
+    client = orch.client()
+    marker = tmp_path / "started"
+    fut = client.submit_shell(f"touch {marker}; sleep 60")
+    orch.wait_events(lambda e, _: e.get("type") == "task" and e["task"]["id"] == fut.id
+                     and e["task"]["state"] == "running")
+    assert fut.cancel() is True
+    with pytest.raises(TaskCancelled):
+        fut.result(30)
+    # the slot is free again: two more tasks run on the two workers
+    assert [f.result(30) for f in (client.submit(add, 1, 1), client.submit(add, 2, 2))] == [2, 4]
+    assert fut.cancel() is False
+
+
+def test_many_tasks_at_once(orch):
+    client = orch.client()
+    futures = [client.submit(add, i, 1) for i in range(300)]
+    assert [f.result(60) for f in futures] == [i + 1 for i in range(300)]
+
+
+def test_future_from_an_id(orch):
+    client = orch.client()
+    fut = client.submit(add, 20, 22)
+    other = orch.client()
+    assert other.future(fut.id).result(30) == 42

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: a real orch server in a subprocess, event waits."""

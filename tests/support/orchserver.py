@@ -1,0 +1,194 @@
+"""A real ``jupyter orch serve`` in a subprocess, with its local workers, for tests.
+
+Readiness is awaited on the server's own log line; worker counts on the events WebSocket.
+Every process the server starts carries ``ORCH_TEST_TAG`` so the teardown can end
+survivors (workers outlive a killed server by design) without matching on names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import websocket
+
+from jupyter_orch.client.http import HttpApi
+
+READY_MARK = "jupyter-orch "
+READY_MARK2 = ": API at "
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tagged_pids(tag: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"ORCH_TEST_TAG={tag}".encode() in env.split(b"\0"):
+            pids.append(int(entry.name))
+    return pids
+
+
+class OrchServer:
+    def __init__(self, root: Path, *, workers: int = 2, db_url: str | None = None,
+                 args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.data_dir = root / "data" / "orch"
+        self.port = free_port()
+        self.jupyter_token = uuid.uuid4().hex
+        self.tag = uuid.uuid4().hex
+        self.workers = workers
+        self.db_url = db_url
+        self.args = list(args or [])
+        self.env = dict(env or {})
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self._cond = threading.Condition()
+
+    # ------------------------------------------------------------------ process
+    def start(self, timeout: float = 60) -> OrchServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(
+            JUPYTER_DATA_DIR=str(self.root / "data"),
+            JUPYTER_CONFIG_DIR=str(self.root / "config"),
+            JUPYTER_RUNTIME_DIR=str(self.root / "runtime"),
+            ORCH_TEST_TAG=self.tag,
+            PYTHONUNBUFFERED="1",
+        )
+        env.pop("JUPYTER_ORCH_URL", None)
+        env.pop("JUPYTER_ORCH_TOKEN", None)
+        env.update(self.env)
+        cmd = [
+            sys.executable, "-m", "jupyter_orch", "serve",
+            f"--port={self.port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.jupyter_token}",
+            f"--OrchApp.data_dir={self.data_dir}",
+            f"--LocalProvider.workers={self.workers}",
+            f"--ServerApp.root_dir={self.root}",
+            *self.args,
+        ]
+        if self.db_url:
+            cmd.append(f"--OrchApp.db_url={self.db_url}")
+        self._ready.clear()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                     cwd=self.root)
+        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        if not self._ready.wait(timeout) or self.proc.poll() is not None:
+            raise RuntimeError("the orch server did not start:\n" + self.log_text())
+        info = json.loads((self.data_dir / "server.json").read_text())
+        self.url, self.token = info["url"], info["token"]
+        return self
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+            if READY_MARK in line and READY_MARK2 in line:
+                self._ready.set()
+        self._ready.set()  # exited: wake start() so it can report
+
+    def log_text(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines[-200:])
+
+    def wait_for_log(self, text: str, timeout: float = 30, start: int = 0) -> str:
+        """Block until a server/worker log line containing ``text`` appears."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[start:]:
+                    if text in line:
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no log line with {text!r}:\n" + "\n".join(self.lines[-60:]))
+                self._cond.wait(left)
+
+    def stop(self, kill: bool = False, timeout: float = 30) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cleanup(self) -> None:
+        self.stop()
+        for pid in tagged_pids(self.tag):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # ------------------------------------------------------------------ API
+    def api(self, token: str | None = None) -> HttpApi:
+        return HttpApi(self.url, token or self.token)
+
+    def client(self) -> Any:
+        from jupyter_orch.client import Client
+
+        return Client(self.url, self.token)
+
+    def ws(self, path: str, token: str | None = None) -> websocket.WebSocket:
+        api = self.api(token)
+        return websocket.create_connection(
+            api.ws_url(path), header=[f"{k}: {v}" for k, v in api.headers().items()], timeout=60
+        )
+
+    def wait_events(self, predicate: Callable[[dict[str, Any], dict[str, dict[str, Any]]], bool],
+                    timeout: float = 60, types: str = "task,worker") -> dict[str, dict[str, Any]]:
+        """Follow the events stream until ``predicate(event, workers)`` holds; returns the
+        workers as last seen (id -> worker)."""
+        ws = self.ws(f"/events?types={types}")
+        ws.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            hello = json.loads(ws.recv())
+            workers = {w["id"]: w for w in hello["workers"]}
+            if predicate(hello, workers):
+                return workers
+            while time.monotonic() < deadline:
+                event = json.loads(ws.recv())
+                if event["type"] == "worker":
+                    workers[event["worker"]["id"]] = event["worker"]
+                if predicate(event, workers):
+                    return workers
+        finally:
+            ws.close()
+        raise TimeoutError("the awaited event did not come")
+
+    def wait_workers(self, n: int | None = None, timeout: float = 60) -> dict[str, dict[str, Any]]:
+        n = self.workers if n is None else n
+
+        def enough(_: dict[str, Any], workers: dict[str, dict[str, Any]]) -> bool:
+            return sum(1 for w in workers.values() if w["state"] == "connected") >= n
+
+        return self.wait_events(enough, timeout)
+
+    def local_worker_pids(self) -> dict[str, int]:
+        entries = json.loads((self.data_dir / "local-workers.json").read_text())
+        return {e["worker_id"]: e["pid"] for e in entries}
