@@ -29,12 +29,19 @@ class PendingTask:
     image: str | None = None
 
 
+_Entry = tuple[int, PendingTask]  # (push number, task): tells a live entry from a stale one
+
+
 class FairQueue:
     """Pending tasks by priority and owner. Removal is O(1) (stale entries are skipped)."""
 
     def __init__(self) -> None:
         self._live: dict[str, PendingTask] = {}
-        self._queues: dict[int, dict[str, deque[PendingTask]]] = {}
+        # task id -> push number of its live entry: a task removed and pushed again (even
+        # the very same object) leaves a stale entry behind that must not count twice
+        self._push_no: dict[str, int] = {}
+        self._pushes = 0
+        self._queues: dict[int, dict[str, deque[_Entry]]] = {}
         self._served: dict[str, int] = {}  # owner -> tick of its last task leaving the queue
         self._tick = 0
 
@@ -50,28 +57,34 @@ class FairQueue:
     def push(self, task: PendingTask) -> None:
         if task.id in self._live:
             return
+        self._pushes += 1
         self._live[task.id] = task
+        self._push_no[task.id] = self._pushes
+        entry = (self._pushes, task)
         owners = self._queues.setdefault(task.priority, {})
         queue = owners.setdefault(task.owner, deque())
-        if queue and queue[-1].seq > task.seq:
+        if queue and queue[-1][1].seq > task.seq:
             # an older task coming back (a retry keeps its place): insert in order
-            items = sorted([*queue, task], key=lambda t: t.seq)
+            items = sorted([*queue, entry], key=lambda e: e[1].seq)
             owners[task.owner] = deque(items)
         else:
-            queue.append(task)
+            queue.append(entry)
 
     def remove(self, task_id: str) -> PendingTask | None:
         task = self._live.pop(task_id, None)
         if task is not None:
+            del self._push_no[task_id]
             self._tick += 1
             self._served[task.owner] = self._tick
         return task
 
-    def _head(self, queue: deque[PendingTask]) -> PendingTask | None:
+    def _is_live(self, entry: _Entry) -> bool:
+        return self._push_no.get(entry[1].id) == entry[0]
+
+    def _head(self, queue: deque[_Entry]) -> PendingTask | None:
         while queue:
-            head = queue[0]
-            if self._live.get(head.id) is head:
-                return head
+            if self._is_live(queue[0]):
+                return queue[0][1]
             queue.popleft()
         return None
 
@@ -88,12 +101,12 @@ class FairQueue:
                 owner = turn.popleft()
                 queue = owners[owner]
                 i = positions[owner]
-                while i < len(queue) and self._live.get(queue[i].id) is not queue[i]:
+                while i < len(queue) and not self._is_live(queue[i]):
                     i += 1
                 if i >= len(queue):
                     continue
                 positions[owner] = i + 1
-                yield queue[i]
+                yield queue[i][1]
                 turn.append(owner)
         self._compact()
 

@@ -10,7 +10,6 @@ touches a running task: logs and reports are kept (bounded) and delivered after 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import os
 import platform
@@ -30,15 +29,12 @@ from jupyter_orch.worker.aio import wait_event
 from jupyter_orch.worker.connection import Connection, ServerRefused
 from jupyter_orch.worker.gpus import Gpus, visible_devices_restriction
 from jupyter_orch.worker.hostmetrics import HostMetrics, cpu_count, total_memory
+from jupyter_orch.worker.outbox import Key, Outbox
 from jupyter_orch.worker.outcomes import Outcome
 from jupyter_orch.worker.slots import Slot, TaskRequest
 
 log = logging.getLogger("jupyter_orch.worker")
 
-Key = tuple[str, int]
-
-LOG_BATCH_LINES = 200
-LOG_BATCH_SECONDS = 0.02
 UNSUPPORTED_KINDS = ("cell", "notebook")
 
 
@@ -65,19 +61,6 @@ class WorkerConfig:
     cwd: str | None = None  # tasks' working directory; default: the worker's
     python: str = sys.executable  # interpreter of the executor processes
     discover_gpus: bool = True
-
-
-class _Logs:
-    """The unsent log lines of one attempt (the oldest are dropped beyond ``limit``)."""
-
-    def __init__(self, limit: int) -> None:
-        self.lines: collections.deque[list[Any]] = collections.deque(maxlen=limit)
-        self.dropped = 0
-
-    def add(self, line: list[Any]) -> None:
-        if len(self.lines) == self.lines.maxlen:
-            self.dropped += 1
-        self.lines.append(line)
 
 
 @dataclass
@@ -109,16 +92,15 @@ class Worker:
         self._gpu_monitor = Gpus()
         self._host = HostMetrics()
         self._running: dict[Key, _Running] = {}
-        self._reports: dict[Key, tuple[dict[str, Any], bytes]] = {}
-        self._logs: dict[Key, _Logs] = {}
+        self.outbox = Outbox(self.connection, config.max_log_lines)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._flush_handle: asyncio.TimerHandle | None = None
         self._accepting = True
         self._stopping = False
         self._forced = False
         self._changed = asyncio.Event()
         self._done = asyncio.Event()
         self._beat_now = asyncio.Event()
+        self._stopper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ life cycle
 
@@ -165,6 +147,8 @@ class Worker:
 
     async def _cleanup(self, *tasks: asyncio.Future[Any]) -> None:
         self.connection.stop()
+        if self._stopper is not None:
+            self._stopper.cancel()
         for task in tasks:
             task.cancel()
         kill = bool(self._running)
@@ -172,8 +156,7 @@ class Worker:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
         await asyncio.wait(tasks, timeout=5)
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
+        self.outbox.close()
         self._gpu_monitor.shutdown()
 
     def stop(self, reason: str = "", force: bool = False) -> None:
@@ -191,13 +174,13 @@ class Worker:
             f" ({reason})" if reason else "",
             f"waiting for {len(self._running)} running task(s) to finish" if self._running else "idle",
         )
-        asyncio.ensure_future(self._graceful_stop())
+        self._stopper = asyncio.ensure_future(self._graceful_stop())
 
     async def _graceful_stop(self) -> None:
         await self._wait_until(lambda: not self._running)
-        if self._reports:
-            if not await self._wait_until(lambda: not self._reports, timeout=self.config.drain_timeout):
-                log.warning("stopping with %d report(s) the server has not acknowledged", len(self._reports))
+        reports = self.outbox.reports
+        if reports and not await self._wait_until(lambda: not reports, timeout=self.config.drain_timeout):
+            log.warning("stopping with %d report(s) the server has not acknowledged", len(reports))
         self._done.set()
 
     async def _wait_until(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
@@ -232,7 +215,7 @@ class Worker:
             "image": self.image,
             "provider": self.provider,
             "running": [{"task_id": t, "attempt": a} for t, a in self._running],
-            "finished": [header for header, _ in self._reports.values()],
+            "finished": self.outbox.headers(),
         }
 
     def on_welcome(self, message: protocol.Message) -> None:
@@ -248,10 +231,7 @@ class Worker:
             "reconnected" if again else "connected", self.connection.server, self.worker_id,
             message.get("server_version", "?"),
         )  # fmt: skip
-        for key in list(self._logs):
-            self._flush_logs(key)
-        for header, result in list(self._reports.values()):
-            self.connection.send(header, [("result", result)])
+        self.outbox.resend()
         self._beat_now.set()
         self._changed.set()
 
@@ -266,14 +246,12 @@ class Worker:
             self._cancel(message)
         elif kind in ("ack", "refuse"):
             key = _key(message)
-            if key is None or key not in self._reports:
+            if key is None or not self.outbox.resolve(key):
                 return
             if kind == "refuse":
                 log.warning(
                     "the server refused the report of task %s attempt %d: %s", *key, message.get("reason")
                 )
-            del self._reports[key]
-            self._logs.pop(key, None)
             self._changed.set()
         elif kind == "shutdown":
             self.stop(str(message.get("reason") or "the server asked"))
@@ -292,12 +270,11 @@ class Worker:
         if key in self._running:
             log.info("task %s attempt %d is already running here", *key)
             return
-        if key in self._reports:
-            header, result = self._reports[key]
-            self.connection.send(header, [("result", result)])
+        if key in self.outbox.reports:
+            self.outbox.resend(key)
             return
         kind = str(message.get("kind"))
-        self._logs[key] = _Logs(self.config.max_log_lines)
+        self.outbox.open(key)
         if not self._accepting:
             self._finish(key, Outcome.failure("worker_error", f"worker {self.name} is shutting down"))
             return
@@ -330,7 +307,7 @@ class Worker:
         request = running.request
 
         def sink(ts: float, stream: str, text: str) -> None:
-            self._log_line(key, [ts, stream, text])
+            self.outbox.line(key, ts, stream, text)
 
         def started(pid: int) -> None:
             running.pid = pid
@@ -364,44 +341,8 @@ class Worker:
                 running.slot.cancel(str(message.get("reason") or ""), grace)
 
     def _finish(self, key: Key, outcome: Outcome) -> None:
-        header = {"type": "finished", "task_id": key[0], "attempt": key[1], **outcome.header()}
-        self._reports[key] = (header, outcome.result)
-        self._flush_logs(key)
-        self.connection.send(header, [("result", outcome.result)])
+        self.outbox.finish(key, outcome)
         self._changed.set()
-
-    # ------------------------------------------------------------------ logs
-
-    def _log_line(self, key: Key, line: list[Any]) -> None:
-        logs = self._logs.get(key)
-        if logs is None:
-            return
-        logs.add(line)
-        if len(logs.lines) >= LOG_BATCH_LINES:
-            self._flush_logs(key)
-        elif self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_later(LOG_BATCH_SECONDS, self._flush_all)
-
-    def _flush_all(self) -> None:
-        self._flush_handle = None
-        for key in list(self._logs):
-            self._flush_logs(key)
-
-    def _flush_logs(self, key: Key) -> None:
-        logs = self._logs.get(key)
-        if logs is None or not self.connection.connected:
-            return
-        while logs.lines:
-            taken = [logs.lines.popleft() for _ in range(min(LOG_BATCH_LINES, len(logs.lines)))]
-            batch = taken
-            if logs.dropped:
-                note = f"[jupyter-orch: {logs.dropped} earlier line(s) dropped while the worker was disconnected]"
-                batch = [[taken[0][0], "stderr", note], *taken]
-            message = {"type": "log", "task_id": key[0], "attempt": key[1], "lines": batch}
-            if not self.connection.send(message):
-                logs.lines.extendleft(reversed(taken))
-                return
-            logs.dropped = 0
 
     # ------------------------------------------------------------------ heartbeats
 

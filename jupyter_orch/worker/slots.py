@@ -119,6 +119,7 @@ class ExecutorProcess:
         if frame is None or frame[0].get("op") != "ready":
             await self.kill()
             self.drain()
+            self.close()
             detail = " | ".join(self.stray) or "no output"
             raise ExecutorStartError(f"the executor process did not start: {detail}")
 
@@ -351,9 +352,9 @@ class Slot:
         ex.set_sink(sink)
         started = time.monotonic()
         try:
-            sent = await ex.send(header, list(task.blobs.items()))
-            if on_started is not None:
+            if on_started is not None:  # before the send, so "started" precedes any output
                 on_started(ex.pid)
+            sent = await ex.send(header, list(task.blobs.items()))
             outcome = await self._wait(ex, task, started) if sent else await self._died(ex)
         finally:
             ex.drain()

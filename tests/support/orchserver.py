@@ -156,7 +156,8 @@ class OrchServer:
     def ws(self, path: str, token: str | None = None) -> websocket.WebSocket:
         api = self.api(token)
         return websocket.create_connection(
-            api.ws_url(path), header=[f"{k}: {v}" for k, v in api.headers().items()], timeout=60
+            api.ws_url(path), header=[f"{k}: {v}" for k, v in api.headers().items()], timeout=60,
+            suppress_origin=True,  # scripts and workers send no Origin (browsers do)
         )
 
     def wait_events(self, predicate: Callable[[dict[str, Any], dict[str, dict[str, Any]]], bool],

@@ -106,7 +106,7 @@ async def test_hello_run_heartbeat_and_shutdown(fake_server: Any, start_worker: 
 
 async def until_acked(worker: Worker) -> None:
     for _ in range(500):
-        if not worker._reports:
+        if not worker.outbox.reports:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("reports not acknowledged")
@@ -168,7 +168,7 @@ async def test_reconnect_keeps_the_task_and_delivers_its_result(
     fake_server.gate.clear()
     conn2.drop()
     go.touch()
-    await until(lambda: ("long", 1) in worker._reports)
+    await until(lambda: ("long", 1) in worker.outbox.reports)
     fake_server.auto_ack = False
     fake_server.gate.set()
     conn3 = await fake_server.next_connection()
