@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -16,7 +17,7 @@ from ..core.ids import new_id
 from ..core.resources import parse_labels
 from ..core.spec import TaskSpec
 from ..discovery import find_server
-from ..serialization import call_by_reference, dumps_call, environment
+from ..serialization import call_by_reference, dumps_call, environment, loads_value
 from . import render
 
 EXIT_STATUS = {"succeeded": 0, "failed": 1, "upstream_failed": 1, "cancelled": 130}
@@ -56,7 +57,9 @@ def build_submission(args: argparse.Namespace) -> dict[str, Any]:
     if args.env:
         body["env"] = dict(e.split("=", 1) for e in args.env)
     if args.shell:
-        body.update(kind="shell", command=" ".join(args.shell))
+        # one argument is a command line as typed; several are an argv, quoted as such
+        command = args.shell[0] if len(args.shell) == 1 else shlex.join(args.shell)
+        body.update(kind="shell", command=command)
     else:
         target = args.target
         if not target or ":" not in target:
@@ -84,6 +87,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     final = follow(api, task["id"], quiet=args.json)
     if args.json:
         print(json.dumps(final, indent=2))
+    elif final["state"] == "succeeded" and final.get("has_result"):
+        data, _ = api.request("GET", f"/tasks/{task['id']}/result", raw=True)
+        print(repr(loads_value(data)))  # the user asked for this task's value
     return exit_status(api, final)
 
 

@@ -110,10 +110,18 @@ def decode(frame: str | bytes) -> Message:
             if end > len(view):
                 raise ProtocolError("binary frame header runs past the frame")
             header = json.loads(bytes(view[_HEADER_LEN.size : end]))
+            if not isinstance(header, dict):
+                raise ProtocolError("a message must be a JSON object with a string 'type'")
+            entries = header.pop("blobs", [])
+            if not isinstance(entries, list):
+                raise ProtocolError("bad blob list in frame header")
             blobs = {}
             offset = end
-            for name, length in header.pop("blobs", []):
-                if not isinstance(name, str) or not isinstance(length, int) or length < 0:
+            for entry in entries:
+                if not isinstance(entry, list) or len(entry) != 2:
+                    raise ProtocolError("bad blob entry in frame header")
+                name, length = entry
+                if not isinstance(name, str) or type(length) is not int or length < 0:
                     raise ProtocolError("bad blob entry in frame header")
                 if offset + length > len(view):
                     raise ProtocolError(f"blob {name!r} runs past the frame")
@@ -121,7 +129,7 @@ def decode(frame: str | bytes) -> Message:
                 offset += length
             if offset != len(view):
                 raise ProtocolError("trailing bytes after the last blob")
-    except (UnicodeDecodeError, json.JSONDecodeError, struct.error) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, struct.error, RecursionError) as exc:
         raise ProtocolError(f"unreadable frame: {exc}") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise ProtocolError("a message must be a JSON object with a string 'type'")

@@ -301,7 +301,8 @@ class Worker:
     def _pick_slot(self, gpus: list[int]) -> Slot | None:
         free = [slot for slot in self.slots if not slot.busy]
         warm = [slot for slot in free if slot.ready_for(gpus)]
-        return (warm or free or [None])[0]
+        candidates = warm or free
+        return candidates[0] if candidates else None
 
     async def _execute(self, key: Key, running: _Running) -> None:
         request = running.request

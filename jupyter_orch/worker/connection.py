@@ -127,7 +127,7 @@ class Connection:
             request_timeout=self.connect_timeout,
         )
         try:
-            return await websocket_connect(
+            conn = await websocket_connect(
                 request,
                 max_message_size=MAX_MESSAGE_SIZE,
                 compression_options=None,
@@ -140,6 +140,9 @@ class Connection:
                     f"the server refused this worker's token: {_server_message(exc)}"
                 ) from None
             raise
+        if conn.protocol is not None:  # small messages (started, log, finished) go out at once
+            conn.protocol.set_nodelay(True)
+        return conn
 
     async def _sleep(self, attempt: int) -> None:
         delay = min(self.max_backoff, self.initial_backoff * 2**attempt) * random.uniform(0.5, 1.0)

@@ -33,7 +33,7 @@ def pack(header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]] = ()) -> 
     return [_PREFIX.pack(body_len, len(raw)), raw, *(bytes(data) for _, data in blobs)]
 
 
-def _unpack(header_len: int, body: bytes | memoryview) -> Frame:
+def _unpack(header_len: int, body: bytes | bytearray) -> Frame:
     view = memoryview(body)
     header = json.loads(bytes(view[:header_len]))
     blobs: dict[str, bytes] = {}

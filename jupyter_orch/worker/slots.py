@@ -10,27 +10,22 @@ executor cannot report itself: its death, a timeout, a cancellation.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jupyter_orch.worker import frames
 from jupyter_orch.worker.aio import wait_future
 from jupyter_orch.worker.outcomes import Outcome, process_death
-from jupyter_orch.worker.output import PipeReader, Sink
+from jupyter_orch.worker.output import Sink
+from jupyter_orch.worker.process import ExecutorProcess, ExecutorStartError
 
 log = logging.getLogger("jupyter_orch.worker")
-
-START_TIMEOUT = 120.0
 
 
 @dataclass
@@ -46,183 +41,6 @@ class TaskRequest:
     gpus: list[int] = field(default_factory=list)
     client_env: dict[str, Any] | None = None
     blobs: dict[str, bytes] = field(default_factory=dict)
-
-
-class ExecutorStartError(RuntimeError):
-    """The executor process did not come up."""
-
-
-class ExecutorProcess:
-    """One running executor: its process group, control socket and output pipes."""
-
-    def __init__(self, cuda: str | None) -> None:
-        self.cuda = cuda
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.frames: asyncio.Queue[frames.Frame | None] = asyncio.Queue()
-        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self.stray: collections.deque[str] = collections.deque(maxlen=50)
-        self._writer: asyncio.StreamWriter | None = None
-        self._readers: list[PipeReader] = []
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._pidfd: int | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and not self.exited.done()
-
-    async def start(self, python: str, cwd: str | None, env: dict[str, str], worker_name: str) -> None:
-        parent_sock, child_sock = socket.socketpair()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        try:
-            self.proc = subprocess.Popen(
-                [
-                    python,
-                    "-m",
-                    "jupyter_orch.worker.executor",
-                    "--control-fd",
-                    str(child_sock.fileno()),
-                    "--worker-name",
-                    worker_name,
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out_w,
-                stderr=err_w,
-                pass_fds=(child_sock.fileno(),),
-                start_new_session=True,
-                cwd=cwd,
-                env=env,
-            )
-        except OSError:
-            for fd in (out_r, err_r):
-                os.close(fd)
-            parent_sock.close()
-            raise
-        finally:
-            child_sock.close()
-            os.close(out_w)
-            os.close(err_w)
-        self._readers = [PipeReader(out_r, "stdout", self._stray), PipeReader(err_r, "stderr", self._stray)]
-        self._watch_exit()
-        reader, self._writer = await asyncio.open_unix_connection(sock=parent_sock)
-        self._tasks.append(asyncio.ensure_future(self._read_frames(reader)))
-        ready = asyncio.ensure_future(self.frames.get())
-        await asyncio.wait([ready, self.exited], timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-        frame = ready.result() if ready.done() else None
-        if not ready.done():
-            ready.cancel()
-        if frame is None or frame[0].get("op") != "ready":
-            await self.kill()
-            self.drain()
-            self.close()
-            detail = " | ".join(self.stray) or "no output"
-            raise ExecutorStartError(f"the executor process did not start: {detail}")
-
-    def _stray(self, ts: float, stream: str, text: str) -> None:
-        self.stray.append(text)
-        log.debug("executor %s %s: %s", self.proc.pid if self.proc else "?", stream, text)
-
-    def _watch_exit(self) -> None:
-        assert self.proc is not None
-        loop = asyncio.get_running_loop()
-        try:
-            self._pidfd = os.pidfd_open(self.proc.pid)
-        except (AttributeError, OSError):
-            self._tasks.append(asyncio.ensure_future(self._poll_exit()))
-            return
-        loop.add_reader(self._pidfd, self._on_pidfd)
-
-    def _on_pidfd(self) -> None:
-        assert self.proc is not None and self._pidfd is not None
-        asyncio.get_running_loop().remove_reader(self._pidfd)
-        os.close(self._pidfd)
-        self._pidfd = None
-        self._set_exited(self.proc.wait())
-
-    async def _poll_exit(self) -> None:
-        assert self.proc is not None
-        delay = 0.001
-        while self.proc.poll() is None:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        self._set_exited(self.proc.returncode)
-
-    def _set_exited(self, code: int) -> None:
-        if not self.exited.done():
-            self.exited.set_result(code)
-
-    async def _read_frames(self, reader: asyncio.StreamReader) -> None:
-        try:
-            while True:
-                frame = await frames.read(reader)
-                await self.frames.put(frame)
-                if frame is None:
-                    return
-        except Exception as exc:  # a malformed frame: treat as the end of the channel
-            log.warning("bad control frame from executor %s: %s", self.proc.pid if self.proc else "?", exc)
-            await self.frames.put(None)
-
-    def set_sink(self, sink: Sink | None) -> None:
-        for reader in self._readers:
-            reader.sink = sink
-
-    def drain(self) -> None:
-        for reader in self._readers:
-            reader.drain()
-
-    async def send(self, header: dict[str, Any], blobs: list[tuple[str, bytes]]) -> bool:
-        assert self._writer is not None
-        try:
-            await frames.write(self._writer, header, blobs)
-            return True
-        except (ConnectionError, OSError):
-            return False
-
-    def signal_group(self, sig: int) -> None:
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, sig)
-
-    async def terminate(self, grace: float) -> int:
-        """SIGTERM to the process group, SIGKILL after ``grace`` seconds; the exit status."""
-        self.signal_group(signal.SIGTERM)
-        await wait_future(self.exited, grace)
-        return await self.kill()
-
-    async def kill(self) -> int:
-        self.signal_group(signal.SIGKILL)
-        return await self.exited
-
-    async def stop(self, grace: float = 2.0) -> None:
-        """Close the control channel (the executor exits when idle), then make sure."""
-        if self._writer is not None:
-            with contextlib.suppress(Exception):
-                self._writer.close()
-        if self.proc is not None:
-            await wait_future(self.exited, grace)
-            await self.kill()
-        self.close()
-
-    def close(self) -> None:
-        """Release the pipes, the socket and the watchers (the process must have exited)."""
-        for reader in self._readers:
-            reader.close()
-        self._readers = []
-        for task in self._tasks:
-            task.cancel()
-        if self._pidfd is not None:
-            asyncio.get_running_loop().remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
-        if self._writer is not None:
-            with contextlib.suppress(Exception):
-                self._writer.close()
 
 
 class Slot:
@@ -302,6 +120,11 @@ class Slot:
         if ex is not None and ex.alive and ex.cuda == cuda:
             return ex
         if ex is not None:
+            if not ex.alive:
+                log.warning(
+                    "slot %d: executor pid %d died between tasks (exit status %s); restarting",
+                    self.index, ex.pid, ex.exited.result(),
+                )  # fmt: skip
             self._executor = None
             await ex.stop()
         return await self._start(cuda)
@@ -373,11 +196,11 @@ class Slot:
             timeout = None
             if task.timeout is not None and task.timeout > 0:
                 timeout = max(0.0, task.timeout - (time.monotonic() - started))
-            done, _ = await asyncio.wait(
-                [frame_wait, cancel_wait, ex.exited], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            if frame_wait.done() and frame_wait.result() is not None:
-                header, blobs = frame_wait.result()  # type: ignore[misc]
+            waits: list[asyncio.Future[Any]] = [frame_wait, cancel_wait, ex.exited]
+            done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            frame = frame_wait.result() if frame_wait.done() else None
+            if frame is not None:
+                header, blobs = frame
                 return Outcome.from_header(header, blobs.get("result", b""))
             if cancel_wait.done():
                 await ex.terminate(self.kill_grace if self._cancel_grace is None else self._cancel_grace)

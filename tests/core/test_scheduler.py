@@ -372,16 +372,14 @@ def test_full_workers_leave_tasks_waiting_and_still_explain_impossible_ones() ->
 
 def test_unplaceable_reason_names_every_missing_thing_and_the_need() -> None:
     workers = [
-        worker("a", gpus=2),
-        worker("b", gpus=8, labels={"zone": "eu"}),
-        worker("c", gpus=8, image="x"),
+        worker("a", gpus=2, labels={"zone": "us"}, any_image=True),
+        worker("b", gpus=8, labels={"zone": "eu"}, any_image=True),
+        worker("c", gpus=8, labels={"zone": "us"}, image="other:1"),
     ]
-    result = schedule([task("t", gpus=4, labels={"zone": "us"})], workers)
-    reason = result.unplaceable["t"]
-    assert reason.startswith("no worker has ")
-    assert "4 gpus" in reason
-    assert "label zone=us" in reason
-    assert "needs 1 cpu, 4 gpu, zone=us" in reason
+    result = schedule([task("t", gpus=4, labels={"zone": "us"}, image="mine:1")], workers)
+    assert result.unplaceable["t"] == (
+        "no worker has 4 gpus / image mine:1 / label zone=us (needs 1 cpu, 4 gpu, zone=us)"
+    )
 
 
 def test_unplaceable_tasks_do_not_block_others() -> None:
@@ -405,7 +403,7 @@ def test_inputs_are_not_changed() -> None:
         for i, (rng_owner, g) in enumerate([("a", 0), ("b", 1), ("a", 2), ("c", 0)])
     ]
     workers = [
-        worker("w1", gpus=2, memory=4 * GI, labels={"k": "v"}),
+        worker("w1", gpus=4, memory=4 * GI, labels={"k": "v"}),
         worker("w2", slots=1, labels={"k": "v"}),
     ]
     tasks_before, workers_before = copy.deepcopy(tasks), copy.deepcopy(workers)

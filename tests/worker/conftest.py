@@ -86,6 +86,7 @@ class ConnectHandler(tornado.websocket.WebSocketHandler):
             self.finish({"error": "unauthorized", "message": "invalid worker token"})
 
     def open(self) -> None:  # type: ignore[override]
+        self.set_nodelay(True)
         self.conn = FakeConnection(self, self.server)
         self.server.connections.put_nowait(self.conn)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
+import psutil
 import pytest
 import pytest_asyncio
 
@@ -247,3 +248,32 @@ async def test_unauthorized_worker_process_exits_with_code_2(fake_server: Any) -
     out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 2
     assert "the server refused this worker's token: invalid worker token" in err.decode()
+
+
+async def test_second_stop_kills_running_tasks(fake_server: Any, start_worker: Any, until: Any) -> None:
+    worker, run = start_worker()
+    conn = await fake_server.next_connection()
+    await conn.recv("hello")
+    conn.send(*assign("stuck", time.sleep, 60))
+    pid = (await conn.recv("started"))["pid"]
+    worker.stop("first signal")
+    assert not run.done()
+    worker.stop(force=True)
+    assert await asyncio.wait_for(run, timeout=10) == 1
+    await until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie")
+
+
+async def test_round_trips_are_fast(fake_server: Any, start_worker: Any) -> None:
+    worker, run = start_worker()
+    conn = await fake_server.next_connection()
+    await conn.recv("hello")
+    conn.send(*assign("warm", int, "1"))
+    await conn.recv("finished")
+    started = time.perf_counter()
+    for i in range(50):
+        conn.send(*assign(f"t{i}", int, str(i)))
+        done = await conn.recv("finished")
+        assert serialization.loads_value(done.blobs["result"]) == i
+    per_task = (time.perf_counter() - started) / 50
+    print(f"round trip through the worker: {per_task * 1000:.2f} ms")
+    assert per_task < 0.05, f"{per_task * 1000:.1f} ms per task"

@@ -307,3 +307,11 @@ async def test_an_executor_that_cannot_start_is_a_worker_error() -> None:
         assert out.error.startswith("worker w could not start a process: the executor process did not start")
     finally:
         await broken.close()
+
+
+async def test_an_executor_that_dies_between_tasks_is_not_blamed_on_the_next(slot: Slot, until: Any) -> None:
+    first = serialization.loads_value((await slot.run(function_task(os.getpid), Lines())).result)
+    os.kill(first, signal.SIGKILL)
+    await until(lambda: slot.pid is None)
+    out = await slot.run(function_task(os.getpid), Lines())
+    assert out.ok and serialization.loads_value(out.result) != first

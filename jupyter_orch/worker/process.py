@@ -1,0 +1,204 @@
+"""One executor process: start it, talk to it, watch it exit, stop or kill its process group.
+
+The process is ``python -m jupyter_orch.worker.executor`` in its own session; its stdout and
+stderr are pipes read into lines (:mod:`.output`), tasks and results go over a socketpair
+(:mod:`.frames`), and its exit is seen through a pidfd (polled where there is none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+from typing import Any
+
+from jupyter_orch.worker import frames
+from jupyter_orch.worker.aio import wait_future
+from jupyter_orch.worker.output import PipeReader, Sink
+
+log = logging.getLogger("jupyter_orch.worker")
+
+START_TIMEOUT = 120.0
+
+
+class ExecutorStartError(RuntimeError):
+    """The executor process did not come up."""
+
+
+class ExecutorProcess:
+    """One running executor: its process group, control socket and output pipes."""
+
+    def __init__(self, cuda: str | None) -> None:
+        self.cuda = cuda
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.frames: asyncio.Queue[frames.Frame | None] = asyncio.Queue()
+        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.stray: collections.deque[str] = collections.deque(maxlen=50)
+        self._writer: asyncio.StreamWriter | None = None
+        self._readers: list[PipeReader] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._pidfd: int | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and not self.exited.done()
+
+    async def start(self, python: str, cwd: str | None, env: dict[str, str], worker_name: str) -> None:
+        parent_sock, child_sock = socket.socketpair()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [
+                    python,
+                    "-m",
+                    "jupyter_orch.worker.executor",
+                    "--control-fd",
+                    str(child_sock.fileno()),
+                    "--worker-name",
+                    worker_name,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                pass_fds=(child_sock.fileno(),),
+                start_new_session=True,
+                cwd=cwd,
+                env=env,
+            )
+        except OSError:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            parent_sock.close()
+            raise
+        finally:
+            child_sock.close()
+            os.close(out_w)
+            os.close(err_w)
+        self._readers = [PipeReader(out_r, "stdout", self._stray), PipeReader(err_r, "stderr", self._stray)]
+        self._watch_exit()
+        reader, self._writer = await asyncio.open_unix_connection(sock=parent_sock)
+        self._tasks.append(asyncio.ensure_future(self._read_frames(reader)))
+        ready = asyncio.ensure_future(self.frames.get())
+        waits: list[asyncio.Future[Any]] = [ready, self.exited]
+        await asyncio.wait(waits, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        frame = ready.result() if ready.done() else None
+        if not ready.done():
+            ready.cancel()
+        if frame is None or frame[0].get("op") != "ready":
+            await self.kill()
+            self.drain()
+            self.close()
+            detail = " | ".join(self.stray) or "no output"
+            raise ExecutorStartError(f"the executor process did not start: {detail}")
+
+    def _stray(self, ts: float, stream: str, text: str) -> None:
+        self.stray.append(text)
+        log.debug("executor %s %s: %s", self.proc.pid if self.proc else "?", stream, text)
+
+    def _watch_exit(self) -> None:
+        assert self.proc is not None
+        loop = asyncio.get_running_loop()
+        try:
+            self._pidfd = os.pidfd_open(self.proc.pid)
+        except (AttributeError, OSError):
+            self._tasks.append(asyncio.ensure_future(self._poll_exit()))
+            return
+        loop.add_reader(self._pidfd, self._on_pidfd)
+
+    def _on_pidfd(self) -> None:
+        assert self.proc is not None and self._pidfd is not None
+        asyncio.get_running_loop().remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = None
+        self._set_exited(self.proc.wait())
+
+    async def _poll_exit(self) -> None:
+        assert self.proc is not None
+        delay = 0.001
+        while self.proc.poll() is None:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        self._set_exited(self.proc.returncode)
+
+    def _set_exited(self, code: int) -> None:
+        if not self.exited.done():
+            self.exited.set_result(code)
+
+    async def _read_frames(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                frame = await frames.read(reader)
+                await self.frames.put(frame)
+                if frame is None:
+                    return
+        except Exception as exc:  # a malformed frame: treat as the end of the channel
+            log.warning("bad control frame from executor %s: %s", self.proc.pid if self.proc else "?", exc)
+            await self.frames.put(None)
+
+    def set_sink(self, sink: Sink | None) -> None:
+        for reader in self._readers:
+            reader.sink = sink
+
+    def drain(self) -> None:
+        for reader in self._readers:
+            reader.drain()
+
+    async def send(self, header: dict[str, Any], blobs: list[tuple[str, bytes]]) -> bool:
+        assert self._writer is not None
+        try:
+            await frames.write(self._writer, header, blobs)
+            return True
+        except (ConnectionError, OSError):
+            return False
+
+    def signal_group(self, sig: int) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    async def terminate(self, grace: float) -> int:
+        """SIGTERM to the process group, SIGKILL after ``grace`` seconds; the exit status."""
+        self.signal_group(signal.SIGTERM)
+        await wait_future(self.exited, grace)
+        return await self.kill()
+
+    async def kill(self) -> int:
+        self.signal_group(signal.SIGKILL)
+        return await self.exited
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Close the control channel (the executor exits when idle), then make sure."""
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        if self.proc is not None:
+            await wait_future(self.exited, grace)
+            await self.kill()
+        self.close()
+
+    def close(self) -> None:
+        """Release the pipes, the socket and the watchers (the process must have exited)."""
+        for reader in self._readers:
+            reader.close()
+        self._readers = []
+        for task in self._tasks:
+            task.cancel()
+        if self._pidfd is not None:
+            asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()

@@ -1,0 +1,51 @@
+"""The WebSocket streams: task events in order, and a task's log followed live."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_events_show_every_state_in_order(orch):
+    ws = orch.ws("/events?types=task")
+    hello = json.loads(ws.recv())
+    assert hello["type"] == "hello" and len(hello["workers"]) == 2
+    task = orch.api().post("/tasks", {"kind": "shell", "command": "echo hi"})
+    states = []
+    while not states or states[-1] != "succeeded":
+        event = json.loads(ws.recv())
+        if event["type"] == "task" and event["task"]["id"] == task["id"]:
+            states.append(event["task"]["state"])
+    ws.close()
+    assert states == ["pending", "scheduled", "running", "succeeded"]
+
+
+def test_log_follow_streams_lines_while_the_task_runs(orch, tmp_path):
+    gate = tmp_path / "gate"
+    command = f"echo first; while [ ! -e {gate} ]; do sleep 0.05; done; echo second >&2"
+    task = orch.api().post("/tasks", {"kind": "shell", "command": command})
+    ws = orch.ws(f"/tasks/{task['id']}/logs/follow")
+    seen = []
+    while "first" not in seen:
+        msg = json.loads(ws.recv())
+        if msg["type"] == "lines":
+            seen += [line["text"].strip() for line in msg["lines"]]
+    assert seen == ["first"]  # arrived live, before the task could finish
+    gate.touch()
+    end = None
+    while end is None:
+        msg = json.loads(ws.recv())
+        if msg["type"] == "lines":
+            seen += [(line["stream"], line["text"].strip()) for line in msg["lines"]]
+        elif msg["type"] == "end":
+            end = msg["task"]
+    assert seen == ["first", ("stderr", "second")]
+    assert end["state"] == "succeeded"
+
+
+def test_log_follow_of_a_finished_task_replays_and_ends(orch):
+    task = orch.api().post("/tasks", {"kind": "shell", "command": "printf 'a\\nb\\n'"})
+    orch.api().get(f"/tasks/{task['id']}/wait", timeout=30)
+    ws = orch.ws(f"/tasks/{task['id']}/logs/follow")
+    first = json.loads(ws.recv())
+    assert [line["text"].strip() for line in first["lines"]] == ["a", "b"]
+    assert json.loads(ws.recv())["type"] == "end"
