@@ -3,14 +3,39 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from support.orchserver import OrchServer
 
-PG_URL = os.environ.get("JUPYTER_ORCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_SERVER = os.environ.get("JUPYTER_ORCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a new, empty schema (dropped afterwards).
+
+    PostgreSQL is part of the test environment: when it is unreachable the test fails
+    (set JUPYTER_ORCH_TEST_PG to point elsewhere)."""
+    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    schema = f"orch_t_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001
+        admin.dispose()
+        pytest.fail(f"PostgreSQL at {PG_SERVER} is needed by this test and is not reachable: {exc}")
+    try:
+        # a plain postgresql:// URL on purpose: the store must point it at psycopg 3
+        yield PG_SERVER.replace("postgresql+psycopg://", "postgresql://") + f"?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture

@@ -26,4 +26,4 @@ def new_id(now: float | None = None) -> str:
 
 
 def is_valid_id(value: object) -> bool:
-    return isinstance(value, str) and bool(_ID_RE.match(value))
+    return isinstance(value, str) and bool(_ID_RE.fullmatch(value))  # fullmatch: "$" allows a final "\n"

@@ -197,4 +197,9 @@ class Gpu:
         return {"index": self.index, "uuid": self.uuid, "model": self.model, "memory": self.memory}
 
     def matches(self, gpu_type: str | None) -> bool:
-        return gpu_type is None or gpu_type.lower() in self.model.lower()
+        """``gpu_type`` names this GPU's model as a whole word: "A100" matches
+        "NVIDIA A100-SXM4-80GB", "A10" does not."""
+        if gpu_type is None:
+            return True
+        pattern = r"(?<![a-z0-9])" + re.escape(gpu_type.lower()) + r"(?![a-z0-9])"
+        return re.search(pattern, self.model.lower()) is not None

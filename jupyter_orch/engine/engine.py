@@ -131,6 +131,7 @@ class Engine(WorkerSessions, Recovery):
         self._seq = 0
         self._kick_pending = False
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._dispatch_queue: list[tuple[Any, TaskRow, int]] = []
         self.unplaceable: dict[str, str] = {}
         self.provider: Any = None
         self.counters = {"submitted": 0, "finished": 0, "scheduled": 0}
@@ -380,11 +381,26 @@ class Engine(WorkerSessions, Recovery):
         self._update(row)
         worker.take(row)
         self.counters["scheduled"] += 1
-        blobs = self._assignment_blobs_cached(row)
-        if blobs is not None:
-            self._send_assign(worker, row, blobs)
-        else:
-            asyncio.ensure_future(self._load_and_send(worker, row, row.attempt))
+        # the assignment is made durable before the worker hears of it: after a crash
+        # the database knows every task a worker may be running
+        self._dispatch_queue.append((worker, row, row.attempt))
+        if len(self._dispatch_queue) == 1:
+            asyncio.ensure_future(self._dispatch_after_commit())
+
+    async def _dispatch_after_commit(self) -> None:
+        try:
+            await self.journal.flush()
+        except Exception:  # noqa: BLE001 - the journal logged it; the tasks stay scheduled
+            return
+        batch, self._dispatch_queue = self._dispatch_queue, []
+        for worker, row, attempt in batch:
+            if row.attempt != attempt or row.state != TaskState.SCHEDULED:
+                continue  # cancelled meanwhile
+            blobs = self._assignment_blobs_cached(row)
+            if blobs is not None:
+                self._send_assign(worker, row, blobs)
+            else:
+                asyncio.ensure_future(self._load_and_send(worker, row, attempt))
 
     def _assignment_blobs_cached(self, row: TaskRow) -> list[tuple[str, bytes]] | None:
         blobs: list[tuple[str, bytes]] = []

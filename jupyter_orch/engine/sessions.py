@@ -111,6 +111,15 @@ class WorkerSessions:
                 )
         # what it runs that we do not expect (e.g. cancelled while it was away)
         for task_id, attempt in running:
+            row = self.tasks.get(task_id)
+            if task_id in handle.running and row is not None and row.state == TaskState.SCHEDULED \
+                    and row.attempt == attempt:
+                # it started while we were not listening (or before a restart)
+                self._set_state(row, TaskState.RUNNING)
+                row.started_at = row.started_at or time.time()
+                self.journal.add(UpdateAttempt(AttemptRow(row.id, row.attempt, AttemptState.RUNNING, handle.id,
+                                                          row.gpus, started_at=row.started_at)))
+                self._update(row)
             if task_id not in handle.running:
                 handle.send(protocol.encode({"type": "cancel", "task_id": task_id, "attempt": attempt,
                                              "reason": "no longer wanted by the server",

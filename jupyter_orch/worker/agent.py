@@ -1,10 +1,10 @@
 """The worker: registers its slots, heartbeats, runs assignments and reports them.
 
-:class:`Worker` is the protocol's worker side (see :mod:`jupyter_orch.core.protocol`). It
-owns the slots (:mod:`.slots`), the per-task log buffers and the finished reports that wait
-for the server's ``ack``; :mod:`.connection` owns the socket. A dropped connection never
-touches a running task: logs and reports are kept (bounded) and delivered after the next
-``hello``.
+:class:`Worker` is the protocol's worker side (see :mod:`jupyter_orch.core.protocol`): it
+answers server messages, places assignments on its slots (:mod:`.slots`), heartbeats, and
+stops gracefully. :mod:`.connection` owns the socket and :mod:`.outbox` what waits to be
+sent; a dropped connection never touches a running task: its logs and report are kept
+(bounded) and delivered after the next ``hello``.
 """
 
 from __future__ import annotations

@@ -151,6 +151,8 @@ class Executor:
     def run(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
         kind = header.get("kind")
         environ = dict(os.environ)
+        os.environ["JUPYTER_ORCH_TASK_ID"] = str(header.get("task_id"))
+        os.environ["JUPYTER_ORCH_ATTEMPT"] = str(header.get("attempt"))
         try:
             if kind == "function":
                 return self._function(header, blobs)

@@ -27,6 +27,8 @@ from jupyter_orch.worker.process import ExecutorProcess, ExecutorStartError
 
 log = logging.getLogger("jupyter_orch.worker")
 
+PRIVATE_ENV = ("JUPYTER_ORCH_TOKEN",)
+
 
 @dataclass
 class TaskRequest:
@@ -63,6 +65,8 @@ class Slot:
         self.python = python
         self.cwd = cwd
         self.base_env = dict(os.environ if env is None else env)
+        for secret in PRIVATE_ENV:  # the worker's credentials are not the task's
+            self.base_env.pop(secret, None)
         self.kill_grace = kill_grace
         self.current: TaskRequest | None = None
         self._executor: ExecutorProcess | None = None

@@ -130,6 +130,7 @@ assert isinstance(GOOD, bytes)
         pytest.param(binary({"type": "x", "blobs": [[1, 0]]}), id="non-string blob name"),
         pytest.param(binary({"type": "x", "blobs": [["a", "3"]]}, b"abc"), id="string blob length"),
         pytest.param(binary({"type": "x", "blobs": [["a", 1.5]]}, b"ab"), id="float blob length"),
+        pytest.param(binary({"type": "x", "blobs": [["a", True]]}, b"a"), id="boolean blob length"),
         pytest.param(binary({"type": "x", "blobs": [["a"]]}), id="short blob entry"),
         pytest.param(binary({"type": "x", "blobs": [["a", 1, 2]]}, b"a"), id="long blob entry"),
         pytest.param(binary({"type": "x", "blobs": "ab"}), id="blobs not a list"),
@@ -150,6 +151,8 @@ assert isinstance(GOOD, bytes)
         pytest.param('{"type": 5}', id="numeric type"),
         pytest.param('{"type": ["hello"]}', id="list type"),
         pytest.param('{"type": "x"} trailing', id="text trailing data"),
+        pytest.param("[" * 100_000 + "]" * 100_000, id="text nested too deep"),
+        pytest.param(binary(None, header_bytes=b"[" * 100_000 + b"]" * 100_000), id="binary nested too deep"),
     ],
 )
 def test_malformed_frames_raise_protocol_error(frame: str | bytes) -> None:

@@ -315,6 +315,10 @@ def test_gpu_matches() -> None:
     assert not gpu.matches("H100")
     assert not gpu.matches("V100")
     assert Gpu(index=1, model="Tesla T4").matches("t4")
+    # whole words only: an A10 is not an A100, an L4 is not an L40S
+    assert not gpu.matches("A10")
+    assert Gpu(index=2, model="NVIDIA A10").matches("A10")
+    assert not Gpu(index=2, model="NVIDIA L40S").matches("L4")
     assert not Gpu(index=1, model="").matches("T4")
     assert Gpu(index=1, model="").matches(None)
 

@@ -191,6 +191,19 @@ def test_a_fair_queue_gives_the_same_schedule_as_a_list() -> None:
         assert schedule(q, workers) == schedule(tasks, workers)
 
 
+@pytest.mark.parametrize("as_queue", [False, True])
+def test_a_retry_goes_before_its_owners_later_tasks(as_queue: bool) -> None:
+    later = [task(f"later{i}", "alice", seq=10 + i) for i in range(3)]
+    retry = task("retried", "alice", seq=1)  # submitted first, failed, pending again
+    pending: FairQueue | list[PendingTask] = [*later, retry]
+    if as_queue:
+        q = FairQueue()
+        for t in pending:
+            q.push(t)
+        pending = q
+    assert placed_ids(schedule(pending, [worker("w", slots=2)])) == ["retried", "later0"]
+
+
 def test_a_task_pushed_back_into_a_queue_is_placed_once() -> None:
     q = FairQueue()
     t = task("t", seq=1)

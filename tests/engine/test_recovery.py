@@ -169,3 +169,20 @@ def test_result_for_a_task_the_worker_does_not_hold_is_refused(orch_factory, tmp
     assert api.get(f"/tasks/{task['id']}")["state"] == "running"
     (tmp_path / "own.go").touch()
     assert api.get(f"/tasks/{task['id']}/wait", timeout=30)["state"] == "succeeded"
+
+
+@pytest.mark.postgres
+def test_postgresql_store_round_trip_and_restart(orch_factory, pg_url, tmp_path):
+    server = orch_factory(workers=1, db_url=pg_url, args=["--OrchApp.worker_grace=30"]).start()
+    server.wait_workers(1)
+    assert "database postgresql" in server.log_text()
+    client = server.client()
+    assert client.submit_shell("echo on postgres").result(30) is None
+    running = client.submit_shell(wait_gate_command(tmp_path, "pg"))
+    server.wait_events(running_event(running.id))
+    server.stop(kill=True)
+    server.start()
+    server.wait_workers(1)
+    (tmp_path / "pg.go").touch()
+    assert running.result(60) is None
+    assert len(server.api().get(f"/tasks/{running.id}")["attempts"]) == 1

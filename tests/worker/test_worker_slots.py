@@ -315,3 +315,18 @@ async def test_an_executor_that_dies_between_tasks_is_not_blamed_on_the_next(slo
     await until(lambda: slot.pid is None)
     out = await slot.run(function_task(os.getpid), Lines())
     assert out.ok and serialization.loads_value(out.result) != first
+
+
+async def test_tasks_see_their_id_but_not_the_worker_token() -> None:
+    slot = Slot(0, worker_name="w", env={"PATH": os.environ["PATH"], "JUPYTER_ORCH_TOKEN": "worker-secret"})
+    try:
+        names = ("JUPYTER_ORCH_TOKEN", "JUPYTER_ORCH_TASK_ID", "JUPYTER_ORCH_ATTEMPT")
+        task = function_task(lambda: [os.environ.get(n) for n in names])
+        task.task_id, task.attempt = "abc", 2
+        out = await slot.run(task, Lines())
+        assert serialization.loads_value(out.result) == [None, "abc", "2"]
+        lines = Lines()
+        await slot.run(shell_task('echo "${JUPYTER_ORCH_TOKEN:-none} $JUPYTER_ORCH_TASK_ID"'), lines)
+        assert lines.of("stdout") == ["none t1"]
+    finally:
+        await slot.close()
