@@ -12,8 +12,9 @@ import io
 import pickle
 import platform
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import cloudpickle
 
@@ -41,7 +42,7 @@ class _Pickler(cloudpickle.Pickler):
         self._resolve = resolve
         self.dependencies: list[str] = []
 
-    def persistent_id(self, obj: Any) -> Any:  # noqa: D401 - pickle hook
+    def persistent_id(self, obj: Any) -> Any:
         if isinstance(obj, DependencyRef):
             task_id = obj.task_id
         else:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-
 from support.orchserver import OrchServer
 
 PG_SERVER = os.environ.get("JUPYTER_ORCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -26,12 +25,14 @@ def pg_url() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         admin.dispose()
         pytest.fail(f"PostgreSQL at {PG_SERVER} is needed by this test and is not reachable: {exc}")
     try:
         # a plain postgresql:// URL on purpose: the store must point it at psycopg 3
-        yield PG_SERVER.replace("postgresql+psycopg://", "postgresql://") + f"?options=-csearch_path%3D{schema}"
+        yield (
+            PG_SERVER.replace("postgresql+psycopg://", "postgresql://") + f"?options=-csearch_path%3D{schema}"
+        )
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

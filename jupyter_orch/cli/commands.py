@@ -51,8 +51,13 @@ def build_submission(args: argparse.Namespace) -> dict[str, Any]:
     if args.label:
         resources["labels"] = parse_labels(args.label, "--label")
     body: dict[str, Any] = {
-        "id": new_id(), "resources": resources, "priority": args.priority, "retries": args.retries,
-        "name": args.name, "image": args.image, "timeout": args.timeout,
+        "id": new_id(),
+        "resources": resources,
+        "priority": args.priority,
+        "retries": args.retries,
+        "name": args.name,
+        "image": args.image,
+        "timeout": args.timeout,
     }
     if args.env:
         body["env"] = dict(e.split("=", 1) for e in args.env)
@@ -65,9 +70,12 @@ def build_submission(args: argparse.Namespace) -> dict[str, Any]:
         if not target or ":" not in target:
             raise SystemExit("jupyter orch submit: give module:function [ARGS...] or -- SHELL COMMAND")
         payload, _ = dumps_call(call_by_reference, (target, *(_arg_value(a) for a in args.args)))
-        body.update(kind="function", name=args.name or target,
-                    payload=base64.b64encode(payload).decode(),
-                    metadata={"function": target, "client_env": environment()})
+        body.update(
+            kind="function",
+            name=args.name or target,
+            payload=base64.b64encode(payload).decode(),
+            metadata={"function": target, "client_env": environment()},
+        )
     body = {k: v for k, v in body.items() if v is not None}
     TaskSpec.from_dict({k: v for k, v in body.items() if k != "payload"})  # names the bad field, if any
     return body
@@ -112,7 +120,9 @@ def exit_status(api: HttpApi, task: dict[str, Any]) -> int:
 def follow(api: HttpApi, task_id: str, attempt: int | None = None, quiet: bool = False) -> dict[str, Any]:
     """Print the task's log as it grows; return the task once it has ended."""
     url = api.ws_url(f"/tasks/{task_id}/logs/follow") + (f"?attempt={attempt}" if attempt else "")
-    ws = websocket.create_connection(url, header=[f"{k}: {v}" for k, v in api.headers().items()], timeout=None)
+    ws = websocket.create_connection(
+        url, header=[f"{k}: {v}" for k, v in api.headers().items()], timeout=None
+    )
     try:
         while True:
             raw = ws.recv()
@@ -191,12 +201,18 @@ def cmd_token(args: argparse.Namespace) -> int:
         if not args.name:
             raise SystemExit("jupyter orch token create NAME")
         token = api.post("/workers/tokens", {"name": args.name})
-        emit(args, token, f"worker token {token['id']} ({token['name']}):\n{token['token']}\n"
-                          "start a worker with: jupyter orch worker --server URL --token <that token>")
+        emit(
+            args,
+            token,
+            f"worker token {token['id']} ({token['name']}):\n{token['token']}\n"
+            "start a worker with: jupyter orch worker --server URL --token <that token>",
+        )
     elif args.action == "list":
         tokens = api.get("/workers/tokens")["tokens"]
-        lines = [f"{t['id']}  {t['name']:<20} {t['provider']:<8} "
-                 f"{'revoked' if t['revoked_at'] else 'active'}" for t in tokens]
+        lines = [
+            f"{t['id']}  {t['name']:<20} {t['provider']:<8} {'revoked' if t['revoked_at'] else 'active'}"
+            for t in tokens
+        ]
         emit(args, tokens, "\n".join(lines) or "no worker tokens")
     else:
         if not args.name:

@@ -17,10 +17,15 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jupyter orch", description="Jupyter-native orchestration of ML work on GPUs")
+    parser = argparse.ArgumentParser(
+        prog="jupyter orch", description="Jupyter-native orchestration of ML work on GPUs"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("serve", help="run the API service and scheduler (a Jupyter server with only this extension)",
-                   add_help=False)
+    sub.add_parser(
+        "serve",
+        help="run the API service and scheduler (a Jupyter server with only this extension)",
+        add_help=False,
+    )
     worker = sub.add_parser("worker", help="run a worker that connects to a server")
     from ..worker.cli import add_arguments
 
@@ -41,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--retries", type=int, default=0)
     submit.add_argument("--timeout", type=float)
     submit.add_argument("--env", action="append", default=[], metavar="K=V")
-    submit.add_argument("--wait", action="store_true", help="follow the output and exit with the task's status")
+    submit.add_argument(
+        "--wait", action="store_true", help="follow the output and exit with the task's status"
+    )
     submit.set_defaults(func=commands.cmd_submit, shell=None)
 
     status = sub.add_parser("status", help="recent tasks, or one task with its attempts")
@@ -59,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--attempt", type=int)
     logs.set_defaults(func=commands.cmd_logs)
 
-    for name, func, text in (("cancel", commands.cmd_cancel, "cancel a task"),
-                             ("retry", commands.cmd_retry, "run a failed or cancelled task again")):
+    for name, func, text in (
+        ("cancel", commands.cmd_cancel, "cancel a task"),
+        ("retry", commands.cmd_retry, "run a failed or cancelled task again"),
+    ):
         p = sub.add_parser(name, help=text)
         _common(p)
         p.add_argument("id")
@@ -87,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     shell: list[str] | None = None
     if argv and argv[0] == "submit" and "--" in argv:
         cut = argv.index("--")
-        argv, shell = argv[:cut], argv[cut + 1:]
+        argv, shell = argv[:cut], argv[cut + 1 :]
         if not shell:
             print("jupyter orch submit: nothing after --", file=sys.stderr)
             return 2

@@ -68,9 +68,16 @@ def tasks_table(tasks: list[dict[str, Any]], worker_names: dict[str, str] | None
         dur = t.get("duration")
         if dur is None and t.get("started_at") and t["state"] == "running":
             dur = time.time() - t["started_at"]
-        table.add_row(t["id"], t["name"], state(t["state"]), t["owner"], resources(t["resources"]),
-                      (worker_names or {}).get(t.get("worker_id") or "", t.get("worker_id") or "-"),
-                      duration(dur), ago(t.get("created_at")))
+        table.add_row(
+            t["id"],
+            t["name"],
+            state(t["state"]),
+            t["owner"],
+            resources(t["resources"]),
+            (worker_names or {}).get(t.get("worker_id") or "", t.get("worker_id") or "-"),
+            duration(dur),
+            ago(t.get("created_at")),
+        )
     return table
 
 
@@ -111,9 +118,15 @@ def workers_table(workers: list[dict[str, Any]]) -> Table:
         m = w.get("metrics") or {}
         load = f"cpu {m['cpu_percent']:.0f}%" if m.get("cpu_percent") is not None else "-"
         table.add_row(
-            w["name"], state(w["state"]) if w["state"] != "connected" else "[green]connected[/]", w.get("provider", ""),
-            f"{w['slots_used']}/{w['slots']}", f"{w['cpus']:g}", size(w.get("memory") or 0),
-            "\n".join(gpus) or "-", ",".join(f"{k}={v}" for k, v in (w.get("labels") or {}).items()) or "-", load,
+            w["name"],
+            state(w["state"]) if w["state"] != "connected" else "[green]connected[/]",
+            w.get("provider", ""),
+            f"{w['slots_used']}/{w['slots']}",
+            f"{w['cpus']:g}",
+            size(w.get("memory") or 0),
+            "\n".join(gpus) or "-",
+            ",".join(f"{k}={v}" for k, v in (w.get("labels") or {}).items()) or "-",
+            load,
         )
     return table
 

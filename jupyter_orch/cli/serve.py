@@ -25,10 +25,13 @@ class OrchServeApp(OrchApp):
 def main(argv: list[str]) -> int:
     translated = []
     for arg in argv:  # friendly short forms of the usual server options
-        for short, long in (("--port=", "--ServerApp.port="), ("--ip=", "--ServerApp.ip="),
-                            ("--token=", "--IdentityProvider.token=")):
+        for short, long in (
+            ("--port=", "--ServerApp.port="),
+            ("--ip=", "--ServerApp.ip="),
+            ("--token=", "--IdentityProvider.token="),
+        ):
             if arg.startswith(short):
-                arg = long + arg[len(short):]
+                arg = long + arg[len(short) :]
         translated.append(arg)
     OrchServeApp.launch_instance(argv=translated)
     return 0

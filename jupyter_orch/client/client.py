@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from ..core.errors import SpecError, TooLarge
 from ..core.ids import new_id
@@ -226,8 +227,9 @@ class Client:
         return self.future(view["id"])
 
 
-def _resources(cpus: float, memory: str | int | None, gpus: int, gpu_type: str | None,
-               labels: Mapping[str, str] | None) -> dict[str, Any]:
+def _resources(
+    cpus: float, memory: str | int | None, gpus: int, gpu_type: str | None, labels: Mapping[str, str] | None
+) -> dict[str, Any]:
     if isinstance(gpus, bool) or not isinstance(gpus, int):
         raise SpecError(f"gpus must be a whole number, not {gpus!r}", field="resources.gpus")
     out: dict[str, Any] = {"cpus": cpus, "gpus": gpus}

@@ -9,7 +9,8 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import OrchError
 from ..serialization import loads_value
@@ -23,8 +24,9 @@ TERMINAL = {"succeeded", "failed", "cancelled", "upstream_failed"}
 class RemoteError(Exception):
     """A task failed on its worker; ``traceback`` is the remote traceback text."""
 
-    def __init__(self, message: str, *, task_id: str = "", error_kind: str | None = None,
-                 traceback: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, task_id: str = "", error_kind: str | None = None, traceback: str | None = None
+    ) -> None:
         super().__init__(message)
         self.task_id = task_id
         self.error_kind = error_kind
@@ -72,8 +74,9 @@ class Future:
         return f"<jupyter_orch.Future {self.id} {self.name or ''} {self.status}>".replace("  ", " ")
 
     # -- fed by the client ------------------------------------------------------------
-    def _set_done(self, view: dict[str, Any] | None, blob: bytes | None = None,
-                  error: BaseException | None = None) -> None:
+    def _set_done(
+        self, view: dict[str, Any] | None, blob: bytes | None = None, error: BaseException | None = None
+    ) -> None:
         with self._lock:
             if self._event.is_set():
                 return
@@ -83,7 +86,7 @@ class Future:
         for cb in callbacks:
             try:
                 cb(self)
-            except Exception:  # noqa: BLE001 - a user callback must not break the client
+            except Exception:
                 pass
 
     def add_done_callback(self, fn: Callable[[Future], None]) -> None:
@@ -152,7 +155,7 @@ class Future:
                 if isinstance(exc, BaseException):
                     exc.__cause__ = RemoteTraceback(tb or error)
                     return exc
-            except Exception:  # noqa: BLE001 - fall back to the text
+            except Exception:
                 pass
         what = "could not run: its dependency failed" if state == "upstream_failed" else "failed"
         return TaskFailed(f"task {self.id} {what}: {error}", task_id=self.id, error_kind=kind, traceback=tb)
@@ -174,7 +177,9 @@ class Future:
     def logs(self, attempt: int | None = None) -> str:
         """The task's output so far (stdout and stderr, in order)."""
         data = self.client.api.get(f"/tasks/{self.id}/logs", attempt=attempt)
-        return "".join(line["text"] if line["text"].endswith("\n") else line["text"] + "\n" for line in data["lines"])
+        return "".join(
+            line["text"] if line["text"].endswith("\n") else line["text"] + "\n" for line in data["lines"]
+        )
 
     def elapsed(self) -> float | None:
         view = self._view or {}

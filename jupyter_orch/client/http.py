@@ -55,8 +55,13 @@ class HttpApi:
         return conn
 
     def request(
-        self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
-        raw: bool = False, timeout: float | None = None,
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        raw: bool = False,
+        timeout: float | None = None,
     ) -> Any:
         url = self.base + API + path
         if query:
@@ -75,7 +80,7 @@ class HttpApi:
                 resp = conn.getresponse()
                 payload = resp.read()
                 break
-            except (ConnectionError, http.client.HTTPException, socket.timeout, OSError) as exc:
+            except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
                 conn.close()
                 self._local.conn = None
                 if attempt == 2 or isinstance(exc, socket.timeout):

@@ -92,8 +92,10 @@ class SessionChannel:
         self._req += 1
         self._inflight[self._req] = items
         blobs = [(f"payload:{spec['id']}", payload) for spec, payload in items if payload is not None]
-        frame = protocol.encode({"type": "submit", "req": self._req, "tasks": [spec for spec, _ in items]},
-                                blobs or [("none", b"")])
+        frame = protocol.encode(
+            {"type": "submit", "req": self._req, "tasks": [spec for spec, _ in items]},
+            blobs or [("none", b"")],
+        )
         self._write(frame)
 
     def _send_watch(self, task_ids: list[str]) -> None:
@@ -110,7 +112,9 @@ class SessionChannel:
 
     async def _connect(self) -> WebSocketClientConnection:
         api = self.client.api
-        request = HTTPRequest(api.ws_url("/session"), headers=api.headers(), connect_timeout=10, request_timeout=30)
+        request = HTTPRequest(
+            api.ws_url("/session"), headers=api.headers(), connect_timeout=10, request_timeout=30
+        )
         return await websocket_connect(request, max_message_size=2 << 30, ping_interval=20)
 
     async def _run(self) -> None:

@@ -65,6 +65,5 @@ class IllegalTransition(RuntimeError):
 
 
 ERRORS_BY_CODE: dict[str, type[OrchError]] = {
-    cls.code: cls
-    for cls in (OrchError, SpecError, NotFound, Conflict, TooLarge, Forbidden, Unauthorized)
+    cls.code: cls for cls in (OrchError, SpecError, NotFound, Conflict, TooLarge, Forbidden, Unauthorized)
 }

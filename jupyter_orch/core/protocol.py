@@ -57,8 +57,17 @@ WORKER_MESSAGES = frozenset({"hello", "heartbeat", "started", "log", "finished"}
 SERVER_MESSAGES = frozenset({"welcome", "assign", "cancel", "ack", "refuse", "shutdown", "error"})
 ERROR_KINDS = frozenset(
     {
-        "exception", "exit_code", "signal", "timeout", "cancelled", "executor_died",
-        "bad_payload", "environment", "worker_error", "worker_lost", "dependency",
+        "exception",
+        "exit_code",
+        "signal",
+        "timeout",
+        "cancelled",
+        "executor_died",
+        "bad_payload",
+        "environment",
+        "worker_error",
+        "worker_lost",
+        "dependency",
     }
 )
 

@@ -94,7 +94,9 @@ class FairQueue:
             positions = {owner: 0 for owner in owners}
             # owners served least recently first, then by their oldest live task; then in turn
             heads = [
-                (self._served.get(owner, 0), h.seq, owner) for owner, q in owners.items() if (h := self._head(q))
+                (self._served.get(owner, 0), h.seq, owner)
+                for owner, q in owners.items()
+                if (h := self._head(q))
             ]
             turn = deque(owner for *_, owner in sorted(heads))
             while turn:

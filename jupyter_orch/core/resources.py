@@ -98,7 +98,9 @@ def parse_labels(value: Any, field_name: str) -> dict[str, str]:
         items = []
         for entry in value:
             if not isinstance(entry, str) or "=" not in entry:
-                raise SpecError(f"{field_name} entries must look like 'key=value', not {entry!r}", field=field_name)
+                raise SpecError(
+                    f"{field_name} entries must look like 'key=value', not {entry!r}", field=field_name
+                )
             k, v = entry.split("=", 1)
             items.append((k, v))
     else:

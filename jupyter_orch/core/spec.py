@@ -42,7 +42,12 @@ class RetryPolicy:
         return min(self.max_backoff, wait)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"retries": self.retries, "backoff": self.backoff, "factor": self.factor, "max_backoff": self.max_backoff}
+        return {
+            "retries": self.retries,
+            "backoff": self.backoff,
+            "factor": self.factor,
+            "max_backoff": self.max_backoff,
+        }
 
 
 def _opt_float(data: Mapping[str, Any], key: str, *, positive: bool = True) -> float | None:
@@ -102,8 +107,22 @@ class TaskSpec:
 
     _KEYS = frozenset(
         {
-            "id", "kind", "name", "resources", "image", "priority", "retries", "retry_backoff",
-            "retry_backoff_factor", "retry_max_backoff", "timeout", "env", "command", "depends", "metadata", "payload",
+            "id",
+            "kind",
+            "name",
+            "resources",
+            "image",
+            "priority",
+            "retries",
+            "retry_backoff",
+            "retry_backoff_factor",
+            "retry_max_backoff",
+            "timeout",
+            "env",
+            "command",
+            "depends",
+            "metadata",
+            "payload",
         }
     )
 

@@ -12,8 +12,9 @@ import dataclasses
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from ..core import protocol
 from ..core.errors import Conflict, Forbidden, NotFound, SpecError, TooLarge
@@ -55,7 +56,9 @@ class Store(Protocol):
     def get_attempts(self, task_id: str) -> list[AttemptRow]: ...
     def list_tasks(self, **filters: Any) -> list[TaskRow]: ...
     def count_by_state(self, owner: str | None = None) -> dict[str, int]: ...
-    def create_token(self, name: str, *, scope: str = ..., owner: str = ..., provider: str = ...) -> tuple[TokenRow, str]: ...
+    def create_token(
+        self, name: str, *, scope: str = ..., owner: str = ..., provider: str = ...
+    ) -> tuple[TokenRow, str]: ...
     def find_token(self, secret: str) -> TokenRow | None: ...
     def revoke_token(self, token_id: str) -> bool: ...
     def list_tokens(self, scope: str | None = None) -> list[TokenRow]: ...
@@ -68,7 +71,9 @@ class Blobs(Protocol):
 
 class Logs(Protocol):
     def append(self, task_id: str, attempt: int, lines: Sequence[tuple[float, str, str]]) -> int: ...
-    def read(self, task_id: str, attempt: int, offset: int = 0, limit: int | None = None) -> tuple[list[dict[str, Any]], int]: ...
+    def read(
+        self, task_id: str, attempt: int, offset: int = 0, limit: int | None = None
+    ) -> tuple[list[dict[str, Any]], int]: ...
 
 
 @dataclass
@@ -318,7 +323,7 @@ class Engine(WorkerSessions, Recovery):
     async def _notify_after_commit(self, rows: list[TaskRow]) -> None:
         try:
             await self.journal.flush()
-        except Exception:  # noqa: BLE001 - logged by the journal; waiters still learn the state
+        except Exception:
             pass
         await self._announce_done(rows)
 
@@ -390,7 +395,7 @@ class Engine(WorkerSessions, Recovery):
     async def _dispatch_after_commit(self) -> None:
         try:
             await self.journal.flush()
-        except Exception:  # noqa: BLE001 - the journal logged it; the tasks stay scheduled
+        except Exception:
             return
         batch, self._dispatch_queue = self._dispatch_queue, []
         for worker, row, attempt in batch:
@@ -430,7 +435,9 @@ class Engine(WorkerSessions, Recovery):
         except KeyError as exc:
             if row.attempt == attempt and row.state == TaskState.SCHEDULED:
                 worker.release(row.id)
-                self._finish_attempt(row, ok=False, error=f"stored data is missing: {exc}", error_kind="bad_payload")
+                self._finish_attempt(
+                    row, ok=False, error=f"stored data is missing: {exc}", error_kind="bad_payload"
+                )
             return
         if row.attempt == attempt and row.state == TaskState.SCHEDULED:
             self._send_assign(worker, row, blobs)
@@ -545,8 +552,13 @@ class Engine(WorkerSessions, Recovery):
         if worker is not None:
             worker.send(
                 protocol.encode(
-                    {"type": "cancel", "task_id": row.id, "attempt": row.attempt,
-                     "reason": "cancelled by the user", "grace": self.config.cancel_grace}
+                    {
+                        "type": "cancel",
+                        "task_id": row.id,
+                        "attempt": row.attempt,
+                        "reason": "cancelled by the user",
+                        "grace": self.config.cancel_grace,
+                    }
                 )
             )
         self._update(row)
@@ -559,7 +571,9 @@ class Engine(WorkerSessions, Recovery):
     async def retry(self, task_id: str, owner: str | None = None) -> TaskRow:
         row = await self.get_row(task_id, owner)
         if row.state not in RETRYABLE:
-            raise Conflict(f"task {task_id} is {row.state.value}; only failed or cancelled tasks can be retried")
+            raise Conflict(
+                f"task {task_id} is {row.state.value}; only failed or cancelled tasks can be retried"
+            )
         self._finished.pop(row.id, None)
         self._set_state(row, TaskState.PENDING)
         row.error = row.error_kind = row.traceback = None
@@ -626,7 +640,9 @@ class Engine(WorkerSessions, Recovery):
     async def counts(self, owner: str | None = None) -> dict[str, int]:
         return await self.journal.run(self.store.count_by_state, owner)
 
-    async def read_logs(self, row: TaskRow, attempt: int | None, offset: int, limit: int | None) -> tuple[list[dict[str, Any]], int, int]:
+    async def read_logs(
+        self, row: TaskRow, attempt: int | None, offset: int, limit: int | None
+    ) -> tuple[list[dict[str, Any]], int, int]:
         number = attempt or row.attempt
         if number < 1:
             return [], 0, 0
@@ -636,7 +652,9 @@ class Engine(WorkerSessions, Recovery):
         return lines, next_offset, number
 
     # ------------------------------------------------------------------ tokens
-    async def create_token(self, name: str, *, scope: str, owner: str = "", provider: str = "static") -> tuple[TokenRow, str]:
+    async def create_token(
+        self, name: str, *, scope: str, owner: str = "", provider: str = "static"
+    ) -> tuple[TokenRow, str]:
         return await self.journal.run(
             lambda: self.store.create_token(name, scope=scope, owner=owner, provider=provider)
         )

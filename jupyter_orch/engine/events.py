@@ -46,7 +46,9 @@ class EventBus:
         self._subs: set[Subscription] = set()
         self.seq = 0
 
-    def subscribe(self, predicate: Callable[[Event], bool] | None = None, maxsize: int = 10_000) -> Subscription:
+    def subscribe(
+        self, predicate: Callable[[Event], bool] | None = None, maxsize: int = 10_000
+    ) -> Subscription:
         sub = Subscription(self, predicate, maxsize)
         self._subs.add(sub)
         return sub

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..core.records import Change
 
@@ -69,7 +70,7 @@ class Journal:
                 waiters, self._waiters = self._waiters, []
                 try:
                     await loop.run_in_executor(self.thread, self._write, changes, blobs)
-                except BaseException as exc:  # noqa: BLE001 - reported to every waiter
+                except BaseException as exc:
                     log.exception("could not commit %d changes", len(changes))
                     self.failed = exc
                     for w in waiters:

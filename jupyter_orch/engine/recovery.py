@@ -60,5 +60,7 @@ class Recovery:
             self._start_grace(worker_id, self.config.worker_grace)
         log.info(
             "recovered %d unfinished task(s); %d worker(s) have %g s to reconnect",
-            len(rows), len(waiting_on), self.config.worker_grace,
+            len(rows),
+            len(waiting_on),
+            self.config.worker_grace,
         )

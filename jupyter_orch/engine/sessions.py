@@ -39,8 +39,17 @@ class WorkerSessions:
     def _persist_worker(self: Engine, w: WorkerHandle) -> None:
         self.journal.add(
             UpsertWorker(
-                WorkerRow(w.id, w.name, w.provider, w.token_id, w.info.get("hostname", ""), w.state,
-                          dict(w.info), w.connected_at, w.last_seen)
+                WorkerRow(
+                    w.id,
+                    w.name,
+                    w.provider,
+                    w.token_id,
+                    w.info.get("hostname", ""),
+                    w.state,
+                    dict(w.info),
+                    w.connected_at,
+                    w.last_seen,
+                )
             )
         )
 
@@ -62,7 +71,9 @@ class WorkerSessions:
             handle.link.close("replaced by a new connection of the same worker")
         name = str(hello.get("name") or worker_id)
         if handle is None:
-            handle = WorkerHandle(worker_id, name, str(hello.get("provider") or token.provider), token.id, link, info)
+            handle = WorkerHandle(
+                worker_id, name, str(hello.get("provider") or token.provider), token.id, link, info
+            )
             self.workers[worker_id] = handle
             log.info("worker %s connected (%s)", name, self._describe_slots(handle))
         else:
@@ -77,8 +88,12 @@ class WorkerSessions:
             timer.cancel()
         link.send(
             protocol.encode(
-                {"type": "welcome", "worker_id": worker_id, "heartbeat_interval": self.config.heartbeat_interval,
-                 "server_version": self.config.server_version}
+                {
+                    "type": "welcome",
+                    "worker_id": worker_id,
+                    "heartbeat_interval": self.config.heartbeat_interval,
+                    "server_version": self.config.server_version,
+                }
             )
         )
         self._reattach(handle, hello)
@@ -94,8 +109,12 @@ class WorkerSessions:
         return f"{w.slots} slot(s), {w.cpus:g} cpus, {gpus}"
 
     def _reattach(self: Engine, handle: WorkerHandle, hello: protocol.Message) -> None:
-        running = {(r.get("task_id"), r.get("attempt")) for r in hello.get("running") or [] if isinstance(r, dict)}
-        finished = {(r.get("task_id"), r.get("attempt")) for r in hello.get("finished") or [] if isinstance(r, dict)}
+        running = {
+            (r.get("task_id"), r.get("attempt")) for r in hello.get("running") or [] if isinstance(r, dict)
+        }
+        finished = {
+            (r.get("task_id"), r.get("attempt")) for r in hello.get("finished") or [] if isinstance(r, dict)
+        }
         # what we believe runs there
         for task_id, slot in list(handle.running.items()):
             key = (task_id, slot.attempt)
@@ -106,24 +125,49 @@ class WorkerSessions:
             if row is not None and row.state.active and row.attempt == slot.attempt:
                 log.warning("worker %s came back without task %s; it is lost", handle.name, task_id)
                 self._finish_attempt(
-                    row, ok=False, lost=True, error_kind="worker_lost",
+                    row,
+                    ok=False,
+                    lost=True,
+                    error_kind="worker_lost",
                     error=f"worker {handle.name} reconnected but no longer had this task",
                 )
         # what it runs that we do not expect (e.g. cancelled while it was away)
         for task_id, attempt in running:
             row = self.tasks.get(task_id)
-            if task_id in handle.running and row is not None and row.state == TaskState.SCHEDULED \
-                    and row.attempt == attempt:
+            if (
+                task_id in handle.running
+                and row is not None
+                and row.state == TaskState.SCHEDULED
+                and row.attempt == attempt
+            ):
                 # it started while we were not listening (or before a restart)
                 self._set_state(row, TaskState.RUNNING)
                 row.started_at = row.started_at or time.time()
-                self.journal.add(UpdateAttempt(AttemptRow(row.id, row.attempt, AttemptState.RUNNING, handle.id,
-                                                          row.gpus, started_at=row.started_at)))
+                self.journal.add(
+                    UpdateAttempt(
+                        AttemptRow(
+                            row.id,
+                            row.attempt,
+                            AttemptState.RUNNING,
+                            handle.id,
+                            row.gpus,
+                            started_at=row.started_at,
+                        )
+                    )
+                )
                 self._update(row)
             if task_id not in handle.running:
-                handle.send(protocol.encode({"type": "cancel", "task_id": task_id, "attempt": attempt,
-                                             "reason": "no longer wanted by the server",
-                                             "grace": self.config.cancel_grace}))
+                handle.send(
+                    protocol.encode(
+                        {
+                            "type": "cancel",
+                            "task_id": task_id,
+                            "attempt": attempt,
+                            "reason": "no longer wanted by the server",
+                            "grace": self.config.cancel_grace,
+                        }
+                    )
+                )
 
     # ------------------------------------------------------------------ messages
     async def worker_message(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
@@ -154,8 +198,13 @@ class WorkerSessions:
             return
         self._set_state(row, TaskState.RUNNING)
         row.started_at = time.time()
-        self.journal.add(UpdateAttempt(AttemptRow(row.id, row.attempt, AttemptState.RUNNING, handle.id, row.gpus,
-                                                  started_at=row.started_at)))
+        self.journal.add(
+            UpdateAttempt(
+                AttemptRow(
+                    row.id, row.attempt, AttemptState.RUNNING, handle.id, row.gpus, started_at=row.started_at
+                )
+            )
+        )
         self._update(row)
 
     def _on_log(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
@@ -167,26 +216,49 @@ class WorkerSessions:
         task_id, attempt = msg["task_id"], msg["attempt"]
         count = self.logs.append(task_id, attempt, lines)
         row = self.tasks.get(task_id)
-        self.bus.publish({"type": "log", "task_id": task_id, "attempt": attempt,
-                          "owner": row.owner if row else None, "offset": count - len(lines),
-                          "lines": [{"ts": t, "stream": s, "text": x} for t, s, x in lines]})
+        self.bus.publish(
+            {
+                "type": "log",
+                "task_id": task_id,
+                "attempt": attempt,
+                "owner": row.owner if row else None,
+                "offset": count - len(lines),
+                "lines": [{"ts": t, "stream": s, "text": x} for t, s, x in lines],
+            }
+        )
 
     async def _on_finished(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
         task_id, attempt = msg.get("task_id"), msg.get("attempt")
         if not self._owned(handle, msg):
-            log.warning("worker %s reported a result for task %s attempt %s that it does not hold; refused",
-                        handle.name, task_id, attempt)
-            handle.send(protocol.encode({"type": "refuse", "task_id": task_id, "attempt": attempt,
-                                         "reason": "this worker does not hold that task attempt"}))
+            log.warning(
+                "worker %s reported a result for task %s attempt %s that it does not hold; refused",
+                handle.name,
+                task_id,
+                attempt,
+            )
+            handle.send(
+                protocol.encode(
+                    {
+                        "type": "refuse",
+                        "task_id": task_id,
+                        "attempt": attempt,
+                        "reason": "this worker does not hold that task attempt",
+                    }
+                )
+            )
             return
         handle.release(task_id)
         row = self.tasks.get(task_id) or self._finished.get(task_id)
         if row is not None and row.attempt == attempt:
             ok = bool(msg.get("ok"))
             self._finish_attempt(
-                row, ok=ok, result=msg.blobs.get("result"), error=msg.get("error"),
+                row,
+                ok=ok,
+                result=msg.blobs.get("result"),
+                error=msg.get("error"),
                 error_kind=msg.get("error_kind") or (None if ok else "exception"),
-                traceback=msg.get("traceback"), exit_code=msg.get("exit_code"),
+                traceback=msg.get("traceback"),
+                exit_code=msg.get("exit_code"),
             )
         self.kick()
         await self.journal.flush()
@@ -202,8 +274,12 @@ class WorkerSessions:
         self._persist_worker(handle)
         self._publish_worker(handle)
         grace = self.config.worker_grace
-        log.warning("worker %s disconnected; it has %g s to come back (%d task(s) on it)",
-                    handle.name, grace, len(handle.running))
+        log.warning(
+            "worker %s disconnected; it has %g s to come back (%d task(s) on it)",
+            handle.name,
+            grace,
+            len(handle.running),
+        )
         self._start_grace(handle.id, grace)
 
     def _start_grace(self: Engine, worker_id: str, grace: float) -> None:
@@ -226,7 +302,10 @@ class WorkerSessions:
             row = self.tasks.get(task_id)
             if row is not None and row.attempt == slot.attempt and row.state.active:
                 self._finish_attempt(
-                    row, ok=False, lost=True, error_kind="worker_lost",
+                    row,
+                    ok=False,
+                    lost=True,
+                    error_kind="worker_lost",
                     error=f"worker {handle.name} was lost while running this task: it {why}",
                 )
         self._persist_worker(handle)

@@ -65,7 +65,7 @@ class WorkerHandle:
     def labels(self) -> dict[str, str]:
         try:
             return parse_labels(self.info.get("labels") or {}, "labels")
-        except Exception:  # noqa: BLE001 - a worker's bad labels match nothing
+        except Exception:
             return {}
 
     def capacity(self) -> WorkerCapacity:
@@ -119,8 +119,11 @@ class WorkerHandle:
             "cpus": self.cpus,
             "memory": self.memory,
             "gpus": [
-                {**g.to_dict(), **{k: v for k, v in gpu_metrics.get(g.index, {}).items() if k != "index"},
-                 "task_id": holders.get(g.index)}
+                {
+                    **g.to_dict(),
+                    **{k: v for k, v in gpu_metrics.get(g.index, {}).items() if k != "index"},
+                    "task_id": holders.get(g.index),
+                }
                 for g in self.gpus
             ],
             "running": sorted(self.running),

@@ -3,8 +3,9 @@ for tasks nothing can place, and told to release idle workers."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 from traitlets.config import LoggingConfigurable
 
@@ -18,7 +19,9 @@ class ProviderContext:
 
     server_url: str
     data_dir: str
-    issue_worker_token: Callable[[str, str], Awaitable[tuple[str, str]]]  # (name, provider) -> (token id, secret)
+    issue_worker_token: Callable[
+        [str, str], Awaitable[tuple[str, str]]
+    ]  # (name, provider) -> (token id, secret)
     revoke_token: Callable[[str], Awaitable[bool]]
 
 

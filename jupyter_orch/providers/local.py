@@ -80,7 +80,7 @@ class LocalProvider(Provider):
             pynvml.nvmlInit()
             count = pynvml.nvmlDeviceGetCount()
             pynvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001 - no NVML: no GPUs to share
+        except Exception:
             return []
         mine = [str(g) for g in range(count) if g % self.workers == index]
         return ["--gpus", ",".join(mine)] if mine else ["--gpus", "none"]
@@ -94,7 +94,9 @@ class LocalProvider(Provider):
             if isinstance(wid, str) and isinstance(pid, int) and self._alive_worker(pid, wid):
                 self._procs[wid] = pid
                 self._token_ids[wid] = entry.get("token_id")
-                self._watchers.append(asyncio.create_task(self._watch_adopted(wid, pid, len(self._procs) - 1)))
+                self._watchers.append(
+                    asyncio.create_task(self._watch_adopted(wid, pid, len(self._procs) - 1))
+                )
                 adopted += 1
         if adopted:
             self.log.info("jupyter-orch: adopted %d local worker(s) still running from before", adopted)
@@ -106,11 +108,17 @@ class LocalProvider(Provider):
         token_id, secret = await self.context.issue_worker_token(f"local-{index}", "local")
         self._token_ids[worker_id] = token_id
         args = [
-            self.python, "-m", "jupyter_orch.worker",
-            "--server", self.context.server_url,
-            "--worker-id", worker_id,
-            "--name", f"local-{index}",
-            "--slots", str(self.slots_per_worker),
+            self.python,
+            "-m",
+            "jupyter_orch.worker",
+            "--server",
+            self.context.server_url,
+            "--worker-id",
+            worker_id,
+            "--name",
+            f"local-{index}",
+            "--slots",
+            str(self.slots_per_worker),
             *self._gpu_args(index),
         ]
         if self.cpus_per_worker:
@@ -160,7 +168,9 @@ class LocalProvider(Provider):
                 pass
         deadline = asyncio.get_running_loop().time() + 10
         while pids and asyncio.get_running_loop().time() < deadline:
-            pids = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+            pids = [
+                p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+            ]
             for proc in self._procs.values():
                 if not isinstance(proc, int) and proc.returncode is None:
                     try:

@@ -20,8 +20,8 @@ from jupyter_server.utils import url_path_join
 from traitlets import Bool, Enum, Float, Type, Unicode, default
 
 from .._version import __version__
-from ..discovery import remove_connection_file, write_connection_file
 from ..core.resources import parse_memory
+from ..discovery import remove_connection_file, write_connection_file
 from ..engine import Engine, EngineConfig
 from ..providers import PROVIDERS, Provider, ProviderContext
 from ..store import BlobStore, FileBlobStore, FileLogStore, SqlStore
@@ -37,31 +37,61 @@ class OrchApp(ExtensionApp):
     load_other_extensions = True
 
     db_url = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="SQLAlchemy URL of the database (default: SQLite in the data directory). "
-             "PostgreSQL: postgresql://user@host/db",
+        "PostgreSQL: postgresql://user@host/db",
     )
     data_dir = Unicode(config=True, help="Where the database, payloads, results and logs live.")
-    provider = Unicode("local", config=True, help="Where workers come from: local, static (or a provider_class).")
-    provider_class = Type(None, klass=Provider, allow_none=True, config=True,
-                          help="A Provider subclass to use instead of the named provider.")
-    blob_store_class = Type(FileBlobStore, klass=BlobStore, config=True,
-                            help="Where payloads and results are kept (a BlobStore subclass taking a root path).")
-    scheduler_policy = Enum(["binpack", "spread"], "binpack", config=True,
-                            help="binpack: fill workers' GPUs before using new ones; spread: the opposite.")
-    max_payload_size = Unicode("512Mi", config=True, help="Largest payload accepted for one task (e.g. 512Mi).")
-    worker_grace = Float(60.0, config=True,
-                         help="Seconds a disconnected worker has to come back before its tasks are retried or failed.")
+    provider = Unicode(
+        "local", config=True, help="Where workers come from: local, static (or a provider_class)."
+    )
+    provider_class = Type(
+        None,
+        klass=Provider,
+        allow_none=True,
+        config=True,
+        help="A Provider subclass to use instead of the named provider.",
+    )
+    blob_store_class = Type(
+        FileBlobStore,
+        klass=BlobStore,
+        config=True,
+        help="Where payloads and results are kept (a BlobStore subclass taking a root path).",
+    )
+    scheduler_policy = Enum(
+        ["binpack", "spread"],
+        "binpack",
+        config=True,
+        help="binpack: fill workers' GPUs before using new ones; spread: the opposite.",
+    )
+    max_payload_size = Unicode(
+        "512Mi", config=True, help="Largest payload accepted for one task (e.g. 512Mi)."
+    )
+    worker_grace = Float(
+        60.0,
+        config=True,
+        help="Seconds a disconnected worker has to come back before its tasks are retried or failed.",
+    )
     heartbeat_interval = Float(5.0, config=True, help="Seconds between worker heartbeats.")
     cancel_grace = Float(5.0, config=True, help="Seconds between SIGTERM and SIGKILL when cancelling.")
-    worker_url = Unicode("", config=True,
-                         help="The URL workers use to reach this server (default: http://127.0.0.1:<port><base_url>).")
+    worker_url = Unicode(
+        "",
+        config=True,
+        help="The URL workers use to reach this server (default: http://127.0.0.1:<port><base_url>).",
+    )
     owner = Unicode(config=True, help="The user tasks belong to in a single-user server.")
-    owner_from = Enum(["server", "identity"], "server", config=True,
-                      help="server: every authenticated request acts as `owner`; "
-                           "identity: as the Jupyter user who made it (shared deployments).")
+    owner_from = Enum(
+        ["server", "identity"],
+        "server",
+        config=True,
+        help="server: every authenticated request acts as `owner`; "
+        "identity: as the Jupyter user who made it (shared deployments).",
+    )
     metrics_require_auth = Bool(True, config=True, help="Require authentication for /orch/metrics.")
-    set_kernel_env = Bool(True, config=True, help="Export JUPYTER_ORCH_URL/TOKEN to kernels this server starts.")
+    set_kernel_env = Bool(
+        True, config=True, help="Export JUPYTER_ORCH_URL/TOKEN to kernels this server starts."
+    )
 
     @default("data_dir")
     def _data_dir(self) -> str:
@@ -164,7 +194,9 @@ class OrchApp(ExtensionApp):
         write_connection_file(self.data_dir, server_url, secret)
         provider_cls = self.provider_class or PROVIDERS.get(self.provider)
         if provider_cls is None:
-            raise ValueError(f"OrchApp.provider: unknown provider {self.provider!r}; known: {', '.join(PROVIDERS)}")
+            raise ValueError(
+                f"OrchApp.provider: unknown provider {self.provider!r}; known: {', '.join(PROVIDERS)}"
+            )
         provider = provider_cls(parent=self)
         context = ProviderContext(
             server_url=server_url,
@@ -176,13 +208,19 @@ class OrchApp(ExtensionApp):
         await provider.start(context)
         self.log.info(
             "jupyter-orch %s: API at %s%s, database %s, provider %s",
-            __version__, server_url, API, _redact(url), provider.name,
+            __version__,
+            server_url,
+            API,
+            _redact(url),
+            provider.name,
         )
         return engine
 
     async def _issue_worker_token(self, name: str, provider: str) -> tuple[str, str]:
         assert self.engine is not None
-        token, secret = await self.engine.create_token(name, scope="worker", owner=self.owner, provider=provider)
+        token, secret = await self.engine.create_token(
+            name, scope="worker", owner=self.owner, provider=provider
+        )
         return token.id, secret
 
     async def _api_token(self, engine: Engine) -> str:

@@ -63,8 +63,9 @@ class OrchMixin(ExtensionHandlerMixin):
         engine = await self.engine()
         token = await engine.find_token(secret)
         if token is None or token.revoked or token.scope != "api":
-            self.log.warning("refused an API request with a bad or revoked orch token from %s",
-                             self.request.remote_ip)  # type: ignore[attr-defined]
+            self.log.warning(
+                "refused an API request with a bad or revoked orch token from %s", self.request.remote_ip
+            )  # type: ignore[attr-defined]
             raise Unauthorized("the orch token is not valid (revoked or unknown)")
         self._orch_owner = token.owner or self.orch.owner
         user = User(username=self._orch_owner, name=self._orch_owner)
@@ -104,8 +105,15 @@ class OrchAPIHandler(OrchMixin, APIHandler):
             self.set_status(STATUS.get(exc.code, 500))
             body = exc.to_dict()
         elif isinstance(exc, web.HTTPError):
-            code = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                    405: "method_not_allowed", 409: "wrong_state", 413: "too_large"}.get(status_code, "error")
+            code = {
+                400: "invalid",
+                401: "unauthorized",
+                403: "forbidden",
+                404: "not_found",
+                405: "method_not_allowed",
+                409: "wrong_state",
+                413: "too_large",
+            }.get(status_code, "error")
             body = {"error": code, "message": exc.log_message or exc.reason or str(status_code)}
         else:
             body = {"error": "error", "message": "internal error: see the server log"}
@@ -137,7 +145,9 @@ class OrchAPIHandler(OrchMixin, APIHandler):
         self.set_status(status)
         self.finish(json.dumps(data))
 
-    def int_arg(self, name: str, default: int | None, minimum: int = 0, maximum: int | None = None) -> int | None:
+    def int_arg(
+        self, name: str, default: int | None, minimum: int = 0, maximum: int | None = None
+    ) -> int | None:
         raw = self.get_query_argument(name, None)
         if raw is None or raw == "":
             return default

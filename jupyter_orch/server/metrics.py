@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -29,9 +30,12 @@ class EngineCollector:
             active.add_metric([state.value], n)
         yield active
         yield CounterMetricFamily("orch_tasks_submitted", "Tasks accepted", value=e.counters["submitted"])
-        yield CounterMetricFamily("orch_tasks_finished", "Tasks that reached a terminal state",
-                                  value=e.counters["finished"])
-        yield CounterMetricFamily("orch_tasks_scheduled", "Attempts placed on workers", value=e.counters["scheduled"])
+        yield CounterMetricFamily(
+            "orch_tasks_finished", "Tasks that reached a terminal state", value=e.counters["finished"]
+        )
+        yield CounterMetricFamily(
+            "orch_tasks_scheduled", "Attempts placed on workers", value=e.counters["scheduled"]
+        )
         workers = GaugeMetricFamily("orch_workers", "Workers by state", labels=["state"])
         by_state: dict[str, int] = {}
         for w in e.workers.values():
@@ -40,13 +44,20 @@ class EngineCollector:
             workers.add_metric([state], n)
         yield workers
         connected = [w for w in e.workers.values() if w.state == "connected"]
-        yield GaugeMetricFamily("orch_slots_total", "Task slots of connected workers",
-                                value=sum(w.slots for w in connected))
-        yield GaugeMetricFamily("orch_slots_used", "Task slots in use", value=sum(len(w.running) for w in connected))
-        yield GaugeMetricFamily("orch_gpus_total", "GPUs of connected workers",
-                                value=sum(len(w.gpus) for w in connected))
-        yield GaugeMetricFamily("orch_gpus_used", "GPUs held by tasks",
-                                value=sum(len(r.gpus) for w in connected for r in w.running.values()))
+        yield GaugeMetricFamily(
+            "orch_slots_total", "Task slots of connected workers", value=sum(w.slots for w in connected)
+        )
+        yield GaugeMetricFamily(
+            "orch_slots_used", "Task slots in use", value=sum(len(w.running) for w in connected)
+        )
+        yield GaugeMetricFamily(
+            "orch_gpus_total", "GPUs of connected workers", value=sum(len(w.gpus) for w in connected)
+        )
+        yield GaugeMetricFamily(
+            "orch_gpus_used",
+            "GPUs held by tasks",
+            value=sum(len(r.gpus) for w in connected for r in w.running.values()),
+        )
         yield CounterMetricFamily("orch_db_commits", "Database group commits", value=e.journal.commits)
         yield GaugeMetricFamily("orch_event_subscribers", "Open event streams", value=e.bus.subscriber_count)
 

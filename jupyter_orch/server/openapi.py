@@ -37,13 +37,22 @@ def _errors(*codes: str) -> dict[str, Any]:
     return {c: _ERR[c] for c in codes}
 
 
-_TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-z]{26}$"}}
+_TASK_ID = {
+    "name": "task_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-z]{26}$"},
+}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
         "required": ["error", "message"],
-        "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}},
+        "properties": {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "field": {"type": "string"},
+        },
     },
     "Resources": {
         "type": "object",
@@ -59,11 +68,18 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["kind"],
         "properties": {
-            "id": {"type": "string", "description": "optional client-chosen id (26 chars); resubmitting it is a no-op"},
+            "id": {
+                "type": "string",
+                "description": "optional client-chosen id (26 chars); resubmitting it is a no-op",
+            },
             "kind": {"type": "string", "enum": ["function", "shell", "cell", "notebook"]},
             "name": {"type": "string"},
             "command": {"type": "string", "description": "shell tasks"},
-            "payload": {"type": "string", "format": "byte", "description": "base64 (function: cloudpickled call)"},
+            "payload": {
+                "type": "string",
+                "format": "byte",
+                "description": "base64 (function: cloudpickled call)",
+            },
             "resources": _ref("Resources"),
             "image": {"type": "string"},
             "priority": {"type": "integer"},
@@ -84,8 +100,18 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "kind": {"type": "string"},
             "owner": {"type": "string"},
-            "state": {"type": "string", "enum": ["pending", "scheduled", "running", "succeeded", "failed",
-                                                  "cancelled", "upstream_failed"]},
+            "state": {
+                "type": "string",
+                "enum": [
+                    "pending",
+                    "scheduled",
+                    "running",
+                    "succeeded",
+                    "failed",
+                    "cancelled",
+                    "upstream_failed",
+                ],
+            },
             "priority": {"type": "integer"},
             "resources": {"type": "object"},
             "image": _NULLABLE_STR,
@@ -118,7 +144,10 @@ SCHEMAS: dict[str, Any] = {
         "required": ["number", "state"],
         "properties": {
             "number": {"type": "integer"},
-            "state": {"type": "string", "enum": ["scheduled", "running", "succeeded", "failed", "cancelled", "lost"]},
+            "state": {
+                "type": "string",
+                "enum": ["scheduled", "running", "succeeded", "failed", "cancelled", "lost"],
+            },
             "worker_id": _NULLABLE_STR,
             "gpus": {"type": "array", "items": {"type": "integer"}},
             "scheduled_at": _NULLABLE_NUM,
@@ -144,7 +173,10 @@ SCHEMAS: dict[str, Any] = {
             "slots_used": {"type": "integer"},
             "cpus": {"type": "number"},
             "memory": {"type": "integer"},
-            "gpus": {"type": "array", "items": {"type": "object", "required": ["index", "uuid", "model", "memory"]}},
+            "gpus": {
+                "type": "array",
+                "items": {"type": "object", "required": ["index", "uuid", "model", "memory"]},
+            },
             "running": {"type": "array", "items": {"type": "string"}},
             "metrics": {"type": "object"},
         },
@@ -176,7 +208,11 @@ SCHEMAS: dict[str, Any] = {
                 "items": {
                     "type": "object",
                     "required": ["ts", "stream", "text"],
-                    "properties": {"ts": {"type": "number"}, "stream": {"type": "string"}, "text": {"type": "string"}},
+                    "properties": {
+                        "ts": {"type": "number"},
+                        "stream": {"type": "string"},
+                        "text": {"type": "string"},
+                    },
                 },
             },
         },
@@ -187,111 +223,237 @@ _WS = {"101": {"description": "Switching protocols (WebSocket)"}}
 
 
 def _paths() -> dict[str, Any]:
-    task_list = {"type": "object", "required": ["tasks"], "properties": {"tasks": {"type": "array", "items": _ref("Task")}}}
+    task_list = {
+        "type": "object",
+        "required": ["tasks"],
+        "properties": {"tasks": {"type": "array", "items": _ref("Task")}},
+    }
     return {
         "/tasks": {
             "get": {
                 "summary": "List tasks, newest first",
                 "parameters": [
-                    {"name": "state", "in": "query", "schema": {"type": "string"}, "description": "comma-separated"},
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "comma-separated",
+                    },
                     {"name": "q", "in": "query", "schema": {"type": "string"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
                     {"name": "before", "in": "query", "schema": {"type": "integer"}},
                 ],
                 "responses": {"200": _json(task_list), **_errors("400", "401")},
             },
             "post": {
                 "summary": "Submit one task, or a batch as {tasks: [...]}",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "oneOf": [_ref("TaskSubmit"), {"type": "object", "required": ["tasks"], "properties": {
-                        "tasks": {"type": "array", "items": _ref("TaskSubmit")}}}]}}}},
-                "responses": {"201": _json({"oneOf": [_ref("Task"), task_list]}, "Accepted and committed"),
-                              **_errors("400", "401", "409", "413")},
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    _ref("TaskSubmit"),
+                                    {
+                                        "type": "object",
+                                        "required": ["tasks"],
+                                        "properties": {
+                                            "tasks": {"type": "array", "items": _ref("TaskSubmit")}
+                                        },
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json({"oneOf": [_ref("Task"), task_list]}, "Accepted and committed"),
+                    **_errors("400", "401", "409", "413"),
+                },
             },
         },
         "/tasks/{task_id}": {
-            "get": {"summary": "A task with its attempts", "parameters": [_TASK_ID],
-                    "responses": {"200": _json(_ref("Task")), **_errors("401", "403", "404")}},
+            "get": {
+                "summary": "A task with its attempts",
+                "parameters": [_TASK_ID],
+                "responses": {"200": _json(_ref("Task")), **_errors("401", "403", "404")},
+            },
         },
         "/tasks/{task_id}/cancel": {
-            "post": {"summary": "Cancel a task", "parameters": [_TASK_ID],
-                     "responses": {"200": _json(_ref("Task")), **_errors("401", "403", "404", "409")}},
+            "post": {
+                "summary": "Cancel a task",
+                "parameters": [_TASK_ID],
+                "responses": {"200": _json(_ref("Task")), **_errors("401", "403", "404", "409")},
+            },
         },
         "/tasks/{task_id}/retry": {
-            "post": {"summary": "Run a failed or cancelled task again (a new attempt)", "parameters": [_TASK_ID],
-                     "responses": {"200": _json(_ref("Task")), **_errors("401", "403", "404", "409")}},
+            "post": {
+                "summary": "Run a failed or cancelled task again (a new attempt)",
+                "parameters": [_TASK_ID],
+                "responses": {"200": _json(_ref("Task")), **_errors("401", "403", "404", "409")},
+            },
         },
         "/tasks/{task_id}/wait": {
-            "get": {"summary": "Long poll until the task ends or `timeout` seconds pass",
-                    "parameters": [_TASK_ID, {"name": "timeout", "in": "query", "schema": {"type": "number"}}],
-                    "responses": {"200": _json(_ref("Task")), **_errors("400", "401", "403", "404")}},
+            "get": {
+                "summary": "Long poll until the task ends or `timeout` seconds pass",
+                "parameters": [_TASK_ID, {"name": "timeout", "in": "query", "schema": {"type": "number"}}],
+                "responses": {"200": _json(_ref("Task")), **_errors("400", "401", "403", "404")},
+            },
         },
         "/tasks/{task_id}/result": {
             "get": {
                 "summary": "The pickled result (or pickled exception, X-Orch-Result: error)",
                 "parameters": [_TASK_ID, {"name": "wait", "in": "query", "schema": {"type": "number"}}],
-                "responses": {"200": {"description": "pickle", "content": {"application/octet-stream": {
-                    "schema": {"type": "string", "format": "binary"}}}}, **_errors("401", "403", "404", "409")},
+                "responses": {
+                    "200": {
+                        "description": "pickle",
+                        "content": {
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **_errors("401", "403", "404", "409"),
+                },
             },
         },
         "/tasks/{task_id}/logs": {
             "get": {
                 "summary": "Log lines of an attempt (default: the latest)",
-                "parameters": [_TASK_ID] + [{"name": n, "in": "query", "schema": {"type": "integer"}}
-                                            for n in ("attempt", "offset", "limit")],
+                "parameters": [_TASK_ID]
+                + [
+                    {"name": n, "in": "query", "schema": {"type": "integer"}}
+                    for n in ("attempt", "offset", "limit")
+                ],
                 "responses": {"200": _json(_ref("LogLines")), **_errors("400", "401", "403", "404")},
             },
         },
         "/tasks/{task_id}/logs/follow": {
-            "get": {"summary": "WebSocket: the log so far, then live lines, then `end`", "parameters": [_TASK_ID],
-                    "responses": _WS},
+            "get": {
+                "summary": "WebSocket: the log so far, then live lines, then `end`",
+                "parameters": [_TASK_ID],
+                "responses": _WS,
+            },
         },
         "/workers": {
-            "get": {"summary": "Connected workers with slots, GPUs and live metrics",
-                    "responses": {"200": _json({"type": "object", "required": ["workers"], "properties": {
-                        "workers": {"type": "array", "items": _ref("Worker")}, "provider": {"type": "object"}}}),
-                        **_errors("401")}},
+            "get": {
+                "summary": "Connected workers with slots, GPUs and live metrics",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["workers"],
+                            "properties": {
+                                "workers": {"type": "array", "items": _ref("Worker")},
+                                "provider": {"type": "object"},
+                            },
+                        }
+                    ),
+                    **_errors("401"),
+                },
+            },
         },
         "/workers/{worker_id}": {
-            "get": {"summary": "One worker", "parameters": [{"name": "worker_id", "in": "path", "required": True,
-                                                              "schema": {"type": "string"}}],
-                    "responses": {"200": _json(_ref("Worker")), **_errors("401", "404")}},
+            "get": {
+                "summary": "One worker",
+                "parameters": [
+                    {"name": "worker_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _json(_ref("Worker")), **_errors("401", "404")},
+            },
         },
         "/workers/connect": {
-            "get": {"summary": "WebSocket for workers (Authorization: Bearer <worker token>)",
-                    "responses": {**_WS, "401": _json(_ref("Error"))}},
+            "get": {
+                "summary": "WebSocket for workers (Authorization: Bearer <worker token>)",
+                "responses": {**_WS, "401": _json(_ref("Error"))},
+            },
         },
         "/workers/tokens": {
-            "get": {"summary": "Worker tokens (secrets are never shown again)",
-                    "responses": {"200": _json({"type": "object", "required": ["tokens"], "properties": {
-                        "tokens": {"type": "array", "items": _ref("Token")}}}), **_errors("401")}},
-            "post": {"summary": "Issue a worker token",
-                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                         "type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}}},
-                     "responses": {"201": _json(_ref("Token")), **_errors("400", "401")}},
+            "get": {
+                "summary": "Worker tokens (secrets are never shown again)",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["tokens"],
+                            "properties": {"tokens": {"type": "array", "items": _ref("Token")}},
+                        }
+                    ),
+                    **_errors("401"),
+                },
+            },
+            "post": {
+                "summary": "Issue a worker token",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {"name": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": _json(_ref("Token")), **_errors("400", "401")},
+            },
         },
         "/workers/tokens/{token_id}": {
-            "delete": {"summary": "Revoke a worker token (its workers are disconnected)",
-                       "parameters": [{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                       "responses": {"204": {"description": "Revoked"}, **_errors("401", "404")}},
+            "delete": {
+                "summary": "Revoke a worker token (its workers are disconnected)",
+                "parameters": [
+                    {"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"204": {"description": "Revoked"}, **_errors("401", "404")},
+            },
         },
-        "/events": {"get": {"summary": "WebSocket of task and worker events (types=task,worker,log)", "responses": _WS}},
-        "/session": {"get": {"summary": "WebSocket for the Python SDK: submit and collect results", "responses": _WS}},
+        "/events": {
+            "get": {
+                "summary": "WebSocket of task and worker events (types=task,worker,log)",
+                "responses": _WS,
+            }
+        },
+        "/session": {
+            "get": {"summary": "WebSocket for the Python SDK: submit and collect results", "responses": _WS}
+        },
         "/info": {
-            "get": {"summary": "Server version, provider and task counts",
-                    "responses": {"200": _json({"type": "object", "required": ["version", "owner"], "properties": {
-                        "version": {"type": "string"}, "owner": {"type": "string"}, "provider": _NULLABLE_STR,
-                        "counts": {"type": "object"}, "workers": {"type": "integer"}}}), **_errors("401")}},
+            "get": {
+                "summary": "Server version, provider and task counts",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["version", "owner"],
+                            "properties": {
+                                "version": {"type": "string"},
+                                "owner": {"type": "string"},
+                                "provider": _NULLABLE_STR,
+                                "counts": {"type": "object"},
+                                "workers": {"type": "integer"},
+                            },
+                        }
+                    ),
+                    **_errors("401"),
+                },
+            },
         },
-        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
+        "/openapi.json": {
+            "get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}
+        },
     }
 
 
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "jupyter-orch API", "version": __version__,
-                 "description": "Tasks, workers and events of a jupyter-orch server."},
+        "info": {
+            "title": "jupyter-orch API",
+            "version": __version__,
+            "description": "Tasks, workers and events of a jupyter-orch server.",
+        },
         "servers": [{"url": "/orch/api/v1"}],
         "components": {
             "schemas": SCHEMAS,

@@ -29,8 +29,9 @@ def parse_submission(body: Any, owner: str) -> tuple[list[TaskSpec], dict[str, b
         try:
             spec = TaskSpec.from_dict(item, owner=owner)
         except SpecError as exc:
-            raise SpecError(exc.message if not many else f"tasks[{i}]: {exc.message}",
-                            field=prefix + (exc.field or "")) from None
+            raise SpecError(
+                exc.message if not many else f"tasks[{i}]: {exc.message}", field=prefix + (exc.field or "")
+            ) from None
         raw = item.get("payload")
         if raw is not None:
             if not isinstance(raw, str):
@@ -114,7 +115,9 @@ class ResultHandler(OrchAPIHandler):
         if not row.state.terminal:
             raise Conflict(f"task {task_id} is {row.state.value}; it has no result yet")
         if row.result_key is None:
-            raise Conflict(f"task {task_id} {row.state.value} without a result" + (f": {row.error}" if row.error else ""))
+            raise Conflict(
+                f"task {task_id} {row.state.value} without a result" + (f": {row.error}" if row.error else "")
+            )
         data = await engine.result_bytes(row)
         self.set_header("X-Orch-Result", "value" if row.state == TaskState.SUCCEEDED else "error")
         self.set_header("X-Orch-State", row.state.value)
@@ -131,5 +134,12 @@ class LogsHandler(OrchAPIHandler):
         lines, next_offset, number = await engine.read_logs(
             row, attempt, self.int_arg("offset", 0, 0) or 0, self.int_arg("limit", None, 1)
         )
-        self.write_json({"task_id": task_id, "attempt": number, "state": row.state.value,
-                         "lines": lines, "next_offset": next_offset})
+        self.write_json(
+            {
+                "task_id": task_id,
+                "attempt": number,
+                "state": row.state.value,
+                "lines": lines,
+                "next_offset": next_offset,
+            }
+        )

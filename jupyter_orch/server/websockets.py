@@ -49,7 +49,11 @@ class WorkerConnectHandler(OrchMixin, WebSocketHandler):
         engine = await self.engine()
         token = await engine.find_token(secret) if secret else None
         if token is None or token.revoked or token.scope != "worker":
-            why = "no token" if not secret else ("a revoked token" if token and token.revoked else "a bad token")
+            why = (
+                "no token"
+                if not secret
+                else ("a revoked token" if token and token.revoked else "a bad token")
+            )
             self.log.warning("refused a worker connection from %s: %s", self.request.remote_ip, why)
             self.set_status(401)
             self.finish(json.dumps({"error": "unauthorized", "message": f"worker refused: {why}"}))
@@ -82,7 +86,9 @@ class WorkerConnectHandler(OrchMixin, WebSocketHandler):
                 return
             await self._engine.worker_message(self.handle, msg)
         except protocol.ProtocolError as exc:
-            self.log.warning("worker %s: %s; closing its connection", self.handle.name if self.handle else "?", exc)
+            self.log.warning(
+                "worker %s: %s; closing its connection", self.handle.name if self.handle else "?", exc
+            )
             self.send(protocol.encode({"type": "error", "message": str(exc)}))
             self.close(1008, str(exc)[:120])
 
@@ -175,8 +181,10 @@ class LogFollowHandler(AuthedWebSocket):
         attempt = int(self.get_query_argument("attempt", "0") or 0) or row.attempt
         offset = int(self.get_query_argument("offset", "0") or 0)
         sub = engine.bus.subscribe(
-            lambda e: (e["type"] == "log" and e["task_id"] == task_id)
-            or (e["type"] == "task" and e["task"]["id"] == task_id)
+            lambda e: (
+                (e["type"] == "log" and e["task_id"] == task_id)
+                or (e["type"] == "task" and e["task"]["id"] == task_id)
+            )
         )
         try:
             if attempt:

@@ -51,7 +51,9 @@ class TokensHandler(OrchAPIHandler):
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
             raise SpecError("name must be a non-empty string of at most 100 characters", field="name")
-        token, secret = await engine.create_token(name.strip(), scope="worker", owner=self.owner, provider="static")
+        token, secret = await engine.create_token(
+            name.strip(), scope="worker", owner=self.owner, provider="static"
+        )
         self.write_json({**token_view(token), "token": secret}, status=201)
 
 

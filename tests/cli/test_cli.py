@@ -11,8 +11,13 @@ import sys
 def orch_cli(server, *args, env=None, timeout=60):
     full_env = dict(os.environ, JUPYTER_ORCH_URL=server.url, JUPYTER_ORCH_TOKEN=server.token, COLUMNS="200")
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "jupyter_orch", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_orch", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
 
 
 def test_submit_shell_wait_prints_output_and_exits_with_its_code(orch):
@@ -87,12 +92,18 @@ def test_no_server_says_how_to_start_one(tmp_path):
     env = dict(os.environ, JUPYTER_DATA_DIR=str(tmp_path))
     env.pop("JUPYTER_ORCH_URL", None)
     env.pop("JUPYTER_ORCH_TOKEN", None)
-    result = subprocess.run([sys.executable, "-m", "jupyter_orch", "status"], capture_output=True, text=True,
-                            env=env, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "jupyter_orch", "status"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert result.returncode != 0
     assert "jupyter orch serve" in result.stderr
-    gone = subprocess.run([sys.executable, "-m", "jupyter_orch", "status", "--url", "http://127.0.0.1:9"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    gone = subprocess.run(
+        [sys.executable, "-m", "jupyter_orch", "status", "--url", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert gone.returncode == 1 and "cannot reach" in gone.stderr and "jupyter orch serve" in gone.stderr
 
 
@@ -100,6 +111,7 @@ def test_the_running_server_is_found_without_settings(orch):
     env = dict(os.environ, JUPYTER_DATA_DIR=str(orch.data_dir.parent))
     env.pop("JUPYTER_ORCH_URL", None)
     env.pop("JUPYTER_ORCH_TOKEN", None)
-    result = subprocess.run([sys.executable, "-m", "jupyter_orch", "workers"], capture_output=True, text=True,
-                            env=env, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "jupyter_orch", "workers"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert result.returncode == 0 and "local-0" in result.stdout

@@ -12,12 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support.proxy import CuttableProxy
 
 
 def running_event(task_id):
-    return lambda e, _: e.get("type") == "task" and e["task"]["id"] == task_id and e["task"]["state"] == "running"
+    return lambda e, _: (
+        e.get("type") == "task" and e["task"]["id"] == task_id and e["task"]["state"] == "running"
+    )
 
 
 def worker_of(server, task_id):
@@ -66,7 +67,9 @@ def test_server_killed_mid_run_loses_nothing(orch_factory, tmp_path):
     finished = client.submit_shell("echo early")
     assert finished.result(30) is None
     running = client.submit_shell(wait_gate_command(tmp_path, "run"), name="long")
-    waiting = api.post("/tasks", {"kind": "shell", "command": "true", "resources": {"labels": {"gpu": "none-here"}}})
+    waiting = api.post(
+        "/tasks", {"kind": "shell", "command": "true", "resources": {"labels": {"gpu": "none-here"}}}
+    )
     server.wait_events(running_event(running.id))
 
     server.stop(kill=True)  # SIGKILL: no clean shutdown at all
@@ -83,7 +86,10 @@ def test_server_killed_mid_run_loses_nothing(orch_factory, tmp_path):
     assert running.result(60) is None
     detail = api.get(f"/tasks/{running.id}")
     assert detail["state"] == "succeeded" and len(detail["attempts"]) == 1
-    assert [line["text"].strip() for line in api.get(f"/tasks/{running.id}/logs")["lines"]] == ["started", "finished"]
+    assert [line["text"].strip() for line in api.get(f"/tasks/{running.id}/logs")["lines"]] == [
+        "started",
+        "finished",
+    ]
     assert api.get(f"/tasks/{finished.id}")["state"] == "succeeded"
     assert "no worker has label gpu=none-here" in api.get(f"/tasks/{waiting['id']}")["reason"]
 
@@ -95,9 +101,21 @@ def test_dropped_worker_connection_keeps_the_task(orch_factory, tmp_path):
     proxy = CuttableProxy(server.port)
     env = dict(os.environ, JUPYTER_ORCH_TOKEN=token, ORCH_TEST_TAG=server.tag)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_orch.worker", "--server", f"http://127.0.0.1:{proxy.port}", "--name", "flaky",
-         "--max-backoff", "0.5"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "jupyter_orch.worker",
+            "--server",
+            f"http://127.0.0.1:{proxy.port}",
+            "--name",
+            "flaky",
+            "--max-backoff",
+            "0.5",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         server.wait_workers(1)
@@ -124,7 +142,10 @@ def test_worker_with_a_bad_or_revoked_token_is_refused(orch_factory):
     env = dict(os.environ, ORCH_TEST_TAG=server.tag)
     bad = subprocess.run(
         [sys.executable, "-m", "jupyter_orch.worker", "--server", server.url, "--token", "orch_forged"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert bad.returncode == 2
     assert "refused" in (bad.stdout + bad.stderr)
@@ -132,9 +153,21 @@ def test_worker_with_a_bad_or_revoked_token_is_refused(orch_factory):
 
     issued = api.post("/workers/tokens", {"name": "soon-revoked"})
     worker = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_orch.worker", "--server", server.url, "--token", issued["token"],
-         "--max-backoff", "0.2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "jupyter_orch.worker",
+            "--server",
+            server.url,
+            "--token",
+            issued["token"],
+            "--max-backoff",
+            "0.2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         server.wait_workers(1)
@@ -158,10 +191,12 @@ def test_result_for_a_task_the_worker_does_not_hold_is_refused(orch_factory, tmp
     ws = server.ws("/workers/connect", token=token)
     ws.send(protocol.encode({"type": "hello", "worker_id": "intruder-1", "name": "intruder", "slots": 1}))
     assert json.loads(ws.recv())["type"] == "welcome"
-    ws.send_binary(protocol.encode(
-        {"type": "finished", "task_id": task["id"], "attempt": 1, "ok": True, "error": None},
-        [("result", b"forged")],
-    ))
+    ws.send_binary(
+        protocol.encode(
+            {"type": "finished", "task_id": task["id"], "attempt": 1, "ok": True, "error": None},
+            [("result", b"forged")],
+        )
+    )
     reply = json.loads(ws.recv())
     assert reply["type"] == "refuse" and reply["task_id"] == task["id"]
     ws.close()

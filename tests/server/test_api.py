@@ -71,8 +71,17 @@ def test_other_bad_bodies(orch):
     assert (status, body["field"]) == (400, "payload")
     status, body = raw(orch, "POST", "/tasks", {"kind": "shell", "command": "true", "depends": [new_id()]})
     assert (status, body["field"]) == (400, "depends")
-    status, body = raw(orch, "POST", "/tasks", {"tasks": [{"kind": "shell", "command": "true"},
-                                                          {"kind": "shell", "command": "true", "retries": -1}]})
+    status, body = raw(
+        orch,
+        "POST",
+        "/tasks",
+        {
+            "tasks": [
+                {"kind": "shell", "command": "true"},
+                {"kind": "shell", "command": "true", "retries": -1},
+            ]
+        },
+    )
     assert (status, body["field"]) == (400, "tasks[1].retries")
 
 
@@ -156,7 +165,9 @@ def test_unplaceable_task_says_why(orch):
     info = api.get(f"/tasks/{task['id']}/wait", timeout=2)
     assert info["state"] == "pending"
     assert "no worker has 4 gpus" in info["reason"]
-    task2 = api.post("/tasks", {"kind": "shell", "command": "true", "resources": {"labels": {"zone": "mars"}}})
+    task2 = api.post(
+        "/tasks", {"kind": "shell", "command": "true", "resources": {"labels": {"zone": "mars"}}}
+    )
     assert "label zone=mars" in api.get(f"/tasks/{task2['id']}/wait", timeout=2)["reason"]
     api.post(f"/tasks/{task['id']}/cancel")
     api.post(f"/tasks/{task2['id']}/cancel")
@@ -167,7 +178,10 @@ def test_logs_endpoint_and_attempts(orch):
     task = api.post("/tasks", {"kind": "shell", "command": "echo alpha; echo beta >&2"})
     api.get(f"/tasks/{task['id']}/wait", timeout=30)
     logs = api.get(f"/tasks/{task['id']}/logs")
-    assert [(line["stream"], line["text"].strip()) for line in logs["lines"]] == [("stdout", "alpha"), ("stderr", "beta")]
+    assert [(line["stream"], line["text"].strip()) for line in logs["lines"]] == [
+        ("stdout", "alpha"),
+        ("stderr", "beta"),
+    ]
     assert logs["next_offset"] == 2
     assert api.get(f"/tasks/{task['id']}/logs", offset=1)["lines"][0]["text"].strip() == "beta"
     detail = api.get(f"/tasks/{task['id']}")

@@ -29,7 +29,7 @@ def handler_routes() -> dict[str, set[str]]:
     for pattern, handler in app.handlers:
         if not pattern.startswith(API):
             continue
-        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern[len(API):])
+        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern[len(API) :])
         implemented = {m for m in METHODS if getattr(handler, m) is not getattr(RequestHandler, m)}
         routes[path] = implemented
     return routes
@@ -69,8 +69,10 @@ def test_real_responses_match_the_schemas(orch):
     check(token, "Token")
     for item in api.get("/workers/tokens")["tokens"]:
         check(item, "Token")
-    req = urllib.request.Request(orch.url + API + "/tasks/00000000000000000000000000",
-                                 headers={"Authorization": f"Bearer {orch.token}"})
+    req = urllib.request.Request(
+        orch.url + API + "/tasks/00000000000000000000000000",
+        headers={"Authorization": f"Bearer {orch.token}"},
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req)
     check(json.loads(info.value.read()), "Error")
@@ -84,7 +86,9 @@ def test_document_is_served(orch):
 def test_metrics(orch):
     task = orch.api().post("/tasks", {"kind": "shell", "command": "true"})
     orch.api().get(f"/tasks/{task['id']}/wait", timeout=30)
-    req = urllib.request.Request(orch.url + "/orch/metrics", headers={"Authorization": f"Bearer {orch.token}"})
+    req = urllib.request.Request(
+        orch.url + "/orch/metrics", headers={"Authorization": f"Bearer {orch.token}"}
+    )
     text = urllib.request.urlopen(req).read().decode()
     values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
     assert float(values["orch_tasks_submitted_total"]) >= 1

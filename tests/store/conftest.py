@@ -9,6 +9,7 @@ import pytest
 
 from jupyter_orch.store import SqlStore
 
+
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
     return f"sqlite:///{tmp_path / 'db' / 'orch.sqlite'}"

@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import websocket
 
@@ -48,8 +49,18 @@ def tagged_pids(tag: str) -> list[int]:
 
 
 class OrchServer:
-    def __init__(self, root: Path, *, workers: int = 2, db_url: str | None = None,
-                 args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        workers: int = 2,
+        db_url: str | None = None,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        full: bool = False,
+    ) -> None:
+        """``full``: a whole ``jupyter server`` (kernels, contents, other extensions) with the
+        extension enabled, instead of ``jupyter orch serve``."""
         self.root = root
         self.data_dir = root / "data" / "orch"
         self.port = free_port()
@@ -59,6 +70,7 @@ class OrchServer:
         self.db_url = db_url
         self.args = list(args or [])
         self.env = dict(env or {})
+        self.full = full
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._ready = threading.Event()
@@ -78,9 +90,14 @@ class OrchServer:
         env.pop("JUPYTER_ORCH_URL", None)
         env.pop("JUPYTER_ORCH_TOKEN", None)
         env.update(self.env)
+        launcher = ["jupyter_server", "--allow-root"] if self.full else ["jupyter_orch", "serve"]
         cmd = [
-            sys.executable, "-m", "jupyter_orch", "serve",
-            f"--port={self.port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
+            sys.executable,
+            "-m",
+            *launcher,
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={self.jupyter_token}",
             f"--OrchApp.data_dir={self.data_dir}",
             f"--LocalProvider.workers={self.workers}",
@@ -90,8 +107,9 @@ class OrchServer:
         if self.db_url:
             cmd.append(f"--OrchApp.db_url={self.db_url}")
         self._ready.clear()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                     cwd=self.root)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.root
+        )
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         if not self._ready.wait(timeout) or self.proc.poll() is not None:
             raise RuntimeError("the orch server did not start:\n" + self.log_text())
@@ -156,12 +174,18 @@ class OrchServer:
     def ws(self, path: str, token: str | None = None) -> websocket.WebSocket:
         api = self.api(token)
         return websocket.create_connection(
-            api.ws_url(path), header=[f"{k}: {v}" for k, v in api.headers().items()], timeout=60,
+            api.ws_url(path),
+            header=[f"{k}: {v}" for k, v in api.headers().items()],
+            timeout=60,
             suppress_origin=True,  # scripts and workers send no Origin (browsers do)
         )
 
-    def wait_events(self, predicate: Callable[[dict[str, Any], dict[str, dict[str, Any]]], bool],
-                    timeout: float = 60, types: str = "task,worker") -> dict[str, dict[str, Any]]:
+    def wait_events(
+        self,
+        predicate: Callable[[dict[str, Any], dict[str, dict[str, Any]]], bool],
+        timeout: float = 60,
+        types: str = "task,worker",
+    ) -> dict[str, dict[str, Any]]:
         """Follow the events stream until ``predicate(event, workers)`` holds; returns the
         workers as last seen (id -> worker)."""
         ws = self.ws(f"/events?types={types}")
