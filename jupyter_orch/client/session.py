@@ -115,7 +115,9 @@ class SessionChannel:
         request = HTTPRequest(
             api.ws_url("/session"), headers=api.headers(), connect_timeout=10, request_timeout=30
         )
-        return await websocket_connect(request, max_message_size=2 << 30, ping_interval=20)
+        ws = await websocket_connect(request, max_message_size=2 << 30, ping_interval=20)
+        ws.protocol.set_nodelay(True)  # type: ignore[union-attr]  # a submit must not wait for Nagle
+        return ws
 
     async def _run(self) -> None:
         delay = 0.1

@@ -137,6 +137,7 @@ class Engine(WorkerSessions, Recovery):
         self._kick_pending = False
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._dispatch_queue: list[tuple[Any, TaskRow, int]] = []
+        self._attempts: dict[str, AttemptRow] = {}  # current attempt of each active task
         self.unplaceable: dict[str, str] = {}
         self.provider: Any = None
         self.counters = {"submitted": 0, "finished": 0, "scheduled": 0}
@@ -193,9 +194,24 @@ class Engine(WorkerSessions, Recovery):
             raise Forbidden(f"task {task_id} belongs to another user")
         return row
 
+    def _attempt_of(self, row: TaskRow) -> AttemptRow:
+        """The record of ``row``'s current attempt, kept in memory while the task is active."""
+        attempt = self._attempts.get(row.id)
+        if attempt is None or attempt.number != row.attempt:
+            attempt = AttemptRow(row.id, row.attempt, AttemptState.SCHEDULED, row.worker_id, row.gpus)
+            self._attempts[row.id] = attempt
+        return attempt
+
+    def _save_attempt(self, row: TaskRow, **changes: Any) -> None:
+        attempt = self._attempt_of(row)
+        for key, value in changes.items():
+            setattr(attempt, key, value)
+        self.journal.add(UpdateAttempt(dataclasses.replace(attempt)))
+
     def _retire(self, row: TaskRow) -> None:
         """A task reached a terminal state: move it out of the active set."""
         self.tasks.pop(row.id, None)
+        self._attempts.pop(row.id, None)
         self.queue.remove(row.id)
         self.unplaceable.pop(row.id, None)
         self._payloads.pop(row.id)
@@ -263,12 +279,20 @@ class Engine(WorkerSessions, Recovery):
                 self._payloads.put(row.id, payload)
             self.tasks[row.id] = row
             self.journal.add(InsertTask(dataclasses.replace(row)))
-        await self.journal.flush()
-        self.counters["submitted"] += len(fresh)
         for row in fresh:
             self._publish_task(row)
             self._enqueue_or_wait(row, known)
-        self.kick()
+        # scheduling now puts the new tasks' assignments in the same commit as their insert
+        self._schedule_now()
+        try:
+            await self.journal.flush()
+        except Exception:
+            for row in fresh:  # not stored: forget them, the caller gets the error
+                self.tasks.pop(row.id, None)
+                self.queue.remove(row.id)
+                self.deps.forget(row.id)
+            raise
+        self.counters["submitted"] += len(fresh)
         return rows
 
     def _dep_state(self, dep_id: str, known: dict[str, TaskRow]) -> TaskRow | None:
@@ -382,7 +406,8 @@ class Engine(WorkerSessions, Recovery):
         row.retry_at = None
         now = time.time()
         attempt = AttemptRow(row.id, row.attempt, AttemptState.SCHEDULED, worker.id, a.gpus, scheduled_at=now)
-        self.journal.add(InsertAttempt(attempt))
+        self._attempts[row.id] = attempt
+        self.journal.add(InsertAttempt(dataclasses.replace(attempt)))
         self._update(row)
         worker.take(row)
         self.counters["scheduled"] += 1
@@ -474,21 +499,13 @@ class Engine(WorkerSessions, Recovery):
     ) -> None:
         """The current attempt of ``row`` ended: succeed, retry or fail the task."""
         now = time.time()
-        attempt = AttemptRow(
-            row.id,
-            row.attempt,
-            AttemptState.SUCCEEDED if ok else (AttemptState.LOST if lost else AttemptState.FAILED),
-            row.worker_id,
-            row.gpus,
-            started_at=row.started_at,
-            ended_at=now,
-            exit_code=exit_code,
-            error=error,
-            error_kind=error_kind,
-        )
-        if error_kind == "cancelled":
-            attempt.state = AttemptState.CANCELLED
-        self.journal.add(UpdateAttempt(attempt))
+        if ok:
+            state = AttemptState.SUCCEEDED
+        elif error_kind == "cancelled":
+            state = AttemptState.CANCELLED
+        else:
+            state = AttemptState.LOST if lost else AttemptState.FAILED
+        self._save_attempt(row, state=state, ended_at=now, exit_code=exit_code, error=error, error_kind=error_kind)
         if row.state.terminal:  # e.g. cancelled while it ran: keep the user's verdict
             return
         if ok:

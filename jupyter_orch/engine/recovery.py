@@ -56,6 +56,9 @@ class Recovery:
                 self.workers[worker_id] = handle
             handle.take(row)
             waiting_on.add(worker_id)
+            attempts = await self.journal.run(self.store.get_attempts, row.id)
+            if attempts and attempts[-1].number == row.attempt:
+                self._attempts[row.id] = attempts[-1]
         for worker_id in waiting_on:
             self._start_grace(worker_id, self.config.worker_grace)
         log.info(

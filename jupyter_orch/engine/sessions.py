@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..core import protocol
-from ..core.records import AttemptRow, UpdateAttempt, UpsertWorker, WorkerRow
+from ..core.records import UpsertWorker, WorkerRow
 from ..core.states import AttemptState, TaskState
 from .workers import WorkerHandle, WorkerLink
 
@@ -143,18 +143,7 @@ class WorkerSessions:
                 # it started while we were not listening (or before a restart)
                 self._set_state(row, TaskState.RUNNING)
                 row.started_at = row.started_at or time.time()
-                self.journal.add(
-                    UpdateAttempt(
-                        AttemptRow(
-                            row.id,
-                            row.attempt,
-                            AttemptState.RUNNING,
-                            handle.id,
-                            row.gpus,
-                            started_at=row.started_at,
-                        )
-                    )
-                )
+                self._save_attempt(row, state=AttemptState.RUNNING, started_at=row.started_at)
                 self._update(row)
             if task_id not in handle.running:
                 handle.send(
@@ -198,13 +187,7 @@ class WorkerSessions:
             return
         self._set_state(row, TaskState.RUNNING)
         row.started_at = time.time()
-        self.journal.add(
-            UpdateAttempt(
-                AttemptRow(
-                    row.id, row.attempt, AttemptState.RUNNING, handle.id, row.gpus, started_at=row.started_at
-                )
-            )
-        )
+        self._save_attempt(row, state=AttemptState.RUNNING, started_at=row.started_at)
         self._update(row)
 
     def _on_log(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:

@@ -65,6 +65,9 @@ class WorkerConnectHandler(OrchMixin, WebSocketHandler):
     def get_compression_options(self) -> None:
         return None
 
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self.set_nodelay(True)  # small frames (assign, ack, cancel) must not wait for Nagle
+
     def send(self, frame: str | bytes) -> None:
         try:
             self.write_message(frame, binary=isinstance(frame, bytes))
@@ -128,6 +131,7 @@ class EventsHandler(AuthedWebSocket):
     """``/events``: task, worker and (with ``?types=log``) log events, as JSON lines."""
 
     def open(self, *args: Any, **kwargs: Any) -> None:
+        self.set_nodelay(True)
         types = set((self.get_query_argument("types", "task,worker") or "").split(","))
         owner = self.owner
         see_all = self.orch.owner_from != "identity"
@@ -237,6 +241,7 @@ class SessionHandler(AuthedWebSocket):
         return int(self.orch.engine_config.max_payload_bytes) * 4 + (16 << 20)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
+        self.set_nodelay(True)
         self._watching: set[str] = set()
         self.send_json({"type": "hello", "owner": self.owner, "server_version": self.orch.version_string})
 

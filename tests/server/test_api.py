@@ -186,7 +186,10 @@ def test_logs_endpoint_and_attempts(orch):
     assert api.get(f"/tasks/{task['id']}/logs", offset=1)["lines"][0]["text"].strip() == "beta"
     detail = api.get(f"/tasks/{task['id']}")
     assert [a["state"] for a in detail["attempts"]] == ["succeeded"]
-    assert detail["attempts"][0]["exit_code"] == 0
+    attempt = detail["attempts"][0]
+    assert attempt["exit_code"] == 0
+    assert attempt["worker_id"] == detail["worker_id"]
+    assert attempt["scheduled_at"] <= attempt["started_at"] <= attempt["ended_at"]
 
 
 def test_list_filters(orch):
