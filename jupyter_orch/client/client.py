@@ -181,6 +181,7 @@ class Client:
             if fut is not None:
                 return fut
             fut = Future(self, task_id)
+            fut._accepted.set()  # it exists already (an unknown id comes back as an error)
             self._futures[task_id] = fut
             self._open[task_id] = fut
         self.session.watch([task_id])
@@ -196,6 +197,13 @@ class Client:
         if fut is not None:
             fut.name = fut.name or view.get("name", "")
             fut._set_done(view, blob)
+
+    def _on_accepted(self, task_ids: list[str]) -> None:
+        with self._lock:
+            futures = [self._futures.get(i) for i in task_ids]
+        for fut in futures:
+            if fut is not None:
+                fut._accepted.set()
 
     def _on_rejected(self, task_id: str | None, error: BaseException) -> None:
         with self._lock:

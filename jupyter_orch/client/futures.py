@@ -64,6 +64,7 @@ class Future:
         self.id = task_id
         self.name = name
         self._event = threading.Event()
+        self._accepted = threading.Event()  # the server has committed the task
         self._view: dict[str, Any] | None = None
         self._blob: bytes | None = None
         self._error: BaseException | None = None  # the submit itself was refused
@@ -82,6 +83,7 @@ class Future:
                 return
             self._view, self._blob, self._error = view, blob, error
             self._event.set()
+            self._accepted.set()
             callbacks, self._callbacks = self._callbacks, []
         for cb in callbacks:
             try:
@@ -109,10 +111,21 @@ class Future:
             return str(self._view["state"])
         return str(self.info()["state"])
 
-    def info(self) -> dict[str, Any]:
-        """The task as the server describes it (attempts included)."""
+    def accepted(self, timeout: float | None = None) -> bool:
+        """Block until the server has stored the task (submits are sent in the background)."""
+        if not self._accepted.wait(self.client.api.timeout if timeout is None else timeout):
+            return False
         if self._error is not None:
             raise self._error
+        return True
+
+    def _server_side(self) -> None:
+        if not self.accepted():
+            raise TimeoutError(f"the server has not acknowledged task {self.id}; is it reachable?")
+
+    def info(self) -> dict[str, Any]:
+        """The task as the server describes it (attempts included)."""
+        self._server_side()
         return self.client.api.get(f"/tasks/{self.id}")
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -162,6 +175,7 @@ class Future:
 
     def cancel(self) -> bool:
         """Ask the server to cancel the task; False if it had already finished."""
+        self._server_side()
         try:
             view = self.client.api.post(f"/tasks/{self.id}/cancel")
         except OrchError as exc:
@@ -176,6 +190,7 @@ class Future:
 
     def logs(self, attempt: int | None = None) -> str:
         """The task's output so far (stdout and stderr, in order)."""
+        self._server_side()
         data = self.client.api.get(f"/tasks/{self.id}/logs", attempt=attempt)
         return "".join(
             line["text"] if line["text"].endswith("\n") else line["text"] + "\n" for line in data["lines"]

@@ -163,6 +163,7 @@ class SessionChannel:
             self.client._on_done(msg["task"], msg.blobs.get("result"))
         elif kind == "accepted":
             self._inflight.pop(msg.get("req"), None)
+            self.client._on_accepted(list(msg.get("ids") or []))
         elif kind == "rejected":
             items = self._inflight.pop(msg.get("req"), [])
             cls = ERRORS_BY_CODE.get(msg.get("error"), OrchError)

@@ -19,7 +19,9 @@ Every message has a ``type``. Worker → server:
 ``heartbeat``  {type, metrics: {cpu_percent, memory_used, memory_total,
                  gpus: [{index, utilization, memory_used, memory_total}]}}
 ``started``    {type, task_id, attempt, pid}
-``log``        {type, task_id, attempt, lines: [[unix_ts, "stdout"|"stderr", text], ...]}
+``log``        {type, task_id, attempt, offset, lines: [[unix_ts, "stdout"|"stderr", text], ...]}
+               ``offset`` is the index of the first line in the attempt's log; the server
+               drops lines it already has and notes a gap when lines were lost.
 ``finished``   binary: {type, task_id, attempt, ok, exit_code, error, error_kind,
                  traceback, blobs: [["result", n]]}; ``ok`` true means the result blob is
                  the cloudpickled return value (function) or empty (shell, exit 0). When
@@ -29,7 +31,10 @@ Every message has a ``type``. Worker → server:
 
 Server → worker:
 
-``welcome``    {type, worker_id, heartbeat_interval, server_version}
+``welcome``    {type, worker_id, heartbeat_interval, server_version,
+                 log_offsets: [[task_id, attempt, offset], ...]}: for each attempt the
+                 hello listed, how many log lines the server holds; the worker resends
+                 the rest (lines lost in flight when the connection dropped).
 ``assign``     binary: {type, task_id, attempt, kind, command, env, timeout, gpus: [int],
                  owner, name, blobs: [["payload", n], ["dep:<task_id>", n], ...]}
 ``cancel``     {type, task_id, attempt, reason, grace}

@@ -71,6 +71,7 @@ class Blobs(Protocol):
 
 class Logs(Protocol):
     def append(self, task_id: str, attempt: int, lines: Sequence[tuple[float, str, str]]) -> int: ...
+    def count(self, task_id: str, attempt: int) -> int: ...
     def read(
         self, task_id: str, attempt: int, offset: int = 0, limit: int | None = None
     ) -> tuple[list[dict[str, Any]], int]: ...
@@ -505,7 +506,9 @@ class Engine(WorkerSessions, Recovery):
             state = AttemptState.CANCELLED
         else:
             state = AttemptState.LOST if lost else AttemptState.FAILED
-        self._save_attempt(row, state=state, ended_at=now, exit_code=exit_code, error=error, error_kind=error_kind)
+        self._save_attempt(
+            row, state=state, ended_at=now, exit_code=exit_code, error=error, error_kind=error_kind
+        )
         if row.state.terminal:  # e.g. cancelled while it ran: keep the user's verdict
             return
         if ok:

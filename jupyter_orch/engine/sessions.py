@@ -27,6 +27,7 @@ class WorkerSessions:
         self.workers = {}
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._last_worker_event: dict[str, float] = {}
+        self._log_next: dict[tuple[str, int], int] = {}  # next log offset expected per attempt
 
     def stop_sessions(self: Engine) -> None:
         for timer in self._grace_timers.values():
@@ -93,6 +94,7 @@ class WorkerSessions:
                     "worker_id": worker_id,
                     "heartbeat_interval": self.config.heartbeat_interval,
                     "server_version": self.config.server_version,
+                    "log_offsets": self._log_offsets(hello),
                 }
             )
         )
@@ -102,6 +104,20 @@ class WorkerSessions:
         self._unplaceable_sig = None  # the worker set changed: explain unplaceable tasks again
         self.kick()
         return handle
+
+    def _log_offsets(self: Engine, hello: protocol.Message) -> list[list[Any]]:
+        """How many log lines we hold of each attempt the worker still has."""
+        out = []
+        for entry in [*(hello.get("running") or []), *(hello.get("finished") or [])]:
+            if not isinstance(entry, dict):
+                continue
+            task_id, attempt = entry.get("task_id"), entry.get("attempt")
+            if isinstance(task_id, str) and isinstance(attempt, int):
+                offset = self._log_next.get((task_id, attempt))
+                if offset is None:
+                    offset = self._log_next[(task_id, attempt)] = self.logs.count(task_id, attempt)
+                out.append([task_id, attempt, offset])
+        return out
 
     @staticmethod
     def _describe_slots(w: WorkerHandle) -> str:
@@ -145,7 +161,7 @@ class WorkerSessions:
                 row.started_at = row.started_at or time.time()
                 self._save_attempt(row, state=AttemptState.RUNNING, started_at=row.started_at)
                 self._update(row)
-            if task_id not in handle.running:
+            if task_id not in handle.running or row is None or row.state.terminal:
                 handle.send(
                     protocol.encode(
                         {
@@ -194,9 +210,25 @@ class WorkerSessions:
         if not self._owned(handle, msg):
             return
         lines = [(float(ts), str(stream), str(text)) for ts, stream, text in msg.get("lines") or []]
+        task_id, attempt = msg["task_id"], msg["attempt"]
+        key = (task_id, attempt)
+        expected = self._log_next.get(key)
+        if expected is None:
+            expected = self._log_next[key] = self.logs.count(task_id, attempt)
+        offset = msg.get("offset")
+        if not isinstance(offset, int) or offset < 0:
+            offset = expected
+        if offset < expected:  # a resend after a reconnect: keep only what is new
+            lines = lines[expected - offset :]
+            offset = expected
+        self._log_next[key] = offset + len(lines)  # in the worker's numbering
+        if offset > expected and lines:  # lines the worker could not keep while disconnected
+            note = (
+                f"[jupyter-orch: {offset - expected} line(s) of output were lost while the worker was away]"
+            )
+            lines.insert(0, (lines[0][0], "stderr", note))
         if not lines:
             return
-        task_id, attempt = msg["task_id"], msg["attempt"]
         count = self.logs.append(task_id, attempt, lines)
         row = self.tasks.get(task_id)
         self.bus.publish(
@@ -231,6 +263,7 @@ class WorkerSessions:
             )
             return
         handle.release(task_id)
+        self._log_next.pop((task_id, attempt), None)
         row = self.tasks.get(task_id) or self._finished.get(task_id)
         if row is not None and row.attempt == attempt:
             ok = bool(msg.get("ok"))

@@ -225,6 +225,12 @@ class Worker:
         interval = message.get("heartbeat_interval")
         if isinstance(interval, (int, float)) and interval > 0:
             self.heartbeat_interval = float(interval)
+        for entry in message.get("log_offsets") or []:
+            try:
+                task_id, attempt, offset = entry
+                self.outbox.rewind((str(task_id), int(attempt)), int(offset))
+            except (TypeError, ValueError):
+                continue
         again = self.connection.connections > 1
         log.info(
             "%s to %s as %s (server %s)",

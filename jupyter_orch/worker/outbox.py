@@ -22,16 +22,31 @@ LOG_BATCH_SECONDS = 0.02
 
 
 class _Logs:
-    """The unsent log lines of one attempt (the oldest are dropped beyond ``limit``)."""
+    """The recent log lines of one attempt, each with its offset (its index in the attempt's
+    log). Lines at or past ``sent`` have not reached the server yet; after a reconnect the
+    server says how far it got and ``sent`` is rewound, so lost lines go again. At most
+    ``limit`` lines are kept; the server notices a gap in the offsets and says so."""
 
     def __init__(self, limit: int) -> None:
-        self.lines: collections.deque[list[Any]] = collections.deque(maxlen=limit)
-        self.dropped = 0
+        self.lines: collections.deque[tuple[int, list[Any]]] = collections.deque(maxlen=limit)
+        self.next = 0  # offset of the next line
+        self.sent = 0  # lines before this offset were sent
 
     def add(self, line: list[Any]) -> None:
-        if len(self.lines) == self.lines.maxlen:
-            self.dropped += 1
-        self.lines.append(line)
+        self.lines.append((self.next, line))
+        self.next += 1
+
+    @property
+    def unsent(self) -> int:
+        return self.next - max(self.sent, self.lines[0][0] if self.lines else self.next)
+
+    def take(self, n: int) -> tuple[int, list[list[Any]]]:
+        """Up to ``n`` unsent lines and the offset of the first."""
+        first = self.lines[0][0] if self.lines else self.next
+        start = max(self.sent, first)
+        index = start - first
+        batch = [self.lines[i][1] for i in range(index, min(index + n, len(self.lines)))]
+        return start, batch
 
 
 class Outbox:
@@ -51,10 +66,16 @@ class Outbox:
         if logs is None:
             return
         logs.add([ts, stream, text])
-        if len(logs.lines) >= LOG_BATCH_LINES:
+        if logs.unsent >= LOG_BATCH_LINES:
             self._flush(key)
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(LOG_BATCH_SECONDS, self.flush_all)
+
+    def rewind(self, key: Key, offset: int) -> None:
+        """The server holds this attempt's lines up to ``offset``: send from there on."""
+        logs = self._logs.get(key)
+        if logs is not None and 0 <= offset <= logs.next:
+            logs.sent = offset
 
     def flush_all(self) -> None:
         self._timer = None
@@ -65,17 +86,12 @@ class Outbox:
         logs = self._logs.get(key)
         if logs is None or not self.connection.connected:
             return
-        while logs.lines:
-            taken = [logs.lines.popleft() for _ in range(min(LOG_BATCH_LINES, len(logs.lines)))]
-            batch = taken
-            if logs.dropped:
-                note = f"[jupyter-orch: {logs.dropped} earlier line(s) dropped while the worker was disconnected]"
-                batch = [[taken[0][0], "stderr", note], *taken]
-            message = {"type": "log", "task_id": key[0], "attempt": key[1], "lines": batch}
+        while logs.unsent > 0:
+            offset, batch = logs.take(LOG_BATCH_LINES)
+            message = {"type": "log", "task_id": key[0], "attempt": key[1], "offset": offset, "lines": batch}
             if not self.connection.send(message):
-                logs.lines.extendleft(reversed(taken))
                 return
-            logs.dropped = 0
+            logs.sent = offset + len(batch)
 
     def finish(self, key: Key, outcome: Outcome) -> None:
         """Keep the report and send it (after the attempt's last log lines) if connected."""

@@ -130,9 +130,7 @@ def test_cancel_a_running_task(orch, tmp_path):
     client = orch.client()
     marker = tmp_path / "started"
     fut = client.submit_shell(f"touch {marker}; sleep 60")
-    orch.wait_events(
-        lambda e, _: e.get("type") == "task" and e["task"]["id"] == fut.id and e["task"]["state"] == "running"
-    )
+    orch.wait_task(fut.id, "running")
     assert fut.cancel() is True
     with pytest.raises(TaskCancelled):
         fut.result(30)

@@ -29,13 +29,17 @@ def lab_server(tmp_path_factory):
 def test_kernels_inherit_the_orchestrator_address_and_token(lab_server):
     kernel = ServerKernel(lab_server)
     try:
-        out = kernel.execute("import os; print(os.environ['JUPYTER_ORCH_URL']); print(os.environ['JUPYTER_ORCH_TOKEN'])")
+        out = kernel.execute(
+            "import os; print(os.environ['JUPYTER_ORCH_URL']); print(os.environ['JUPYTER_ORCH_TOKEN'])"
+        )
         assert out["error"] is None, out["error"]
         url, token = out["stdout"].split()
         assert url == lab_server.url and token == lab_server.token and token.startswith("orch_")
         # a token for this API, not the Jupyter server's own
         assert token != lab_server.jupyter_token
-        out = kernel.execute("import jupyter_orch\nprint(jupyter_orch.connect().submit(sum, [1, 2, 3]).result(60))")
+        out = kernel.execute(
+            "import jupyter_orch\nprint(jupyter_orch.connect().submit(sum, [1, 2, 3]).result(60))"
+        )
         assert out["error"] is None, out["error"]
         assert out["stdout"].strip() == "6"
     finally:

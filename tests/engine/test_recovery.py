@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from support.proxy import CuttableProxy
 
 
@@ -37,9 +38,11 @@ def test_killed_worker_mid_task(orch_factory, tmp_path, retries):
     server.wait_workers()
     api = server.api()
     marker = tmp_path / "first-attempt"
-    command = f"if [ -e {marker} ]; then echo second attempt; else touch {marker}; sleep 60; fi"
+    command = (
+        f"if [ -e {marker} ]; then echo second attempt; else touch {marker}; echo first attempt; sleep 60; fi"
+    )
     task = api.post("/tasks", {"kind": "shell", "command": command, "retries": retries, "retry_backoff": 0.1})
-    server.wait_events(running_event(task["id"]))
+    server.wait_log(task["id"], "first attempt")
     victim = worker_of(server, task["id"])
     os.kill(server.local_worker_pids()[victim], signal.SIGKILL)
     done = api.get(f"/tasks/{task['id']}/wait", timeout=60)
@@ -67,10 +70,11 @@ def test_server_killed_mid_run_loses_nothing(orch_factory, tmp_path):
     finished = client.submit_shell("echo early")
     assert finished.result(30) is None
     running = client.submit_shell(wait_gate_command(tmp_path, "run"), name="long")
+    assert running.accepted()
     waiting = api.post(
         "/tasks", {"kind": "shell", "command": "true", "resources": {"labels": {"gpu": "none-here"}}}
     )
-    server.wait_events(running_event(running.id))
+    server.wait_log(running.id, "started")
 
     server.stop(kill=True)  # SIGKILL: no clean shutdown at all
     server.start()
@@ -120,10 +124,11 @@ def test_dropped_worker_connection_keeps_the_task(orch_factory, tmp_path):
     try:
         server.wait_workers(1)
         task = api.post("/tasks", {"kind": "shell", "command": wait_gate_command(tmp_path, "drop")})
-        server.wait_events(running_event(task["id"]))
-        proxy.cut()
-        server.wait_events(lambda e, ws: any(w["state"] == "disconnected" for w in ws.values()))
-        server.wait_workers(1)  # it reconnected by itself
+        server.wait_log(task["id"], "started")
+        with server.events("worker") as events:
+            proxy.cut()
+            events.wait(lambda e, ws: any(w["state"] == "disconnected" for w in ws.values()))
+            events.wait(lambda e, ws: any(w["state"] == "connected" for w in ws.values()))  # back by itself
         (tmp_path / "drop.go").touch()
         done = api.get(f"/tasks/{task['id']}/wait", timeout=60)
         assert done["state"] == "succeeded"
@@ -186,7 +191,7 @@ def test_result_for_a_task_the_worker_does_not_hold_is_refused(orch_factory, tmp
     server.wait_workers(1)
     api = server.api()
     task = api.post("/tasks", {"kind": "shell", "command": wait_gate_command(tmp_path, "own")})
-    server.wait_events(running_event(task["id"]))
+    server.wait_log(task["id"], "started")
     token = api.post("/workers/tokens", {"name": "intruder"})["token"]
     ws = server.ws("/workers/connect", token=token)
     ws.send(protocol.encode({"type": "hello", "worker_id": "intruder-1", "name": "intruder", "slots": 1}))
@@ -214,7 +219,8 @@ def test_postgresql_store_round_trip_and_restart(orch_factory, pg_url, tmp_path)
     client = server.client()
     assert client.submit_shell("echo on postgres").result(30) is None
     running = client.submit_shell(wait_gate_command(tmp_path, "pg"))
-    server.wait_events(running_event(running.id))
+    assert running.accepted()
+    server.wait_log(running.id, "started")
     server.stop(kill=True)
     server.start()
     server.wait_workers(1)

@@ -20,28 +20,52 @@ class ServerKernel:
         self.headers = {"Authorization": f"token {server.jupyter_token}"}
         self.kernel_id = self._post("/api/kernels", {"name": "python3"})["id"]
         url = self.base.replace("http://", "ws://") + f"/api/kernels/{self.kernel_id}/channels"
-        self.ws = websocket.create_connection(url, header=[f"{k}: {v}" for k, v in self.headers.items()],
-                                              timeout=timeout, suppress_origin=True)
+        self.ws = websocket.create_connection(
+            url, header=[f"{k}: {v}" for k, v in self.headers.items()], timeout=timeout, suppress_origin=True
+        )
         self.session = uuid.uuid4().hex
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
         import urllib.request
 
-        req = urllib.request.Request(self.base + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={**self.headers, "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.base + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={**self.headers, "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req) as resp:
             return json.loads(resp.read())
 
     def execute(self, code: str) -> dict[str, Any]:
         """Run ``code``; returns stdout text, display data and the error (if any)."""
         msg_id = uuid.uuid4().hex
-        self.ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": self.session,
-                       "username": "test", "version": "5.3", "date": datetime.now(timezone.utc).isoformat()},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True},
-        }))
+        self.ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "session": self.session,
+                        "username": "test",
+                        "version": "5.3",
+                        "date": datetime.now(timezone.utc).isoformat(),
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "buffers": [],
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": True,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         out: dict[str, Any] = {"stdout": "", "stderr": "", "results": [], "error": None}
         idle = replied = False
         while not (idle and replied):
@@ -65,5 +89,7 @@ class ServerKernel:
         self.ws.close()
         import urllib.request
 
-        req = urllib.request.Request(self.base + f"/api/kernels/{self.kernel_id}", method="DELETE", headers=self.headers)
+        req = urllib.request.Request(
+            self.base + f"/api/kernels/{self.kernel_id}", method="DELETE", headers=self.headers
+        )
         urllib.request.urlopen(req).close()

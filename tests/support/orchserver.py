@@ -180,6 +180,10 @@ class OrchServer:
             suppress_origin=True,  # scripts and workers send no Origin (browsers do)
         )
 
+    def events(self, types: str = "task,worker") -> EventStream:
+        """An events subscription that starts now: ``with server.events() as ev: act(); ev.wait(...)``."""
+        return EventStream(self.ws(f"/events?types={types}"))
+
     def wait_events(
         self,
         predicate: Callable[[dict[str, Any], dict[str, dict[str, Any]]], bool],
@@ -206,6 +210,44 @@ class OrchServer:
             ws.close()
         raise TimeoutError("the awaited event did not come")
 
+    def wait_task(self, task_id: str, *states: str, timeout: float = 60) -> None:
+        """Block until the task is in one of ``states`` (subscribes before it looks, so a
+        change between the two cannot be missed)."""
+        ws = self.ws("/events?types=task")
+        ws.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            json.loads(ws.recv())  # hello: subscribed from here on
+            if self.api().get(f"/tasks/{task_id}")["state"] in states:
+                return
+            while time.monotonic() < deadline:
+                event = json.loads(ws.recv())
+                if (
+                    event["type"] == "task"
+                    and event["task"]["id"] == task_id
+                    and event["task"]["state"] in states
+                ):
+                    return
+        finally:
+            ws.close()
+        raise TimeoutError(f"task {task_id} did not reach {states}")
+
+    def wait_log(self, task_id: str, text: str, timeout: float = 60) -> None:
+        """Block until the task's log has a line containing ``text`` (followed live)."""
+        ws = self.ws(f"/tasks/{task_id}/logs/follow")
+        ws.settimeout(timeout)
+        try:
+            while True:
+                msg = json.loads(ws.recv())
+                if msg["type"] == "lines" and any(text in line["text"] for line in msg["lines"]):
+                    return
+                if msg["type"] == "end":
+                    raise AssertionError(f"task {task_id} ended without printing {text!r}")
+                if msg["type"] == "error":
+                    raise AssertionError(f"cannot follow task {task_id}: {msg['message']}")
+        finally:
+            ws.close()
+
     def wait_workers(self, n: int | None = None, timeout: float = 60) -> dict[str, dict[str, Any]]:
         n = self.workers if n is None else n
 
@@ -217,3 +259,29 @@ class OrchServer:
     def local_worker_pids(self) -> dict[str, int]:
         entries = json.loads((self.data_dir / "local-workers.json").read_text())
         return {e["worker_id"]: e["pid"] for e in entries}
+
+
+class EventStream:
+    def __init__(self, ws: websocket.WebSocket) -> None:
+        self.ws = ws
+        hello = json.loads(ws.recv())
+        self.workers = {w["id"]: w for w in hello["workers"]}
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.ws.close()
+
+    def wait(
+        self, predicate: Callable[[dict[str, Any], dict[str, dict[str, Any]]], bool], timeout: float = 60
+    ) -> None:
+        self.ws.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            event = json.loads(self.ws.recv())
+            if event["type"] == "worker":
+                self.workers[event["worker"]["id"]] = event["worker"]
+            if predicate(event, self.workers):
+                return
+        raise TimeoutError("the awaited event did not come")

@@ -1,0 +1,242 @@
+"""The engine on its own: a real SQLite store and blob/log stores on disk, and workers
+reached through the ``WorkerLink`` seam (an in-memory link the test reads), so protocol
+situations that are hard to time with real processes are exact here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from jupyter_orch.core import protocol
+from jupyter_orch.core.errors import Conflict, SpecError
+from jupyter_orch.core.records import TokenRow
+from jupyter_orch.core.spec import TaskSpec
+from jupyter_orch.core.states import TaskState
+from jupyter_orch.engine import Engine, EngineConfig
+from jupyter_orch.store import FileBlobStore, FileLogStore, SqlStore
+
+TOKEN = TokenRow(id="t" * 26, name="test", scope="worker")
+
+
+class Link:
+    """A worker connection as the engine sees it; the test reads what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: asyncio.Queue[protocol.Message] = asyncio.Queue()
+        self.closed: str | None = None
+
+    def send(self, frame: str | bytes) -> None:
+        self.sent.put_nowait(protocol.decode(frame))
+
+    def close(self, reason: str) -> None:
+        self.closed = reason
+
+    async def next(self, kind: str) -> protocol.Message:
+        while True:
+            msg = await asyncio.wait_for(self.sent.get(), 10)
+            if msg.type == kind:
+                return msg
+
+
+def make_engine(tmp_path: Any, **config: Any) -> Engine:
+    store = SqlStore(f"sqlite:///{tmp_path / 'orch.sqlite'}")
+    store.migrate()
+    return Engine(
+        store,
+        FileBlobStore(str(tmp_path / "blobs")),
+        FileLogStore(str(tmp_path / "logs")),
+        EngineConfig(**config),
+    )
+
+
+@pytest_asyncio.fixture
+async def engine(tmp_path: Any):
+    e = make_engine(tmp_path, worker_grace=0.5)
+    await e.start()
+    yield e
+    await e.stop()
+
+
+def hello(worker_id: str, slots: int = 1, **extra: Any) -> protocol.Message:
+    return protocol.decode(
+        protocol.encode(
+            {"type": "hello", "worker_id": worker_id, "name": worker_id, "slots": slots, "cpus": 4, **extra}
+        )
+    )
+
+
+def shell(command: str = "true", owner: str = "ann", **fields: Any) -> TaskSpec:
+    return TaskSpec.from_dict({"kind": "shell", "command": command, **fields}, owner=owner)
+
+
+def msg(**header: Any) -> protocol.Message:
+    return protocol.Message(header)
+
+
+async def finish(
+    engine: Engine, worker: Any, task_id: str, attempt: int = 1, ok: bool = True, **fields: Any
+) -> None:
+    await engine.worker_message(
+        worker, msg(type="finished", task_id=task_id, attempt=attempt, ok=ok, **fields)
+    )
+
+
+@pytest.mark.asyncio
+async def test_log_lines_resent_after_a_reconnect_are_kept_once(engine: Engine) -> None:
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("w1"))
+    [row] = await engine.submit([shell()], {})
+    await link.next("assign")
+    await engine.worker_message(worker, msg(type="started", task_id=row.id, attempt=1))
+    lines = [[1.0, "stdout", "a"], [2.0, "stdout", "b"]]
+    await engine.worker_message(worker, msg(type="log", task_id=row.id, attempt=1, offset=0, lines=lines))
+    engine.worker_disconnected(worker, link)
+    link2 = Link()
+    worker = engine.worker_hello(TOKEN, link2, hello("w1", running=[{"task_id": row.id, "attempt": 1}]))
+    welcome = await link2.next("welcome")
+    assert welcome["log_offsets"] == [[row.id, 1, 2]]
+    # the worker resends from an older offset: only the new line is stored
+    again = [[2.0, "stdout", "b"], [3.0, "stdout", "c"]]
+    await engine.worker_message(worker, msg(type="log", task_id=row.id, attempt=1, offset=1, lines=again))
+    # and a gap (lines the worker could not keep) is said in the log
+    await engine.worker_message(
+        worker, msg(type="log", task_id=row.id, attempt=1, offset=5, lines=[[4.0, "stdout", "f"]])
+    )
+    stored, _, _ = await engine.read_logs(row, 1, 0, None)
+    texts = [line["text"] for line in stored]
+    assert texts[:3] == ["a", "b", "c"]
+    assert "2 line(s) of output were lost" in texts[3] and texts[4] == "f"
+
+
+@pytest.mark.asyncio
+async def test_owners_take_turns(engine: Engine) -> None:
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("w1"))
+    busy = await engine.submit([shell(name=f"ann-{i}") for i in range(20)], {})
+    [bob] = await engine.submit([shell(owner="bob", name="bob-0")], {})
+    first = await link.next("assign")
+    assert first["task_id"] == busy[0].id
+    await finish(engine, worker, busy[0].id)
+    second = await link.next("assign")
+    assert second["task_id"] == bob.id  # bob's one task does not wait behind ann's nineteen
+
+
+@pytest.mark.asyncio
+async def test_retry_backoff_then_success(engine: Engine) -> None:
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("w1"))
+    [row] = await engine.submit([shell(retries=2, retry_backoff=0.05)], {})
+    await link.next("assign")
+    await finish(engine, worker, row.id, ok=False, error="command exited with code 1", error_kind="exit_code")
+    assert row.state == TaskState.PENDING and "retry 1 of 2" in row.reason
+    again = await link.next("assign")
+    assert again["attempt"] == 2
+    await finish(engine, worker, row.id, attempt=2)
+    assert row.state == TaskState.SUCCEEDED
+    await engine.journal.flush()
+    attempts = engine.store.get_attempts(row.id)
+    assert [(a.number, a.state.value) for a in attempts] == [(1, "failed"), (2, "succeeded")]
+    assert attempts[0].error == "command exited with code 1"
+
+
+@pytest.mark.asyncio
+async def test_deterministic_failures_are_not_retried(engine: Engine) -> None:
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("w1"))
+    [row] = await engine.submit([shell(retries=3)], {})
+    await link.next("assign")
+    await finish(
+        engine, worker, row.id, ok=False, error="module 'x' is not installed", error_kind="environment"
+    )
+    assert row.state == TaskState.FAILED and row.attempt == 1
+
+
+@pytest.mark.asyncio
+async def test_a_lost_worker_fails_or_retries_its_tasks_after_the_grace(engine: Engine) -> None:
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("w1", slots=2))
+    rows = await engine.submit([shell(name="once"), shell(name="twice", retries=1, retry_backoff=0.01)], {})
+    for _ in rows:
+        await link.next("assign")
+    engine.worker_disconnected(worker, link)
+    done = await engine.wait(rows[0].id, 5)
+    assert done.state == TaskState.FAILED and "did not come back within 0.5 s" in done.error
+    assert rows[1].state == TaskState.PENDING  # waiting for another worker to run attempt 2
+    link2 = Link()
+    engine.worker_hello(TOKEN, link2, hello("w2"))
+    assert (await link2.next("assign"))["attempt"] == 2
+
+
+@pytest.mark.asyncio
+async def test_a_worker_back_in_time_keeps_its_tasks(engine: Engine) -> None:
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("w1"))
+    [row] = await engine.submit([shell()], {})
+    await link.next("assign")
+    engine.worker_disconnected(worker, link)
+    link2 = Link()
+    worker = engine.worker_hello(TOKEN, link2, hello("w1", running=[{"task_id": row.id, "attempt": 1}]))
+    assert row.state == TaskState.RUNNING  # it had started while we were not listening
+    await asyncio.sleep(0.7)  # past the grace: nothing may happen to a worker that came back
+    assert row.state == TaskState.RUNNING
+    await finish(engine, worker, row.id)
+    assert row.state == TaskState.SUCCEEDED
+
+
+@pytest.mark.asyncio
+async def test_cancelled_while_away_is_cancelled_on_return(engine: Engine) -> None:
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("w1"))
+    [row] = await engine.submit([shell()], {})
+    await link.next("assign")
+    engine.worker_disconnected(worker, link)
+    await engine.cancel(row.id)
+    link2 = Link()
+    engine.worker_hello(TOKEN, link2, hello("w1", running=[{"task_id": row.id, "attempt": 1}]))
+    cancel = await link2.next("cancel")
+    assert cancel["task_id"] == row.id
+
+
+@pytest.mark.asyncio
+async def test_restart_recovers_pending_and_running(tmp_path: Any) -> None:
+    first = make_engine(tmp_path, worker_grace=30)
+    await first.start()
+    link = Link()
+    first.worker_hello(TOKEN, link, hello("w1"))
+    running, waiting = await first.submit([shell(name="r"), shell(name="w", resources={"gpus": 1})], {})
+    await link.next("assign")
+    await first.journal.flush()
+    await first.journal.close()  # the process "dies": nothing else is written
+
+    second = make_engine(tmp_path, worker_grace=30)
+    await second.start()
+    assert second.tasks[waiting.id].state == TaskState.PENDING
+    assert second.tasks[running.id].state == TaskState.SCHEDULED
+    assert second.workers["w1"].state == "disconnected"
+    link2 = Link()
+    second.worker_hello(TOKEN, link2, hello("w1", running=[{"task_id": running.id, "attempt": 1}]))
+    assert second.tasks[running.id].state == TaskState.RUNNING
+    await second.stop()
+
+
+@pytest.mark.asyncio
+async def test_submit_checks(engine: Engine) -> None:
+    [row] = await engine.submit([shell()], {})
+    # the same id again is the same task (a retried request), another owner's is refused
+    assert (
+        await engine.submit(
+            [TaskSpec.from_dict({"kind": "shell", "command": "true", "id": row.id}, owner="ann")], {}
+        )
+    )[0] is row
+    with pytest.raises(Conflict):
+        await engine.submit(
+            [TaskSpec.from_dict({"kind": "shell", "command": "true", "id": row.id}, owner="bob")], {}
+        )
+    with pytest.raises(SpecError) as info:
+        await engine.submit([TaskSpec.from_dict({"kind": "function"}, owner="ann")], {})
+    assert info.value.field == "payload"
+    assert json.dumps(engine.worker_list()) == "[]"
