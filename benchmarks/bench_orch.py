@@ -14,16 +14,19 @@ from common import Adapter, run_suite
 
 class OrchAdapter(Adapter):
     name = "jupyter-orch"
-    dag_notes = {"native": "client.submit(fan_in, *futures): futures as arguments are "
-                           "dependencies kept by the server; values go worker to worker via the server"}
+    dag_notes = {
+        "native": "client.submit(fan_in, *futures): futures as arguments are "
+        "dependencies kept by the server; values go worker to worker via the server"
+    }
 
     def import_libs(self):
-        import jupyter_orch  # noqa: F401
+        import jupyter_orch
         import jupyter_orch.client  # noqa: F401
 
     def versions(self):
-        return common.pkg_versions("jupyter-orch", "jupyter_server", "tornado", "sqlalchemy",
-                                   "cloudpickle", "numpy")
+        return common.pkg_versions(
+            "jupyter-orch", "jupyter_server", "tornado", "sqlalchemy", "cloudpickle", "numpy"
+        )
 
     def start(self):
         import json
@@ -36,16 +39,32 @@ class OrchAdapter(Adapter):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        env = dict(os.environ, JUPYTER_DATA_DIR=data, JUPYTER_CONFIG_DIR=os.path.join(self.tmp.name, "cfg"),
-                   JUPYTER_RUNTIME_DIR=os.path.join(self.tmp.name, "rt"))
+        env = dict(
+            os.environ,
+            JUPYTER_DATA_DIR=data,
+            JUPYTER_CONFIG_DIR=os.path.join(self.tmp.name, "cfg"),
+            JUPYTER_RUNTIME_DIR=os.path.join(self.tmp.name, "rt"),
+        )
         env.pop("JUPYTER_ORCH_URL", None)
         env.pop("JUPYTER_ORCH_TOKEN", None)
         self.log = open(os.path.join(self.tmp.name, "server.log"), "w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_orch", "serve", f"--ServerApp.port={port}",
-             "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", "--LocalProvider.workers=2",
-             "--LocalProvider.slots_per_worker=1", "--ServerApp.log_level=WARN"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.tmp.name,
+            [
+                sys.executable,
+                "-m",
+                "jupyter_orch",
+                "serve",
+                f"--ServerApp.port={port}",
+                "--ServerApp.ip=127.0.0.1",
+                "--ServerApp.port_retries=0",
+                "--LocalProvider.workers=2",
+                "--LocalProvider.slots_per_worker=1",
+                "--ServerApp.log_level=WARN",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp.name,
         )
         info_file = os.path.join(data, "orch", "server.json")
         deadline = time.monotonic() + 60
@@ -75,6 +94,7 @@ class OrchAdapter(Adapter):
     def pids(self):
         try:
             import psutil
+
             return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)] + [self.proc.pid]
         except Exception:
             return []

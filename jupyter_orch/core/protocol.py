@@ -28,6 +28,7 @@ Every message has a ``type``. Worker → server:
                  ``ok`` is false the blob, if any, is the pickled exception.
                error_kind: "exception" | "exit_code" | "signal" | "timeout" | "cancelled"
                  | "executor_died" | "bad_payload" | "environment" | "worker_error"
+                 | "not_started" (sent ahead, never started: placed again, no retry used)
 
 Server → worker:
 
@@ -37,6 +38,8 @@ Server → worker:
                  the rest (lines lost in flight when the connection dropped).
 ``assign``     binary: {type, task_id, attempt, kind, command, env, timeout, gpus: [int],
                  owner, name, blobs: [["payload", n], ["dep:<task_id>", n], ...]}
+               More assigns than slots may arrive (prefetch, for short GPU-less tasks): the
+               worker queues them in order and starts each when a slot frees.
 ``cancel``     {type, task_id, attempt, reason, grace}
 ``ack``        {type, task_id, attempt}: the server has stored this ``finished`` report
 ``refuse``     {type, task_id, attempt, reason}: a report the server will not take
@@ -73,6 +76,7 @@ ERROR_KINDS = frozenset(
         "worker_error",
         "worker_lost",
         "dependency",
+        "not_started",
     }
 )
 

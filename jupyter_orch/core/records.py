@@ -125,7 +125,8 @@ class InsertBlob:
     key: str
     size: int
     task_id: str | None
-    kind: str  # payload | result | log
+    kind: str  # payload | result | error | log
+    data: bytes | None = None  # a small blob kept in the database itself
 
 
 Change = InsertTask | UpdateTask | InsertAttempt | UpdateAttempt | UpsertWorker | InsertBlob

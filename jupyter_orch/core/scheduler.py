@@ -41,6 +41,9 @@ class WorkerCapacity:
     image: str | None = None
     any_image: bool = False
     accepting: bool = True  # False while draining or disconnected
+    # GPU-less tasks it takes ahead of a free slot (prefetch: it queues them and starts each
+    # when a slot frees, hiding the round trip to the server between short tasks)
+    queue_free: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Assignment:
     task_id: str
     worker_id: str
     gpus: tuple[int, ...] = ()
+    queued: bool = False  # sent ahead: it waits on the worker for a slot
 
 
 @dataclass
@@ -152,7 +156,7 @@ def schedule(
         raise ValueError(f"unknown scheduling policy {policy!r}; known: {', '.join(POLICIES)}")
     result = Schedule()
     free = {w.id: w for w in workers}
-    slots_left = sum(w.slots_free for w in workers if w.accepting)
+    slots_left = sum(w.slots_free + w.queue_free for w in workers if w.accepting)
     ordered = iter(pending) if isinstance(pending, FairQueue) else iter(order_tasks(pending))
     possible_for: dict[tuple[object, ...], list[WorkerCapacity]] = {}
     for task in ordered:
@@ -174,6 +178,19 @@ def schedule(
             if best is None or score < best[0]:
                 best = (score, current, gpus)
         if best is None:
+            ahead = [
+                free[w.id]
+                for w in possible
+                if not r.gpus and free[w.id].accepting and free[w.id].queue_free > 0
+            ]
+            if ahead:
+                chosen = max(ahead, key=lambda w: w.queue_free)
+                free[chosen.id] = replace(chosen, queue_free=chosen.queue_free - 1)
+                result.assignments.append(Assignment(task.id, chosen.id, (), queued=True))
+                slots_left -= 1
+                if slots_left <= 0:
+                    break
+                continue
             result.waiting[task.id] = f"waiting for a free slot ({task.resources.describe()})"
             continue
         _, chosen, gpus = best

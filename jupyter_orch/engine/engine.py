@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from ..core import protocol
 from ..core.errors import Conflict, Forbidden, NotFound, SpecError, TooLarge
+from ..core.ids import id_time
 from ..core.queue import FairQueue, PendingTask
 from ..core.records import (
     AttemptRow,
@@ -62,6 +63,7 @@ class Store(Protocol):
     def find_token(self, secret: str) -> TokenRow | None: ...
     def revoke_token(self, token_id: str) -> bool: ...
     def list_tokens(self, scope: str | None = None) -> list[TokenRow]: ...
+    def get_blob(self, key: str) -> bytes: ...
 
 
 class Blobs(Protocol):
@@ -86,7 +88,15 @@ class EngineConfig:
     cancel_grace: float = 5.0
     result_cache_bytes: int = 256 * 2**20
     finished_cache: int = 5_000  # finished task rows kept in memory for fast reads
+    prefetch: int = 2  # short GPU-less tasks sent ahead per slot (0: never)
+    inline_blob_limit: int = 64 * 2**10  # payloads/results up to this size live in the database
+    prefetch_below: float = 0.1  # "short": a worker's average task run time under this (s)
     server_version: str = ""
+
+
+def blob_key(kind: str, task_id: str) -> str:
+    """Where a task's payload/result/error lives in the blob store (sharded folders)."""
+    return f"{kind}/{task_id[-2:]}/{task_id}"
 
 
 class _BytesLRU:
@@ -139,6 +149,9 @@ class Engine(WorkerSessions, Recovery):
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._dispatch_queue: list[tuple[Any, TaskRow, int]] = []
         self._attempts: dict[str, AttemptRow] = {}  # current attempt of each active task
+        self._ids_since_start: set[str] = set()
+        self._free_attempts: dict[str, int] = {}  # attempts that never started (not retries)
+        self._fresh_after = time.time()
         self.unplaceable: dict[str, str] = {}
         self.provider: Any = None
         self.counters = {"submitted": 0, "finished": 0, "scheduled": 0}
@@ -195,6 +208,23 @@ class Engine(WorkerSessions, Recovery):
             raise Forbidden(f"task {task_id} belongs to another user")
         return row
 
+    # ------------------------------------------------------------------ blobs
+    def _blob_key(self, kind: str, task_id: str, size: int) -> str:
+        """Small blobs go into the database (``db:`` keys), larger ones to the blob store."""
+        key = blob_key(kind, task_id)
+        return "db:" + key if size <= self.config.inline_blob_limit else key
+
+    def _put_blob(self, key: str, data: bytes, task_id: str, kind: str) -> None:
+        if key.startswith("db:"):
+            self.journal.add(InsertBlob(key, len(data), task_id, kind, data))
+        else:
+            self.journal.put_blob(key, data)
+
+    async def _read_blob(self, key: str) -> bytes:
+        if key.startswith("db:"):
+            return await self.journal.run(self.store.get_blob, key)
+        return await self.journal.run(self.blobs.get, key)
+
     def _attempt_of(self, row: TaskRow) -> AttemptRow:
         """The record of ``row``'s current attempt, kept in memory while the task is active."""
         attempt = self._attempts.get(row.id)
@@ -213,6 +243,7 @@ class Engine(WorkerSessions, Recovery):
         """A task reached a terminal state: move it out of the active set."""
         self.tasks.pop(row.id, None)
         self._attempts.pop(row.id, None)
+        self._free_attempts.pop(row.id, None)
         self.queue.remove(row.id)
         self.unplaceable.pop(row.id, None)
         self._payloads.pop(row.id)
@@ -225,8 +256,8 @@ class Engine(WorkerSessions, Recovery):
             self._finished.popitem(last=False)
         self.counters["finished"] += 1
 
-    async def _announce_done(self, rows: list[TaskRow]) -> None:
-        """After the commit: wake waiters of finished tasks."""
+    def _announce_done(self, rows: list[TaskRow]) -> None:
+        """Wake the waiters of finished tasks."""
         for row in rows:
             for fut in self._done.pop(row.id, ()):
                 if not fut.done():
@@ -237,7 +268,7 @@ class Engine(WorkerSessions, Recovery):
         """Accept tasks; returns once they are committed. Idempotent by task id."""
         batch_ids = {s.id for s in specs}
         known: dict[str, TaskRow] = {}
-        missing = [s.id for s in specs if self._lookup_memory(s.id) is None]
+        missing = [s.id for s in specs if self._lookup_memory(s.id) is None and self._maybe_stored(s.id)]
         dep_ids = {d for s in specs for d in s.depends if d not in batch_ids}
         missing += [d for d in dep_ids if self._lookup_memory(d) is None]
         if missing:
@@ -268,17 +299,20 @@ class Engine(WorkerSessions, Recovery):
             self._seq += 1
             row = TaskRow(spec=spec, seq=self._seq, created_at=now, updated_at=now)
             if payload is not None:
-                row.payload_key = f"tasks/{spec.id}/payload"
+                row.payload_key = self._blob_key("payloads", spec.id, len(payload))
                 row.payload_size = len(payload)
             rows.append(row)
             fresh.append(row)
         for row in fresh:
             if row.payload_key:
                 payload = payloads[row.id]
-                self.journal.put_blob(row.payload_key, payload)
-                self.journal.add(InsertBlob(row.payload_key, len(payload), row.id, "payload"))
+                self._put_blob(row.payload_key, payload, row.id, "payload")
                 self._payloads.put(row.id, payload)
             self.tasks[row.id] = row
+            self._ids_since_start.add(row.id)
+            if len(self._ids_since_start) > 1_000_000:  # bounded: older ids are looked up again
+                self._ids_since_start.clear()
+                self._fresh_after = time.time()
             self.journal.add(InsertTask(dataclasses.replace(row)))
         for row in fresh:
             self._publish_task(row)
@@ -295,6 +329,16 @@ class Engine(WorkerSessions, Recovery):
             raise
         self.counters["submitted"] += len(fresh)
         return rows
+
+    def _maybe_stored(self, task_id: str) -> bool:
+        """Could a task with this (client-chosen) id be in the store without being in memory?
+
+        An id minted after this engine started (with 10 s of slack for clocks) and never
+        submitted here cannot: its store lookup is skipped, a round trip saved per submit."""
+        if task_id in self._ids_since_start:
+            return True
+        minted = id_time(task_id)
+        return not (self._fresh_after + 10 < minted <= time.time() + 10)
 
     def _dep_state(self, dep_id: str, known: dict[str, TaskRow]) -> TaskRow | None:
         return self._lookup_memory(dep_id) or known.get(dep_id)
@@ -343,14 +387,10 @@ class Engine(WorkerSessions, Recovery):
                 dependant = self.tasks.get(task_id)
                 if dependant is not None:
                     self._fail_upstream(dependant, row)
-        asyncio.ensure_future(self._notify_after_commit([row]))
-
-    async def _notify_after_commit(self, rows: list[TaskRow]) -> None:
-        try:
-            await self.journal.flush()
-        except Exception:
-            pass
-        await self._announce_done(rows)
+        # Waiters learn the outcome now, before its commit: a result a worker reported stays
+        # with that worker until the commit is acknowledged, so a crash in between cannot
+        # lose it (the worker sends it again), and the caller saves a commit of latency.
+        self._announce_done([row])
 
     # ------------------------------------------------------------------ scheduling
     def kick(self) -> None:
@@ -363,7 +403,12 @@ class Engine(WorkerSessions, Recovery):
         self._kick_pending = False
         if not self.queue:
             return
-        capacities = [w.capacity() for w in self.workers.values() if w.state == "connected"]
+        cfg = self.config
+        capacities = [
+            w.capacity(cfg.prefetch, cfg.prefetch_below)
+            for w in self.workers.values()
+            if w.state == "connected"
+        ]
         if not any(c.slots_free > 0 for c in capacities) and not self._needs_unplaceable_check(capacities):
             return
         result = schedule(self.queue, capacities, self.config.policy)
@@ -410,7 +455,7 @@ class Engine(WorkerSessions, Recovery):
         self._attempts[row.id] = attempt
         self.journal.add(InsertAttempt(dataclasses.replace(attempt)))
         self._update(row)
-        worker.take(row)
+        worker.take(row, queued=a.queued)
         self.counters["scheduled"] += 1
         # the assignment is made durable before the worker hears of it: after a crash
         # the database knows every task a worker may be running
@@ -451,12 +496,12 @@ class Engine(WorkerSessions, Recovery):
         try:
             blobs: list[tuple[str, bytes]] = []
             if row.payload_key:
-                blobs.append(("payload", await self.journal.run(self.blobs.get, row.payload_key)))
+                blobs.append(("payload", await self._read_blob(row.payload_key)))
             for dep_id in row.spec.depends:
                 dep = await self._lookup(dep_id)
                 if dep is None or dep.result_key is None:
                     raise KeyError(f"result of dependency {dep_id}")
-                data = self._results.get(dep_id) or await self.journal.run(self.blobs.get, dep.result_key)
+                data = self._results.get(dep_id) or await self._read_blob(dep.result_key)
                 blobs.append((f"dep:{dep_id}", data))
         except KeyError as exc:
             if row.attempt == attempt and row.state == TaskState.SCHEDULED:
@@ -511,23 +556,30 @@ class Engine(WorkerSessions, Recovery):
         )
         if row.state.terminal:  # e.g. cancelled while it ran: keep the user's verdict
             return
+        if error_kind == "not_started":  # sent ahead to a worker that stopped: place it again
+            self._free_attempts[row.id] = self._free_attempts.get(row.id, 0) + 1
+            self._set_state(row, TaskState.PENDING)
+            row.worker_id, row.gpus = None, ()
+            self._update(row)
+            self._enqueue_or_wait(row)
+            self.kick()
+            return
         if ok:
             if result:  # shell tasks succeed without a value
-                row.result_key = f"tasks/{row.id}/result"
+                row.result_key = self._blob_key("results", row.id, len(result))
                 row.result_size = len(result)
-                self.journal.put_blob(row.result_key, result)
-                self.journal.add(InsertBlob(row.result_key, len(result), row.id, "result"))
+                self._put_blob(row.result_key, result, row.id, "result")
                 self._results.put(row.id, result)
             self._set_state(row, TaskState.SUCCEEDED)
             row.error = row.error_kind = row.traceback = None
         else:
             row.error, row.error_kind, row.traceback = error, error_kind, traceback
             if result:  # the pickled exception
-                row.result_key = f"tasks/{row.id}/error"
+                row.result_key = self._blob_key("errors", row.id, len(result))
                 row.result_size = len(result)
-                self.journal.put_blob(row.result_key, result)
+                self._put_blob(row.result_key, result, row.id, "error")
                 self._results.put(row.id, result)
-            retries_used = row.attempt - 1
+            retries_used = row.attempt - 1 - self._free_attempts.get(row.id, 0)
             if error_kind not in NOT_RETRYABLE and retries_used < row.spec.retry.retries:
                 delay = row.spec.retry.delay(retries_used + 1)
                 self._set_state(row, TaskState.PENDING)
@@ -641,13 +693,15 @@ class Engine(WorkerSessions, Recovery):
             raise Conflict(f"task {row.id} is {row.state.value} and has no result")
         data = self._results.get(row.id)
         if data is None:
-            data = await self.journal.run(self.blobs.get, row.result_key)
+            await self.journal.flush()  # a result too large to cache may not be on disk yet
+            data = await self._read_blob(row.result_key)
         return data
 
     # ------------------------------------------------------------------ reads
     async def describe(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
         row = await self.get_row(task_id, owner)
         view = task_view(row)
+        await self.journal.flush()  # the outcome may be announced a commit ahead of the store
         attempts = await self.journal.run(self.store.get_attempts, task_id)
         view["attempts"] = [attempt_view(a) for a in attempts]
         return view

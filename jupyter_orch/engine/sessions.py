@@ -198,6 +198,7 @@ class WorkerSessions:
     def _on_started(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
         if not self._owned(handle, msg):
             return
+        handle.started(msg["task_id"])
         row = self.tasks.get(msg["task_id"])
         if row is None or row.state != TaskState.SCHEDULED:
             return
@@ -262,9 +263,11 @@ class WorkerSessions:
                 )
             )
             return
+        row = self.tasks.get(task_id) or self._finished.get(task_id)
+        if row is not None and row.started_at and msg.get("ok"):
+            handle.observe(time.time() - row.started_at)
         handle.release(task_id)
         self._log_next.pop((task_id, attempt), None)
-        row = self.tasks.get(task_id) or self._finished.get(task_id)
         if row is not None and row.attempt == attempt:
             ok = bool(msg.get("ok"))
             self._finish_attempt(

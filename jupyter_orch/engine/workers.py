@@ -28,6 +28,7 @@ class Running:
     attempt: int
     resources: Resources
     gpus: tuple[int, ...]
+    queued: bool = False  # sent ahead; waits on the worker for a slot
 
 
 @dataclass
@@ -43,7 +44,11 @@ class WorkerHandle:
     last_seen: float = field(default_factory=time.time)
     disconnected_at: float | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
-    running: dict[str, Running] = field(default_factory=dict)  # task id -> slot use
+    running: dict[str, Running] = field(default_factory=dict)  # task id -> slot use, in assignment order
+    run_time: float | None = None  # moving average of its tasks' run times (seconds)
+
+    def observe(self, seconds: float) -> None:
+        self.run_time = seconds if self.run_time is None else 0.8 * self.run_time + 0.2 * seconds
 
     @property
     def slots(self) -> int:
@@ -68,15 +73,20 @@ class WorkerHandle:
         except Exception:
             return {}
 
-    def capacity(self) -> WorkerCapacity:
-        used_cpus = sum(r.resources.cpus for r in self.running.values())
-        used_mem = sum(r.resources.memory for r in self.running.values())
-        used_gpus = {g for r in self.running.values() for g in r.gpus}
+    def capacity(self, prefetch: int = 0, prefetch_below: float = 0.0) -> WorkerCapacity:
+        """What it offers now. ``prefetch`` tasks per slot may be sent ahead while its
+        tasks have been short (run time under ``prefetch_below`` seconds)."""
+        active = [r for r in self.running.values() if not r.queued]
+        queued = len(self.running) - len(active)
+        used_cpus = sum(r.resources.cpus for r in active)
+        used_mem = sum(r.resources.memory for r in active)
+        used_gpus = {g for r in active for g in r.gpus}
         gpus = self.gpus
+        short = self.run_time is not None and self.run_time < prefetch_below
         return WorkerCapacity(
             id=self.id,
             slots_total=self.slots,
-            slots_free=self.slots - len(self.running),
+            slots_free=self.slots - len(active),
             cpus_total=self.cpus,
             cpus_free=self.cpus - used_cpus,
             memory_total=self.memory,
@@ -87,13 +97,25 @@ class WorkerHandle:
             image=self.info.get("image"),
             any_image=False,
             accepting=self.state == "connected" and self.link is not None,
+            queue_free=max(0, prefetch * self.slots - queued) if short else 0,
         )
 
-    def take(self, row: Any) -> None:
-        self.running[row.id] = Running(row.id, row.attempt, row.spec.resources, tuple(row.gpus))
+    def take(self, row: Any, queued: bool = False) -> None:
+        self.running[row.id] = Running(row.id, row.attempt, row.spec.resources, tuple(row.gpus), queued)
+
+    def started(self, task_id: str) -> None:
+        slot = self.running.get(task_id)
+        if slot is not None:
+            slot.queued = False
 
     def release(self, task_id: str) -> None:
-        self.running.pop(task_id, None)
+        slot = self.running.pop(task_id, None)
+        if slot is not None and not slot.queued:
+            # the worker starts its oldest queued task in the freed slot: mirror that
+            for other in self.running.values():
+                if other.queued:
+                    other.queued = False
+                    break
 
     def send(self, frame: str | bytes) -> bool:
         if self.link is None:

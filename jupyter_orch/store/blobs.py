@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -66,6 +65,7 @@ class FileBlobStore(BlobStore):
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self.fsync = fsync
+        self._folders: set[str] = set()
         os.makedirs(self.root, exist_ok=True)
 
     def __repr__(self) -> str:
@@ -78,8 +78,14 @@ class FileBlobStore(BlobStore):
     def put(self, key: str, data: bytes) -> int:
         path = self.path(key)
         folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            if len(self._folders) > 10_000:
+                self._folders.clear()
+            self._folders.add(folder)
+        # a temporary name unique to this process and thread: no O_EXCL dance needed
+        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{os.path.basename(path)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

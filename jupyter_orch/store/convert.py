@@ -53,6 +53,31 @@ def task_to_columns(row: TaskRow) -> dict[str, Any]:
     }
 
 
+def task_to_update_columns(row: TaskRow) -> dict[str, Any]:
+    """The columns a change of an existing task can touch (the spec never changes, and
+    serialising it again for every state change is the costliest part of an update)."""
+    spec = row.spec
+    return {
+        "id": spec.id,
+        "state": TaskState(row.state).value,
+        "attempt": row.attempt,
+        "worker_id": row.worker_id,
+        "gpus": list(row.gpus),
+        "payload_key": row.payload_key,
+        "payload_size": row.payload_size,
+        "result_key": row.result_key,
+        "result_size": row.result_size,
+        "error": row.error,
+        "error_kind": row.error_kind,
+        "traceback": row.traceback,
+        "reason": row.reason,
+        "updated_at": row.updated_at,
+        "started_at": row.started_at,
+        "ended_at": row.ended_at,
+        "retry_at": row.retry_at,
+    }
+
+
 def task_from_row(m: Mapping[Any, Any]) -> TaskRow:
     return TaskRow(
         spec=TaskSpec.from_dict(m["spec"], owner=m["owner"]),
@@ -156,4 +181,5 @@ def blob_to_columns(change: InsertBlob, now: float) -> dict[str, Any]:
         "task_id": change.task_id,
         "kind": change.kind,
         "created_at": now,
+        "data": change.data,
     }

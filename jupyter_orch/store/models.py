@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -129,6 +130,8 @@ class BlobModel(Base):
     task_id: Mapped[str | None] = mapped_column(ID, index=True)
     kind: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[float] = mapped_column(Double)
+    # small blobs live here instead of in the blob store (one row insert instead of a file)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 # The tables, typed as such, for Core statements.

@@ -42,6 +42,7 @@ from .convert import (
     blob_to_columns,
     task_from_row,
     task_to_columns,
+    task_to_update_columns,
     token_from_row,
     worker_from_row,
     worker_to_columns,
@@ -121,10 +122,24 @@ class _Batch:
         return batch
 
 
+_UPDATES: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _update_statement(table: Table, columns: tuple[str, ...]) -> Any:
+    """The UPDATE for these columns, built once (SQLAlchemy then reuses its compiled form)."""
+    key = (table.name, columns)
+    statement = _UPDATES.get(key)
+    if statement is None:
+        pk_names = [c.name for c in table.primary_key.columns]
+        statement = update(table).where(*(table.c[name] == bindparam(f"pk_{name}") for name in pk_names))
+        _UPDATES[key] = statement
+    return statement
+
+
 def _update_by_pk(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """One UPDATE ... WHERE pk = ? executed for many rows; each row sets all its other columns."""
     pk_names = [c.name for c in table.primary_key.columns]
-    statement = update(table).where(*(table.c[name] == bindparam(f"pk_{name}") for name in pk_names))
+    statement = _update_statement(table, tuple(rows[0]))
     params = []
     for row in rows:
         values = {k: v for k, v in row.items() if k not in pk_names}
@@ -149,6 +164,22 @@ def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         conn.execute(insert(table), new)
     if old:
         _update_by_pk(conn, table, old)
+
+
+def _upsert_blobs(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert blobs, replacing any with the same key, in one statement where the database
+    can (SQLite and PostgreSQL both have ON CONFLICT)."""
+    name = conn.dialect.name
+    if name in ("sqlite", "postgresql"):
+        if name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        statement = dialect_insert(BLOBS)
+        columns = {c: statement.excluded[c] for c in ("size", "task_id", "kind", "created_at", "data")}
+        conn.execute(statement.on_conflict_do_update(index_elements=["key"], set_=columns), rows)
+    else:
+        _upsert(conn, BLOBS, rows)
 
 
 class SqlStore:
@@ -202,7 +233,7 @@ class SqlStore:
             if batch.task_inserts:
                 conn.execute(insert(tasks), [task_to_columns(r) for r in batch.task_inserts])
             if batch.task_updates:
-                rows = [task_to_columns(r) for r in batch.task_updates.values()]
+                rows = [task_to_update_columns(r) for r in batch.task_updates.values()]
                 _update_by_pk(conn, tasks, rows)
             if batch.attempt_inserts:
                 conn.execute(insert(attempts), [attempt_to_columns(r) for r in batch.attempt_inserts])
@@ -213,7 +244,7 @@ class SqlStore:
                 _upsert(conn, WORKERS, [worker_to_columns(w) for w in batch.workers.values()])
             if batch.blobs:
                 now = time.time()
-                _upsert(conn, BLOBS, [blob_to_columns(b, now) for b in batch.blobs.values()])
+                _upsert_blobs(conn, [blob_to_columns(b, now) for b in batch.blobs.values()])
 
     # --- tasks -------------------------------------------------------------------------------
 
@@ -362,6 +393,15 @@ class SqlStore:
             return [token_from_row(r._mapping) for r in conn.execute(query)]
 
     # --- blobs -------------------------------------------------------------------------------
+
+    def get_blob(self, key: str) -> bytes:
+        """A blob kept in the database (``InsertBlob`` with data); KeyError if there is none."""
+        b = BLOBS
+        with self._connect() as conn:
+            data = conn.scalar(select(b.c.data).where(b.c.key == key))
+        if data is None:
+            raise KeyError(key)
+        return bytes(data)
 
     def blob_keys(self, task_id: str) -> list[str]:
         b = BLOBS

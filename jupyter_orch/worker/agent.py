@@ -10,6 +10,7 @@ sent; a dropped connection never touches a running task: its logs and report are
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import platform
@@ -92,6 +93,7 @@ class Worker:
         self._gpu_monitor = Gpus()
         self._host = HostMetrics()
         self._running: dict[Key, _Running] = {}
+        self._queued: collections.deque[tuple[Key, TaskRequest]] = collections.deque()
         self.outbox = Outbox(self.connection, config.max_log_lines)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._accepting = True
@@ -169,6 +171,11 @@ class Worker:
             return
         self._stopping = True
         self._accepting = False
+        while self._queued:  # sent ahead but never started: the server places them again
+            key, _ = self._queued.popleft()
+            self._finish(
+                key, Outcome.failure("not_started", f"worker {self.name} stopped before starting it")
+            )
         log.info(
             "stopping%s: %s",
             f" ({reason})" if reason else "",
@@ -214,7 +221,9 @@ class Worker:
             "labels": dict(self.config.labels),
             "image": self.image,
             "provider": self.provider,
-            "running": [{"task_id": t, "attempt": a} for t, a in self._running],
+            "running": [
+                {"task_id": t, "attempt": a} for t, a in [*self._running, *(k for k, _ in self._queued)]
+            ],
             "finished": self.outbox.headers(),
         }
 
@@ -295,17 +304,31 @@ class Worker:
             return
         slot = self._pick_slot(request.gpus)
         if slot is None:
-            error = f"worker {self.name} has no free slot (it has {len(self.slots)}, all busy)"
-            self._finish(key, Outcome.failure("worker_error", error))
+            # the server sent it ahead (prefetch): it starts when a slot frees, in order
+            self._queued.append((key, request))
             return
+        self._start(key, request, slot)
+
+    def _start(self, key: Key, request: TaskRequest, slot: Slot) -> None:
         running = _Running(request, slot)
         self._running[key] = running
         task = asyncio.ensure_future(self._execute(key, running))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _start_queued(self) -> None:
+        while self._queued:
+            key, request = self._queued[0]
+            slot = self._pick_slot(request.gpus)
+            if slot is None:
+                return
+            self._queued.popleft()
+            self._start(key, request, slot)
+
     def _pick_slot(self, gpus: list[int]) -> Slot | None:
-        free = [slot for slot in self.slots if not slot.busy]
+        # a slot is taken from the moment a task is given to it (its run starts a step later)
+        taken = {id(r.slot) for r in self._running.values()}
+        free = [slot for slot in self.slots if not slot.busy and id(slot) not in taken]
         warm = [slot for slot in free if slot.ready_for(gpus)]
         candidates = warm or free
         return candidates[0] if candidates else None
@@ -318,7 +341,7 @@ class Worker:
 
         def started(pid: int) -> None:
             running.pid = pid
-            log.info("task %s attempt %d started on slot %d (pid %d)", *key, running.slot.index, pid)
+            log.debug("task %s attempt %d started on slot %d (pid %d)", *key, running.slot.index, pid)
             self.connection.send({"type": "started", "task_id": key[0], "attempt": key[1], "pid": pid})
 
         try:
@@ -330,14 +353,24 @@ class Worker:
             del self._running[key]
         elapsed = time.monotonic() - running.started
         if outcome.ok:
-            log.info("task %s attempt %d succeeded in %.3f s", *key, elapsed)
+            log.debug("task %s attempt %d succeeded in %.3f s", *key, elapsed)
         else:
             log.info("task %s attempt %d failed in %.3f s: %s", *key, elapsed, outcome.error)
         self._finish(key, outcome)
+        if self._accepting:
+            self._start_queued()
 
     def _cancel(self, message: protocol.Message) -> None:
         task_id = message.get("task_id")
         attempt = message.get("attempt")
+        for queued in list(self._queued):
+            (t, a), _ = queued
+            if t == task_id and (attempt is None or a == attempt):
+                self._queued.remove(queued)
+                reason = message.get("reason")
+                self._finish(
+                    (t, a), Outcome.failure("cancelled", f"cancelled: {reason}" if reason else "cancelled")
+                )
         for (t, a), running in list(self._running.items()):
             if t == task_id and (attempt is None or a == attempt):
                 grace = message.get("grace")

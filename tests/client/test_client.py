@@ -130,6 +130,7 @@ def test_cancel_a_running_task(orch, tmp_path):
     client = orch.client()
     marker = tmp_path / "started"
     fut = client.submit_shell(f"touch {marker}; sleep 60")
+    assert fut.accepted()
     orch.wait_task(fut.id, "running")
     assert fut.cancel() is True
     with pytest.raises(TaskCancelled):
@@ -150,3 +151,12 @@ def test_future_from_an_id(orch):
     fut = client.submit(add, 20, 22)
     other = orch.client()
     assert other.future(fut.id).result(30) == 42
+
+
+def test_cancel_right_after_submit(orch):
+    client = orch.client()
+    fut = client.submit_shell("sleep 60")
+    assert fut.cancel() is True  # waits for the server to have it, then cancels
+    with pytest.raises(TaskCancelled):
+        fut.result(30)
+    assert fut.status == "cancelled"

@@ -240,3 +240,42 @@ async def test_submit_checks(engine: Engine) -> None:
         await engine.submit([TaskSpec.from_dict({"kind": "function"}, owner="ann")], {})
     assert info.value.field == "payload"
     assert json.dumps(engine.worker_list()) == "[]"
+
+
+@pytest.mark.asyncio
+async def test_short_tasks_are_sent_ahead_and_gpu_tasks_never(engine: Engine) -> None:
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("w1", gpus=[{"index": 0, "model": "T4"}]))
+    rows = await engine.submit([shell(name=f"t{i}") for i in range(6)], {})
+    first = await link.next("assign")
+    assert link.sent.empty()  # nothing known about its tasks yet: one at a time
+    await engine.worker_message(worker, msg(type="started", task_id=first["task_id"], attempt=1))
+    await finish(engine, worker, first["task_id"])  # a short task: now it gets work ahead
+    sent = [await link.next("assign") for _ in range(3)]
+    assert [m["task_id"] for m in sent] == [r.id for r in rows[1:4]]  # 1 running + 2 ahead
+    assert link.sent.empty()
+    capacity = worker.capacity(engine.config.prefetch, engine.config.prefetch_below)
+    assert capacity.slots_free == 0 and capacity.queue_free == 0
+    # a GPU task is never queued behind others: it waits for the GPU to be free
+    [gpu_task] = await engine.submit([shell(name="gpu", resources={"gpus": 1})], {})
+    assert gpu_task.state == TaskState.PENDING
+    # the worker stops before starting what it was sent ahead: placed again, no retry used
+    await finish(engine, worker, rows[3].id, ok=False, error="stopped", error_kind="not_started")
+    assert rows[3].state == TaskState.PENDING and rows[3].error is None
+
+
+@pytest.mark.asyncio
+async def test_long_tasks_are_not_sent_ahead(tmp_path: Any) -> None:
+    engine = make_engine(tmp_path, prefetch_below=0.0)
+    await engine.start()
+    try:
+        link = Link()
+        worker = engine.worker_hello(TOKEN, link, hello("w1"))
+        rows = await engine.submit([shell() for _ in range(3)], {})
+        await link.next("assign")
+        await engine.worker_message(worker, msg(type="started", task_id=rows[0].id, attempt=1))
+        await finish(engine, worker, rows[0].id)
+        await link.next("assign")
+        assert link.sent.empty()
+    finally:
+        await engine.stop()

@@ -12,6 +12,7 @@ from jupyter_orch.store.migrations import MIGRATIONS_DIR, alembic_config
 from jupyter_orch.store.models import Base
 
 TABLES = {"orch_tasks", "orch_attempts", "orch_workers", "orch_tokens", "orch_blobs"}
+HEAD = "0002"
 
 
 def _diff(store: SqlStore) -> list[object]:
@@ -27,20 +28,20 @@ def test_migrate_empty_then_again(db_url: str) -> None:
     try:
         assert store.revision() is None
         store.migrate()
-        assert store.revision() == "0001"
+        assert store.revision() == HEAD
         tables = set(inspect(store.engine).get_table_names())
         assert TABLES <= tables
         assert "alembic_version" in tables
         store.next_seq()  # usable
         store.migrate()  # at head: nothing to do, no error
-        assert store.revision() == "0001"
+        assert store.revision() == HEAD
     finally:
         store.close()
     # a second store on the same database (a restarted server) migrates as a no-op
     again = SqlStore(db_url)
     try:
         again.migrate()
-        assert again.revision() == "0001"
+        assert again.revision() == HEAD
     finally:
         again.close()
 
@@ -79,3 +80,32 @@ def test_migrations_ship_inside_the_package() -> None:
     assert MIGRATIONS_DIR == os.path.join(package, "migrations")
     for name in ("env.py", "script.py.mako", os.path.join("versions", "0001_initial.py")):
         assert os.path.isfile(os.path.join(MIGRATIONS_DIR, name))
+
+
+def test_upgrade_from_the_first_revision_keeps_data(db_url: str) -> None:
+    """A database made by an older release (at 0001) is brought to head with its rows."""
+    from sqlalchemy import text
+
+    store = SqlStore(db_url)
+    try:
+        config = alembic_config()
+        with store.engine.connect() as conn, conn.begin():
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+            conn.execute(
+                text(
+                    "INSERT INTO orch_blobs (key, size, task_id, kind, created_at) "
+                    "VALUES ('old/blob', 3, NULL, 'result', 1.0)"
+                )
+            )
+        assert store.revision() == "0001"
+        store.migrate()
+        assert store.revision() == HEAD
+        assert store.blob_keys("") == [] and _diff(store) == []
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT size, data FROM orch_blobs WHERE key = 'old/blob'")).one() == (
+                3,
+                None,
+            )
+    finally:
+        store.close()

@@ -298,3 +298,29 @@ async def test_lines_the_server_lost_are_sent_again(
     done = await conn2.recv("finished")
     assert serialization.loads_value(done.blobs["result"]) == "done"
     assert not run.done()
+
+
+async def test_tasks_sent_ahead_wait_for_a_slot_in_order(
+    fake_server: Any, start_worker: Any, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+
+    def gated(path: str, value: int) -> int:
+        while not os.path.exists(path):
+            time.sleep(0.01)
+        return value
+
+    worker, run = start_worker()  # one slot
+    conn = await fake_server.next_connection()
+    await conn.recv("hello")
+    conn.send(*assign("first", gated, str(go), 1))
+    conn.send(*assign("second", int, "2"))
+    started = await conn.recv("started")
+    assert started["task_id"] == "first"
+    hello_running = worker.hello()["running"]
+    assert [r["task_id"] for r in hello_running] == ["first", "second"]  # the queued one is held too
+    go.touch()
+    done = [await conn.recv("finished") for _ in range(2)]
+    assert [d["task_id"] for d in done] == ["first", "second"]
+    assert [serialization.loads_value(d.blobs["result"]) for d in done] == [1, 2]
+    assert not run.done()
