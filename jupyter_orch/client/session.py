@@ -160,7 +160,8 @@ class SessionChannel:
     def _handle(self, msg: protocol.Message) -> None:
         kind = msg.type
         if kind == "done":
-            self.client._on_done(msg["task"], msg.blobs.get("result"))
+            for view in msg.get("tasks") or [msg["task"]]:
+                self.client._on_done(view, msg.blobs.get(f"result:{view['id']}", msg.blobs.get("result")))
         elif kind == "accepted":
             self._inflight.pop(msg.get("req"), None)
             self.client._on_accepted(list(msg.get("ids") or []))

@@ -41,7 +41,8 @@ Server → worker:
                More assigns than slots may arrive (prefetch, for short GPU-less tasks): the
                worker queues them in order and starts each when a slot frees.
 ``cancel``     {type, task_id, attempt, reason, grace}
-``ack``        {type, task_id, attempt}: the server has stored this ``finished`` report
+``ack``        {type, task_id, attempt} or {type, items: [[task_id, attempt], ...]}: the
+               server has stored these ``finished`` reports
 ``refuse``     {type, task_id, attempt, reason}: a report the server will not take
 ``shutdown``   {type, reason}: finish nothing new; exit when idle (provider release)
 ``error``      {type, message}: a fatal protocol or authentication problem

@@ -177,7 +177,8 @@ class Engine(WorkerSessions, Recovery):
         row.updated_at = time.time()
 
     def _publish_task(self, row: TaskRow) -> None:
-        self.bus.publish({"type": "task", "task": task_view(row)})
+        if self.bus.subscriber_count:  # a view costs more than the rest of a state change
+            self.bus.publish({"type": "task", "task": task_view(row)})
 
     def _update(self, row: TaskRow) -> None:
         self._touch(row)

@@ -28,6 +28,7 @@ class WorkerSessions:
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._last_worker_event: dict[str, float] = {}
         self._log_next: dict[tuple[str, int], int] = {}  # next log offset expected per attempt
+        self._acks: dict[str, list[list[Any]]] = {}  # worker id -> reports to acknowledge
 
     def stop_sessions(self: Engine) -> None:
         for timer in self._grace_timers.values():
@@ -187,7 +188,7 @@ class WorkerSessions:
         elif kind == "log":
             self._on_log(handle, msg)
         elif kind == "finished":
-            await self._on_finished(handle, msg)
+            self._on_finished(handle, msg)
         else:
             log.warning("worker %s sent an unexpected %r message; ignored", handle.name, kind)
 
@@ -243,7 +244,7 @@ class WorkerSessions:
             }
         )
 
-    async def _on_finished(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
+    def _on_finished(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
         task_id, attempt = msg.get("task_id"), msg.get("attempt")
         if not self._owned(handle, msg):
             log.warning(
@@ -280,8 +281,25 @@ class WorkerSessions:
                 exit_code=msg.get("exit_code"),
             )
         self.kick()
-        await self.journal.flush()
-        handle.send(protocol.encode({"type": "ack", "task_id": task_id, "attempt": attempt}))
+        self._ack_after_commit(handle, task_id, attempt)
+
+    def _ack_after_commit(self: Engine, handle: WorkerHandle, task_id: str, attempt: int) -> None:
+        """Acknowledge reports once they are stored, many per frame; the worker keeps each
+        report until then. The worker's next messages are not held up by the commit."""
+        pending = self._acks.setdefault(handle.id, [])
+        pending.append([task_id, attempt])
+        if len(pending) == 1:
+            asyncio.ensure_future(self._send_acks(handle))
+
+    async def _send_acks(self: Engine, handle: WorkerHandle) -> None:
+        try:
+            await self.journal.flush()
+        except Exception:  # noqa: BLE001 - not stored: no ack; the worker sends them again
+            self._acks.pop(handle.id, None)
+            return
+        items = self._acks.pop(handle.id, [])
+        if items:
+            handle.send(protocol.encode({"type": "ack", "items": items}))
 
     # ------------------------------------------------------------------ disconnect
     def worker_disconnected(self: Engine, handle: WorkerHandle, link: WorkerLink) -> None:

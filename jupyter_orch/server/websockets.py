@@ -243,6 +243,7 @@ class SessionHandler(AuthedWebSocket):
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.set_nodelay(True)
         self._watching: set[str] = set()
+        self._finished: list[Any] = []
         self.send_json({"type": "hello", "owner": self.owner, "server_version": self.orch.version_string})
 
     def send_frame(self, header: dict[str, Any], blobs: list[tuple[str, bytes]] | None = None) -> None:
@@ -298,17 +299,25 @@ class SessionHandler(AuthedWebSocket):
         if row.id in self._watching:
             return
         self._watching.add(row.id)
-        self._engine.when_done(row).add_done_callback(lambda fut: asyncio.ensure_future(self._done(fut)))
+        self._engine.when_done(row).add_done_callback(self._done)
 
-    async def _done(self, fut: asyncio.Future[Any]) -> None:
+    def _done(self, fut: asyncio.Future[Any]) -> None:
+        """Collect finished tasks; they go out together, one frame per loop iteration."""
         if self.ws_connection is None or fut.cancelled():
             return
         row = fut.result()
         self._watching.discard(row.id)
+        self._finished.append(row)
+        if len(self._finished) == 1:
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._send_done()))
+
+    async def _send_done(self) -> None:
+        rows, self._finished = self._finished, []
         blobs = []
-        if row.result_key is not None and row.result_size <= INLINE_RESULT_LIMIT:
-            try:
-                blobs.append(("result", await self._engine.result_bytes(row)))
-            except (KeyError, OrchError):
-                pass
-        self.send_frame({"type": "done", "task": task_view(row)}, blobs)
+        for row in rows:
+            if row.result_key is not None and row.result_size <= INLINE_RESULT_LIMIT:
+                try:
+                    blobs.append((f"result:{row.id}", await self._engine.result_bytes(row)))
+                except (KeyError, OrchError):
+                    pass
+        self.send_frame({"type": "done", "tasks": [task_view(r) for r in rows]}, blobs)

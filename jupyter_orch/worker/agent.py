@@ -259,6 +259,11 @@ class Worker:
             self._assign(message)
         elif kind == "cancel":
             self._cancel(message)
+        elif kind == "ack" and isinstance(message.get("items"), list):
+            for item in message["items"]:  # several reports acknowledged in one frame
+                if isinstance(item, list) and len(item) == 2:
+                    self.outbox.resolve((str(item[0]), int(item[1])))
+            self._changed.set()
         elif kind in ("ack", "refuse"):
             key = _key(message)
             if key is None or not self.outbox.resolve(key):
