@@ -88,6 +88,7 @@ class EngineConfig:
     cancel_grace: float = 5.0
     result_cache_bytes: int = 256 * 2**20
     finished_cache: int = 5_000  # finished task rows kept in memory for fast reads
+    worker_idle_timeout: float = 600.0  # the provider hears of workers idle this long
     prefetch: int = 2  # short GPU-less tasks sent ahead per slot (0: never)
     inline_blob_limit: int = 64 * 2**10  # payloads/results up to this size live in the database
     prefetch_below: float = 0.1  # "short": a worker's average task run time under this (s)
@@ -164,8 +165,35 @@ class Engine(WorkerSessions, Recovery):
         self._seq = await self.journal.run(self.store.next_seq)
         await self.recover()
         self.kick()
+        self._idle_watch = asyncio.ensure_future(self._watch_idle())
+
+    async def _watch_idle(self) -> None:
+        """Tell the provider about workers idle past ``worker_idle_timeout`` (it may release
+        them: a Kubernetes pod is deleted; local and static workers stay)."""
+        timeout = self.config.worker_idle_timeout
+        while True:
+            await asyncio.sleep(min(5.0, max(timeout / 4, 0.05)))
+            now = time.time()
+            idle = [
+                w
+                for w in self.workers.values()
+                if w.state == "connected"
+                and not w.released
+                and w.idle_since is not None
+                and now - w.idle_since >= timeout
+            ]
+            if idle and self.provider is not None:
+                for w in idle:
+                    w.released = True
+                try:
+                    await self.provider.release_idle([w.id for w in idle])
+                except Exception:  # a provider failure must not stop the engine
+                    log.exception("the provider failed to release idle workers")
 
     async def stop(self) -> None:
+        watch = getattr(self, "_idle_watch", None)
+        if watch is not None:
+            watch.cancel()
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

@@ -294,7 +294,7 @@ class WorkerSessions:
     async def _send_acks(self: Engine, handle: WorkerHandle) -> None:
         try:
             await self.journal.flush()
-        except Exception:  # noqa: BLE001 - not stored: no ack; the worker sends them again
+        except Exception:
             self._acks.pop(handle.id, None)
             return
         items = self._acks.pop(handle.id, [])

@@ -46,6 +46,8 @@ class WorkerHandle:
     metrics: dict[str, Any] = field(default_factory=dict)
     running: dict[str, Running] = field(default_factory=dict)  # task id -> slot use, in assignment order
     run_time: float | None = None  # moving average of its tasks' run times (seconds)
+    idle_since: float | None = field(default_factory=time.time)  # None while it holds tasks
+    released: bool = False  # the provider was told it is idle (once per idle spell)
 
     def observe(self, seconds: float) -> None:
         self.run_time = seconds if self.run_time is None else 0.8 * self.run_time + 0.2 * seconds
@@ -102,6 +104,8 @@ class WorkerHandle:
 
     def take(self, row: Any, queued: bool = False) -> None:
         self.running[row.id] = Running(row.id, row.attempt, row.spec.resources, tuple(row.gpus), queued)
+        self.idle_since = None
+        self.released = False
 
     def started(self, task_id: str) -> None:
         slot = self.running.get(task_id)
@@ -110,6 +114,8 @@ class WorkerHandle:
 
     def release(self, task_id: str) -> None:
         slot = self.running.pop(task_id, None)
+        if not self.running:
+            self.idle_since = time.time()
         if slot is not None and not slot.queued:
             # the worker starts its oldest queued task in the freed slot: mirror that
             for other in self.running.values():

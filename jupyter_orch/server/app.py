@@ -74,6 +74,9 @@ class OrchApp(ExtensionApp):
         help="Seconds a disconnected worker has to come back before its tasks are retried or failed.",
     )
     heartbeat_interval = Float(5.0, config=True, help="Seconds between worker heartbeats.")
+    worker_idle_timeout = Float(
+        600.0, config=True, help="Seconds a worker may sit idle before the provider may release it."
+    )
     cancel_grace = Float(5.0, config=True, help="Seconds between SIGTERM and SIGKILL when cancelling.")
     worker_url = Unicode(
         "",
@@ -112,6 +115,7 @@ class OrchApp(ExtensionApp):
             max_payload_bytes=parse_memory(self.max_payload_size, "OrchApp.max_payload_size"),
             worker_grace=self.worker_grace,
             heartbeat_interval=self.heartbeat_interval,
+            worker_idle_timeout=self.worker_idle_timeout,
             cancel_grace=self.cancel_grace,
             server_version=__version__,
         )

@@ -279,3 +279,43 @@ async def test_long_tasks_are_not_sent_ahead(tmp_path: Any) -> None:
         assert link.sent.empty()
     finally:
         await engine.stop()
+
+
+class RecordingProvider:
+    """A provider at the engine's seam: it records what the engine tells it."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.released: asyncio.Queue[list[str]] = asyncio.Queue()
+        self.asked: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+
+    async def release_idle(self, worker_ids: list[str]) -> None:
+        self.released.put_nowait(list(worker_ids))
+
+    async def request_capacity(self, tasks: Any, reasons: dict[str, str]) -> None:
+        self.asked.put_nowait(dict(reasons))
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+@pytest.mark.asyncio
+async def test_the_provider_hears_of_idle_workers_and_unplaceable_tasks(tmp_path: Any) -> None:
+    engine = make_engine(tmp_path, worker_idle_timeout=0.2)
+    provider = engine.provider = RecordingProvider()
+    await engine.start()
+    try:
+        link = Link()
+        busy = engine.worker_hello(TOKEN, link, hello("busy"))
+        engine.worker_hello(TOKEN, Link(), hello("idle"))
+        [row] = await engine.submit([shell()], {})
+        assign = await link.next("assign")
+        assert assign["task_id"] == row.id and busy.running
+        released = await asyncio.wait_for(provider.released.get(), 10)
+        assert released == ["idle"]  # the busy one is not idle, and each idle spell is told once
+        [big] = await engine.submit([shell(resources={"gpus": 2})], {})
+        reasons = await asyncio.wait_for(provider.asked.get(), 10)
+        assert "no worker has 2 gpus" in reasons[big.id]
+    finally:
+        await engine.stop()
