@@ -25,31 +25,15 @@ def spec_to_json(spec: TaskSpec) -> dict[str, Any]:
 def task_to_columns(row: TaskRow) -> dict[str, Any]:
     spec = row.spec
     return {
-        "id": spec.id,
         "seq": row.seq,
         "name": spec.name,
         "kind": spec.kind,
         "owner": spec.owner,
-        "state": TaskState(row.state).value,
         "priority": spec.priority,
         "spec": spec_to_json(spec),
         "depends": list(spec.depends),
-        "attempt": row.attempt,
-        "worker_id": row.worker_id,
-        "gpus": list(row.gpus),
-        "payload_key": row.payload_key,
-        "payload_size": row.payload_size,
-        "result_key": row.result_key,
-        "result_size": row.result_size,
-        "error": row.error,
-        "error_kind": row.error_kind,
-        "traceback": row.traceback,
-        "reason": row.reason,
         "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "started_at": row.started_at,
-        "ended_at": row.ended_at,
-        "retry_at": row.retry_at,
+        **task_to_update_columns(row),
     }
 
 
