@@ -38,6 +38,8 @@ Server → worker:
                  the rest (lines lost in flight when the connection dropped).
 ``assign``     binary: {type, task_id, attempt, kind, command, env, timeout, gpus: [int],
                  owner, name, blobs: [["payload", n], ["dep:<task_id>", n], ...]}
+               ``payload_file`` (instead of the payload blob): a path on the worker's
+               own disk, for a large payload and a local worker that shares the server's.
                More assigns than slots may arrive (prefetch, for short GPU-less tasks): the
                worker queues them in order and starts each when a slot frees.
 ``cancel``     {type, task_id, attempt, reason, grace}
@@ -82,6 +84,7 @@ ERROR_KINDS = frozenset(
 )
 
 _HEADER_LEN = struct.Struct(">I")
+LARGE_BLOB = 1 << 20  # decoded blobs this large are memoryviews (bytes-like), not copies
 
 
 class ProtocolError(ValueError):
@@ -91,7 +94,7 @@ class ProtocolError(ValueError):
 @dataclass
 class Message:
     header: dict[str, Any]
-    blobs: dict[str, bytes] = field(default_factory=dict)
+    blobs: dict[str, bytes | memoryview] = field(default_factory=dict)
 
     @property
     def type(self) -> str:
@@ -119,7 +122,7 @@ def decode(frame: str | bytes) -> Message:
     try:
         if isinstance(frame, str):
             header = json.loads(frame)
-            blobs: dict[str, bytes] = {}
+            blobs: dict[str, bytes | memoryview] = {}
         else:
             view = memoryview(frame)
             if len(view) < _HEADER_LEN.size:
@@ -144,7 +147,9 @@ def decode(frame: str | bytes) -> Message:
                     raise ProtocolError("bad blob entry in frame header")
                 if offset + length > len(view):
                     raise ProtocolError(f"blob {name!r} runs past the frame")
-                blobs[name] = bytes(view[offset : offset + length])
+                # large blobs stay views of the frame: megabytes are not copied once more
+                chunk = view[offset : offset + length]
+                blobs[name] = chunk if length >= LARGE_BLOB else bytes(chunk)
                 offset += length
             if offset != len(view):
                 raise ProtocolError("trailing bytes after the last blob")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -91,6 +92,7 @@ class EngineConfig:
     worker_idle_timeout: float = 600.0  # the provider hears of workers idle this long
     prefetch: int = 2  # short GPU-less tasks sent ahead per slot (0: never)
     inline_blob_limit: int = 64 * 2**10  # payloads/results up to this size live in the database
+    file_handoff_min: int = 2**20  # local workers read payloads this large from the blob file
     prefetch_below: float = 0.1  # "short": a worker's average task run time under this (s)
     server_version: str = ""
 
@@ -155,8 +157,9 @@ class Engine(WorkerSessions, Recovery):
         self._fresh_after = time.time()
         self.unplaceable: dict[str, str] = {}
         self.provider: Any = None
-        self.counters = {"submitted": 0, "finished": 0, "scheduled": 0}
+        self.counters = {"submitted": 0, "finished": 0, "scheduled": 0, "file_handoffs": 0}
         self.started_at = time.time()
+        self.hostname = socket.gethostname()
         WorkerSessions.__init__(self)
 
     # ------------------------------------------------------------------ lifecycle
@@ -557,7 +560,27 @@ class Engine(WorkerSessions, Recovery):
             "gpus": list(row.gpus),
             "client_env": spec.metadata.get("client_env"),
         }
-        worker.send(protocol.encode(header, blobs or [("payload", b"")]))
+        path = self._shared_payload_path(worker, row)
+        if path is not None:
+            # a worker on this machine reads a large payload from the blob store's file
+            # itself: megabytes do not cross the WebSocket twice
+            header["payload_file"] = path
+            blobs = [(name, data) for name, data in blobs if name != "payload"]
+            self.counters["file_handoffs"] += 1
+        worker.send(protocol.encode(header, blobs or [("none", b"")]))
+
+    def _shared_payload_path(self, worker: Any, row: TaskRow) -> str | None:
+        key = row.payload_key
+        if (
+            key is None
+            or key.startswith("db:")
+            or row.payload_size < self.config.file_handoff_min
+            or worker.provider != "local"
+            or worker.info.get("hostname") != self.hostname
+            or not hasattr(self.blobs, "path")
+        ):
+            return None
+        return str(self.blobs.path(key))
 
     # ------------------------------------------------------------------ finishing
     def _finish_attempt(

@@ -59,6 +59,11 @@ class EngineCollector:
             value=sum(len(r.gpus) for w in connected for r in w.running.values()),
         )
         yield CounterMetricFamily("orch_db_commits", "Database group commits", value=e.journal.commits)
+        yield CounterMetricFamily(
+            "orch_payload_file_handoffs",
+            "Large payloads local workers read from the blob store's files",
+            value=e.counters["file_handoffs"],
+        )
         yield GaugeMetricFamily("orch_event_subscribers", "Open event streams", value=e.bus.subscriber_count)
 
 

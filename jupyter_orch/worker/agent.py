@@ -438,5 +438,6 @@ def _request(key: Key, kind: str, message: protocol.Message) -> TaskRequest:
         timeout=float(timeout) if timeout is not None else None,
         gpus=gpus,
         client_env=client_env if isinstance(client_env, dict) else None,
-        blobs=dict(message.blobs),
+        blobs={k: v for k, v in message.blobs.items() if k != "none"},
+        payload_file=message.get("payload_file"),
     )

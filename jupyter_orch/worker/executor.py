@@ -176,6 +176,17 @@ class Executor:
 
     def _function(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
         payload = blobs.get("payload")
+        path = header.get("payload_file")
+        if payload is None and isinstance(path, str):
+            try:  # a large payload, read straight from the server's blob store
+                with open(path, "rb") as f:
+                    payload = f.read()
+            except OSError as exc:
+                return {
+                    "ok": False,
+                    "error_kind": "bad_payload",
+                    "error": f"could not read the task's payload file {path}: {exc.strerror or exc}",
+                }, b""
         if payload is None:
             return {
                 "ok": False,

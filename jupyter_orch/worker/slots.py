@@ -43,6 +43,7 @@ class TaskRequest:
     gpus: list[int] = field(default_factory=list)
     client_env: dict[str, Any] | None = None
     blobs: dict[str, bytes] = field(default_factory=dict)
+    payload_file: str | None = None  # the server's blob file, when this worker shares its disk
 
 
 class Slot:
@@ -175,6 +176,7 @@ class Slot:
             "command": task.command,
             "env": task.env,
             "client_env": task.client_env,
+            "payload_file": task.payload_file,
         }
         ex.set_sink(sink)
         started = time.monotonic()

@@ -160,3 +160,22 @@ def test_cancel_right_after_submit(orch):
     with pytest.raises(TaskCancelled):
         fut.result(30)
     assert fut.status == "cancelled"
+
+
+def metric(orch, name):
+    import urllib.request
+
+    req = urllib.request.Request(
+        orch.url + "/orch/metrics", headers={"Authorization": f"Bearer {orch.token}"}
+    )
+    text = urllib.request.urlopen(req).read().decode()
+    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
+def test_large_payloads_reach_local_workers_through_the_blob_file(orch):
+    client = orch.client()
+    big = bytes(range(256)) * (12 * 4096)  # 12 MiB: over the file hand-off threshold
+    before = metric(orch, "orch_payload_file_handoffs_total")
+    assert client.submit(len, big).result(60) == len(big)
+    assert client.submit(len, b"small").result(60) == 5  # small ones travel inline
+    assert metric(orch, "orch_payload_file_handoffs_total") == before + 1
