@@ -1,8 +1,9 @@
-"""The engine proper: accepting, scheduling, dispatching and finishing tasks.
+"""The engine proper: accepting and finishing tasks, the state every part shares.
 
-All state transitions happen here, on the server's event loop, in memory first; every
-change is journaled (group commit) and published on the event bus. A submit returns only
-once its task is committed. Worker-side messages are handled in :mod:`.sessions`.
+All state transitions happen on the server's event loop, in memory first; every change is
+journaled (group commit) and published on the event bus. A submit returns only once its
+task is committed. Scheduling and dispatch live in :mod:`.dispatch`, what users ask in
+:mod:`.queries`, worker messages in :mod:`.sessions`, restarts in :mod:`.recovery`.
 """
 
 from __future__ import annotations
@@ -14,32 +15,25 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from ..core import protocol
 from ..core.errors import Conflict, Forbidden, NotFound, SpecError, TooLarge
 from ..core.ids import id_time
 from ..core.queue import FairQueue, PendingTask
-from ..core.records import (
-    AttemptRow,
-    InsertAttempt,
-    InsertBlob,
-    InsertTask,
-    TaskRow,
-    TokenRow,
-    UpdateAttempt,
-    UpdateTask,
-)
-from ..core.scheduler import Assignment, schedule
+from ..core.records import AttemptRow, InsertTask, TaskRow, UpdateAttempt, UpdateTask
 from ..core.spec import TaskSpec
-from ..core.states import RETRYABLE, AttemptState, TaskState, transition
+from ..core.states import AttemptState, TaskState, transition
 from .deps import DependencyTracker
+from .dispatch import Dispatch
 from .events import EventBus
 from .journal import Journal
+from .ports import Blobs, BytesLRU, EngineConfig, Logs, Store, blob_key
+from .queries import Queries
 from .recovery import Recovery
 from .sessions import WorkerSessions
-from .views import attempt_view, task_view
+from .views import task_view
+
+__all__ = ["Engine", "EngineConfig", "blob_key"]
 
 log = logging.getLogger("jupyter_orch.engine")
 
@@ -47,92 +41,7 @@ log = logging.getLogger("jupyter_orch.engine")
 NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency"})
 
 
-class Store(Protocol):
-    """The store as the engine sees it (``jupyter_orch.store.SqlStore`` implements it)."""
-
-    def apply(self, changes: Sequence[Any]) -> None: ...
-    def load_active(self) -> list[TaskRow]: ...
-    def next_seq(self) -> int: ...
-    def get_task(self, task_id: str) -> TaskRow | None: ...
-    def get_tasks(self, ids: Sequence[str]) -> dict[str, TaskRow]: ...
-    def get_attempts(self, task_id: str) -> list[AttemptRow]: ...
-    def list_tasks(self, **filters: Any) -> list[TaskRow]: ...
-    def count_by_state(self, owner: str | None = None) -> dict[str, int]: ...
-    def create_token(
-        self, name: str, *, scope: str = ..., owner: str = ..., provider: str = ...
-    ) -> tuple[TokenRow, str]: ...
-    def find_token(self, secret: str) -> TokenRow | None: ...
-    def revoke_token(self, token_id: str) -> bool: ...
-    def list_tokens(self, scope: str | None = None) -> list[TokenRow]: ...
-    def get_blob(self, key: str) -> bytes: ...
-
-
-class Blobs(Protocol):
-    def put(self, key: str, data: bytes) -> int: ...
-    def get(self, key: str) -> bytes: ...
-
-
-class Logs(Protocol):
-    def append(self, task_id: str, attempt: int, lines: Sequence[tuple[float, str, str]]) -> int: ...
-    def count(self, task_id: str, attempt: int) -> int: ...
-    def read(
-        self, task_id: str, attempt: int, offset: int = 0, limit: int | None = None
-    ) -> tuple[list[dict[str, Any]], int]: ...
-
-
-@dataclass
-class EngineConfig:
-    policy: str = "binpack"
-    max_payload_bytes: int = 512 * 2**20
-    worker_grace: float = 60.0  # seconds a lost worker has to come back
-    heartbeat_interval: float = 5.0
-    cancel_grace: float = 5.0
-    result_cache_bytes: int = 256 * 2**20
-    finished_cache: int = 5_000  # finished task rows kept in memory for fast reads
-    worker_idle_timeout: float = 600.0  # the provider hears of workers idle this long
-    prefetch: int = 2  # short GPU-less tasks sent ahead per slot (0: never)
-    inline_blob_limit: int = 64 * 2**10  # payloads/results up to this size live in the database
-    file_handoff_min: int = 2**20  # local workers read payloads this large from the blob file
-    prefetch_below: float = 0.1  # "short": a worker's average task run time under this (s)
-    server_version: str = ""
-
-
-def blob_key(kind: str, task_id: str) -> str:
-    """Where a task's payload/result/error lives in the blob store (sharded folders)."""
-    return f"{kind}/{task_id[-2:]}/{task_id}"
-
-
-class _BytesLRU:
-    """Recent payloads/results in memory, bounded by total size."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.size = 0
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-
-    def get(self, key: str) -> bytes | None:
-        data = self._items.get(key)
-        if data is not None:
-            self._items.move_to_end(key)
-        return data
-
-    def put(self, key: str, data: bytes) -> None:
-        if len(data) > self.capacity:
-            return
-        self.pop(key)
-        self._items[key] = data
-        self.size += len(data)
-        while self.size > self.capacity:
-            _, old = self._items.popitem(last=False)
-            self.size -= len(old)
-
-    def pop(self, key: str) -> None:
-        old = self._items.pop(key, None)
-        if old is not None:
-            self.size -= len(old)
-
-
-class Engine(WorkerSessions, Recovery):
+class Engine(Dispatch, Queries, WorkerSessions, Recovery):
     def __init__(self, store: Store, blobs: Blobs, logs: Logs, config: EngineConfig | None = None) -> None:
         self.store = store
         self.blobs = blobs
@@ -144,8 +53,8 @@ class Engine(WorkerSessions, Recovery):
         self._finished: OrderedDict[str, TaskRow] = OrderedDict()  # recent terminal tasks
         self.queue = FairQueue()
         self.deps = DependencyTracker()
-        self._payloads = _BytesLRU(self.config.result_cache_bytes)
-        self._results = _BytesLRU(self.config.result_cache_bytes)
+        self._payloads = BytesLRU(self.config.result_cache_bytes)
+        self._results = BytesLRU(self.config.result_cache_bytes)
         self._done: dict[str, list[asyncio.Future[TaskRow]]] = {}
         self._seq = 0
         self._kick_pending = False
@@ -239,23 +148,6 @@ class Engine(WorkerSessions, Recovery):
         if owner is not None and row.owner != owner:
             raise Forbidden(f"task {task_id} belongs to another user")
         return row
-
-    # ------------------------------------------------------------------ blobs
-    def _blob_key(self, kind: str, task_id: str, size: int) -> str:
-        """Small blobs go into the database (``db:`` keys), larger ones to the blob store."""
-        key = blob_key(kind, task_id)
-        return "db:" + key if size <= self.config.inline_blob_limit else key
-
-    def _put_blob(self, key: str, data: bytes, task_id: str, kind: str) -> None:
-        if key.startswith("db:"):
-            self.journal.add(InsertBlob(key, len(data), task_id, kind, data))
-        else:
-            self.journal.put_blob(key, data)
-
-    async def _read_blob(self, key: str) -> bytes:
-        if key.startswith("db:"):
-            return await self.journal.run(self.store.get_blob, key)
-        return await self.journal.run(self.blobs.get, key)
 
     def _attempt_of(self, row: TaskRow) -> AttemptRow:
         """The record of ``row``'s current attempt, kept in memory while the task is active."""
@@ -424,164 +316,6 @@ class Engine(WorkerSessions, Recovery):
         # lose it (the worker sends it again), and the caller saves a commit of latency.
         self._announce_done([row])
 
-    # ------------------------------------------------------------------ scheduling
-    def kick(self) -> None:
-        """Run the scheduler soon (once per loop iteration, however many changes)."""
-        if not self._kick_pending:
-            self._kick_pending = True
-            asyncio.get_running_loop().call_soon(self._schedule_now)
-
-    def _schedule_now(self) -> None:
-        self._kick_pending = False
-        if not self.queue:
-            return
-        cfg = self.config
-        capacities = [
-            w.capacity(cfg.prefetch, cfg.prefetch_below)
-            for w in self.workers.values()
-            if w.state == "connected"
-        ]
-        if not any(c.slots_free > 0 for c in capacities) and not self._needs_unplaceable_check(capacities):
-            return
-        result = schedule(self.queue, capacities, self.config.policy)
-        for assignment in result.assignments:
-            self._assign(assignment)
-        newly_unplaceable = {}
-        for task_id, reason in result.unplaceable.items():
-            row = self.tasks.get(task_id)
-            if row is not None and row.reason != reason:
-                row.reason = reason
-                self._publish_task(row)
-                newly_unplaceable[task_id] = reason
-            self.unplaceable[task_id] = reason
-        for task_id in result.waiting:
-            self.unplaceable.pop(task_id, None)
-        if newly_unplaceable and self.provider is not None:
-            tasks = [t for t in (self.queue.get(i) for i in newly_unplaceable) if t is not None]
-            asyncio.ensure_future(self.provider.request_capacity(tasks, newly_unplaceable))
-
-    def _needs_unplaceable_check(self, capacities: list[Any]) -> bool:
-        # with no free slot anywhere, still explain tasks that no worker could ever run,
-        # but only once per change of the worker set
-        sig = tuple(sorted(c.id for c in capacities))
-        if sig != getattr(self, "_unplaceable_sig", None):
-            self._unplaceable_sig = sig
-            return True
-        return False
-
-    def _assign(self, a: Assignment) -> None:
-        row = self.tasks.get(a.task_id)
-        worker = self.workers.get(a.worker_id)
-        if row is None or worker is None:
-            return
-        self.queue.remove(row.id)
-        self.unplaceable.pop(row.id, None)
-        self._set_state(row, TaskState.SCHEDULED)
-        row.attempt += 1
-        row.worker_id = worker.id
-        row.gpus = a.gpus
-        row.reason = None
-        row.retry_at = None
-        now = time.time()
-        attempt = AttemptRow(row.id, row.attempt, AttemptState.SCHEDULED, worker.id, a.gpus, scheduled_at=now)
-        self._attempts[row.id] = attempt
-        self.journal.add(InsertAttempt(dataclasses.replace(attempt)))
-        self._update(row)
-        worker.take(row, queued=a.queued)
-        self.counters["scheduled"] += 1
-        # the assignment is made durable before the worker hears of it: after a crash
-        # the database knows every task a worker may be running
-        self._dispatch_queue.append((worker, row, row.attempt))
-        if len(self._dispatch_queue) == 1:
-            asyncio.ensure_future(self._dispatch_after_commit())
-
-    async def _dispatch_after_commit(self) -> None:
-        try:
-            await self.journal.flush()
-        except Exception:
-            return
-        batch, self._dispatch_queue = self._dispatch_queue, []
-        for worker, row, attempt in batch:
-            if row.attempt != attempt or row.state != TaskState.SCHEDULED:
-                continue  # cancelled meanwhile
-            blobs = self._assignment_blobs_cached(row)
-            if blobs is not None:
-                self._send_assign(worker, row, blobs)
-            else:
-                asyncio.ensure_future(self._load_and_send(worker, row, attempt))
-
-    def _assignment_blobs_cached(self, row: TaskRow) -> list[tuple[str, bytes]] | None:
-        blobs: list[tuple[str, bytes]] = []
-        if row.payload_key:
-            payload = self._payloads.get(row.id)
-            if payload is None:
-                return None
-            blobs.append(("payload", payload))
-        for dep in row.spec.depends:
-            data = self._results.get(dep)
-            if data is None:
-                return None
-            blobs.append((f"dep:{dep}", data))
-        return blobs
-
-    async def _load_and_send(self, worker: Any, row: TaskRow, attempt: int) -> None:
-        try:
-            blobs: list[tuple[str, bytes]] = []
-            if row.payload_key:
-                blobs.append(("payload", await self._read_blob(row.payload_key)))
-            for dep_id in row.spec.depends:
-                dep = await self._lookup(dep_id)
-                if dep is None or dep.result_key is None:
-                    raise KeyError(f"result of dependency {dep_id}")
-                data = self._results.get(dep_id) or await self._read_blob(dep.result_key)
-                blobs.append((f"dep:{dep_id}", data))
-        except KeyError as exc:
-            if row.attempt == attempt and row.state == TaskState.SCHEDULED:
-                worker.release(row.id)
-                self._finish_attempt(
-                    row, ok=False, error=f"stored data is missing: {exc}", error_kind="bad_payload"
-                )
-            return
-        if row.attempt == attempt and row.state == TaskState.SCHEDULED:
-            self._send_assign(worker, row, blobs)
-
-    def _send_assign(self, worker: Any, row: TaskRow, blobs: list[tuple[str, bytes]]) -> None:
-        spec = row.spec
-        header = {
-            "type": "assign",
-            "task_id": spec.id,
-            "attempt": row.attempt,
-            "kind": spec.kind,
-            "name": spec.display_name,
-            "owner": spec.owner,
-            "command": spec.command,
-            "env": dict(spec.env),
-            "timeout": spec.timeout,
-            "gpus": list(row.gpus),
-            "client_env": spec.metadata.get("client_env"),
-        }
-        path = self._shared_payload_path(worker, row)
-        if path is not None:
-            # a worker on this machine reads a large payload from the blob store's file
-            # itself: megabytes do not cross the WebSocket twice
-            header["payload_file"] = path
-            blobs = [(name, data) for name, data in blobs if name != "payload"]
-            self.counters["file_handoffs"] += 1
-        worker.send(protocol.encode(header, blobs or [("none", b"")]))
-
-    def _shared_payload_path(self, worker: Any, row: TaskRow) -> str | None:
-        key = row.payload_key
-        if (
-            key is None
-            or key.startswith("db:")
-            or row.payload_size < self.config.file_handoff_min
-            or worker.provider != "local"
-            or worker.info.get("hostname") != self.hostname
-            or not hasattr(self.blobs, "path")
-        ):
-            return None
-        return str(self.blobs.path(key))
-
     # ------------------------------------------------------------------ finishing
     def _finish_attempt(
         self,
@@ -661,140 +395,3 @@ class Engine(WorkerSessions, Recovery):
             self._enqueue_or_wait(row)
             self._publish_task(row)
             self.kick()
-
-    # ------------------------------------------------------------------ user actions
-    async def cancel(self, task_id: str, owner: str | None = None) -> TaskRow:
-        row = await self.get_row(task_id, owner)
-        if row.state.terminal:
-            raise Conflict(f"task {task_id} already {row.state.value}; nothing to cancel")
-        worker = self.workers.get(row.worker_id or "") if row.state.active else None
-        self._set_state(row, TaskState.CANCELLED)
-        row.error_kind = "cancelled"
-        row.error = "cancelled by the user"
-        row.ended_at = time.time()
-        row.reason = None
-        if worker is not None:
-            worker.send(
-                protocol.encode(
-                    {
-                        "type": "cancel",
-                        "task_id": row.id,
-                        "attempt": row.attempt,
-                        "reason": "cancelled by the user",
-                        "grace": self.config.cancel_grace,
-                    }
-                )
-            )
-        self._update(row)
-        self._retire(row)
-        self._after_terminal(row)
-        await self.journal.flush()
-        self.kick()
-        return row
-
-    async def retry(self, task_id: str, owner: str | None = None) -> TaskRow:
-        row = await self.get_row(task_id, owner)
-        if row.state not in RETRYABLE:
-            raise Conflict(
-                f"task {task_id} is {row.state.value}; only failed or cancelled tasks can be retried"
-            )
-        self._finished.pop(row.id, None)
-        self._set_state(row, TaskState.PENDING)
-        row.error = row.error_kind = row.traceback = None
-        row.ended_at = row.retry_at = None
-        row.worker_id = None
-        row.gpus = ()
-        row.result_key = None
-        row.result_size = 0
-        self._results.pop(row.id)
-        self.tasks[row.id] = row
-        self._update(row)
-        await self.journal.flush()
-        self._enqueue_or_wait(row)
-        self.kick()
-        return row
-
-    def when_done(self, row: TaskRow) -> asyncio.Future[TaskRow]:
-        """A future resolved (after the commit) when ``row`` reaches a terminal state."""
-        fut: asyncio.Future[TaskRow] = asyncio.get_running_loop().create_future()
-        if row.state.terminal:
-            fut.set_result(row)
-        else:
-            self._done.setdefault(row.id, []).append(fut)
-        return fut
-
-    async def wait(self, task_id: str, timeout: float | None, owner: str | None = None) -> TaskRow:
-        row = await self.get_row(task_id, owner)
-        if row.state.terminal:
-            return row
-        fut: asyncio.Future[TaskRow] = asyncio.get_running_loop().create_future()
-        self._done.setdefault(task_id, []).append(fut)
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
-        except asyncio.TimeoutError:
-            return self._lookup_memory(task_id) or row
-        finally:
-            waiters = self._done.get(task_id)
-            if waiters and fut in waiters:
-                waiters.remove(fut)
-                if not waiters:
-                    self._done.pop(task_id, None)
-
-    async def result_bytes(self, row: TaskRow) -> bytes:
-        if row.result_key is None:
-            raise Conflict(f"task {row.id} is {row.state.value} and has no result")
-        data = self._results.get(row.id)
-        if data is None:
-            await self.journal.flush()  # a result too large to cache may not be on disk yet
-            data = await self._read_blob(row.result_key)
-        return data
-
-    # ------------------------------------------------------------------ reads
-    async def describe(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
-        row = await self.get_row(task_id, owner)
-        view = task_view(row)
-        await self.journal.flush()  # the outcome may be announced a commit ahead of the store
-        attempts = await self.journal.run(self.store.get_attempts, task_id)
-        view["attempts"] = [attempt_view(a) for a in attempts]
-        return view
-
-    async def list_tasks(self, **filters: Any) -> list[dict[str, Any]]:
-        rows = await self.journal.run(lambda: self.store.list_tasks(**filters))
-        # the store may lag the engine by one commit: prefer the live rows
-        return [task_view(self._lookup_memory(r.id) or r) for r in rows]
-
-    async def counts(self, owner: str | None = None) -> dict[str, int]:
-        return await self.journal.run(self.store.count_by_state, owner)
-
-    async def read_logs(
-        self, row: TaskRow, attempt: int | None, offset: int, limit: int | None
-    ) -> tuple[list[dict[str, Any]], int, int]:
-        number = attempt or row.attempt
-        if number < 1:
-            return [], 0, 0
-        lines, next_offset = await asyncio.get_running_loop().run_in_executor(
-            None, self.logs.read, row.id, number, offset, limit
-        )
-        return lines, next_offset, number
-
-    # ------------------------------------------------------------------ tokens
-    async def create_token(
-        self, name: str, *, scope: str, owner: str = "", provider: str = "static"
-    ) -> tuple[TokenRow, str]:
-        return await self.journal.run(
-            lambda: self.store.create_token(name, scope=scope, owner=owner, provider=provider)
-        )
-
-    async def find_token(self, secret: str) -> TokenRow | None:
-        return await self.journal.run(self.store.find_token, secret)
-
-    async def revoke_token(self, token_id: str) -> bool:
-        ok = await self.journal.run(self.store.revoke_token, token_id)
-        for worker in list(self.workers.values()):
-            if worker.token_id == token_id and worker.link is not None:
-                log.warning("worker %s: its token was revoked; disconnecting it", worker.name)
-                worker.link.close("token revoked")
-        return ok
-
-    async def list_tokens(self, scope: str | None = None) -> list[TokenRow]:
-        return await self.journal.run(self.store.list_tokens, scope)

@@ -1,0 +1,196 @@
+"""Scheduling and dispatch: running the scheduler on every change, recording assignments,
+and sending them to workers once they are committed (payloads from memory, the database,
+the blob store, or for local workers the blob file itself)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..core import protocol
+from ..core.records import AttemptRow, InsertAttempt, InsertBlob, TaskRow
+from ..core.scheduler import Assignment, schedule
+from ..core.states import AttemptState, TaskState
+from .ports import blob_key
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+class Dispatch:
+    # ------------------------------------------------------------------ blobs
+    def _blob_key(self: Engine, kind: str, task_id: str, size: int) -> str:
+        """Small blobs go into the database (``db:`` keys), larger ones to the blob store."""
+        key = blob_key(kind, task_id)
+        return "db:" + key if size <= self.config.inline_blob_limit else key
+
+    def _put_blob(self: Engine, key: str, data: bytes, task_id: str, kind: str) -> None:
+        if key.startswith("db:"):
+            self.journal.add(InsertBlob(key, len(data), task_id, kind, data))
+        else:
+            self.journal.put_blob(key, data)
+
+    async def _read_blob(self: Engine, key: str) -> bytes:
+        if key.startswith("db:"):
+            return await self.journal.run(self.store.get_blob, key)
+        return await self.journal.run(self.blobs.get, key)
+
+    # ------------------------------------------------------------------ scheduling
+    def kick(self: Engine) -> None:
+        """Run the scheduler soon (once per loop iteration, however many changes)."""
+        if not self._kick_pending:
+            self._kick_pending = True
+            asyncio.get_running_loop().call_soon(self._schedule_now)
+
+    def _schedule_now(self: Engine) -> None:
+        self._kick_pending = False
+        if not self.queue:
+            return
+        cfg = self.config
+        capacities = [
+            w.capacity(cfg.prefetch, cfg.prefetch_below)
+            for w in self.workers.values()
+            if w.state == "connected"
+        ]
+        if not any(c.slots_free > 0 for c in capacities) and not self._needs_unplaceable_check(capacities):
+            return
+        result = schedule(self.queue, capacities, self.config.policy)
+        for assignment in result.assignments:
+            self._assign(assignment)
+        newly_unplaceable = {}
+        for task_id, reason in result.unplaceable.items():
+            row = self.tasks.get(task_id)
+            if row is not None and row.reason != reason:
+                row.reason = reason
+                self._publish_task(row)
+                newly_unplaceable[task_id] = reason
+            self.unplaceable[task_id] = reason
+        for task_id in result.waiting:
+            self.unplaceable.pop(task_id, None)
+        if newly_unplaceable and self.provider is not None:
+            tasks = [t for t in (self.queue.get(i) for i in newly_unplaceable) if t is not None]
+            asyncio.ensure_future(self.provider.request_capacity(tasks, newly_unplaceable))
+
+    def _needs_unplaceable_check(self: Engine, capacities: list[Any]) -> bool:
+        # with no free slot anywhere, still explain tasks that no worker could ever run,
+        # but only once per change of the worker set
+        sig = tuple(sorted(c.id for c in capacities))
+        if sig != getattr(self, "_unplaceable_sig", None):
+            self._unplaceable_sig = sig
+            return True
+        return False
+
+    def _assign(self: Engine, a: Assignment) -> None:
+        row = self.tasks.get(a.task_id)
+        worker = self.workers.get(a.worker_id)
+        if row is None or worker is None:
+            return
+        self.queue.remove(row.id)
+        self.unplaceable.pop(row.id, None)
+        self._set_state(row, TaskState.SCHEDULED)
+        row.attempt += 1
+        row.worker_id = worker.id
+        row.gpus = a.gpus
+        row.reason = None
+        row.retry_at = None
+        now = time.time()
+        attempt = AttemptRow(row.id, row.attempt, AttemptState.SCHEDULED, worker.id, a.gpus, scheduled_at=now)
+        self._attempts[row.id] = attempt
+        self.journal.add(InsertAttempt(dataclasses.replace(attempt)))
+        self._update(row)
+        worker.take(row, queued=a.queued)
+        self.counters["scheduled"] += 1
+        # the assignment is made durable before the worker hears of it: after a crash
+        # the database knows every task a worker may be running
+        self._dispatch_queue.append((worker, row, row.attempt))
+        if len(self._dispatch_queue) == 1:
+            asyncio.ensure_future(self._dispatch_after_commit())
+
+    async def _dispatch_after_commit(self: Engine) -> None:
+        try:
+            await self.journal.flush()
+        except Exception:
+            return
+        batch, self._dispatch_queue = self._dispatch_queue, []
+        for worker, row, attempt in batch:
+            if row.attempt != attempt or row.state != TaskState.SCHEDULED:
+                continue  # cancelled meanwhile
+            blobs = self._assignment_blobs_cached(row)
+            if blobs is not None:
+                self._send_assign(worker, row, blobs)
+            else:
+                asyncio.ensure_future(self._load_and_send(worker, row, attempt))
+
+    def _assignment_blobs_cached(self: Engine, row: TaskRow) -> list[tuple[str, bytes]] | None:
+        blobs: list[tuple[str, bytes]] = []
+        if row.payload_key:
+            payload = self._payloads.get(row.id)
+            if payload is None:
+                return None
+            blobs.append(("payload", payload))
+        for dep in row.spec.depends:
+            data = self._results.get(dep)
+            if data is None:
+                return None
+            blobs.append((f"dep:{dep}", data))
+        return blobs
+
+    async def _load_and_send(self: Engine, worker: Any, row: TaskRow, attempt: int) -> None:
+        try:
+            blobs: list[tuple[str, bytes]] = []
+            if row.payload_key:
+                blobs.append(("payload", await self._read_blob(row.payload_key)))
+            for dep_id in row.spec.depends:
+                dep = await self._lookup(dep_id)
+                if dep is None or dep.result_key is None:
+                    raise KeyError(f"result of dependency {dep_id}")
+                data = self._results.get(dep_id) or await self._read_blob(dep.result_key)
+                blobs.append((f"dep:{dep_id}", data))
+        except KeyError as exc:
+            if row.attempt == attempt and row.state == TaskState.SCHEDULED:
+                worker.release(row.id)
+                self._finish_attempt(
+                    row, ok=False, error=f"stored data is missing: {exc}", error_kind="bad_payload"
+                )
+            return
+        if row.attempt == attempt and row.state == TaskState.SCHEDULED:
+            self._send_assign(worker, row, blobs)
+
+    def _send_assign(self: Engine, worker: Any, row: TaskRow, blobs: list[tuple[str, bytes]]) -> None:
+        spec = row.spec
+        header = {
+            "type": "assign",
+            "task_id": spec.id,
+            "attempt": row.attempt,
+            "kind": spec.kind,
+            "name": spec.display_name,
+            "owner": spec.owner,
+            "command": spec.command,
+            "env": dict(spec.env),
+            "timeout": spec.timeout,
+            "gpus": list(row.gpus),
+            "client_env": spec.metadata.get("client_env"),
+        }
+        path = self._shared_payload_path(worker, row)
+        if path is not None:
+            # a worker on this machine reads a large payload from the blob store's file
+            # itself: megabytes do not cross the WebSocket twice
+            header["payload_file"] = path
+            blobs = [(name, data) for name, data in blobs if name != "payload"]
+            self.counters["file_handoffs"] += 1
+        worker.send(protocol.encode(header, blobs or [("none", b"")]))
+
+    def _shared_payload_path(self: Engine, worker: Any, row: TaskRow) -> str | None:
+        key = row.payload_key
+        if (
+            key is None
+            or key.startswith("db:")
+            or row.payload_size < self.config.file_handoff_min
+            or worker.provider != "local"
+            or worker.info.get("hostname") != self.hostname
+            or not hasattr(self.blobs, "path")
+        ):
+            return None
+        return str(self.blobs.path(key))

@@ -1,0 +1,158 @@
+"""What users ask of the engine: cancel, retry, wait, results, reads, and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..core import protocol
+from ..core.errors import Conflict
+from ..core.records import TaskRow, TokenRow
+from ..core.states import RETRYABLE, TaskState
+from .views import attempt_view, task_view
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger("jupyter_orch.engine")
+
+
+class Queries:
+    # ------------------------------------------------------------------ user actions
+    async def cancel(self: Engine, task_id: str, owner: str | None = None) -> TaskRow:
+        row = await self.get_row(task_id, owner)
+        if row.state.terminal:
+            raise Conflict(f"task {task_id} already {row.state.value}; nothing to cancel")
+        worker = self.workers.get(row.worker_id or "") if row.state.active else None
+        self._set_state(row, TaskState.CANCELLED)
+        row.error_kind = "cancelled"
+        row.error = "cancelled by the user"
+        row.ended_at = time.time()
+        row.reason = None
+        if worker is not None:
+            worker.send(
+                protocol.encode(
+                    {
+                        "type": "cancel",
+                        "task_id": row.id,
+                        "attempt": row.attempt,
+                        "reason": "cancelled by the user",
+                        "grace": self.config.cancel_grace,
+                    }
+                )
+            )
+        self._update(row)
+        self._retire(row)
+        self._after_terminal(row)
+        await self.journal.flush()
+        self.kick()
+        return row
+
+    async def retry(self: Engine, task_id: str, owner: str | None = None) -> TaskRow:
+        row = await self.get_row(task_id, owner)
+        if row.state not in RETRYABLE:
+            raise Conflict(
+                f"task {task_id} is {row.state.value}; only failed or cancelled tasks can be retried"
+            )
+        self._finished.pop(row.id, None)
+        self._set_state(row, TaskState.PENDING)
+        row.error = row.error_kind = row.traceback = None
+        row.ended_at = row.retry_at = None
+        row.worker_id = None
+        row.gpus = ()
+        row.result_key = None
+        row.result_size = 0
+        self._results.pop(row.id)
+        self.tasks[row.id] = row
+        self._update(row)
+        await self.journal.flush()
+        self._enqueue_or_wait(row)
+        self.kick()
+        return row
+
+    def when_done(self: Engine, row: TaskRow) -> asyncio.Future[TaskRow]:
+        """A future resolved (after the commit) when ``row`` reaches a terminal state."""
+        fut: asyncio.Future[TaskRow] = asyncio.get_running_loop().create_future()
+        if row.state.terminal:
+            fut.set_result(row)
+        else:
+            self._done.setdefault(row.id, []).append(fut)
+        return fut
+
+    async def wait(self: Engine, task_id: str, timeout: float | None, owner: str | None = None) -> TaskRow:
+        row = await self.get_row(task_id, owner)
+        if row.state.terminal:
+            return row
+        fut: asyncio.Future[TaskRow] = asyncio.get_running_loop().create_future()
+        self._done.setdefault(task_id, []).append(fut)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            return self._lookup_memory(task_id) or row
+        finally:
+            waiters = self._done.get(task_id)
+            if waiters and fut in waiters:
+                waiters.remove(fut)
+                if not waiters:
+                    self._done.pop(task_id, None)
+
+    async def result_bytes(self: Engine, row: TaskRow) -> bytes:
+        if row.result_key is None:
+            raise Conflict(f"task {row.id} is {row.state.value} and has no result")
+        data = self._results.get(row.id)
+        if data is None:
+            await self.journal.flush()  # a result too large to cache may not be on disk yet
+            data = await self._read_blob(row.result_key)
+        return data
+
+    # ------------------------------------------------------------------ reads
+    async def describe(self: Engine, task_id: str, owner: str | None = None) -> dict[str, Any]:
+        row = await self.get_row(task_id, owner)
+        view = task_view(row)
+        await self.journal.flush()  # the outcome may be announced a commit ahead of the store
+        attempts = await self.journal.run(self.store.get_attempts, task_id)
+        view["attempts"] = [attempt_view(a) for a in attempts]
+        return view
+
+    async def list_tasks(self: Engine, **filters: Any) -> list[dict[str, Any]]:
+        rows = await self.journal.run(lambda: self.store.list_tasks(**filters))
+        # the store may lag the engine by one commit: prefer the live rows
+        return [task_view(self._lookup_memory(r.id) or r) for r in rows]
+
+    async def counts(self: Engine, owner: str | None = None) -> dict[str, int]:
+        return await self.journal.run(self.store.count_by_state, owner)
+
+    async def read_logs(
+        self, row: TaskRow, attempt: int | None, offset: int, limit: int | None
+    ) -> tuple[list[dict[str, Any]], int, int]:
+        number = attempt or row.attempt
+        if number < 1:
+            return [], 0, 0
+        lines, next_offset = await asyncio.get_running_loop().run_in_executor(
+            None, self.logs.read, row.id, number, offset, limit
+        )
+        return lines, next_offset, number
+
+    # ------------------------------------------------------------------ tokens
+    async def create_token(
+        self, name: str, *, scope: str, owner: str = "", provider: str = "static"
+    ) -> tuple[TokenRow, str]:
+        return await self.journal.run(
+            lambda: self.store.create_token(name, scope=scope, owner=owner, provider=provider)
+        )
+
+    async def find_token(self: Engine, secret: str) -> TokenRow | None:
+        return await self.journal.run(self.store.find_token, secret)
+
+    async def revoke_token(self: Engine, token_id: str) -> bool:
+        ok = await self.journal.run(self.store.revoke_token, token_id)
+        for worker in list(self.workers.values()):
+            if worker.token_id == token_id and worker.link is not None:
+                log.warning("worker %s: its token was revoked; disconnecting it", worker.name)
+                worker.link.close("token revoked")
+        return ok
+
+    async def list_tokens(self: Engine, scope: str | None = None) -> list[TokenRow]:
+        return await self.journal.run(self.store.list_tokens, scope)
