@@ -336,7 +336,7 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
         elif error_kind == "cancelled":
             state = AttemptState.CANCELLED
         else:
-            state = AttemptState.LOST if lost else AttemptState.FAILED
+            state = AttemptState.LOST if lost or error_kind == "not_started" else AttemptState.FAILED
         self._save_attempt(
             row, state=state, ended_at=now, exit_code=exit_code, error=error, error_kind=error_kind
         )

@@ -262,6 +262,8 @@ async def test_short_tasks_are_sent_ahead_and_gpu_tasks_never(engine: Engine) ->
     # the worker stops before starting what it was sent ahead: placed again, no retry used
     await finish(engine, worker, rows[3].id, ok=False, error="stopped", error_kind="not_started")
     assert rows[3].state == TaskState.PENDING and rows[3].error is None
+    await engine.journal.flush()
+    assert [a.state.value for a in engine.store.get_attempts(rows[3].id)] == ["lost"]
 
 
 @pytest.mark.asyncio

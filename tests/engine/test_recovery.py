@@ -26,6 +26,18 @@ def worker_of(server, task_id):
     return server.api().get(f"/tasks/{task_id}")["worker_id"]
 
 
+def static_worker(server, token, url, *args):
+    """``jupyter orch worker`` started by hand (the static provider's way), tagged for cleanup."""
+    env = dict(os.environ, JUPYTER_ORCH_TOKEN=token, ORCH_TEST_TAG=server.tag)
+    return subprocess.Popen(
+        [sys.executable, "-m", "jupyter_orch.worker", "--server", url, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def wait_gate_command(tmp: Path, name: str) -> str:
     """A shell task that says it started, then waits for the test to open its gate."""
     gate = tmp / f"{name}.go"
@@ -103,23 +115,8 @@ def test_dropped_worker_connection_keeps_the_task(orch_factory, tmp_path):
     api = server.api()
     token = api.post("/workers/tokens", {"name": "behind-proxy"})["token"]
     proxy = CuttableProxy(server.port)
-    env = dict(os.environ, JUPYTER_ORCH_TOKEN=token, ORCH_TEST_TAG=server.tag)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_orch.worker",
-            "--server",
-            f"http://127.0.0.1:{proxy.port}",
-            "--name",
-            "flaky",
-            "--max-backoff",
-            "0.5",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    worker = static_worker(
+        server, token, f"http://127.0.0.1:{proxy.port}", "--name", "flaky", "--max-backoff", "0.5"
     )
     try:
         server.wait_workers(1)
@@ -157,23 +154,7 @@ def test_worker_with_a_bad_or_revoked_token_is_refused(orch_factory):
     server.wait_for_log("refused a worker connection")
 
     issued = api.post("/workers/tokens", {"name": "soon-revoked"})
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_orch.worker",
-            "--server",
-            server.url,
-            "--token",
-            issued["token"],
-            "--max-backoff",
-            "0.2",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    worker = static_worker(server, issued["token"], server.url, "--max-backoff", "0.2")
     try:
         server.wait_workers(1)
         api.delete(f"/workers/tokens/{issued['id']}")
