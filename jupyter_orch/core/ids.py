@@ -27,11 +27,3 @@ def new_id(now: float | None = None) -> str:
 
 def is_valid_id(value: object) -> bool:
     return isinstance(value, str) and bool(_ID_RE.fullmatch(value))  # fullmatch: "$" allows a final "\n"
-
-
-def id_time(value: str) -> float:
-    """The creation time (unix seconds) encoded in an id from :func:`new_id`."""
-    ms = 0
-    for char in value[:10]:
-        ms = ms * 32 + _ALPHABET.index(char)
-    return ms / 1000.0

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.errors import Conflict, Forbidden, NotFound, SpecError, TooLarge
-from ..core.ids import id_time
 from ..core.queue import FairQueue, PendingTask
 from ..core.records import AttemptRow, InsertTask, TaskRow, UpdateAttempt, UpdateTask
 from ..core.spec import TaskSpec
@@ -61,9 +60,8 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._dispatch_queue: list[tuple[Any, TaskRow, int]] = []
         self._attempts: dict[str, AttemptRow] = {}  # current attempt of each active task
-        self._ids_since_start: set[str] = set()
         self._free_attempts: dict[str, int] = {}  # attempts that never started (not retries)
-        self._fresh_after = time.time()
+        self._max_id = ""  # the largest task id stored: a larger one cannot be in the store
         self.unplaceable: dict[str, str] = {}
         self.provider: Any = None
         self.counters = {"submitted": 0, "finished": 0, "scheduled": 0, "file_handoffs": 0}
@@ -75,6 +73,7 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._seq = await self.journal.run(self.store.next_seq)
+        self._max_id = await self.journal.run(self.store.max_task_id) or ""
         await self.recover()
         self.kick()
         self._idle_watch = asyncio.ensure_future(self._watch_idle())
@@ -233,10 +232,8 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
                 self._put_blob(row.payload_key, payload, row.id, "payload")
                 self._payloads.put(row.id, payload)
             self.tasks[row.id] = row
-            self._ids_since_start.add(row.id)
-            if len(self._ids_since_start) > 1_000_000:  # bounded: older ids are looked up again
-                self._ids_since_start.clear()
-                self._fresh_after = time.time()
+            if row.id > self._max_id:
+                self._max_id = row.id
             self.journal.add(InsertTask(dataclasses.replace(row)))
         for row in fresh:
             self._publish_task(row)
@@ -255,14 +252,10 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
         return rows
 
     def _maybe_stored(self, task_id: str) -> bool:
-        """Could a task with this (client-chosen) id be in the store without being in memory?
-
-        An id minted after this engine started (with 10 s of slack for clocks) and never
-        submitted here cannot: its store lookup is skipped, a round trip saved per submit."""
-        if task_id in self._ids_since_start:
-            return True
-        minted = id_time(task_id)
-        return not (self._fresh_after + 10 < minted <= time.time() + 10)
+        """Could a task with this (client-chosen) id already be in the store? Ids sort by
+        creation time, so a new one is larger than every stored id and its lookup, a round
+        trip to the database per submit, is skipped."""
+        return task_id <= self._max_id
 
     def _dep_state(self, dep_id: str, known: dict[str, TaskRow]) -> TaskRow | None:
         return self._lookup_memory(dep_id) or known.get(dep_id)

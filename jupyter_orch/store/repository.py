@@ -261,6 +261,11 @@ class SqlStore:
             current = conn.execute(select(func.max(TaskModel.seq))).scalar()
         return int(current or 0) + 1
 
+    def max_task_id(self) -> str | None:
+        """The largest task id stored (ids sort by creation time); None when empty."""
+        with self._connect() as conn:
+            return conn.execute(select(func.max(TASKS.c.id))).scalar()
+
     def get_task(self, task_id: str) -> TaskRow | None:
         t = TASKS
         with self._connect() as conn:

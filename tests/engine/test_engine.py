@@ -321,3 +321,23 @@ async def test_the_provider_hears_of_idle_workers_and_unplaceable_tasks(tmp_path
         assert "no worker has 2 gpus" in reasons[big.id]
     finally:
         await engine.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_submit_repeated_after_a_restart_is_still_the_same_task(tmp_path: Any) -> None:
+    first = make_engine(tmp_path)
+    await first.start()
+    spec = shell(name="once")
+    [row] = await first.submit([spec], {})
+    newer = shell(name="newer")
+    await first.submit([newer], {})
+    await first.stop()
+    second = make_engine(tmp_path)
+    await second.start()
+    try:
+        # the client never heard "accepted" and sends both again: no duplicates, no errors
+        again = await second.submit([spec, newer], {})
+        assert [r.seq for r in again] == [row.seq, row.seq + 1]
+        assert len(second.store.list_tasks(limit=10)) == 2
+    finally:
+        await second.stop()
