@@ -64,16 +64,26 @@ class WorkerHandle:
     def memory(self) -> int:
         return int(self.info.get("memory") or 0)
 
+    def _parsed(self) -> tuple[tuple[Gpu, ...], dict[str, str]]:
+        """GPUs and labels from the hello, parsed once per hello (the scheduler asks often)."""
+        cached = self.__dict__.get("_parsed_cache")
+        if cached is not None and cached[0] is self.info:
+            return cached[1], cached[2]
+        gpus = tuple(Gpu.from_dict(g) for g in self.info.get("gpus") or ())
+        try:
+            labels = parse_labels(self.info.get("labels") or {}, "labels")
+        except Exception:  # a worker's bad labels match nothing
+            labels = {}
+        self.__dict__["_parsed_cache"] = (self.info, gpus, labels)
+        return gpus, labels
+
     @property
     def gpus(self) -> tuple[Gpu, ...]:
-        return tuple(Gpu.from_dict(g) for g in self.info.get("gpus") or ())
+        return self._parsed()[0]
 
     @property
     def labels(self) -> dict[str, str]:
-        try:
-            return parse_labels(self.info.get("labels") or {}, "labels")
-        except Exception:
-            return {}
+        return self._parsed()[1]
 
     def capacity(self, prefetch: int = 0, prefetch_below: float = 0.0) -> WorkerCapacity:
         """What it offers now. ``prefetch`` tasks per slot may be sent ahead while its

@@ -166,18 +166,29 @@ def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         _update_by_pk(conn, table, old)
 
 
+_BLOB_UPSERTS: dict[str, Any] = {}
+
+
+def _blob_upsert_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE for SQLite and PostgreSQL, built once."""
+    statement = _BLOB_UPSERTS.get(dialect)
+    if statement is None:
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        base = dialect_insert(BLOBS)
+        columns = {c: base.excluded[c] for c in ("size", "task_id", "kind", "created_at", "data")}
+        statement = _BLOB_UPSERTS[dialect] = base.on_conflict_do_update(index_elements=["key"], set_=columns)
+    return statement
+
+
 def _upsert_blobs(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert blobs, replacing any with the same key, in one statement where the database
     can (SQLite and PostgreSQL both have ON CONFLICT)."""
     name = conn.dialect.name
     if name in ("sqlite", "postgresql"):
-        if name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        statement = dialect_insert(BLOBS)
-        columns = {c: statement.excluded[c] for c in ("size", "task_id", "kind", "created_at", "data")}
-        conn.execute(statement.on_conflict_do_update(index_elements=["key"], set_=columns), rows)
+        conn.execute(_blob_upsert_statement(name), rows)
     else:
         _upsert(conn, BLOBS, rows)
 
