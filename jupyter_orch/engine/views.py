@@ -44,6 +44,22 @@ def task_view(row: TaskRow) -> dict[str, Any]:
     }
 
 
+def outcome_view(row: TaskRow) -> dict[str, Any]:
+    """The part of a finished task a client's future needs (sent for every task it ends)."""
+    return {
+        "id": row.spec.id,
+        "name": row.spec.display_name,
+        "state": row.state.value,
+        "attempt": row.attempt,
+        "error": row.error,
+        "error_kind": row.error_kind,
+        "traceback": row.traceback,
+        "has_result": row.result_key is not None,
+        "started_at": row.started_at,
+        "ended_at": row.ended_at,
+    }
+
+
 def attempt_view(row: AttemptRow) -> dict[str, Any]:
     return {
         "number": row.number,

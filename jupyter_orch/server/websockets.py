@@ -14,7 +14,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..core import protocol
 from ..core.errors import OrchError, Unauthorized
-from ..engine.views import task_view
+from ..engine.views import outcome_view, task_view
 from .base import OrchMixin, bearer_secret
 from .tasks import parse_submission
 
@@ -320,4 +320,4 @@ class SessionHandler(AuthedWebSocket):
                     blobs.append((f"result:{row.id}", await self._engine.result_bytes(row)))
                 except (KeyError, OrchError):
                     pass
-        self.send_frame({"type": "done", "tasks": [task_view(r) for r in rows]}, blobs)
+        self.send_frame({"type": "done", "tasks": [outcome_view(r) for r in rows]}, blobs)
