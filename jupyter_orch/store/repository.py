@@ -36,6 +36,7 @@ from jupyter_orch.core.records import (
 )
 from jupyter_orch.core.states import TERMINAL, TaskState
 
+from . import sqlite_fast
 from .convert import (
     attempt_from_row,
     attempt_to_columns,
@@ -193,6 +194,11 @@ def _upsert_blobs(conn: Connection, rows: list[dict[str, Any]]) -> None:
         _upsert(conn, BLOBS, rows)
 
 
+def _warn_missing(table: Table, expected: int, matched: int) -> None:
+    if 0 <= matched < expected:
+        log.warning("%s: %d of %d updated rows were not found", table.name, expected - matched, expected)
+
+
 class SqlStore:
     """Persistence for the engine on any SQLAlchemy database (SQLite and PostgreSQL tested)."""
 
@@ -241,6 +247,9 @@ class SqlStore:
         batch = _Batch.fold(changes)
         tasks, attempts = TASKS, ATTEMPTS
         with self._connect(write=True) as conn, conn.begin():
+            if self._sqlite:
+                self._apply_sqlite(conn, batch)
+                return
             if batch.task_inserts:
                 conn.execute(insert(tasks), [task_to_columns(r) for r in batch.task_inserts])
             if batch.task_updates:
@@ -256,6 +265,25 @@ class SqlStore:
             if batch.blobs:
                 now = time.time()
                 _upsert_blobs(conn, [blob_to_columns(b, now) for b in batch.blobs.values()])
+
+    @staticmethod
+    def _apply_sqlite(conn: Connection, batch: _Batch) -> None:
+        """The same writes as :meth:`apply`, through the DBAPI (see :mod:`.sqlite_fast`)."""
+        if batch.task_inserts:
+            sqlite_fast.insert_rows(conn, TASKS, [task_to_columns(r) for r in batch.task_inserts])
+        if batch.task_updates:
+            rows = [task_to_update_columns(r) for r in batch.task_updates.values()]
+            _warn_missing(TASKS, len(rows), sqlite_fast.update_rows(conn, TASKS, rows))
+        if batch.attempt_inserts:
+            sqlite_fast.insert_rows(conn, ATTEMPTS, [attempt_to_columns(r) for r in batch.attempt_inserts])
+        if batch.attempt_updates:
+            rows = [attempt_to_columns(r) for r in batch.attempt_updates.values()]
+            _warn_missing(ATTEMPTS, len(rows), sqlite_fast.update_rows(conn, ATTEMPTS, rows))
+        if batch.workers:
+            sqlite_fast.upsert_rows(conn, WORKERS, [worker_to_columns(w) for w in batch.workers.values()])
+        if batch.blobs:
+            now = time.time()
+            sqlite_fast.upsert_rows(conn, BLOBS, [blob_to_columns(b, now) for b in batch.blobs.values()])
 
     # --- tasks -------------------------------------------------------------------------------
 
