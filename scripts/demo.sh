@@ -3,12 +3,7 @@
 # SQLite in the Jupyter data dir, and the examples folder open.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[lab]"
+source scripts/venv.sh "[lab]"
 echo "jupyter-orch is installed; starting JupyterLab (open examples/quickstart.ipynb)."
 extra=()
 if [ "$(id -u)" = "0" ]; then extra+=(--allow-root); fi

@@ -107,13 +107,9 @@ class Client:
             "id": new_id(),
             "kind": "function",
             "name": name or fname,
-            "resources": _resources(cpus, memory, gpus, gpu_type, labels),
-            "image": image,
-            "priority": priority,
-            "retries": retries,
-            "retry_backoff": retry_backoff,
-            "timeout": timeout,
-            "env": dict(env or {}),
+            **_task_fields(
+                cpus, memory, gpus, gpu_type, labels, image, priority, retries, retry_backoff, timeout, env
+            ),
             "depends": depends,
             "metadata": {"function": f"{module}.{fname}" if module else fname, "client_env": environment()},
         }
@@ -143,13 +139,9 @@ class Client:
             "kind": "shell",
             "name": name,
             "command": command,
-            "resources": _resources(cpus, memory, gpus, gpu_type, labels),
-            "image": image,
-            "priority": priority,
-            "retries": retries,
-            "retry_backoff": retry_backoff,
-            "timeout": timeout,
-            "env": dict(env or {}),
+            **_task_fields(
+                cpus, memory, gpus, gpu_type, labels, image, priority, retries, retry_backoff, timeout, env
+            ),
             "depends": [d.id if isinstance(d, Future) else d for d in depends],
         }
         return self._submit(spec, None)
@@ -235,16 +227,35 @@ class Client:
         return self.future(view["id"])
 
 
-def _resources(
-    cpus: float, memory: str | int | None, gpus: int, gpu_type: str | None, labels: Mapping[str, str] | None
+def _task_fields(
+    cpus: float,
+    memory: str | int | None,
+    gpus: int,
+    gpu_type: str | None,
+    labels: Mapping[str, str] | None,
+    image: str | None,
+    priority: int,
+    retries: int,
+    retry_backoff: float | None,
+    timeout: float | None,
+    env: Mapping[str, str] | None,
 ) -> dict[str, Any]:
+    """The spec fields every kind of task shares, from ``submit``'s keyword options."""
     if isinstance(gpus, bool) or not isinstance(gpus, int):
         raise SpecError(f"gpus must be a whole number, not {gpus!r}", field="resources.gpus")
-    out: dict[str, Any] = {"cpus": cpus, "gpus": gpus}
+    resources: dict[str, Any] = {"cpus": cpus, "gpus": gpus}
     if memory is not None:
-        out["memory"] = memory
+        resources["memory"] = memory
     if gpu_type:
-        out["gpu_type"] = gpu_type
+        resources["gpu_type"] = gpu_type
     if labels:
-        out["labels"] = dict(labels)
-    return out
+        resources["labels"] = dict(labels)
+    return {
+        "resources": resources,
+        "image": image,
+        "priority": priority,
+        "retries": retries,
+        "retry_backoff": retry_backoff,
+        "timeout": timeout,
+        "env": dict(env or {}),
+    }
