@@ -113,7 +113,11 @@ class SessionChannel:
     async def _connect(self) -> WebSocketClientConnection:
         api = self.client.api
         request = HTTPRequest(
-            api.ws_url("/session"), headers=api.headers(), connect_timeout=10, request_timeout=30
+            # batch=1: the server may send several messages in one frame
+            api.ws_url(f"/session?batch={protocol.BATCH}"),
+            headers=api.headers(),
+            connect_timeout=10,
+            request_timeout=30,
         )
         ws = await websocket_connect(request, max_message_size=2 << 30, ping_interval=20)
         ws.protocol.set_nodelay(True)  # type: ignore[union-attr]  # a submit must not wait for Nagle
@@ -151,7 +155,8 @@ class SessionChannel:
                 if message is None:
                     break
                 try:
-                    self._handle(protocol.decode(message))
+                    for msg in protocol.decode_all(message):
+                        self._handle(msg)
                 except protocol.ProtocolError as exc:
                     log.warning("jupyter-orch: unreadable message from the server: %s", exc)
             self._ws = None

@@ -49,6 +49,14 @@ Server → worker:
 ``shutdown``   {type, reason}: finish nothing new; exit when idle (provider release)
 ``error``      {type, message}: a fatal protocol or authentication problem
 
+Either way:
+
+``batch``      binary: {type, blobs: [["0t", n], ["1b", n], ...]}: several messages in one
+               frame, in order; each blob is a whole frame (``t`` text, ``b`` binary).
+               Sent only to a peer that announced ``"batch": 1`` (a worker in its hello,
+               the server in its welcome, a client by ``?batch=1`` on the session URL);
+               see :mod:`jupyter_orch.core.batching`.
+
 Authentication: the WebSocket upgrade request carries ``Authorization: Bearer <token>``
 with a worker token the server issued. The path is ``/orch/api/v1/workers/connect``.
 """
@@ -66,6 +74,7 @@ CONNECT_PATH = "/orch/api/v1/workers/connect"
 
 WORKER_MESSAGES = frozenset({"hello", "heartbeat", "started", "log", "finished"})
 SERVER_MESSAGES = frozenset({"welcome", "assign", "cancel", "ack", "refuse", "shutdown", "error"})
+BATCH = 1  # the value of the "batch" capability in hello/welcome
 ERROR_KINDS = frozenset(
     {
         "exception",
@@ -111,10 +120,42 @@ def encode(header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]] | None 
     """A text frame for a header alone, a binary frame when there are blobs."""
     if not blobs:
         return json.dumps(header, separators=(",", ":"))
+    return encode_binary(header, blobs)
+
+
+def encode_batch(frames: Sequence[str | bytes]) -> bytes:
+    """One binary frame carrying several frames, in order (see ``batch`` above)."""
+    blobs = [(f"{i}t", f.encode()) if isinstance(f, str) else (f"{i}b", f) for i, f in enumerate(frames)]
+    return encode_binary({"type": "batch"}, blobs)
+
+
+def encode_binary(header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]]) -> bytes:
     head = dict(header)
     head["blobs"] = [[name, len(data)] for name, data in blobs]
     raw = json.dumps(head, separators=(",", ":")).encode()
     return b"".join([_HEADER_LEN.pack(len(raw)), raw, *(bytes(data) for _, data in blobs)])
+
+
+def decode_all(frame: str | bytes) -> list[Message]:
+    """The messages of a frame: one, or those of a ``batch`` in order."""
+    msg = decode(frame)
+    if msg.type != "batch":
+        return [msg]
+    out = []
+    for name, inner in msg.blobs.items():
+        if name.endswith("t"):
+            try:
+                text = bytes(inner).decode()
+            except UnicodeDecodeError as exc:
+                raise ProtocolError(f"unreadable frame in batch: {exc}") from None
+            out.append(decode(text))
+        elif name.endswith("b"):
+            out.append(decode(bytes(inner)))
+        else:
+            raise ProtocolError(f"bad frame name {name!r} in batch")
+        if out[-1].type == "batch":
+            raise ProtocolError("a batch inside a batch")
+    return out
 
 
 def decode(frame: str | bytes) -> Message:
@@ -147,6 +188,8 @@ def decode(frame: str | bytes) -> Message:
                     raise ProtocolError("bad blob entry in frame header")
                 if offset + length > len(view):
                     raise ProtocolError(f"blob {name!r} runs past the frame")
+                if name in blobs:
+                    raise ProtocolError(f"blob {name!r} appears twice in the frame")
                 # large blobs stay views of the frame: megabytes are not copied once more
                 chunk = view[offset : offset + length]
                 blobs[name] = chunk if length >= LARGE_BLOB else bytes(chunk)

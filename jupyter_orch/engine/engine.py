@@ -47,7 +47,8 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
         self.logs = logs
         self.config = config or EngineConfig()
         self.bus = EventBus()
-        self.journal = Journal(store, blobs)
+        # small batches commit on the loop when the store says its commits are local (SQLite)
+        self.journal = Journal(store, blobs, inline_max=64 if getattr(store, "local_commits", False) else 0)
         self.tasks: dict[str, TaskRow] = {}  # every non-terminal task
         self._finished: OrderedDict[str, TaskRow] = OrderedDict()  # recent terminal tasks
         self.queue = FairQueue()
@@ -119,9 +120,9 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
         if self.bus.subscriber_count:  # a view costs more than the rest of a state change
             self.bus.publish({"type": "task", "task": task_view(row)})
 
-    def _update(self, row: TaskRow) -> None:
+    def _update(self, row: TaskRow, *, lazy: bool = False) -> None:
         self._touch(row)
-        self.journal.add(UpdateTask(dataclasses.replace(row)))
+        self.journal.add(UpdateTask(dataclasses.replace(row)), lazy=lazy)
         self._publish_task(row)
 
     def _set_state(self, row: TaskRow, state: TaskState) -> None:
@@ -137,7 +138,9 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
     async def _lookup(self, task_id: str) -> TaskRow | None:
         row = self._lookup_memory(task_id)
         if row is None:
-            row = await self.journal.run(self.store.get_task, task_id)
+            stored = await self.journal.run(self.store.get_task, task_id)
+            # submitted or changed while the store was read: memory has the live row
+            row = self._lookup_memory(task_id) or stored
         return row
 
     async def get_row(self, task_id: str, owner: str | None = None) -> TaskRow:
@@ -156,11 +159,11 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
             self._attempts[row.id] = attempt
         return attempt
 
-    def _save_attempt(self, row: TaskRow, **changes: Any) -> None:
+    def _save_attempt(self, row: TaskRow, *, lazy: bool = False, **changes: Any) -> None:
         attempt = self._attempt_of(row)
         for key, value in changes.items():
             setattr(attempt, key, value)
-        self.journal.add(UpdateAttempt(dataclasses.replace(attempt)))
+        self.journal.add(UpdateAttempt(dataclasses.replace(attempt)), lazy=lazy)
 
     def _retire(self, row: TaskRow) -> None:
         """A task reached a terminal state: move it out of the active set."""

@@ -22,14 +22,26 @@ T = TypeVar("T")
 class ChangeSink(Protocol):
     def apply(self, changes: Sequence[Change]) -> None: ...
 
+    def checkpoint(self) -> None: ...
+
 
 class BlobSink(Protocol):
     def put(self, key: str, data: bytes) -> int: ...
 
 
 class Journal:
-    def __init__(self, store: ChangeSink, blobs: BlobSink) -> None:
+    """``inline_max``: a batch of at most this many changes (and no blob files) is written on
+    the event loop itself, for a store whose commits are local and quick (SQLite): a thread
+    hop each way costs more than such a commit. ``checkpoint_every``: commits between two
+    calls of ``store.checkpoint()`` on the database thread (SQLite's WAL is folded into the
+    database there, never on the loop)."""
+
+    def __init__(
+        self, store: ChangeSink, blobs: BlobSink, *, inline_max: int = 0, checkpoint_every: int = 500
+    ) -> None:
         self._store = store
+        self.inline_max = inline_max
+        self.checkpoint_every = checkpoint_every
         self._blobs = blobs
         self._changes: list[Change] = []
         self._blob_writes: list[tuple[str, bytes]] = []
@@ -38,10 +50,24 @@ class Journal:
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orch-db")
         self.commits = 0
         self.failed: BaseException | None = None
+        self.lazy_delay = 0.2
+        self._lazy_timer: asyncio.TimerHandle | None = None
 
-    def add(self, change: Change) -> None:
+    def add(self, change: Change, *, lazy: bool = False) -> None:
+        """Queue a change for the next commit. A ``lazy`` change does not start a commit
+        itself: it joins the next one, at most ``lazy_delay`` seconds later. For changes
+        whose loss in a crash is repaired anyway (a task's "running" state comes back with
+        the worker's hello), so a quick task costs one commit fewer."""
         self._changes.append(change)
-        self._schedule()
+        if not lazy:
+            self._schedule()
+        elif self._flushing is None and self._lazy_timer is None:
+            self._lazy_timer = asyncio.get_running_loop().call_later(self.lazy_delay, self._lazy_due)
+
+    def _lazy_due(self) -> None:
+        self._lazy_timer = None
+        if self._changes:
+            self._schedule()
 
     def put_blob(self, key: str, data: bytes) -> None:
         self._blob_writes.append((key, data))
@@ -69,7 +95,10 @@ class Journal:
                 blobs, self._blob_writes = self._blob_writes, []
                 waiters, self._waiters = self._waiters, []
                 try:
-                    await loop.run_in_executor(self.thread, self._write, changes, blobs)
+                    if not blobs and len(changes) <= self.inline_max:
+                        self._write(changes, blobs)
+                    else:
+                        await loop.run_in_executor(self.thread, self._write, changes, blobs)
                 except BaseException as exc:
                     log.exception("could not commit %d changes", len(changes))
                     self.failed = exc
@@ -78,6 +107,8 @@ class Journal:
                             w.set_exception(exc)
                     continue
                 self.commits += 1
+                if self.checkpoint_every and self.commits % self.checkpoint_every == 0:
+                    loop.run_in_executor(self.thread, self._checkpoint)
                 for w in waiters:
                     if not w.done():
                         w.set_result(None)
@@ -92,10 +123,19 @@ class Journal:
         if changes:
             self._store.apply(changes)
 
+    def _checkpoint(self) -> None:
+        try:
+            self._store.checkpoint()
+        except Exception:
+            log.warning("database checkpoint failed", exc_info=True)
+
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store read on the database thread (after the writes queued before it)."""
         return await asyncio.get_running_loop().run_in_executor(self.thread, fn, *args)
 
     async def close(self) -> None:
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
         await self.flush()
         self.thread.shutdown(wait=True)

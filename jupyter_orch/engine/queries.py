@@ -75,6 +75,7 @@ class Queries:
     def when_done(self: Engine, row: TaskRow) -> asyncio.Future[TaskRow]:
         """A future resolved (after the commit) when ``row`` reaches a terminal state."""
         fut: asyncio.Future[TaskRow] = asyncio.get_running_loop().create_future()
+        row = self._lookup_memory(row.id) or row  # the live row, not a copy read earlier
         if row.state.terminal:
             fut.set_result(row)
         else:

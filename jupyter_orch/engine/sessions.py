@@ -96,6 +96,7 @@ class WorkerSessions:
                     "heartbeat_interval": self.config.heartbeat_interval,
                     "server_version": self.config.server_version,
                     "log_offsets": self._log_offsets(hello),
+                    "batch": protocol.BATCH,
                 }
             )
         )
@@ -176,7 +177,7 @@ class WorkerSessions:
                 )
 
     # ------------------------------------------------------------------ messages
-    async def worker_message(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
+    def worker_message(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
         handle.last_seen = time.time()
         kind = msg.type
         if kind == "heartbeat":
@@ -205,8 +206,9 @@ class WorkerSessions:
             return
         self._set_state(row, TaskState.RUNNING)
         row.started_at = time.time()
-        self._save_attempt(row, state=AttemptState.RUNNING, started_at=row.started_at)
-        self._update(row)
+        # lazy: after a crash the worker's hello says again what runs (see _reattach)
+        self._save_attempt(row, lazy=True, state=AttemptState.RUNNING, started_at=row.started_at)
+        self._update(row, lazy=True)
 
     def _on_log(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
         if not self._owned(handle, msg):
@@ -299,7 +301,8 @@ class WorkerSessions:
             return
         items = self._acks.pop(handle.id, [])
         if items:
-            handle.send(protocol.encode({"type": "ack", "items": items}))
+            # nobody waits on an ack: it leaves with the worker's next assignment, or soon
+            handle.send(protocol.encode({"type": "ack", "items": items}), lazy=True)
 
     # ------------------------------------------------------------------ disconnect
     def worker_disconnected(self: Engine, handle: WorkerHandle, link: WorkerLink) -> None:

@@ -15,7 +15,8 @@ from ..core.scheduler import WorkerCapacity
 
 
 class WorkerLink(Protocol):
-    def send(self, frame: str | bytes) -> None: ...
+    def send(self, frame: str | bytes, *, lazy: bool = False) -> None:
+        """Send a frame; a ``lazy`` one may wait briefly to leave with the next frame."""
 
     def close(self, reason: str) -> None: ...
 
@@ -133,10 +134,10 @@ class WorkerHandle:
                     other.queued = False
                     break
 
-    def send(self, frame: str | bytes) -> bool:
+    def send(self, frame: str | bytes, *, lazy: bool = False) -> bool:
         if self.link is None:
             return False
-        self.link.send(frame)
+        self.link.send(frame, lazy=lazy)
         return True
 
     def to_dict(self) -> dict[str, Any]:

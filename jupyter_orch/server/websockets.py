@@ -13,6 +13,7 @@ from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..core import protocol
+from ..core.batching import FrameBatcher
 from ..core.errors import OrchError, Unauthorized
 from ..engine.views import outcome_view, task_view
 from .base import OrchMixin, bearer_secret
@@ -26,6 +27,7 @@ class WorkerConnectHandler(OrchMixin, WebSocketHandler):
 
     token: Any = None
     handle: Any = None
+    _batcher: FrameBatcher | None = None
 
     @property
     def max_message_size(self) -> int:  # type: ignore[override]
@@ -67,8 +69,15 @@ class WorkerConnectHandler(OrchMixin, WebSocketHandler):
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.set_nodelay(True)  # small frames (assign, ack, cancel) must not wait for Nagle
+        self._batcher: FrameBatcher | None = None  # once the worker's hello offers batches
 
-    def send(self, frame: str | bytes) -> None:
+    def send(self, frame: str | bytes, *, lazy: bool = False) -> None:
+        if self._batcher is not None:
+            self._batcher.send(frame, lazy=lazy)
+        else:
+            self._write(frame)
+
+    def _write(self, frame: str | bytes) -> None:
         try:
             self.write_message(frame, binary=isinstance(frame, bytes))
         except WebSocketClosedError:
@@ -79,15 +88,19 @@ class WorkerConnectHandler(OrchMixin, WebSocketHandler):
             code, reason = 1000, code
         super().close(code, reason)
 
-    async def on_message(self, message: str | bytes) -> None:
+    def on_message(self, message: str | bytes) -> None:
+        # synchronous: tornado reads the next frame at once instead of awaiting a task
         try:
-            msg = protocol.decode(message)
             if self.handle is None:
+                msg = protocol.decode(message)
                 if msg.type != "hello":
                     raise protocol.ProtocolError("the first message must be hello")
+                if msg.get("batch") == protocol.BATCH:
+                    self._batcher = _batcher(self._write)
                 self.handle = self._engine.worker_hello(self.token, self, msg)
                 return
-            await self._engine.worker_message(self.handle, msg)
+            for msg in protocol.decode_all(message):
+                self._engine.worker_message(self.handle, msg)
         except protocol.ProtocolError as exc:
             self.log.warning(
                 "worker %s: %s; closing its connection", self.handle.name if self.handle else "?", exc
@@ -96,8 +109,15 @@ class WorkerConnectHandler(OrchMixin, WebSocketHandler):
             self.close(1008, str(exc)[:120])
 
     def on_close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.discard()
         if self.handle is not None:
             self._engine.worker_disconnected(self.handle, self)
+
+
+def _batcher(write: Any) -> FrameBatcher:
+    loop = asyncio.get_running_loop()
+    return FrameBatcher(write, loop.call_soon, loop.call_later)
 
 
 class AuthedWebSocket(OrchMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -240,30 +260,52 @@ class SessionHandler(AuthedWebSocket):
     def max_message_size(self) -> int:  # type: ignore[override]
         return int(self.orch.engine_config.max_payload_bytes) * 4 + (16 << 20)
 
+    _batcher: FrameBatcher | None = None
+
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.set_nodelay(True)
         self._watching: set[str] = set()
         self._finished: list[Any] = []
+        self._submits: set[asyncio.Task[None]] = set()  # in flight, in order of arrival
+        if self.get_query_argument("batch", None) == str(protocol.BATCH):
+            self._batcher = _batcher(self._write)
         self.send_json({"type": "hello", "owner": self.owner, "server_version": self.orch.version_string})
 
-    def send_frame(self, header: dict[str, Any], blobs: list[tuple[str, bytes]] | None = None) -> None:
+    def send_json(self, data: Any, *, lazy: bool = False) -> None:
+        self.send_frame(data, lazy=lazy)
+
+    def send_frame(
+        self, header: dict[str, Any], blobs: list[tuple[str, bytes]] | None = None, *, lazy: bool = False
+    ) -> None:
         frame = protocol.encode(header, blobs)
+        if self._batcher is not None:
+            self._batcher.send(frame, lazy=lazy)
+        else:
+            self._write(frame)
+
+    def _write(self, frame: str | bytes) -> None:
         try:
             self.write_message(frame, binary=isinstance(frame, bytes))
         except WebSocketClosedError:
             pass
 
-    async def on_message(self, message: str | bytes) -> None:
+    def on_close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.discard()
+
+    def on_message(self, message: str | bytes) -> None:
+        # synchronous: the next frame is read while this one's submit awaits its commit
         try:
             msg = protocol.decode(message)
         except protocol.ProtocolError as exc:
             self.send_json({"type": "error", "message": str(exc)})
             return
         if msg.type == "submit":
-            await self._submit(msg)
+            task = asyncio.ensure_future(self._submit(msg))
+            self._submits.add(task)
+            task.add_done_callback(self._submits.discard)
         elif msg.type == "watch":
-            for task_id in msg.get("ids") or []:
-                await self._watch(str(task_id))
+            asyncio.ensure_future(self._watch_all([str(i) for i in msg.get("ids") or []]))
         else:
             self.send_json({"type": "error", "message": f"unknown message type {msg.type!r}"})
 
@@ -283,9 +325,16 @@ class SessionHandler(AuthedWebSocket):
         except OrchError as exc:
             self.send_json({"type": "rejected", "req": req, **exc.to_dict()})
             return
-        self.send_json({"type": "accepted", "req": req, "ids": [r.id for r in rows]})
+        # lazy: a client waits on results, not on this; it leaves with the next frame
+        self.send_json({"type": "accepted", "req": req, "ids": [r.id for r in rows]}, lazy=True)
         for row in rows:
             self._track(row)
+
+    async def _watch_all(self, task_ids: list[str]) -> None:
+        if self._submits:  # what this session submitted before the watch is known first
+            await asyncio.wait(list(self._submits))
+        for task_id in task_ids:
+            await self._watch(task_id)
 
     async def _watch(self, task_id: str) -> None:
         try:

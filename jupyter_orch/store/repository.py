@@ -207,6 +207,18 @@ class SqlStore:
         self.engine: Engine = make_engine(url, echo=echo)
         self._sqlite = self.engine.dialect.name == "sqlite"
 
+    @property
+    def local_commits(self) -> bool:
+        """Commits are local and take a fraction of a millisecond (SQLite): the engine may
+        run small ones on its event loop. Checkpoints then come from :meth:`checkpoint`."""
+        return self._sqlite
+
+    def checkpoint(self) -> None:
+        """Fold SQLite's write-ahead log into the database (a no-op elsewhere)."""
+        if self._sqlite:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     def __repr__(self) -> str:
         return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r})"
 

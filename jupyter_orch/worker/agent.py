@@ -347,7 +347,10 @@ class Worker:
         def started(pid: int) -> None:
             running.pid = pid
             log.debug("task %s attempt %d started on slot %d (pid %d)", *key, running.slot.index, pid)
-            self.connection.send({"type": "started", "task_id": key[0], "attempt": key[1], "pid": pid})
+            # lazy: a quick task's notice leaves in one frame with its report
+            self.connection.send(
+                {"type": "started", "task_id": key[0], "attempt": key[1], "pid": pid}, lazy=True
+            )
 
         try:
             outcome = await running.slot.run(request, sink, started)

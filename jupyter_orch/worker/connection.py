@@ -25,6 +25,7 @@ from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, w
 
 from jupyter_orch import __version__
 from jupyter_orch.core import protocol
+from jupyter_orch.core.batching import FrameBatcher
 from jupyter_orch.worker.aio import wait_event, wait_future
 
 log = logging.getLogger("jupyter_orch.worker")
@@ -97,18 +98,28 @@ class Connection:
         self.welcome_timeout = welcome_timeout
         self.connections = 0  # how many sessions got their welcome
         self._conn: WebSocketClientConnection | None = None
+        self._batcher: FrameBatcher | None = None  # when the server's welcome offers batches
         self._stopping = asyncio.Event()
 
     @property
     def connected(self) -> bool:
         return self._conn is not None
 
-    def send(self, header: dict[str, Any], blobs: Sequence[tuple[str, bytes]] | None = None) -> bool:
-        """Queue a message on the live connection; False (nothing sent) when there is none."""
+    def send(
+        self, header: dict[str, Any], blobs: Sequence[tuple[str, bytes]] | None = None, *, lazy: bool = False
+    ) -> bool:
+        """Queue a message on the live connection; False (nothing sent) when there is none.
+
+        Messages sent in one turn of the loop leave together; a ``lazy`` one may wait a
+        little to leave with the next (see :mod:`jupyter_orch.core.batching`)."""
         conn = self._conn
         if conn is None:
             return False
-        return _write(conn, protocol.encode(header, blobs))
+        frame = protocol.encode(header, blobs)
+        if self._batcher is not None:
+            self._batcher.send(frame, lazy=lazy)
+            return True
+        return _write(conn, frame)
 
     def stop(self) -> None:
         """End the session loop (closes the connection)."""
@@ -183,7 +194,7 @@ class Connection:
 
     async def _serve(self, conn: WebSocketClientConnection, session: Session) -> bool:
         """One connection: hello, welcome, messages. True if it got as far as the welcome."""
-        if not _write(conn, protocol.encode(session.hello())):
+        if not _write(conn, protocol.encode({**session.hello(), "batch": protocol.BATCH})):
             return False
         reading = asyncio.ensure_future(conn.read_message())
         if not await wait_future(reading, self.welcome_timeout):
@@ -198,33 +209,40 @@ class Connection:
         if first is None:
             log.warning("the server at %s closed the connection after hello (%s)", self.server, _closed(conn))
             return False
-        welcome = _decode(first)
+        messages = _decode(first)
+        welcome = messages[0] if messages else None
         if welcome is not None and welcome.type == "error":
             raise ServerRefused(f"the server refused this worker: {welcome.get('message')}")
         if welcome is None or welcome.type != "welcome":
             log.warning("expected welcome from the server, got %r; reconnecting", welcome and welcome.type)
             return False
         self._conn = conn
+        if welcome.get("batch") == protocol.BATCH:
+            loop = asyncio.get_running_loop()
+            self._batcher = FrameBatcher(lambda f: _write(conn, f), loop.call_soon, loop.call_later)
         self.connections += 1
         try:
             session.on_welcome(welcome)
+            rest = messages[1:]
             while True:
+                for message in rest:
+                    if message.type == "error":
+                        raise ServerRefused(f"the server refused this worker: {message.get('message')}")
+                    try:
+                        session.on_message(message)
+                    except ServerRefused:
+                        raise
+                    except Exception:
+                        log.exception("could not handle the server's %r message", message.type)
                 frame = await conn.read_message()
                 if frame is None:
                     break
-                message = _decode(frame)
-                if message is None:
-                    continue
-                if message.type == "error":
-                    raise ServerRefused(f"the server refused this worker: {message.get('message')}")
-                try:
-                    session.on_message(message)
-                except ServerRefused:
-                    raise
-                except Exception:
-                    log.exception("could not handle the server's %r message", message.type)
+                rest = _decode(frame)
         finally:
             self._conn = None
+            if self._batcher is not None:
+                self._batcher.discard()
+                self._batcher = None
             session.on_disconnected()
         if not self._stopping.is_set():
             log.warning("lost the connection to %s (%s); reconnecting", self.server, _closed(conn))
@@ -245,12 +263,12 @@ def _retrieve(fut: asyncio.Future[Any]) -> None:
         fut.exception()  # a closed connection: the read side notices and reconnects
 
 
-def _decode(frame: str | bytes) -> protocol.Message | None:
+def _decode(frame: str | bytes) -> list[protocol.Message]:
     try:
-        return protocol.decode(frame)
+        return protocol.decode_all(frame)
     except protocol.ProtocolError as exc:
         log.warning("ignoring a malformed message from the server: %s", exc)
-        return None
+        return []
 
 
 def _closed(conn: WebSocketClientConnection) -> str:

@@ -77,9 +77,19 @@ def _flush_output() -> None:
         except Exception:
             pass
     try:  # C-level stdio (printf in native extensions) is block-buffered on a pipe
-        ctypes.CDLL(None).fflush(None)
+        _libc().fflush(None)
     except Exception:
         pass
+
+
+_LIBC: Any = None
+
+
+def _libc() -> Any:
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None)
+    return _LIBC
 
 
 def _env_mismatch(client_env: Any) -> str | None:
@@ -150,9 +160,9 @@ class Executor:
 
     def run(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
         kind = header.get("kind")
-        environ = dict(os.environ)
         os.environ["JUPYTER_ORCH_TASK_ID"] = str(header.get("task_id"))
         os.environ["JUPYTER_ORCH_ATTEMPT"] = str(header.get("attempt"))
+        environ = dict(os.environ)
         try:
             if kind == "function":
                 return self._function(header, blobs)
@@ -164,10 +174,14 @@ class Executor:
             self._restore(environ)
 
     def _restore(self, environ: dict[str, str]) -> None:
+        """Undo what the task did to the process: streams, environment, working directory."""
         sys.stdout, sys.stderr = self._stdout, self._stderr
-        if dict(os.environ) != environ:
-            os.environ.clear()
-            os.environ.update(environ)
+        current = os.environ
+        for key in [k for k in current if k not in environ]:
+            del current[key]
+        for key, value in environ.items():
+            if current.get(key) != value:
+                current[key] = value
         try:
             if os.getcwd() != self.cwd:
                 os.chdir(self.cwd)
@@ -288,8 +302,9 @@ def main(argv: list[str] | None = None) -> None:
     code = 0
     try:
         frames.send(sock, {"op": "ready", "pid": os.getpid(), "cloudpickle": cloudpickle.__version__})
+        reader = frames.SocketReader(sock)
         while True:
-            frame = frames.recv(sock)
+            frame = reader.recv()
             if frame is None:
                 break
             header, blobs = frame

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+log = logging.getLogger("jupyter_orch.worker")
+
 _PREFIX = struct.Struct(">II")
+_JOIN_BELOW = 1 << 20  # frames smaller than this are joined and written with one call
+_CHUNK = 1 << 16
 
 Frame = tuple[dict[str, Any], dict[str, bytes]]
 
@@ -47,49 +52,113 @@ def _unpack(header_len: int, body: bytes | bytearray) -> Frame:
 
 
 def send(sock: socket.socket, header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]] = ()) -> None:
-    """Blocking write of one frame (executor side)."""
-    for part in pack(header, blobs):
-        sock.sendall(part)
+    """Blocking write of one frame (executor side): one system call for a small frame."""
+    parts = pack(header, blobs)
+    if sum(len(p) for p in parts) < _JOIN_BELOW:
+        sock.sendall(b"".join(parts))
+    else:
+        for part in parts:
+            sock.sendall(part)
 
 
-def _recv_exactly(sock: socket.socket, n: int) -> bytearray | None:
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = sock.recv_into(view[got:])
-        if k == 0:
+class SocketReader:
+    """Blocking reads of whole frames (executor side). Buffered, so a small frame costs one
+    ``recv``; a large body is received straight into its own buffer, not copied again."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buf = bytearray()
+
+    def _fill(self, n: int) -> bool:
+        while len(self._buf) < n:
+            chunk = self.sock.recv(_CHUNK)
+            if not chunk:
+                return False
+            self._buf += chunk
+        return True
+
+    def recv(self) -> Frame | None:
+        """The next frame; None at end of stream."""
+        if not self._fill(_PREFIX.size):
             return None
-        got += k
-    return buf
+        body_len, header_len = _PREFIX.unpack_from(self._buf)
+        start = _PREFIX.size
+        if len(self._buf) - start >= body_len or body_len < _CHUNK:
+            if not self._fill(start + body_len):
+                return None
+            body = bytes(self._buf[start : start + body_len])
+            del self._buf[: start + body_len]
+            return _unpack(header_len, body)
+        big = bytearray(body_len)
+        have = len(self._buf) - start
+        big[:have] = self._buf[start:]
+        self._buf.clear()
+        view = memoryview(big)
+        while have < body_len:
+            k = self.sock.recv_into(view[have:])
+            if k == 0:
+                return None
+            have += k
+        return _unpack(header_len, big)
 
 
-def recv(sock: socket.socket) -> Frame | None:
-    """Blocking read of one frame; None at end of stream (executor side)."""
-    prefix = _recv_exactly(sock, _PREFIX.size)
-    if prefix is None:
-        return None
-    body_len, header_len = _PREFIX.unpack(prefix)
-    body = _recv_exactly(sock, body_len)
-    if body is None:
-        return None
-    return _unpack(header_len, body)
+class FrameChannel(asyncio.Protocol):
+    """The worker's end of the control socket: frames are parsed as bytes arrive and handed
+    to ``on_frame`` (``None`` once the stream ends or breaks); no task per frame."""
 
+    def __init__(self, on_frame: Callable[[Frame | None], None]) -> None:
+        self._on_frame = on_frame
+        self._buf = bytearray()
+        self._ended = False
+        self.transport: asyncio.Transport | None = None
 
-async def read(reader: asyncio.StreamReader) -> Frame | None:
-    """Read one frame; None at end of stream (worker side)."""
-    try:
-        prefix = await reader.readexactly(_PREFIX.size)
-        body_len, header_len = _PREFIX.unpack(prefix)
-        body = await reader.readexactly(body_len)
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-    return _unpack(header_len, body)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        while len(buf) >= _PREFIX.size and not self._ended:
+            body_len, header_len = _PREFIX.unpack_from(buf)
+            end = _PREFIX.size + body_len
+            if len(buf) < end:
+                return
+            body = bytes(buf[_PREFIX.size : end])
+            del buf[:end]
+            try:
+                frame = _unpack(header_len, body)
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("bad control frame from an executor: %s", exc)
+                self._end()
+                if self.transport is not None:
+                    self.transport.close()
+                return
+            self._on_frame(frame)
 
-async def write(
-    writer: asyncio.StreamWriter, header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]] = ()
-) -> None:
-    """Write one frame and wait until the socket has taken it (worker side)."""
-    writer.writelines(pack(header, blobs))
-    await writer.drain()
+    def eof_received(self) -> bool:
+        self._end()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._on_frame(None)
+
+    def send(self, header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]] = ()) -> bool:
+        """Queue one frame; False when the channel is closed."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self._ended:
+            return False
+        parts = pack(header, blobs)
+        if sum(len(p) for p in parts) < _JOIN_BELOW:
+            transport.write(b"".join(parts))
+        else:
+            transport.writelines(parts)
+        return True
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()

@@ -36,10 +36,11 @@ class ExecutorProcess:
     def __init__(self, cuda: str | None) -> None:
         self.cuda = cuda
         self.proc: subprocess.Popen[bytes] | None = None
-        self.frames: asyncio.Queue[frames.Frame | None] = asyncio.Queue()
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.stray: collections.deque[str] = collections.deque(maxlen=50)
-        self._writer: asyncio.StreamWriter | None = None
+        self._frames: collections.deque[frames.Frame | None] = collections.deque()
+        self._frame_waiter: asyncio.Future[frames.Frame | None] | None = None
+        self._channel: frames.FrameChannel | None = None
         self._readers: list[PipeReader] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._pidfd: int | None = None
@@ -87,9 +88,10 @@ class ExecutorProcess:
             os.close(err_w)
         self._readers = [PipeReader(out_r, "stdout", self._stray), PipeReader(err_r, "stderr", self._stray)]
         self._watch_exit()
-        reader, self._writer = await asyncio.open_unix_connection(sock=parent_sock)
-        self._tasks.append(asyncio.ensure_future(self._read_frames(reader)))
-        ready = asyncio.ensure_future(self.frames.get())
+        _, self._channel = await asyncio.get_running_loop().create_unix_connection(
+            lambda: frames.FrameChannel(self._on_frame), sock=parent_sock
+        )
+        ready = self.next_frame()
         waits: list[asyncio.Future[Any]] = [ready, self.exited]
         await asyncio.wait(waits, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
         frame = ready.result() if ready.done() else None
@@ -135,16 +137,23 @@ class ExecutorProcess:
         if not self.exited.done():
             self.exited.set_result(code)
 
-    async def _read_frames(self, reader: asyncio.StreamReader) -> None:
-        try:
-            while True:
-                frame = await frames.read(reader)
-                await self.frames.put(frame)
-                if frame is None:
-                    return
-        except Exception as exc:  # a malformed frame: treat as the end of the channel
-            log.warning("bad control frame from executor %s: %s", self.proc.pid if self.proc else "?", exc)
-            await self.frames.put(None)
+    def _on_frame(self, frame: frames.Frame | None) -> None:
+        waiter, self._frame_waiter = self._frame_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(frame)
+        else:
+            self._frames.append(frame)
+
+    def next_frame(self) -> asyncio.Future[frames.Frame | None]:
+        """A future for the next control frame from the executor (None: the channel ended)."""
+        fut: asyncio.Future[frames.Frame | None] = asyncio.get_running_loop().create_future()
+        if self._frames:
+            fut.set_result(self._frames.popleft())
+        elif self._frame_waiter is not None and not self._frame_waiter.done():
+            raise RuntimeError("one reader of executor frames at a time")
+        else:
+            self._frame_waiter = fut
+        return fut
 
     def set_sink(self, sink: Sink | None) -> None:
         for reader in self._readers:
@@ -154,11 +163,11 @@ class ExecutorProcess:
         for reader in self._readers:
             reader.drain()
 
-    async def send(self, header: dict[str, Any], blobs: list[tuple[str, bytes]]) -> bool:
-        assert self._writer is not None
+    def send(self, header: dict[str, Any], blobs: list[tuple[str, bytes]]) -> bool:
+        """Queue a frame for the executor; False when its channel is closed."""
+        assert self._channel is not None
         try:
-            await frames.write(self._writer, header, blobs)
-            return True
+            return self._channel.send(header, blobs)
         except (ConnectionError, OSError):
             return False
 
@@ -180,9 +189,9 @@ class ExecutorProcess:
 
     async def stop(self, grace: float = 2.0) -> None:
         """Close the control channel (the executor exits when idle), then make sure."""
-        if self._writer is not None:
+        if self._channel is not None:
             with contextlib.suppress(Exception):
-                self._writer.close()
+                self._channel.close()
         if self.proc is not None:
             await wait_future(self.exited, grace)
             await self.kill()
@@ -199,6 +208,8 @@ class ExecutorProcess:
             asyncio.get_running_loop().remove_reader(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
-        if self._writer is not None:
+        if self._channel is not None:
             with contextlib.suppress(Exception):
-                self._writer.close()
+                self._channel.close()
+        if self._frame_waiter is not None and not self._frame_waiter.done():
+            self._frame_waiter.cancel()

@@ -73,6 +73,7 @@ class Slot:
         self._executor: ExecutorProcess | None = None
         self._starting: asyncio.Task[ExecutorProcess] | None = None
         self._cancel = asyncio.Event()
+        self._cancel_requested: asyncio.Future[None] | None = None  # what _wait waits on
         self._cancel_reason = ""
         self._cancel_grace: float | None = None
 
@@ -141,6 +142,8 @@ class Slot:
         self._cancel_reason = reason
         self._cancel_grace = grace
         self._cancel.set()
+        if self._cancel_requested is not None and not self._cancel_requested.done():
+            self._cancel_requested.set_result(None)
 
     async def run(
         self,
@@ -183,7 +186,7 @@ class Slot:
         try:
             if on_started is not None:  # before the send, so "started" precedes any output
                 on_started(ex.pid)
-            sent = await ex.send(header, list(task.blobs.items()))
+            sent = ex.send(header, list(task.blobs.items()))
             outcome = await self._wait(ex, task, started) if sent else await self._died(ex)
         finally:
             ex.drain()
@@ -196,8 +199,10 @@ class Slot:
         return outcome
 
     async def _wait(self, ex: ExecutorProcess, task: TaskRequest, started: float) -> Outcome:
-        frame_wait = asyncio.ensure_future(ex.frames.get())
-        cancel_wait = asyncio.ensure_future(self._cancel.wait())
+        frame_wait = ex.next_frame()
+        cancel_wait = self._cancel_requested = asyncio.get_running_loop().create_future()
+        if self._cancel.is_set():
+            cancel_wait.set_result(None)
         try:
             timeout = None
             if task.timeout is not None and task.timeout > 0:

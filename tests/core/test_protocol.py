@@ -178,3 +178,34 @@ def test_message_vocabulary() -> None:
     assert not WORKER_MESSAGES & SERVER_MESSAGES
     assert {"exception", "exit_code", "signal", "timeout", "cancelled", "executor_died"} <= ERROR_KINDS
     assert CONNECT_PATH == "/orch/api/v1/workers/connect"
+
+
+# --------------------------------------------------------------------------- batches
+def test_a_batch_carries_text_and_binary_frames_in_order() -> None:
+    from jupyter_orch.core.protocol import decode_all, encode_batch
+
+    frames = [
+        encode({"type": "started", "task_id": "a", "attempt": 1}),
+        encode({"type": "finished", "task_id": "a", "attempt": 1, "ok": True}, [("result", b"\x00r")]),
+        encode({"type": "log", "task_id": "b", "attempt": 1, "lines": [[1.0, "stdout", "ü"]]}),
+    ]
+    messages = decode_all(encode_batch(frames))
+    assert [m.type for m in messages] == ["started", "finished", "log"]
+    assert messages[1].blobs == {"result": b"\x00r"}
+    assert messages[2]["lines"] == [[1.0, "stdout", "ü"]]
+    # a frame that is not a batch is one message
+    assert [m.type for m in decode_all(frames[0])] == ["started"]
+
+
+def test_malformed_batches_are_protocol_errors() -> None:
+    from jupyter_orch.core.protocol import decode_all, encode_batch
+
+    inner = encode_batch([encode({"type": "ack", "items": []})])
+    with pytest.raises(ProtocolError, match="batch inside a batch"):
+        decode_all(encode_batch([inner, encode({"type": "ack"})]))
+    with pytest.raises(ProtocolError, match="bad frame name"):
+        decode_all(binary({"type": "batch", "blobs": [["0x", 2]]}, b"{}"))
+    with pytest.raises(ProtocolError, match="appears twice"):
+        decode_all(binary({"type": "batch", "blobs": [["0t", 2], ["0t", 2]]}, b"{}", b"{}"))
+    with pytest.raises(ProtocolError, match="unreadable"):
+        decode_all(binary({"type": "batch", "blobs": [["0t", 2]]}, b"\xff\xfe"))
