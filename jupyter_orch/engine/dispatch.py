@@ -50,7 +50,7 @@ class Dispatch:
             return
         cfg = self.config
         capacities = [
-            w.capacity(cfg.prefetch, cfg.prefetch_below)
+            w.capacity(cfg.prefetch, cfg.prefetch_below, cfg.prefetch_quick, cfg.prefetch_quick_below)
             for w in self.workers.values()
             if w.state == "connected"
         ]

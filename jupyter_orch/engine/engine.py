@@ -48,7 +48,12 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
         self.config = config or EngineConfig()
         self.bus = EventBus()
         # small batches commit on the loop when the store says its commits are local (SQLite)
-        self.journal = Journal(store, blobs, inline_max=64 if getattr(store, "local_commits", False) else 0)
+        self.journal = Journal(
+            store,
+            blobs,
+            inline_max=64 if getattr(store, "local_commits", False) else 0,
+            busy=self._backlogged,
+        )
         self.tasks: dict[str, TaskRow] = {}  # every non-terminal task
         self._finished: OrderedDict[str, TaskRow] = OrderedDict()  # recent terminal tasks
         self.queue = FairQueue()
@@ -115,6 +120,12 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
     # ------------------------------------------------------------------ helpers
     def _touch(self, row: TaskRow) -> None:
         row.updated_at = time.time()
+
+    def _backlogged(self) -> bool:
+        """More tasks waiting than the workers hold: a short wait before a commit costs no
+        one anything (workers have work queued) and saves commits."""
+        slots = sum(w.slots for w in self.workers.values() if w.state == "connected")
+        return len(self.queue) > 2 * slots
 
     def _publish_task(self, row: TaskRow) -> None:
         if self.bus.subscriber_count:  # a view costs more than the rest of a state change

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -31,16 +32,27 @@ class BlobSink(Protocol):
 
 class Journal:
     """``inline_max``: a batch of at most this many changes (and no blob files) is written on
-    the event loop itself, for a store whose commits are local and quick (SQLite): a thread
-    hop each way costs more than such a commit. ``checkpoint_every``: commits between two
+    the event loop itself, for a store whose commits are local and quick (SQLite), unless
+    commits come back to back: a thread hop each way costs more than such a commit. ``checkpoint_every``: commits between two
     calls of ``store.checkpoint()`` on the database thread (SQLite's WAL is folded into the
     database there, never on the loop)."""
 
     def __init__(
-        self, store: ChangeSink, blobs: BlobSink, *, inline_max: int = 0, checkpoint_every: int = 500
+        self,
+        store: ChangeSink,
+        blobs: BlobSink,
+        *,
+        inline_max: int = 0,
+        checkpoint_every: int = 500,
+        busy: Callable[[], bool] | None = None,
+        busy_interval: float = 0.002,
     ) -> None:
         self._store = store
+        self.busy = busy
+        self.busy_interval = busy_interval
         self.inline_max = inline_max
+        self.inline_gap = 0.0005  # seconds since the last commit for the next to go inline
+        self._last_commit = 0.0
         self.checkpoint_every = checkpoint_every
         self._blobs = blobs
         self._changes: list[Change] = []
@@ -77,6 +89,19 @@ class Journal:
         if self._flushing is None:
             self._flushing = asyncio.get_running_loop().create_task(self._flush_loop())
 
+    def _pause(self) -> float:
+        """How long to gather changes before the next commit: nothing when idle; under a
+        backlog (``busy()``), until ``busy_interval`` after the last commit, so a burst of
+        thousands of tasks costs hundreds of commits, not thousands."""
+        if self.busy is None or not self.busy():
+            return 0
+        return max(0.0, self.busy_interval - (time.monotonic() - self._last_commit))
+
+    def _quiet(self) -> bool:
+        """No commit just before this one: a lone commit is quickest on the loop, while
+        back-to-back ones (a burst) gather more changes each behind a commit on the thread."""
+        return time.monotonic() - self._last_commit >= self.inline_gap
+
     async def flush(self) -> None:
         """Wait until everything added so far is committed (raise if the commit failed)."""
         if not self._changes and not self._blob_writes and self._flushing is None:
@@ -90,15 +115,16 @@ class Journal:
         loop = asyncio.get_running_loop()
         try:
             while self._changes or self._blob_writes or self._waiters:
-                await asyncio.sleep(0)  # let concurrent submitters join this batch
+                await asyncio.sleep(self._pause())  # let concurrent changes join this batch
                 changes, self._changes = self._changes, []
                 blobs, self._blob_writes = self._blob_writes, []
                 waiters, self._waiters = self._waiters, []
                 try:
-                    if not blobs and len(changes) <= self.inline_max:
+                    if not blobs and len(changes) <= self.inline_max and self._quiet():
                         self._write(changes, blobs)
                     else:
                         await loop.run_in_executor(self.thread, self._write, changes, blobs)
+                    self._last_commit = time.monotonic()
                 except BaseException as exc:
                     log.exception("could not commit %d changes", len(changes))
                     self.failed = exc

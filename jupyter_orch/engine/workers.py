@@ -86,16 +86,21 @@ class WorkerHandle:
     def labels(self) -> dict[str, str]:
         return self._parsed()[1]
 
-    def capacity(self, prefetch: int = 0, prefetch_below: float = 0.0) -> WorkerCapacity:
+    def capacity(
+        self, prefetch: int = 0, prefetch_below: float = 0.0, quick: int = 0, quick_below: float = 0.0
+    ) -> WorkerCapacity:
         """What it offers now. ``prefetch`` tasks per slot may be sent ahead while its
-        tasks have been short (run time under ``prefetch_below`` seconds)."""
+        tasks have been short (run time under ``prefetch_below`` seconds), ``quick`` per slot
+        while they have been quicker still (under ``quick_below``)."""
         active = [r for r in self.running.values() if not r.queued]
         queued = len(self.running) - len(active)
         used_cpus = sum(r.resources.cpus for r in active)
         used_mem = sum(r.resources.memory for r in active)
         used_gpus = {g for r in active for g in r.gpus}
         gpus = self.gpus
-        short = self.run_time is not None and self.run_time < prefetch_below
+        run_time = self.run_time
+        short = run_time is not None and run_time < prefetch_below
+        depth = quick if run_time is not None and run_time < quick_below and quick > prefetch else prefetch
         return WorkerCapacity(
             id=self.id,
             slots_total=self.slots,
@@ -110,7 +115,7 @@ class WorkerHandle:
             image=self.info.get("image"),
             any_image=False,
             accepting=self.state == "connected" and self.link is not None,
-            queue_free=max(0, prefetch * self.slots - queued) if short else 0,
+            queue_free=max(0, depth * self.slots - queued) if short else 0,
         )
 
     def take(self, row: Any, queued: bool = False) -> None:

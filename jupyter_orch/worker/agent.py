@@ -37,6 +37,7 @@ from jupyter_orch.worker.slots import Slot, TaskRequest
 log = logging.getLogger("jupyter_orch.worker")
 
 UNSUPPORTED_KINDS = ("cell", "notebook")
+LAZY_REPORTS_ABOVE = 2  # tasks still queued here for a finished report to wait for company
 
 
 @dataclass
@@ -389,7 +390,11 @@ class Worker:
                 running.slot.cancel(str(message.get("reason") or ""), grace)
 
     def _finish(self, key: Key, outcome: Outcome) -> None:
-        self.outbox.finish(key, outcome)
+        # with more than LAZY_REPORTS_ABOVE tasks sent ahead still waiting here, the report
+        # may wait to leave with the next ones (one frame for several quick tasks); with
+        # fewer it goes at once, so the server refills the queue before it runs dry
+        lazy = len(self._queued) > LAZY_REPORTS_ABOVE
+        self.outbox.finish(key, outcome, lazy=lazy)
         self._changed.set()
 
     # ------------------------------------------------------------------ heartbeats

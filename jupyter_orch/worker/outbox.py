@@ -93,16 +93,17 @@ class Outbox:
                 return
             logs.sent = offset + len(batch)
 
-    def finish(self, key: Key, outcome: Outcome) -> None:
-        """Keep the report and send it (after the attempt's last log lines) if connected."""
+    def finish(self, key: Key, outcome: Outcome, *, lazy: bool = False) -> None:
+        """Keep the report and send it (after the attempt's last log lines) if connected;
+        a ``lazy`` one may wait briefly to leave in one frame with the next."""
         header = {"type": "finished", "task_id": key[0], "attempt": key[1], **outcome.header()}
         self.reports[key] = (header, outcome.result)
-        self._send_report(key)
+        self._send_report(key, lazy=lazy)
 
-    def _send_report(self, key: Key) -> None:
+    def _send_report(self, key: Key, *, lazy: bool = False) -> None:
         self._flush(key)
         header, result = self.reports[key]
-        self.connection.send(header, [("result", result)])
+        self.connection.send(header, [("result", result)], lazy=lazy)
 
     def resend(self, key: Key | None = None) -> None:
         """After a (re)connect: pending log lines, then every kept report (or just ``key``)."""

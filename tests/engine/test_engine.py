@@ -252,24 +252,30 @@ async def test_submit_checks(engine: Engine) -> None:
 async def test_short_tasks_are_sent_ahead_and_gpu_tasks_never(engine: Engine) -> None:
     link = Link()
     worker = engine.worker_hello(TOKEN, link, hello("w1", gpus=[{"index": 0, "model": "T4"}]))
-    rows = await engine.submit([shell(name=f"t{i}") for i in range(6)], {})
+    rows = await engine.submit([shell(name=f"t{i}") for i in range(12)], {})
     first = await link.next("assign")
     assert link.sent.empty()  # nothing known about its tasks yet: one at a time
     engine.worker_message(worker, msg(type="started", task_id=first["task_id"], attempt=1))
-    await finish(engine, worker, first["task_id"])  # a short task: now it gets work ahead
-    sent = [await link.next("assign") for _ in range(3)]
-    assert [m["task_id"] for m in sent] == [r.id for r in rows[1:4]]  # 1 running + 2 ahead
+    await finish(engine, worker, first["task_id"])  # a quick task: now it gets work ahead
+    sent = [await link.next("assign") for _ in range(9)]
+    assert [m["task_id"] for m in sent] == [r.id for r in rows[1:10]]  # 1 running + 8 ahead
     assert [m.type for m in drain(link)] in ([], ["ack"])  # no further assign
-    capacity = worker.capacity(engine.config.prefetch, engine.config.prefetch_below)
+    # tasks that are short but not quick (10-100 ms) get 2 ahead per slot
+    worker.run_time = 0.05
+    cfg = engine.config
+    short = worker.capacity(cfg.prefetch, cfg.prefetch_below, cfg.prefetch_quick, cfg.prefetch_quick_below)
+    assert short.queue_free == 0  # 8 are queued there already
+    worker.run_time = 0.001
+    capacity = worker.capacity(cfg.prefetch, cfg.prefetch_below, cfg.prefetch_quick, cfg.prefetch_quick_below)
     assert capacity.slots_free == 0 and capacity.queue_free == 0
     # a GPU task is never queued behind others: it waits for the GPU to be free
     [gpu_task] = await engine.submit([shell(name="gpu", resources={"gpus": 1})], {})
     assert gpu_task.state == TaskState.PENDING
     # the worker stops before starting what it was sent ahead: placed again, no retry used
-    await finish(engine, worker, rows[3].id, ok=False, error="stopped", error_kind="not_started")
-    assert rows[3].state == TaskState.PENDING and rows[3].error is None
+    await finish(engine, worker, rows[9].id, ok=False, error="stopped", error_kind="not_started")
+    assert rows[9].state == TaskState.PENDING and rows[9].error is None
     await engine.journal.flush()
-    assert [a.state.value for a in engine.store.get_attempts(rows[3].id)] == ["lost"]
+    assert [a.state.value for a in engine.store.get_attempts(rows[9].id)] == ["lost"]
 
 
 @pytest.mark.asyncio
@@ -363,3 +369,14 @@ async def test_waiting_on_a_copy_read_before_the_task_ended_still_resolves(engin
     done = engine.when_done(stale)
     assert done.done() and done.result().state == TaskState.SUCCEEDED
     assert (await engine.wait(row.id, timeout=5)).state == TaskState.SUCCEEDED
+
+
+def test_how_many_tasks_a_worker_is_sent_ahead_follows_its_task_run_times() -> None:
+    from jupyter_orch.engine.workers import WorkerHandle
+
+    w = WorkerHandle("w", "w", "local", None, Link(), {"slots": 2, "cpus": 2})
+    depths = {}
+    for run_time in (None, 0.5, 0.05, 0.001):
+        w.run_time = run_time
+        depths[run_time] = w.capacity(2, 0.1, 8, 0.01).queue_free
+    assert depths == {None: 0, 0.5: 0, 0.05: 4, 0.001: 16}  # per slot: none, none, 2, 8
