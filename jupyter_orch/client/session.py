@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
+from .. import wire
 from ..core import protocol
 from ..core.errors import ERRORS_BY_CODE, OrchError
 
@@ -106,7 +107,7 @@ class SessionChannel:
         if self._ws is None:
             return
         try:
-            self._ws.write_message(frame, binary=isinstance(frame, bytes))
+            wire.send(self._ws.protocol, frame)
         except WebSocketClosedError:
             pass
 

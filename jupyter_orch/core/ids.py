@@ -8,16 +8,34 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 _ID_RE = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
+_lock = threading.Lock()
+_last = 0  # the last id this process made, as a number
 
 
 def new_id(now: float | None = None) -> str:
-    """A new id: 48 bits of milliseconds then 80 random bits, so ids sort by creation."""
-    ms = int((time.time() if now is None else now) * 1000)
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    """A new id: 48 bits of milliseconds then 80 random bits, so ids sort by creation.
+
+    Without ``now``, ids made by this process only grow: within one millisecond (or if the
+    clock steps back) the next id is the last one plus one, as ULID's monotonic mode does.
+    The server relies on that to skip a database lookup for a fresh id."""
+    global _last
+    if now is not None:
+        return _encode((int(now * 1000) << 80) | int.from_bytes(os.urandom(10), "big"))
+    ms = int(time.time() * 1000)
+    with _lock:
+        value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+        if value <= _last:
+            value = _last + 1
+        _last = value
+    return _encode(value)
+
+
+def _encode(value: int) -> str:
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])

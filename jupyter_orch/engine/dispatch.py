@@ -106,12 +106,10 @@ class Dispatch:
         # the database knows every task a worker may be running
         self._dispatch_queue.append((worker, row, row.attempt))
         if len(self._dispatch_queue) == 1:
-            asyncio.ensure_future(self._dispatch_after_commit())
+            self.journal.after_commit(self._dispatch_committed)
 
-    async def _dispatch_after_commit(self: Engine) -> None:
-        try:
-            await self.journal.flush()
-        except Exception:
+    def _dispatch_committed(self: Engine, failed: BaseException | None) -> None:
+        if failed is not None:
             return
         batch, self._dispatch_queue = self._dispatch_queue, []
         for worker, row, attempt in batch:

@@ -99,6 +99,10 @@ class Queries:
                 if not waiters:
                     self._done.pop(task_id, None)
 
+    def cached_result(self: Engine, row: TaskRow) -> bytes | None:
+        """The task's result if it is still in memory (most recent small results are)."""
+        return self._results.get(row.id) if row.result_key is not None else None
+
     async def result_bytes(self: Engine, row: TaskRow) -> bytes:
         if row.result_key is None:
             raise Conflict(f"task {row.id} is {row.state.value} and has no result")

@@ -291,12 +291,10 @@ class WorkerSessions:
         pending = self._acks.setdefault(handle.id, [])
         pending.append([task_id, attempt])
         if len(pending) == 1:
-            asyncio.ensure_future(self._send_acks(handle))
+            self.journal.after_commit(lambda failed: self._send_acks(handle, failed))
 
-    async def _send_acks(self: Engine, handle: WorkerHandle) -> None:
-        try:
-            await self.journal.flush()
-        except Exception:
+    def _send_acks(self: Engine, handle: WorkerHandle, failed: BaseException | None) -> None:
+        if failed is not None:  # not stored: the worker keeps its reports and sends them again
             self._acks.pop(handle.id, None)
             return
         items = self._acks.pop(handle.id, [])

@@ -12,6 +12,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from .. import wire
 from ..core import protocol
 from ..core.batching import FrameBatcher
 from ..core.errors import OrchError, Unauthorized
@@ -79,7 +80,7 @@ class WorkerConnectHandler(OrchMixin, WebSocketHandler):
 
     def _write(self, frame: str | bytes) -> None:
         try:
-            self.write_message(frame, binary=isinstance(frame, bytes))
+            wire.send(self.ws_connection, frame)
         except WebSocketClosedError:
             pass
 
@@ -142,7 +143,7 @@ class AuthedWebSocket(OrchMixin, WebSocketMixin, WebSocketHandler, JupyterHandle
 
     def send_json(self, data: Any) -> None:
         try:
-            self.write_message(json.dumps(data))
+            wire.send(self.ws_connection, json.dumps(data))
         except WebSocketClosedError:
             pass
 
@@ -251,6 +252,11 @@ class LogFollowHandler(AuthedWebSocket):
             self._pump.cancel()
 
 
+def _inline(row: Any) -> bool:
+    """Whether a finished task's result rides along with its ``done`` notice."""
+    return row.result_key is not None and row.result_size <= INLINE_RESULT_LIMIT
+
+
 class SessionHandler(AuthedWebSocket):
     """``/session``: the SDK's fast path. ``submit`` frames carry task specs and payload
     blobs; the server answers ``accepted``/``rejected`` once committed, then ``done`` (with
@@ -285,7 +291,7 @@ class SessionHandler(AuthedWebSocket):
 
     def _write(self, frame: str | bytes) -> None:
         try:
-            self.write_message(frame, binary=isinstance(frame, bytes))
+            wire.send(self.ws_connection, frame)
         except WebSocketClosedError:
             pass
 
@@ -358,13 +364,26 @@ class SessionHandler(AuthedWebSocket):
         self._watching.discard(row.id)
         self._finished.append(row)
         if len(self._finished) == 1:
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._send_done()))
+            asyncio.get_running_loop().call_soon(self._send_done_soon)
+
+    def _send_done_soon(self) -> None:
+        # results still in memory go at once; otherwise they are read first (a task)
+        blobs = []
+        for row in self._finished:
+            data = self._engine.cached_result(row) if _inline(row) else b""
+            if data is None:
+                asyncio.ensure_future(self._send_done())
+                return
+            if _inline(row):
+                blobs.append((f"result:{row.id}", data))
+        rows, self._finished = self._finished, []
+        self.send_frame({"type": "done", "tasks": [outcome_view(r) for r in rows]}, blobs)
 
     async def _send_done(self) -> None:
         rows, self._finished = self._finished, []
         blobs = []
         for row in rows:
-            if row.result_key is not None and row.result_size <= INLINE_RESULT_LIMIT:
+            if _inline(row):
                 try:
                     blobs.append((f"result:{row.id}", await self._engine.result_bytes(row)))
                 except (KeyError, OrchError):

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
-from jupyter_orch import __version__
+from jupyter_orch import __version__, wire
 from jupyter_orch.core import protocol
 from jupyter_orch.core.batching import FrameBatcher
 from jupyter_orch.worker.aio import wait_event, wait_future
@@ -251,16 +251,10 @@ class Connection:
 
 def _write(conn: WebSocketClientConnection, frame: str | bytes) -> bool:
     try:
-        fut = conn.write_message(frame, binary=isinstance(frame, bytes))
+        wire.send(conn.protocol, frame)
     except WebSocketClosedError:
-        return False
-    fut.add_done_callback(_retrieve)
+        return False  # the read side notices and reconnects
     return True
-
-
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()  # a closed connection: the read side notices and reconnects
 
 
 def _decode(frame: str | bytes) -> list[protocol.Message]:

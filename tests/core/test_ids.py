@@ -85,3 +85,8 @@ def test_valid_handmade_ids() -> None:
     assert is_valid_id("01hzy3k6v0q5n3c2m8zj7t9r4x")
     assert all(is_valid_id(c * 26) for c in CROCKFORD)
     assert re.fullmatch(r"[0-9a-z]{26}", new_id())
+
+
+def test_ids_made_in_one_burst_only_grow() -> None:
+    ids = [new_id() for _ in range(5000)]  # many per millisecond
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
