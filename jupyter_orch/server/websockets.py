@@ -212,11 +212,13 @@ class LogFollowHandler(AuthedWebSocket):
             )
         )
         try:
+            # the state before the read: what happens during it arrives as events (lines
+            # already read are skipped by their offsets)
+            state = row.state
             if attempt:
                 lines, offset, _ = await engine.read_logs(row, attempt, offset, None)
                 if lines:
                     self.send_json({"type": "lines", "attempt": attempt, "lines": lines})
-            state = row.state
             while not state.terminal or (row.attempt != attempt and row.attempt > 0):
                 event = await sub.get()
                 if event is None:

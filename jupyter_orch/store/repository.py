@@ -8,9 +8,12 @@ nothing else is shared between calls. Row <-> record conversion is in :mod:`.con
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -48,7 +51,7 @@ from .convert import (
     worker_from_row,
     worker_to_columns,
 )
-from .database import IMMEDIATE, make_engine
+from .database import IMMEDIATE, is_sqlite_memory, make_engine
 from .migrations import alembic_config
 from .models import ATTEMPTS, BLOBS, TASKS, TOKENS, WORKERS, TaskModel
 
@@ -206,6 +209,10 @@ class SqlStore:
         self.url = url
         self.engine: Engine = make_engine(url, echo=echo)
         self._sqlite = self.engine.dialect.name == "sqlite"
+        # a SQLite file: engine writes go through one connection of their own (_apply_raw)
+        self._raw_writes = self._sqlite and not is_sqlite_memory(self.engine.url)
+        self._writer: Any = None
+        self._write_lock = threading.Lock()
 
     @property
     def local_commits(self) -> bool:
@@ -237,6 +244,10 @@ class SqlStore:
             return MigrationContext.configure(conn).get_current_revision()
 
     def close(self) -> None:
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.engine.dispose()
 
     @contextmanager
@@ -258,9 +269,12 @@ class SqlStore:
             return
         batch = _Batch.fold(changes)
         tasks, attempts = TASKS, ATTEMPTS
+        if self._raw_writes:
+            self._apply_raw(batch)
+            return
         with self._connect(write=True) as conn, conn.begin():
             if self._sqlite:
-                self._apply_sqlite(conn, batch)
+                self._apply_sqlite(sqlite_fast.cursor_of(conn), batch)
                 return
             if batch.task_inserts:
                 conn.execute(insert(tasks), [task_to_columns(r) for r in batch.task_inserts])
@@ -278,24 +292,42 @@ class SqlStore:
                 now = time.time()
                 _upsert_blobs(conn, [blob_to_columns(b, now) for b in batch.blobs.values()])
 
+    def _apply_raw(self, batch: _Batch) -> None:
+        """A SQLite file: the batch on the store's own writer connection, in one
+        ``BEGIN IMMEDIATE`` ... ``COMMIT`` (no pool checkout or events per commit). SQLite
+        takes one writer at a time anyway; the lock makes concurrent callers wait their turn
+        here instead of inside one another's transaction."""
+        with self._write_lock:
+            if self._writer is None:
+                self._writer = self.engine.raw_connection()
+            cursor = self._writer.dbapi_connection.cursor()
+            sqlite_fast.execute(cursor, "BEGIN IMMEDIATE")
+            try:
+                self._apply_sqlite(cursor, batch)
+                sqlite_fast.execute(cursor, "COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    cursor.execute("ROLLBACK")
+                raise
+
     @staticmethod
-    def _apply_sqlite(conn: Connection, batch: _Batch) -> None:
+    def _apply_sqlite(cursor: sqlite3.Cursor, batch: _Batch) -> None:
         """The same writes as :meth:`apply`, through the DBAPI (see :mod:`.sqlite_fast`)."""
         if batch.task_inserts:
-            sqlite_fast.insert_rows(conn, TASKS, [task_to_columns(r) for r in batch.task_inserts])
+            sqlite_fast.insert_rows(cursor, TASKS, [task_to_columns(r) for r in batch.task_inserts])
         if batch.task_updates:
             rows = [task_to_update_columns(r) for r in batch.task_updates.values()]
-            _warn_missing(TASKS, len(rows), sqlite_fast.update_rows(conn, TASKS, rows))
+            _warn_missing(TASKS, len(rows), sqlite_fast.update_rows(cursor, TASKS, rows))
         if batch.attempt_inserts:
-            sqlite_fast.insert_rows(conn, ATTEMPTS, [attempt_to_columns(r) for r in batch.attempt_inserts])
+            sqlite_fast.insert_rows(cursor, ATTEMPTS, [attempt_to_columns(r) for r in batch.attempt_inserts])
         if batch.attempt_updates:
             rows = [attempt_to_columns(r) for r in batch.attempt_updates.values()]
-            _warn_missing(ATTEMPTS, len(rows), sqlite_fast.update_rows(conn, ATTEMPTS, rows))
+            _warn_missing(ATTEMPTS, len(rows), sqlite_fast.update_rows(cursor, ATTEMPTS, rows))
         if batch.workers:
-            sqlite_fast.upsert_rows(conn, WORKERS, [worker_to_columns(w) for w in batch.workers.values()])
+            sqlite_fast.upsert_rows(cursor, WORKERS, [worker_to_columns(w) for w in batch.workers.values()])
         if batch.blobs:
             now = time.time()
-            sqlite_fast.upsert_rows(conn, BLOBS, [blob_to_columns(b, now) for b in batch.blobs.values()])
+            sqlite_fast.upsert_rows(cursor, BLOBS, [blob_to_columns(b, now) for b in batch.blobs.values()])
 
     # --- tasks -------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The SQLite hot path: the engine's per-task writes as DBAPI ``executemany`` calls with SQL
-built once per column set, inside the transaction SQLAlchemy opened on the same connection.
+built once per column set, on a DBAPI cursor (of the store's writer connection, or of the
+transaction SQLAlchemy opened).
 
 SQLAlchemy Core costs a tenth of a millisecond or more per statement in parameter
 processing; for the few statements every task needs (its insert, its updates, its attempts,
@@ -40,9 +41,21 @@ def _params(table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) 
     ]
 
 
-def _executemany(conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> int:
-    """Run on the connection's DBAPI cursor; errors become SQLAlchemy's, as on the Core path."""
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+def cursor_of(conn: Connection) -> sqlite3.Cursor:
+    """A DBAPI cursor on the connection (and transaction) SQLAlchemy holds."""
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr,no-any-return]
+
+
+def execute(cursor: sqlite3.Cursor, sql: str) -> None:
+    """One statement (BEGIN, COMMIT, ...); errors become SQLAlchemy's."""
+    try:
+        cursor.execute(sql)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
+
+
+def _executemany(cursor: sqlite3.Cursor, sql: str, params: list[tuple[Any, ...]]) -> int:
+    """Run on a DBAPI cursor; errors become SQLAlchemy's, as on the Core path."""
     try:
         cursor.executemany(sql, params)
     except sqlite3.Error as exc:
@@ -50,7 +63,7 @@ def _executemany(conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> i
     return int(cursor.rowcount)
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def insert_rows(cursor: sqlite3.Cursor, table: Table, rows: list[dict[str, Any]]) -> None:
     columns = tuple(rows[0])
     key = ("insert", table.name, columns)
     sql = _SQL.get(key)
@@ -58,10 +71,10 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         sql = _SQL[key] = (
             f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
         )
-    _executemany(conn, sql, _params(table, columns, rows))
+    _executemany(cursor, sql, _params(table, columns, rows))
 
 
-def update_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+def update_rows(cursor: sqlite3.Cursor, table: Table, rows: list[dict[str, Any]]) -> int:
     """UPDATE ... WHERE <primary key> for each row; returns how many rows matched."""
     pk = tuple(c.name for c in table.primary_key.columns)
     columns = tuple(c for c in rows[0] if c not in pk)
@@ -71,10 +84,10 @@ def update_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> i
         sets = ", ".join(f"{c} = ?" for c in columns)
         where = " AND ".join(f"{c} = ?" for c in pk)
         sql = _SQL[key] = f"UPDATE {table.name} SET {sets} WHERE {where}"
-    return _executemany(conn, sql, _params(table, columns + pk, rows))
+    return _executemany(cursor, sql, _params(table, columns + pk, rows))
 
 
-def upsert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def upsert_rows(cursor: sqlite3.Cursor, table: Table, rows: list[dict[str, Any]]) -> None:
     """INSERT ... ON CONFLICT (<primary key>) DO UPDATE every other column."""
     pk = tuple(c.name for c in table.primary_key.columns)
     columns = tuple(rows[0])
@@ -86,4 +99,4 @@ def upsert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
             f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
             f"ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {sets}"
         )
-    _executemany(conn, sql, _params(table, columns, rows))
+    _executemany(cursor, sql, _params(table, columns, rows))

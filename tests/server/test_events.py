@@ -49,3 +49,20 @@ def test_log_follow_of_a_finished_task_replays_and_ends(orch):
     first = json.loads(ws.recv())
     assert [line["text"].strip() for line in first["lines"]] == ["a", "b"]
     assert json.loads(ws.recv())["type"] == "end"
+
+
+def test_log_follow_opened_as_a_quick_task_ends_still_shows_its_lines(orch):
+    # the task ends while the follower reads the log so far: lines and end come anyway
+    # (a race: each round has a chance of opening the stream in that window)
+    for round_ in range(25):
+        task = orch.api().post("/tasks", {"kind": "shell", "command": f"echo round {round_}"})
+        ws = orch.ws(f"/tasks/{task['id']}/logs/follow")
+        texts, end = [], None
+        while end is None:
+            msg = json.loads(ws.recv())
+            if msg["type"] == "lines":
+                texts += [line["text"].strip() for line in msg["lines"]]
+            elif msg["type"] == "end":
+                end = msg["task"]
+        ws.close()
+        assert (texts, end["state"]) == ([f"round {round_}"], "succeeded")
