@@ -17,6 +17,7 @@ from ..core.errors import SpecError, TooLarge
 from ..core.ids import new_id
 from ..core.spec import TaskSpec
 from ..serialization import dumps_call, environment
+from . import handoff
 from .futures import Future
 from .http import HttpApi
 from .session import SessionChannel
@@ -159,7 +160,13 @@ class Client:
         with self._lock:
             self._futures[fut.id] = fut
             self._open[fut.id] = fut
-        self.session.submit(spec, payload)
+        session = self.session
+        offer = session.handoff
+        if payload is not None and offer is not None and len(payload) >= offer.get("min_size", 1 << 20):
+            # the server's disk is ours too: the payload goes there, not over the connection
+            if handoff.place(offer, spec["id"], payload):
+                spec["payload_file"], payload = True, None
+        session.submit(spec, payload)
         return fut
 
     def _future_id(self, obj: Any) -> str | None:

@@ -20,6 +20,7 @@ from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, w
 from .. import wire
 from ..core import protocol
 from ..core.errors import ERRORS_BY_CODE, OrchError
+from . import handoff
 
 if TYPE_CHECKING:
     from .client import Client
@@ -41,6 +42,7 @@ class SessionChannel:
         self._closed = False
         self.connected = threading.Event()
         self.last_error: str | None = None
+        self.handoff: dict[str, Any] | None = None  # the server's payload hand-off, if usable here
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="orch-session", daemon=True)
         self._thread.start()
@@ -176,10 +178,14 @@ class SessionChannel:
             cls = ERRORS_BY_CODE.get(msg.get("error"), OrchError)
             error = cls(msg.get("message") or "rejected by the server", field=msg.get("field"))
             for spec, _ in items:
+                if spec.get("payload_file") and self.handoff is not None:
+                    handoff.discard(self.handoff, spec["id"])
                 self.client._on_rejected(spec["id"], error)
         elif kind == "unknown":
             cls = ERRORS_BY_CODE.get(msg.get("error"), OrchError)
             self.client._on_rejected(msg.get("id"), cls(msg.get("message") or "unknown task"))
+        elif kind == "hello":
+            self.handoff = handoff.usable(msg.get("handoff"))
         elif kind == "error":
             log.warning("jupyter-orch server: %s", msg.get("message"))
 

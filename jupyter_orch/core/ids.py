@@ -45,3 +45,9 @@ def _encode(value: int) -> str:
 
 def is_valid_id(value: object) -> bool:
     return isinstance(value, str) and bool(_ID_RE.fullmatch(value))  # fullmatch: "$" allows a final "\n"
+
+
+def blob_key(kind: str, task_id: str) -> str:
+    """Where a task's payload/result/error lives in the blob store (sharded folders); the
+    client uses it too, when it writes a payload into the store itself."""
+    return f"{kind}/{task_id[-2:]}/{task_id}"

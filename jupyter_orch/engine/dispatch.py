@@ -10,10 +10,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..core import protocol
+from ..core.ids import blob_key
 from ..core.records import AttemptRow, InsertAttempt, InsertBlob, TaskRow
 from ..core.scheduler import Assignment, schedule
 from ..core.states import AttemptState, TaskState
-from .ports import blob_key
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -115,15 +115,15 @@ class Dispatch:
         for worker, row, attempt in batch:
             if row.attempt != attempt or row.state != TaskState.SCHEDULED:
                 continue  # cancelled meanwhile
-            blobs = self._assignment_blobs_cached(row)
+            blobs = self._assignment_blobs_cached(worker, row)
             if blobs is not None:
                 self._send_assign(worker, row, blobs)
             else:
                 asyncio.ensure_future(self._load_and_send(worker, row, attempt))
 
-    def _assignment_blobs_cached(self: Engine, row: TaskRow) -> list[tuple[str, bytes]] | None:
+    def _assignment_blobs_cached(self: Engine, worker: Any, row: TaskRow) -> list[tuple[str, bytes]] | None:
         blobs: list[tuple[str, bytes]] = []
-        if row.payload_key:
+        if row.payload_key and self._shared_payload_path(worker, row) is None:
             payload = self._payloads.get(row.id)
             if payload is None:
                 return None
@@ -138,7 +138,7 @@ class Dispatch:
     async def _load_and_send(self: Engine, worker: Any, row: TaskRow, attempt: int) -> None:
         try:
             blobs: list[tuple[str, bytes]] = []
-            if row.payload_key:
+            if row.payload_key and self._shared_payload_path(worker, row) is None:
                 blobs.append(("payload", await self._read_blob(row.payload_key)))
             for dep_id in row.spec.depends:
                 dep = await self._lookup(dep_id)

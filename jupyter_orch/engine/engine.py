@@ -14,10 +14,11 @@ import logging
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core.errors import Conflict, Forbidden, NotFound, SpecError, TooLarge
+from ..core.ids import blob_key
 from ..core.queue import FairQueue, PendingTask
 from ..core.records import AttemptRow, InsertTask, TaskRow, UpdateAttempt, UpdateTask
 from ..core.spec import TaskSpec
@@ -25,8 +26,9 @@ from ..core.states import AttemptState, TaskState, transition
 from .deps import DependencyTracker
 from .dispatch import Dispatch
 from .events import EventBus
+from .handoff import Handoff
 from .journal import Journal
-from .ports import Blobs, BytesLRU, EngineConfig, Logs, Store, blob_key
+from .ports import Blobs, BytesLRU, EngineConfig, Logs, Store, StoredPayload
 from .queries import Queries
 from .recovery import Recovery
 from .sessions import WorkerSessions
@@ -40,7 +42,7 @@ log = logging.getLogger("jupyter_orch.engine")
 NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency"})
 
 
-class Engine(Dispatch, Queries, WorkerSessions, Recovery):
+class Engine(Dispatch, Queries, WorkerSessions, Recovery, Handoff):
     def __init__(self, store: Store, blobs: Blobs, logs: Logs, config: EngineConfig | None = None) -> None:
         self.store = store
         self.blobs = blobs
@@ -70,7 +72,7 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
         self._max_id = ""  # the largest task id stored: a larger one cannot be in the store
         self.unplaceable: dict[str, str] = {}
         self.provider: Any = None
-        self.counters = {"submitted": 0, "finished": 0, "scheduled": 0, "file_handoffs": 0}
+        self.counters = {"submitted": 0, "finished": 0, "scheduled": 0, "file_handoffs": 0, "client_handoffs": 0}
         self.started_at = time.time()
         self.hostname = socket.gethostname()
         WorkerSessions.__init__(self)
@@ -184,6 +186,8 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
         self.queue.remove(row.id)
         self.unplaceable.pop(row.id, None)
         self._payloads.pop(row.id)
+        if row.state == TaskState.SUCCEEDED:
+            self._drop_payload_file(row)
         self.deps.forget(row.id)
         timer = self._timers.pop(row.id, None)
         if timer:
@@ -193,6 +197,27 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
             self._finished.popitem(last=False)
         self.counters["finished"] += 1
 
+    def _drop_payload_file(self, row: TaskRow) -> None:
+        """A succeeded task is never run again (retry answers 409): once that is stored,
+        its payload file goes, and with it megabytes of disk and page cache per task.
+        Failed and cancelled tasks keep theirs for a retry; small payloads stay in the
+        database."""
+        key = row.payload_key
+        if key is None or key.startswith("db:"):
+            return
+
+        def drop(failed: BaseException | None) -> None:
+            if failed is None:
+                asyncio.get_running_loop().run_in_executor(self.journal.thread, self._delete_blob, key)
+
+        self.journal.after_commit(drop)
+
+    def _delete_blob(self, key: str) -> None:
+        try:
+            self.blobs.delete(key)
+        except OSError as exc:
+            log.warning("could not delete %s: %s", key, exc)
+
     def _announce_done(self, rows: list[TaskRow]) -> None:
         """Wake the waiters of finished tasks."""
         for row in rows:
@@ -201,7 +226,9 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
                     fut.set_result(row)
 
     # ------------------------------------------------------------------ submit
-    async def submit(self, specs: Sequence[TaskSpec], payloads: dict[str, bytes]) -> list[TaskRow]:
+    async def submit(
+        self, specs: Sequence[TaskSpec], payloads: Mapping[str, bytes | StoredPayload]
+    ) -> list[TaskRow]:
         """Accept tasks; returns once they are committed. Idempotent by task id."""
         batch_ids = {s.id for s in specs}
         known: dict[str, TaskRow] = {}
@@ -223,9 +250,10 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
             payload = payloads.get(spec.id)
             if spec.needs_payload and payload is None:
                 raise SpecError(f"a {spec.kind} task needs a payload", field="payload")
-            if payload is not None and len(payload) > self.config.max_payload_bytes:
+            size = payload.size if isinstance(payload, StoredPayload) else len(payload or b"")
+            if size > self.config.max_payload_bytes:
                 raise TooLarge(
-                    f"payload of {len(payload)} bytes is over the limit of {self.config.max_payload_bytes}",
+                    f"payload of {size} bytes is over the limit of {self.config.max_payload_bytes}",
                     field="payload",
                 )
             for dep in spec.depends:
@@ -235,14 +263,18 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery):
                     raise SpecError(f"depends names unknown task {dep}", field="depends")
             self._seq += 1
             row = TaskRow(spec=spec, seq=self._seq, created_at=now, updated_at=now)
-            if payload is not None:
+            if isinstance(payload, StoredPayload):
+                row.payload_key = blob_key("payloads", spec.id)  # there already
+                row.payload_size = payload.size
+                self.counters["client_handoffs"] += 1
+            elif payload is not None:
                 row.payload_key = self._blob_key("payloads", spec.id, len(payload))
                 row.payload_size = len(payload)
             rows.append(row)
             fresh.append(row)
         for row in fresh:
-            if row.payload_key:
-                payload = payloads[row.id]
+            payload = payloads.get(row.id)
+            if row.payload_key and not isinstance(payload, StoredPayload):
                 self._put_blob(row.payload_key, payload, row.id, "payload")
                 self._payloads.put(row.id, payload)
             self.tasks[row.id] = row

@@ -36,6 +36,7 @@ class Store(Protocol):
 class Blobs(Protocol):
     def put(self, key: str, data: bytes) -> int: ...
     def get(self, key: str) -> bytes: ...
+    def delete(self, key: str) -> None: ...
 
 
 class Logs(Protocol):
@@ -65,9 +66,12 @@ class EngineConfig:
     server_version: str = ""
 
 
-def blob_key(kind: str, task_id: str) -> str:
-    """Where a task's payload/result/error lives in the blob store (sharded folders)."""
-    return f"{kind}/{task_id[-2:]}/{task_id}"
+@dataclass(frozen=True)
+class StoredPayload:
+    """A payload already in the blob store at the task's key (written by a client on the
+    server's machine, see :mod:`.handoff`): nothing to write or keep in memory."""
+
+    size: int
 
 
 class BytesLRU:

@@ -64,6 +64,11 @@ class EngineCollector:
             "Large payloads local workers read from the blob store's files",
             value=e.counters["file_handoffs"],
         )
+        yield CounterMetricFamily(
+            "orch_payload_client_handoffs",
+            "Large payloads clients on the server's machine wrote into the blob store themselves",
+            value=e.counters["client_handoffs"],
+        )
         yield GaugeMetricFamily("orch_event_subscribers", "Open event streams", value=e.bus.subscriber_count)
 
 

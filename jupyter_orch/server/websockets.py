@@ -277,7 +277,11 @@ class SessionHandler(AuthedWebSocket):
         self._submits: set[asyncio.Task[None]] = set()  # in flight, in order of arrival
         if self.get_query_argument("batch", None) == str(protocol.BATCH):
             self._batcher = _batcher(self._write)
-        self.send_json({"type": "hello", "owner": self.owner, "server_version": self.orch.version_string})
+        hello = {"type": "hello", "owner": self.owner, "server_version": self.orch.version_string}
+        handoff = self._engine.handoff_info()
+        if handoff is not None:
+            hello["handoff"] = handoff
+        self.send_json(hello)
 
     def send_json(self, data: Any, *, lazy: bool = False) -> None:
         self.send_frame(data, lazy=lazy)
@@ -321,14 +325,19 @@ class SessionHandler(AuthedWebSocket):
         req = msg.get("req")
         try:
             tasks = msg.get("tasks") or []
+            placed = set()  # tasks whose payload the client wrote into the blob store itself
             for item in tasks:
                 if isinstance(item, dict) and f"payload:{item.get('id')}" in msg.blobs:
                     item.pop("payload", None)
+                if isinstance(item, dict) and item.pop("payload_file", None):
+                    placed.add(item.get("id"))
             specs, payloads = parse_submission({"tasks": tasks}, self.owner)
             for spec in specs:
                 blob = msg.blobs.get(f"payload:{spec.id}")
                 if blob is not None:
                     payloads[spec.id] = blob
+                elif spec.id in placed:
+                    payloads[spec.id] = self._engine.stored_payload(spec.id)
             rows = await self._engine.submit(specs, payloads)
         except OrchError as exc:
             self.send_json({"type": "rejected", "req": req, **exc.to_dict()})

@@ -179,3 +179,53 @@ def test_large_payloads_reach_local_workers_through_the_blob_file(orch):
     assert client.submit(len, big).result(60) == len(big)
     assert client.submit(len, b"small").result(60) == 5  # small ones travel inline
     assert metric(orch, "orch_payload_file_handoffs_total") == before + 1
+
+
+def payload_files(orch):
+    return sorted(p.name for p in (orch.data_dir / "blobs" / "payloads").glob("*/*"))
+
+
+def test_a_client_on_the_servers_machine_writes_large_payloads_into_the_blob_store(orch):
+    client = orch.client()
+    client.submit(add, 1, 1).result(30)  # the session's hello has offered the hand-off
+    big = bytes(range(256)) * (8 * 4096)  # 8 MiB
+    before = metric(orch, "orch_payload_client_handoffs_total")
+    ok = client.submit(len, big)
+    failing = client.submit(explode, big)
+    assert ok.result(60) == len(big)
+    with pytest.raises(TaskFailed):
+        failing.result(60)
+    assert metric(orch, "orch_payload_client_handoffs_total") == before + 2
+    orch.api().get(f"/tasks/{ok.id}")  # answers after the commit and the file work it set off
+    # a succeeded task's payload is gone; a failed one keeps it, and a retry runs with it
+    files = payload_files(orch)
+    assert failing.id in files and ok.id not in files
+    retried = orch.api().post(f"/tasks/{failing.id}/retry", {})
+    assert retried["state"] in ("pending", "scheduled", "running", "failed")
+    final = orch.api().get(f"/tasks/{failing.id}/wait", timeout=30)
+    assert final["attempt"] == 2 and "bad value" in final["error"]
+
+
+def test_a_handed_off_payload_that_is_not_there_is_refused_naming_the_field(orch, monkeypatch):
+    from jupyter_orch.client import handoff
+
+    client = orch.client()
+    client.submit(add, 1, 1).result(30)
+    monkeypatch.setattr(handoff, "place", lambda offer, task_id, payload: True)  # claims, writes nothing
+    fut = client.submit(len, b"x" * (2 << 20))
+    with pytest.raises(SpecError) as info:
+        fut.result(30)
+    assert info.value.field == "payload_file" and "missing" in str(info.value)
+
+
+def test_the_hand_off_is_not_taken_up_without_the_servers_marker(tmp_path):
+    from jupyter_orch.client import handoff
+
+    (tmp_path / ".orch-handoff").write_text("right")
+    offer = {"root": str(tmp_path), "marker": ".orch-handoff", "token": "right", "min_size": 1}
+    assert handoff.usable(offer) == offer
+    assert handoff.usable({**offer, "token": "wrong"}) is None  # same path, another disk
+    assert handoff.usable({**offer, "root": str(tmp_path / "nowhere")}) is None
+    assert handoff.usable(None) is None and handoff.usable({"root": 1}) is None
+    assert handoff.place(offer, "01abcdefghjkmnpqrstvwxyz00", b"data")
+    assert (tmp_path / "payloads" / "00" / "01abcdefghjkmnpqrstvwxyz00").read_bytes() == b"data"
