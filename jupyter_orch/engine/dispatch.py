@@ -112,14 +112,19 @@ class Dispatch:
         if failed is not None:
             return
         batch, self._dispatch_queue = self._dispatch_queue, []
+        touched = {}
         for worker, row, attempt in batch:
             if row.attempt != attempt or row.state != TaskState.SCHEDULED:
                 continue  # cancelled meanwhile
             blobs = self._assignment_blobs_cached(worker, row)
             if blobs is not None:
                 self._send_assign(worker, row, blobs)
+                touched[worker.id] = worker
             else:
                 asyncio.ensure_future(self._load_and_send(worker, row, attempt))
+        for worker in touched.values():  # each worker's assignments leave now, in one frame
+            if worker.link is not None:
+                worker.link.flush_frames()
 
     def _assignment_blobs_cached(self: Engine, worker: Any, row: TaskRow) -> list[tuple[str, bytes]] | None:
         blobs: list[tuple[str, bytes]] = []

@@ -18,6 +18,9 @@ class WorkerLink(Protocol):
     def send(self, frame: str | bytes, *, lazy: bool = False) -> None:
         """Send a frame; a ``lazy`` one may wait briefly to leave with the next frame."""
 
+    def flush_frames(self) -> None:
+        """Send what is queued now (not at the end of the loop turn)."""
+
     def close(self, reason: str) -> None: ...
 
 

@@ -84,6 +84,10 @@ class WorkerConnectHandler(OrchMixin, WebSocketHandler):
         except WebSocketClosedError:
             pass
 
+    def flush_frames(self) -> None:
+        if self._batcher is not None:
+            self._batcher.flush()
+
     def close(self, code: int | None = None, reason: str | None = None) -> None:  # type: ignore[override]
         if isinstance(code, str):  # the engine's WorkerLink.close(reason)
             code, reason = 1000, code
@@ -389,6 +393,8 @@ class SessionHandler(AuthedWebSocket):
                 blobs.append((f"result:{row.id}", data))
         rows, self._finished = self._finished, []
         self.send_frame({"type": "done", "tasks": [outcome_view(r) for r in rows]}, blobs)
+        if self._batcher is not None:
+            self._batcher.flush()  # the client waits on these: no loop turn more
 
     async def _send_done(self) -> None:
         rows, self._finished = self._finished, []

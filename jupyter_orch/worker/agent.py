@@ -395,6 +395,8 @@ class Worker:
         # fewer it goes at once, so the server refills the queue before it runs dry
         lazy = len(self._queued) > LAZY_REPORTS_ABOVE
         self.outbox.finish(key, outcome, lazy=lazy)
+        if not lazy:
+            self.connection.flush()  # someone may be waiting on this result: no loop turn more
         self._changed.set()
 
     # ------------------------------------------------------------------ heartbeats

@@ -121,6 +121,11 @@ class Connection:
             return True
         return _write(conn, frame)
 
+    def flush(self) -> None:
+        """Send what is queued now instead of at the end of this loop turn."""
+        if self._batcher is not None:
+            self._batcher.flush()
+
     def stop(self) -> None:
         """End the session loop (closes the connection)."""
         self._stopping.set()
