@@ -4,6 +4,12 @@ The client pickles ``(fn, args, kwargs)``; each :class:`DependencyRef` (a future
 an argument) is written as a persistent id, so the payload never embeds another task's
 value. The executor on the worker resolves those ids to the dependencies' results, which
 the server sends along with the assignment. Shared by the client and the worker.
+
+Large buffers (numpy arrays, bytes-like data of ``OOB_MIN`` bytes or more) travel out of
+band (pickle protocol 5): the payload is then ``OOB_MAGIC | u32 count | u64 pickle length |
+u64 length of each buffer | pickle | buffers`` (each buffer at a 64-byte aligned offset), so the data is copied once into the payload
+and, on the worker, the arrays are built over the payload's own memory instead of copied.
+A payload without such buffers is a plain pickle.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import io
 import pickle
 import platform
+import struct
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +26,11 @@ from typing import Any
 import cloudpickle
 
 _DEP_TAG = "orch-dep"
+OOB_MAGIC = b"ORCHOOB1"  # a plain pickle (protocol >= 2) starts with 0x80 instead
+OOB_MIN = 64 << 10  # buffers this large go out of band
+_ALIGN = 64
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
 
 
 @dataclass(frozen=True)
@@ -37,8 +49,13 @@ def environment() -> dict[str, str]:
 
 
 class _Pickler(cloudpickle.Pickler):
-    def __init__(self, file: io.BytesIO, resolve: Callable[[Any], str | None]) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+    def __init__(
+        self,
+        file: io.BytesIO,
+        resolve: Callable[[Any], str | None],
+        buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None,
+    ) -> None:
+        super().__init__(file, protocol=5, buffer_callback=buffer_callback)
         self._resolve = resolve
         self.dependencies: list[str] = []
 
@@ -65,14 +82,68 @@ def dumps_call(
     Returns the payload and the ids of the tasks it depends on, in first-seen order.
     """
     buf = io.BytesIO()
-    pickler = _Pickler(buf, resolve)
+    buffers: list[pickle.PickleBuffer] = []
+
+    def out_of_band(b: pickle.PickleBuffer) -> bool:
+        if b.raw().nbytes < OOB_MIN:
+            return True  # small: in the pickle itself
+        buffers.append(b)
+        return False
+
+    pickler = _Pickler(buf, resolve, out_of_band)
     pickler.dump((fn, tuple(args), dict(kwargs or {})))
-    return buf.getvalue(), pickler.dependencies
+    if not buffers:
+        return buf.getvalue(), pickler.dependencies
+    raws = [b.raw() for b in buffers]
+    head = buf.getbuffer()
+    parts: list[Any] = [OOB_MAGIC, _U32.pack(len(raws)), _U64.pack(head.nbytes)]
+    parts += [_U64.pack(r.nbytes) for r in raws]
+    parts.append(head)
+    offset = sum(len(p) for p in parts[:-1]) + head.nbytes
+    for raw in raws:  # each buffer starts 64-byte aligned, as numpy's own memory does
+        pad = _aligned(offset) - offset
+        parts += [b"\0" * pad, raw]
+        offset += pad + raw.nbytes
+    return b"".join(parts), pickler.dependencies
+
+
+def _aligned(offset: int) -> int:
+    return (offset + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+def _split_oob(payload: bytes | bytearray | memoryview) -> tuple[memoryview, list[memoryview]] | None:
+    """The pickle and its out-of-band buffers, as views of ``payload``; None for a plain
+    pickle. Buffers are writable when ``payload`` is (arrays built on them are too)."""
+    view = memoryview(payload)
+    if view[: len(OOB_MAGIC)] != OOB_MAGIC:
+        return None
+    offset = len(OOB_MAGIC)
+    try:
+        (count,) = _U32.unpack_from(view, offset)
+        offset += _U32.size
+        sizes = [_U64.unpack_from(view, offset + i * _U64.size)[0] for i in range(count + 1)]
+    except struct.error:
+        raise pickle.UnpicklingError("the payload's buffer table is truncated") from None
+    offset += (count + 1) * _U64.size
+    parts = []
+    for i, size in enumerate(sizes):
+        if i > 0:
+            offset = _aligned(offset)
+        if offset + size > len(view):
+            raise pickle.UnpicklingError("the payload is shorter than its buffer table says")
+        parts.append(view[offset : offset + size])
+        offset += size
+    if offset != len(view):
+        raise pickle.UnpicklingError("the payload is longer than its buffer table says")
+    buffers = parts[1:]
+    if view.readonly:  # arrays must be writable, as with a plain pickle: copy once
+        buffers = [memoryview(bytearray(b)) for b in buffers]
+    return parts[0], buffers
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO, values: Mapping[str, Any]) -> None:
-        super().__init__(file)
+    def __init__(self, file: io.BytesIO, values: Mapping[str, Any], buffers: list[memoryview] | None) -> None:
+        super().__init__(file, buffers=buffers)
         self._values = values
 
     def persistent_load(self, pid: Any) -> Any:
@@ -84,9 +155,13 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
 
 
-def loads_call(payload: bytes, dependency_values: Mapping[str, Any] | None = None) -> tuple[Any, tuple, dict]:
+def loads_call(
+    payload: bytes | bytearray | memoryview, dependency_values: Mapping[str, Any] | None = None
+) -> tuple[Any, tuple, dict]:
     """Unpickle ``(fn, args, kwargs)`` with dependency refs replaced by their values."""
-    fn, args, kwargs = _Unpickler(io.BytesIO(payload), dependency_values or {}).load()
+    split = _split_oob(payload)
+    data, buffers = split if split is not None else (payload, None)
+    fn, args, kwargs = _Unpickler(io.BytesIO(data), dependency_values or {}, buffers).load()
     return fn, args, kwargs
 
 

@@ -72,7 +72,13 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery, Handoff):
         self._max_id = ""  # the largest task id stored: a larger one cannot be in the store
         self.unplaceable: dict[str, str] = {}
         self.provider: Any = None
-        self.counters = {"submitted": 0, "finished": 0, "scheduled": 0, "file_handoffs": 0, "client_handoffs": 0}
+        self.counters = {
+            "submitted": 0,
+            "finished": 0,
+            "scheduled": 0,
+            "file_handoffs": 0,
+            "client_handoffs": 0,
+        }
         self.started_at = time.time()
         self.hostname = socket.gethostname()
         WorkerSessions.__init__(self)

@@ -193,8 +193,7 @@ class Executor:
         path = header.get("payload_file")
         if payload is None and isinstance(path, str):
             try:  # a large payload, read straight from the server's blob store
-                with open(path, "rb") as f:
-                    payload = f.read()
+                payload = _read_writable(path)
             except OSError as exc:
                 return {
                     "ok": False,
@@ -268,6 +267,20 @@ class Executor:
             return {"ok": False, "exit_code": code, "error_kind": "signal", "error": error}, b""
         error = f"command exited with code {code}"
         return {"ok": False, "exit_code": code, "error_kind": "exit_code", "error": error}, b""
+
+
+def _read_writable(path: str) -> bytearray:
+    """A file's bytes in writable memory: arrays unpickled over it are writable, uncopied."""
+    with open(path, "rb") as f:
+        data = bytearray(os.fstat(f.fileno()).st_size)
+        view = memoryview(data)
+        got = 0
+        while got < len(data):
+            n = f.readinto(view[got:])
+            if not n:
+                raise OSError(f"{path} ended early")
+            got += n
+    return data
 
 
 def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -25,8 +25,9 @@ log = logging.getLogger("jupyter_orch.worker")
 _PREFIX = struct.Struct(">II")
 _JOIN_BELOW = 1 << 20  # frames smaller than this are joined and written with one call
 _CHUNK = 1 << 16
+_VIEW_MIN = 1 << 20
 
-Frame = tuple[dict[str, Any], dict[str, bytes]]
+Frame = tuple[dict[str, Any], dict[str, Any]]  # blobs: bytes, or memoryview when large
 
 
 def pack(header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]] = ()) -> list[bytes]:
@@ -41,10 +42,13 @@ def pack(header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]] = ()) -> 
 def _unpack(header_len: int, body: bytes | bytearray) -> Frame:
     view = memoryview(body)
     header = json.loads(bytes(view[:header_len]))
-    blobs: dict[str, bytes] = {}
+    blobs: dict[str, Any] = {}
     offset = header_len
     for name, length in header.pop("blobs", []):
-        blobs[name] = bytes(view[offset : offset + length])
+        chunk = view[offset : offset + length]
+        # a large blob stays a view of the frame (of writable memory when the frame is):
+        # a 10 MB payload is not copied once more, and arrays unpickled over it are writable
+        blobs[name] = chunk if length >= _VIEW_MIN else bytes(chunk)
         offset += length
     if offset != len(view):
         raise ValueError("control frame length does not match its blobs")
