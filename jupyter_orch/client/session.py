@@ -113,7 +113,18 @@ class SessionChannel:
         except WebSocketClosedError:
             pass
 
-    async def _connect(self) -> WebSocketClientConnection:
+    def _on_ws_message(self, message: str | bytes | None, closed: asyncio.Event) -> None:
+        """Each frame as tornado reads it (no queue between us and the socket)."""
+        if message is None:
+            closed.set()
+            return
+        try:
+            for msg in protocol.decode_all(message):
+                self._handle(msg)
+        except protocol.ProtocolError as exc:
+            log.warning("jupyter-orch: unreadable message from the server: %s", exc)
+
+    async def _connect(self, closed: asyncio.Event) -> WebSocketClientConnection:
         api = self.client.api
         request = HTTPRequest(
             # batch=1: the server may send several messages in one frame
@@ -122,15 +133,21 @@ class SessionChannel:
             connect_timeout=10,
             request_timeout=30,
         )
-        ws = await websocket_connect(request, max_message_size=2 << 30, ping_interval=20)
+        ws = await websocket_connect(
+            request,
+            max_message_size=2 << 30,
+            ping_interval=20,
+            on_message_callback=lambda m: self._on_ws_message(m, closed),
+        )
         ws.protocol.set_nodelay(True)  # type: ignore[union-attr]  # a submit must not wait for Nagle
         return ws
 
     async def _run(self) -> None:
         delay = 0.1
         while not self._closed:
+            closed = asyncio.Event()
             try:
-                ws = await self._connect()
+                ws = await self._connect(closed)
             except HTTPClientError as exc:
                 if exc.code in (401, 403):
                     self.last_error = f"the server refused this client's token (HTTP {exc.code})"
@@ -153,15 +170,7 @@ class SessionChannel:
                 self._queue.extendleft(reversed(resend))
             self._flush()
             self._send_watch(self.client._open_ids())
-            while True:
-                message = await ws.read_message()
-                if message is None:
-                    break
-                try:
-                    for msg in protocol.decode_all(message):
-                        self._handle(msg)
-                except protocol.ProtocolError as exc:
-                    log.warning("jupyter-orch: unreadable message from the server: %s", exc)
+            await closed.wait()
             self._ws = None
             self.connected.clear()
 

@@ -132,7 +132,7 @@ class Connection:
         if self._conn is not None:
             self._conn.close(1000, "worker stopping")
 
-    async def _connect(self) -> WebSocketClientConnection:
+    async def _connect(self, link: _Link) -> WebSocketClientConnection:
         request = HTTPRequest(
             self.url,
             headers={
@@ -149,6 +149,7 @@ class Connection:
                 compression_options=None,
                 ping_interval=20,
                 ping_timeout=20,
+                on_message_callback=link.on_frame,
             )
         except HTTPClientError as exc:
             if exc.code in (401, 403):
@@ -169,8 +170,9 @@ class Connection:
         attempt = 0
         last_error = ""
         while not self._stopping.is_set():
+            link = _Link()
             try:
-                conn = await self._connect()
+                conn = await self._connect(link)
             except ServerRefused:
                 raise
             except Exception as exc:
@@ -189,7 +191,7 @@ class Connection:
                 conn.close()
                 break
             try:
-                if await self._serve(conn, session):
+                if await self._serve(conn, link, session):
                     attempt = 0
             finally:
                 conn.close()
@@ -197,24 +199,21 @@ class Connection:
                 await self._sleep(attempt)
                 attempt += 1
 
-    async def _serve(self, conn: WebSocketClientConnection, session: Session) -> bool:
+    async def _serve(self, conn: WebSocketClientConnection, link: _Link, session: Session) -> bool:
         """One connection: hello, welcome, messages. True if it got as far as the welcome."""
         if not _write(conn, protocol.encode({**session.hello(), "batch": protocol.BATCH})):
             return False
-        reading = asyncio.ensure_future(conn.read_message())
-        if not await wait_future(reading, self.welcome_timeout):
-            reading.cancel()
+        if not await wait_future(link.first, self.welcome_timeout):
             log.warning(
                 "the server at %s sent no welcome in %g s; reconnecting", self.server, self.welcome_timeout
             )
             return False
-        first = reading.result()
+        messages = link.first.result()
         if self._stopping.is_set():
             return False
-        if first is None:
+        if messages is None:
             log.warning("the server at %s closed the connection after hello (%s)", self.server, _closed(conn))
             return False
-        messages = _decode(first)
         welcome = messages[0] if messages else None
         if welcome is not None and welcome.type == "error":
             raise ServerRefused(f"the server refused this worker: {welcome.get('message')}")
@@ -228,21 +227,10 @@ class Connection:
         self.connections += 1
         try:
             session.on_welcome(welcome)
-            rest = messages[1:]
-            while True:
-                for message in rest:
-                    if message.type == "error":
-                        raise ServerRefused(f"the server refused this worker: {message.get('message')}")
-                    try:
-                        session.on_message(message)
-                    except ServerRefused:
-                        raise
-                    except Exception:
-                        log.exception("could not handle the server's %r message", message.type)
-                frame = await conn.read_message()
-                if frame is None:
-                    break
-                rest = _decode(frame)
+            link.start(conn, session, messages[1:])
+            await link.closed.wait()
+            if link.refused is not None:
+                raise ServerRefused(link.refused)
         finally:
             self._conn = None
             if self._batcher is not None:
@@ -252,6 +240,60 @@ class Connection:
         if not self._stopping.is_set():
             log.warning("lost the connection to %s (%s); reconnecting", self.server, _closed(conn))
         return True
+
+
+class _Link:
+    """The server's frames on one connection, handled as tornado reads them: the first
+    frame (the welcome) goes to ``first``; after :meth:`start` each message goes to the
+    session at once (no queue between the socket and the agent)."""
+
+    def __init__(self) -> None:
+        self.first: asyncio.Future[list[protocol.Message] | None] = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.Event()
+        self.refused: str | None = None
+        self._conn: WebSocketClientConnection | None = None
+        self._session: Session | None = None
+        self._early: list[protocol.Message] = []  # arrived before the welcome was handled
+
+    def on_frame(self, frame: str | bytes | None) -> None:
+        if frame is None:
+            self.closed.set()
+            if not self.first.done():
+                self.first.set_result(None)
+            return
+        messages = _decode(frame)
+        if not self.first.done():
+            self.first.set_result(messages)
+        elif self._session is None:
+            self._early += messages
+        else:
+            self._dispatch(messages)
+
+    def start(self, conn: WebSocketClientConnection, session: Session, rest: list[protocol.Message]) -> None:
+        self._conn, self._session = conn, session
+        early, self._early = self._early, []
+        self._dispatch(rest + early)
+
+    def _dispatch(self, messages: list[protocol.Message]) -> None:
+        assert self._session is not None
+        for message in messages:
+            if self.refused is not None:
+                return
+            if message.type == "error":
+                self._refuse(f"the server refused this worker: {message.get('message')}")
+                return
+            try:
+                self._session.on_message(message)
+            except ServerRefused as exc:
+                self._refuse(str(exc))
+            except Exception:
+                log.exception("could not handle the server's %r message", message.type)
+
+    def _refuse(self, why: str) -> None:
+        self.refused = why
+        self.closed.set()
+        if self._conn is not None:
+            self._conn.close()
 
 
 def _write(conn: WebSocketClientConnection, frame: str | bytes) -> bool:
