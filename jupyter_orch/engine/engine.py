@@ -14,24 +14,23 @@ import logging
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..core.errors import Conflict, Forbidden, NotFound, SpecError, TooLarge
+from ..core.errors import Forbidden, NotFound
 from ..core.ids import blob_key
 from ..core.queue import FairQueue, PendingTask
-from ..core.records import AttemptRow, InsertTask, TaskRow, UpdateAttempt, UpdateTask
-from ..core.spec import TaskSpec
+from ..core.records import AttemptRow, TaskRow, UpdateAttempt, UpdateTask
 from ..core.states import AttemptState, TaskState, transition
 from .deps import DependencyTracker
 from .dispatch import Dispatch
 from .events import EventBus
 from .handoff import Handoff
 from .journal import Journal
-from .ports import Blobs, BytesLRU, EngineConfig, Logs, Store, StoredPayload
+from .ports import Blobs, BytesLRU, EngineConfig, Logs, Store
 from .queries import Queries
 from .recovery import Recovery
 from .sessions import WorkerSessions
+from .submission import Submission
 from .views import task_view
 
 __all__ = ["Engine", "EngineConfig", "blob_key"]
@@ -42,7 +41,7 @@ log = logging.getLogger("jupyter_orch.engine")
 NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency"})
 
 
-class Engine(Dispatch, Queries, WorkerSessions, Recovery, Handoff):
+class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Handoff):
     def __init__(self, store: Store, blobs: Blobs, logs: Logs, config: EngineConfig | None = None) -> None:
         self.store = store
         self.blobs = blobs
@@ -232,83 +231,6 @@ class Engine(Dispatch, Queries, WorkerSessions, Recovery, Handoff):
                     fut.set_result(row)
 
     # ------------------------------------------------------------------ submit
-    async def submit(
-        self, specs: Sequence[TaskSpec], payloads: Mapping[str, bytes | StoredPayload]
-    ) -> list[TaskRow]:
-        """Accept tasks; returns once they are committed. Idempotent by task id."""
-        batch_ids = {s.id for s in specs}
-        known: dict[str, TaskRow] = {}
-        missing = [s.id for s in specs if self._lookup_memory(s.id) is None and self._maybe_stored(s.id)]
-        dep_ids = {d for s in specs for d in s.depends if d not in batch_ids}
-        missing += [d for d in dep_ids if self._lookup_memory(d) is None]
-        if missing:
-            known = await self.journal.run(self.store.get_tasks, missing)
-        rows: list[TaskRow] = []
-        fresh: list[TaskRow] = []
-        now = time.time()
-        for spec in specs:
-            existing = self._lookup_memory(spec.id) or known.get(spec.id)
-            if existing is not None:
-                if existing.owner != spec.owner or existing.spec.kind != spec.kind:
-                    raise Conflict(f"task id {spec.id} is already used by another task", field="id")
-                rows.append(existing)  # a repeated submit: same answer, nothing new
-                continue
-            payload = payloads.get(spec.id)
-            if spec.needs_payload and payload is None:
-                raise SpecError(f"a {spec.kind} task needs a payload", field="payload")
-            size = payload.size if isinstance(payload, StoredPayload) else len(payload or b"")
-            if size > self.config.max_payload_bytes:
-                raise TooLarge(
-                    f"payload of {size} bytes is over the limit of {self.config.max_payload_bytes}",
-                    field="payload",
-                )
-            for dep in spec.depends:
-                if dep == spec.id:
-                    raise SpecError("a task cannot depend on itself", field="depends")
-                if dep not in batch_ids and self._lookup_memory(dep) is None and dep not in known:
-                    raise SpecError(f"depends names unknown task {dep}", field="depends")
-            self._seq += 1
-            row = TaskRow(spec=spec, seq=self._seq, created_at=now, updated_at=now)
-            if isinstance(payload, StoredPayload):
-                row.payload_key = blob_key("payloads", spec.id)  # there already
-                row.payload_size = payload.size
-                self.counters["client_handoffs"] += 1
-            elif payload is not None:
-                row.payload_key = self._blob_key("payloads", spec.id, len(payload))
-                row.payload_size = len(payload)
-            rows.append(row)
-            fresh.append(row)
-        for row in fresh:
-            payload = payloads.get(row.id)
-            if row.payload_key and not isinstance(payload, StoredPayload):
-                self._put_blob(row.payload_key, payload, row.id, "payload")
-                self._payloads.put(row.id, payload)
-            self.tasks[row.id] = row
-            if row.id > self._max_id:
-                self._max_id = row.id
-            self.journal.add(InsertTask(dataclasses.replace(row)))
-        for row in fresh:
-            self._publish_task(row)
-            self._enqueue_or_wait(row, known)
-        # scheduling now puts the new tasks' assignments in the same commit as their insert
-        self._schedule_now()
-        try:
-            await self.journal.flush()
-        except Exception:
-            for row in fresh:  # not stored: forget them, the caller gets the error
-                self.tasks.pop(row.id, None)
-                self.queue.remove(row.id)
-                self.deps.forget(row.id)
-            raise
-        self.counters["submitted"] += len(fresh)
-        return rows
-
-    def _maybe_stored(self, task_id: str) -> bool:
-        """Could a task with this (client-chosen) id already be in the store? Ids sort by
-        creation time, so a new one is larger than every stored id and its lookup, a round
-        trip to the database per submit, is skipped."""
-        return task_id <= self._max_id
-
     def _dep_state(self, dep_id: str, known: dict[str, TaskRow]) -> TaskRow | None:
         return self._lookup_memory(dep_id) or known.get(dep_id)
 

@@ -61,7 +61,7 @@ class EngineConfig:
     inline_blob_limit: int = 64 * 2**10  # payloads/results up to this size live in the database
     file_handoff_min: int = 2**20  # local workers read payloads this large from the blob file
     prefetch_below: float = 0.1  # "short": a worker's average task run time under this (s)
-    prefetch_quick: int = 8  # sent ahead per slot while its tasks average under ...
+    prefetch_quick: int = 16  # sent ahead per slot while its tasks average under ...
     prefetch_quick_below: float = 0.01  # ... this (s): reports and assigns then go in batches
     server_version: str = ""
 

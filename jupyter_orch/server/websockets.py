@@ -317,39 +317,70 @@ class SessionHandler(AuthedWebSocket):
             self.send_json({"type": "error", "message": str(exc)})
             return
         if msg.type == "submit":
-            task = asyncio.ensure_future(self._submit(msg))
-            self._submits.add(task)
-            task.add_done_callback(self._submits.discard)
+            task = self._submit_now(msg)
+            if task is not None:
+                self._submits.add(task)
+                task.add_done_callback(self._submits.discard)
         elif msg.type == "watch":
             asyncio.ensure_future(self._watch_all([str(i) for i in msg.get("ids") or []]))
         else:
             self.send_json({"type": "error", "message": f"unknown message type {msg.type!r}"})
 
-    async def _submit(self, msg: protocol.Message) -> None:
+    def _submit_now(self, msg: protocol.Message) -> asyncio.Task[None] | None:
+        """Accept what needs no store lookup in this loop turn (its commit starts at once);
+        a task waits for the commit and answers. Anything else goes the slow way."""
         req = msg.get("req")
         try:
-            tasks = msg.get("tasks") or []
-            placed = set()  # tasks whose payload the client wrote into the blob store itself
-            for item in tasks:
-                if isinstance(item, dict) and f"payload:{item.get('id')}" in msg.blobs:
-                    item.pop("payload", None)
-                if isinstance(item, dict) and item.pop("payload_file", None):
-                    placed.add(item.get("id"))
-            specs, payloads = parse_submission({"tasks": tasks}, self.owner)
-            for spec in specs:
-                blob = msg.blobs.get(f"payload:{spec.id}")
-                if blob is not None:
-                    payloads[spec.id] = blob
-                elif spec.id in placed:
-                    payloads[spec.id] = self._engine.stored_payload(spec.id)
-            rows = await self._engine.submit(specs, payloads)
+            specs, payloads = self._parse_submit(msg)
+            accepted = self._engine.submit_nowait(specs, payloads)
         except OrchError as exc:
             self.send_json({"type": "rejected", "req": req, **exc.to_dict()})
+            return None
+        if accepted is None:
+            return asyncio.ensure_future(self._submit(msg))
+        return asyncio.ensure_future(self._accepted_after_commit(req, accepted))
+
+    async def _accepted_after_commit(self, req: Any, accepted: Any) -> None:
+        try:
+            await self._engine.committed(accepted)
+        except Exception as exc:
+            error = exc if isinstance(exc, OrchError) else OrchError(f"could not store the tasks: {exc}")
+            self.send_json({"type": "rejected", "req": req, **error.to_dict()})
             return
+        self._answer(req, accepted.rows)
+
+    def _parse_submit(self, msg: protocol.Message) -> tuple[list[Any], dict[str, Any]]:
+        tasks = msg.get("tasks") or []
+        placed = set()  # tasks whose payload the client wrote into the blob store itself
+        for item in tasks:
+            if isinstance(item, dict) and f"payload:{item.get('id')}" in msg.blobs:
+                item.pop("payload", None)
+            if isinstance(item, dict) and item.pop("payload_file", None):
+                placed.add(item.get("id"))
+        specs, payloads = parse_submission({"tasks": tasks}, self.owner)
+        for spec in specs:
+            blob = msg.blobs.get(f"payload:{spec.id}")
+            if blob is not None:
+                payloads[spec.id] = blob
+            elif spec.id in placed:
+                payloads[spec.id] = self._engine.stored_payload(spec.id)
+        return specs, payloads
+
+    def _answer(self, req: Any, rows: list[Any]) -> None:
         # lazy: a client waits on results, not on this; it leaves with the next frame
         self.send_json({"type": "accepted", "req": req, "ids": [r.id for r in rows]}, lazy=True)
         for row in rows:
             self._track(row)
+
+    async def _submit(self, msg: protocol.Message) -> None:
+        req = msg.get("req")
+        try:
+            specs, payloads = self._parse_submit(msg)
+            rows = await self._engine.submit(specs, payloads)
+        except OrchError as exc:
+            self.send_json({"type": "rejected", "req": req, **exc.to_dict()})
+            return
+        self._answer(req, rows)
 
     async def _watch_all(self, task_ids: list[str]) -> None:
         if self._submits:  # what this session submitted before the watch is known first

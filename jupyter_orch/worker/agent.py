@@ -37,7 +37,7 @@ from jupyter_orch.worker.slots import Slot, TaskRequest
 log = logging.getLogger("jupyter_orch.worker")
 
 UNSUPPORTED_KINDS = ("cell", "notebook")
-LAZY_REPORTS_ABOVE = 2  # tasks still queued here for a finished report to wait for company
+LAZY_REPORTS_ABOVE = 4  # tasks still queued here for a finished report to wait for company
 
 
 @dataclass

@@ -255,19 +255,19 @@ async def test_submit_checks(engine: Engine) -> None:
 async def test_short_tasks_are_sent_ahead_and_gpu_tasks_never(engine: Engine) -> None:
     link = Link()
     worker = engine.worker_hello(TOKEN, link, hello("w1", gpus=[{"index": 0, "model": "T4"}]))
-    rows = await engine.submit([shell(name=f"t{i}") for i in range(12)], {})
+    rows = await engine.submit([shell(name=f"t{i}") for i in range(20)], {})
     first = await link.next("assign")
     assert link.sent.empty()  # nothing known about its tasks yet: one at a time
     engine.worker_message(worker, msg(type="started", task_id=first["task_id"], attempt=1))
     await finish(engine, worker, first["task_id"])  # a quick task: now it gets work ahead
-    sent = [await link.next("assign") for _ in range(9)]
-    assert [m["task_id"] for m in sent] == [r.id for r in rows[1:10]]  # 1 running + 8 ahead
+    sent = [await link.next("assign") for _ in range(17)]
+    assert [m["task_id"] for m in sent] == [r.id for r in rows[1:18]]  # 1 running + 16 ahead
     assert [m.type for m in drain(link)] in ([], ["ack"])  # no further assign
     # tasks that are short but not quick (10-100 ms) get 2 ahead per slot
     worker.run_time = 0.05
     cfg = engine.config
     short = worker.capacity(cfg.prefetch, cfg.prefetch_below, cfg.prefetch_quick, cfg.prefetch_quick_below)
-    assert short.queue_free == 0  # 8 are queued there already
+    assert short.queue_free == 0  # 16 are queued there already
     worker.run_time = 0.001
     capacity = worker.capacity(cfg.prefetch, cfg.prefetch_below, cfg.prefetch_quick, cfg.prefetch_quick_below)
     assert capacity.slots_free == 0 and capacity.queue_free == 0
@@ -275,10 +275,10 @@ async def test_short_tasks_are_sent_ahead_and_gpu_tasks_never(engine: Engine) ->
     [gpu_task] = await engine.submit([shell(name="gpu", resources={"gpus": 1})], {})
     assert gpu_task.state == TaskState.PENDING
     # the worker stops before starting what it was sent ahead: placed again, no retry used
-    await finish(engine, worker, rows[9].id, ok=False, error="stopped", error_kind="not_started")
-    assert rows[9].state == TaskState.PENDING and rows[9].error is None
+    await finish(engine, worker, rows[17].id, ok=False, error="stopped", error_kind="not_started")
+    assert rows[17].state == TaskState.PENDING and rows[17].error is None
     await engine.journal.flush()
-    assert [a.state.value for a in engine.store.get_attempts(rows[9].id)] == ["lost"]
+    assert [a.state.value for a in engine.store.get_attempts(rows[17].id)] == ["lost"]
 
 
 @pytest.mark.asyncio
@@ -383,3 +383,19 @@ def test_how_many_tasks_a_worker_is_sent_ahead_follows_its_task_run_times() -> N
         w.run_time = run_time
         depths[run_time] = w.capacity(2, 0.1, 8, 0.01).queue_free
     assert depths == {None: 0, 0.5: 0, 0.05: 4, 0.001: 16}  # per slot: none, none, 2, 8
+
+
+@pytest.mark.asyncio
+async def test_a_submit_whose_commit_fails_is_not_accepted_and_is_forgotten(engine: Engine) -> None:
+    def broken(changes: Any) -> None:
+        raise OSError("disk full")
+
+    engine.store.apply = broken  # type: ignore[method-assign]
+    accepted = engine.submit_nowait([shell()], {})
+    assert accepted is not None and len(accepted.fresh) == 1
+    with pytest.raises(OSError, match="disk full"):
+        await engine.committed(accepted)
+    task_id = accepted.fresh[0].id
+    assert task_id not in engine.tasks and engine.queue.get(task_id) is None
+    with pytest.raises(OSError, match="disk full"):
+        await engine.submit([shell()], {})

@@ -1,0 +1,143 @@
+"""Submission: accepting tasks. Committed before the caller hears "accepted", idempotent by
+task id (a client resends after a reconnect), with no store lookup for a fresh id.
+
+:meth:`Submission.submit_nowait` does all of it but the wait for the commit, on the
+caller's loop turn, when no store lookup is needed (the common case); the session handler
+uses it so the assignment's commit starts one loop turn earlier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..core.errors import Conflict, SpecError, TooLarge
+from ..core.ids import blob_key
+from ..core.records import InsertTask, TaskRow
+from ..core.spec import TaskSpec
+from .ports import StoredPayload
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+Payloads = Mapping[str, bytes | StoredPayload]
+
+
+@dataclass
+class Accepted:
+    rows: list[TaskRow]  # one per spec submitted (an existing row for a repeated id)
+    fresh: list[TaskRow]  # the new ones
+    stored: asyncio.Future[None]  # resolved once their commit is done (or failed)
+
+
+class Submission:
+    async def submit(self: Engine, specs: Sequence[TaskSpec], payloads: Payloads) -> list[TaskRow]:
+        """Accept tasks; returns once they are committed. Idempotent by task id."""
+        missing = self._lookups_needed(specs)
+        known = await self.journal.run(self.store.get_tasks, missing) if missing else {}
+        accepted = self._accept(specs, payloads, known)
+        await self.committed(accepted)
+        return accepted.rows
+
+    def submit_nowait(self: Engine, specs: Sequence[TaskSpec], payloads: Payloads) -> Accepted | None:
+        """:meth:`submit` up to its commit, now (then ``await committed(...)``), or None
+        when a store lookup is needed (use :meth:`submit`)."""
+        if self._lookups_needed(specs):
+            return None
+        return self._accept(specs, payloads, {})
+
+    async def committed(self: Engine, accepted: Accepted) -> None:
+        """Wait for the commit of accepted tasks; if it fails they are forgotten (and the
+        error raised: the caller must not say "accepted")."""
+        fresh = accepted.fresh
+        try:
+            await accepted.stored
+        except Exception:
+            for row in fresh:
+                self.tasks.pop(row.id, None)
+                self.queue.remove(row.id)
+                self.deps.forget(row.id)
+            raise
+        self.counters["submitted"] += len(fresh)
+
+    def _lookups_needed(self: Engine, specs: Sequence[TaskSpec]) -> list[str]:
+        batch_ids = {s.id for s in specs}
+        missing = [s.id for s in specs if self._lookup_memory(s.id) is None and self._maybe_stored(s.id)]
+        dep_ids = {d for s in specs for d in s.depends if d not in batch_ids}
+        return missing + [d for d in dep_ids if self._lookup_memory(d) is None]
+
+    def _maybe_stored(self: Engine, task_id: str) -> bool:
+        """Could a task with this (client-chosen) id already be in the store? Ids sort by
+        creation time, so a new one is larger than every stored id and its lookup, a round
+        trip to the database per submit, is skipped."""
+        return task_id <= self._max_id
+
+    def _accept(
+        self: Engine, specs: Sequence[TaskSpec], payloads: Payloads, known: dict[str, TaskRow]
+    ) -> Accepted:
+        batch_ids = {s.id for s in specs}
+        rows: list[TaskRow] = []
+        fresh: list[TaskRow] = []
+        now = time.time()
+        for spec in specs:
+            existing = self._lookup_memory(spec.id) or known.get(spec.id)
+            if existing is not None:
+                if existing.owner != spec.owner or existing.spec.kind != spec.kind:
+                    raise Conflict(f"task id {spec.id} is already used by another task", field="id")
+                rows.append(existing)  # a repeated submit: same answer, nothing new
+                continue
+            payload = payloads.get(spec.id)
+            if spec.needs_payload and payload is None:
+                raise SpecError(f"a {spec.kind} task needs a payload", field="payload")
+            size = payload.size if isinstance(payload, StoredPayload) else len(payload or b"")
+            if size > self.config.max_payload_bytes:
+                raise TooLarge(
+                    f"payload of {size} bytes is over the limit of {self.config.max_payload_bytes}",
+                    field="payload",
+                )
+            for dep in spec.depends:
+                if dep == spec.id:
+                    raise SpecError("a task cannot depend on itself", field="depends")
+                if dep not in batch_ids and self._lookup_memory(dep) is None and dep not in known:
+                    raise SpecError(f"depends names unknown task {dep}", field="depends")
+            self._seq += 1
+            row = TaskRow(spec=spec, seq=self._seq, created_at=now, updated_at=now)
+            if isinstance(payload, StoredPayload):
+                row.payload_key = blob_key("payloads", spec.id)  # there already
+                row.payload_size = payload.size
+                self.counters["client_handoffs"] += 1
+            elif payload is not None:
+                row.payload_key = self._blob_key("payloads", spec.id, len(payload))
+                row.payload_size = len(payload)
+            rows.append(row)
+            fresh.append(row)
+        for row in fresh:
+            payload = payloads.get(row.id)
+            if row.payload_key and payload is not None and not isinstance(payload, StoredPayload):
+                self._put_blob(row.payload_key, payload, row.id, "payload")
+                self._payloads.put(row.id, payload)
+            self.tasks[row.id] = row
+            if row.id > self._max_id:
+                self._max_id = row.id
+            self.journal.add(InsertTask(dataclasses.replace(row)))
+        for row in fresh:
+            self._publish_task(row)
+            self._enqueue_or_wait(row, known)
+        # scheduling now puts the new tasks' assignments in the same commit as their insert
+        self._schedule_now()
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done(failed: BaseException | None) -> None:
+            if stored.done():
+                return
+            if failed is not None:
+                stored.set_exception(failed)
+            else:
+                stored.set_result(None)
+
+        self.journal.after_commit(done)  # the commit that holds these inserts
+        return Accepted(rows, fresh, stored)
