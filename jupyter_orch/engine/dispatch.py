@@ -106,7 +106,7 @@ class Dispatch:
         # the database knows every task a worker may be running
         self._dispatch_queue.append((worker, row, row.attempt))
         if len(self._dispatch_queue) == 1:
-            self.journal.after_commit(self._dispatch_committed)
+            self.journal.after_commit(self._dispatch_committed, urgent=True)
 
     def _dispatch_committed(self: Engine, failed: BaseException | None) -> None:
         if failed is not None:

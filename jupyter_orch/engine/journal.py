@@ -15,9 +15,10 @@ before it (a thread hop each way costs more than such a commit). Under a backlog
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
@@ -61,6 +62,7 @@ class Journal:
         self._blob_writes: list[tuple[str, bytes]] = []
         self._callbacks: list[Callback] = []
         self._scheduled: asyncio.Handle | asyncio.TimerHandle | None = None
+        self._defer = 0.0  # inside deferred(): how long new changes may wait
         self._writing = False  # a batch is on the database thread
         self._last_commit = 0.0
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orch-db")
@@ -83,11 +85,24 @@ class Journal:
         self._blob_writes.append((key, data))
         self._schedule()
 
-    def after_commit(self, callback: Callback) -> None:
+    def after_commit(self, callback: Callback, *, urgent: bool = False) -> None:
         """Call ``callback(None)`` once everything added so far is committed, or
-        ``callback(exc)`` if that commit failed."""
+        ``callback(exc)`` if that commit failed. ``urgent``: do not wait out a
+        :meth:`deferred` window (someone waits on this commit)."""
         self._callbacks.append(callback)
-        self._schedule()
+        self._schedule(urgent=urgent)
+
+    @contextlib.contextmanager
+    def deferred(self, delay: float) -> Iterator[None]:
+        """Changes made inside may wait up to ``delay`` seconds for their commit, or go
+        with an earlier one. For outcomes already announced (the worker keeps its report
+        until the ack after the commit): in a run of quick tasks one at a time, a task's
+        outcome then shares the next task's commit instead of taking one of its own."""
+        previous, self._defer = self._defer, max(self._defer, delay)
+        try:
+            yield
+        finally:
+            self._defer = previous
 
     async def flush(self) -> None:
         """Wait until everything added so far is committed (raise if the commit failed)."""
@@ -102,15 +117,15 @@ class Journal:
                 else:
                     fut.set_exception(exc)
 
-        self.after_commit(done)
+        self.after_commit(done, urgent=True)
         await fut
 
     # ---------------------------------------------------------------- committing
-    def _schedule(self) -> None:
+    def _schedule(self, *, urgent: bool = False) -> None:
         if self._writing:
             return  # _written() schedules the next batch
         loop = asyncio.get_running_loop()
-        pause = self._pause()
+        pause = self._pause() if urgent else max(self._pause(), self._defer)
         scheduled = self._scheduled
         if scheduled is not None:
             if isinstance(scheduled, asyncio.TimerHandle) and scheduled.when() > loop.time() + pause:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 log = logging.getLogger("jupyter_orch.engine")
+FINISH_COMMIT_WINDOW = 0.005  # seconds a reported outcome may wait to share a commit
 
 
 class WorkerSessions:
@@ -271,19 +272,21 @@ class WorkerSessions:
             handle.observe(time.time() - row.started_at)
         handle.release(task_id)
         self._log_next.pop((task_id, attempt), None)
-        if row is not None and row.attempt == attempt:
-            ok = bool(msg.get("ok"))
-            self._finish_attempt(
-                row,
-                ok=ok,
-                result=msg.blobs.get("result"),
-                error=msg.get("error"),
-                error_kind=msg.get("error_kind") or (None if ok else "exception"),
-                traceback=msg.get("traceback"),
-                exit_code=msg.get("exit_code"),
-            )
-        self.kick()
-        self._ack_after_commit(handle, task_id, attempt)
+        # the outcome is announced now; its commit may wait a little for company
+        with self.journal.deferred(FINISH_COMMIT_WINDOW):
+            if row is not None and row.attempt == attempt:
+                ok = bool(msg.get("ok"))
+                self._finish_attempt(
+                    row,
+                    ok=ok,
+                    result=msg.blobs.get("result"),
+                    error=msg.get("error"),
+                    error_kind=msg.get("error_kind") or (None if ok else "exception"),
+                    traceback=msg.get("traceback"),
+                    exit_code=msg.get("exit_code"),
+                )
+            self.kick()
+            self._ack_after_commit(handle, task_id, attempt)
 
     def _ack_after_commit(self: Engine, handle: WorkerHandle, task_id: str, attempt: int) -> None:
         """Acknowledge reports once they are stored, many per frame; the worker keeps each

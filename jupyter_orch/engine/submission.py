@@ -139,5 +139,5 @@ class Submission:
             else:
                 stored.set_result(None)
 
-        self.journal.after_commit(done)  # the commit that holds these inserts
+        self.journal.after_commit(done, urgent=True)  # the commit that holds these inserts
         return Accepted(rows, fresh, stored)

@@ -399,3 +399,25 @@ async def test_a_submit_whose_commit_fails_is_not_accepted_and_is_forgotten(engi
     assert task_id not in engine.tasks and engine.queue.get(task_id) is None
     with pytest.raises(OSError, match="disk full"):
         await engine.submit([shell()], {})
+
+
+@pytest.mark.asyncio
+async def test_one_at_a_time_a_tasks_outcome_shares_the_next_tasks_commit(engine: Engine) -> None:
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("w1"))
+    [first] = await engine.submit([shell()], {})
+    await link.next("assign")
+    before = engine.journal.commits
+    await finish(engine, worker, first.id)
+    assert first.state == TaskState.SUCCEEDED  # announced at once ...
+    assert engine.journal.commits == before  # ... stored a moment later, or with the next commit
+    [second] = await engine.submit([shell()], {})
+    assert engine.journal.commits == before + 1
+    assert engine.store.get_task(first.id).state == TaskState.SUCCEEDED  # type: ignore[union-attr]
+    assert engine.store.get_task(second.id) is not None
+    # alone, an outcome is stored within the window (the worker's ack follows)
+    await link.next("assign")
+    await finish(engine, worker, second.id)
+    ack = await link.next("ack")
+    assert ack["items"] == [[second.id, 1]]
+    assert engine.store.get_task(second.id).state == TaskState.SUCCEEDED  # type: ignore[union-attr]
