@@ -122,11 +122,13 @@ class Queries:
         return view
 
     async def list_tasks(self: Engine, **filters: Any) -> list[dict[str, Any]]:
+        await self.journal.flush()  # what was announced is what the query sees
         rows = await self.journal.run(lambda: self.store.list_tasks(**filters))
         # the store may lag the engine by one commit: prefer the live rows
         return [task_view(self._lookup_memory(r.id) or r) for r in rows]
 
     async def counts(self: Engine, owner: str | None = None) -> dict[str, int]:
+        await self.journal.flush()
         return await self.journal.run(self.store.count_by_state, owner)
 
     async def read_logs(
