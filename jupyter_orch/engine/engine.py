@@ -131,8 +131,11 @@ class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Handoff):
     def _backlogged(self) -> bool:
         """More tasks waiting than the workers hold: a short wait before a commit costs no
         one anything (workers have work queued) and saves commits."""
+        waiting = len(self.queue)
+        if waiting <= 2:
+            return False
         slots = sum(w.slots for w in self.workers.values() if w.state == "connected")
-        return len(self.queue) > 2 * slots
+        return waiting > 2 * slots
 
     def _publish_task(self, row: TaskRow) -> None:
         if self.bus.subscriber_count:  # a view costs more than the rest of a state change

@@ -124,6 +124,8 @@ class Journal:
     def _schedule(self, *, urgent: bool = False) -> None:
         if self._writing:
             return  # _written() schedules the next batch
+        if self._scheduled is not None and not isinstance(self._scheduled, asyncio.TimerHandle):
+            return  # due at the end of this loop turn already
         loop = asyncio.get_running_loop()
         pause = self._pause() if urgent else max(self._pause(), self._defer)
         scheduled = self._scheduled
