@@ -318,6 +318,8 @@ class Worker:
     def _start(self, key: Key, request: TaskRequest, slot: Slot) -> None:
         running = _Running(request, slot)
         self._running[key] = running
+        # a warm executor gets the task now; the coroutine below then only waits for it
+        slot.begin(request, self._sink(key), self._on_started(key, running))
         task = asyncio.ensure_future(self._execute(key, running))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -339,12 +341,13 @@ class Worker:
         candidates = warm or free
         return candidates[0] if candidates else None
 
-    async def _execute(self, key: Key, running: _Running) -> None:
-        request = running.request
-
+    def _sink(self, key: Key) -> Callable[[float, str, str], None]:
         def sink(ts: float, stream: str, text: str) -> None:
             self.outbox.line(key, ts, stream, text)
 
+        return sink
+
+    def _on_started(self, key: Key, running: _Running) -> Callable[[int], None]:
         def started(pid: int) -> None:
             running.pid = pid
             log.debug("task %s attempt %d started on slot %d (pid %d)", *key, running.slot.index, pid)
@@ -352,6 +355,12 @@ class Worker:
             self.connection.send(
                 {"type": "started", "task_id": key[0], "attempt": key[1], "pid": pid}, lazy=True
             )
+
+        return started
+
+    async def _execute(self, key: Key, running: _Running) -> None:
+        request = running.request
+        sink, started = self._sink(key), self._on_started(key, running)
 
         try:
             outcome = await running.slot.run(request, sink, started)

@@ -74,6 +74,7 @@ class Slot:
         self._starting: asyncio.Task[ExecutorProcess] | None = None
         self._cancel = asyncio.Event()
         self._cancel_requested: asyncio.Future[None] | None = None  # what _wait waits on
+        self._sent: Any = None  # (task, executor, (sent, started)) handed over by begin()
         self._cancel_reason = ""
         self._cancel_grace: float | None = None
 
@@ -145,6 +146,24 @@ class Slot:
         if self._cancel_requested is not None and not self._cancel_requested.done():
             self._cancel_requested.set_result(None)
 
+    def begin(self, task: TaskRequest, sink: Sink, on_started: Callable[[int], None] | None = None) -> bool:
+        """Hand ``task`` to this slot's warm executor now, from the caller's loop turn (then
+        :meth:`run` waits for it): a quick task starts a loop turn sooner. False (nothing
+        done) when there is no warm executor for its GPUs; :meth:`run` then does it all."""
+        ex = self._executor
+        if (
+            self.current is not None
+            or self._starting is not None
+            or ex is None
+            or not ex.alive
+            or ex.cuda != self.cuda_for(task.gpus)
+        ):
+            return False
+        self.current = task
+        self._cancel.clear()
+        self._sent = (task, ex, self._send(ex, task, sink, on_started))
+        return True
+
     async def run(
         self,
         task: TaskRequest,
@@ -152,25 +171,20 @@ class Slot:
         on_started: Callable[[int], None] | None = None,
     ) -> Outcome:
         """Run one attempt to its end; never raises for anything the task does."""
-        if self.current is not None:
-            raise RuntimeError(f"slot {self.index} is busy")
-        self.current = task
-        self._cancel.clear()
+        sent, self._sent = self._sent, None
+        if sent is None or sent[0] is not task:
+            if self.current is not None:
+                raise RuntimeError(f"slot {self.index} is busy")
+            self.current = task
+            self._cancel.clear()
         try:
-            return await self._run(task, sink, on_started)
+            return await self._run(task, sink, on_started, sent)
         finally:
             self.current = None
 
-    async def _run(self, task: TaskRequest, sink: Sink, on_started: Callable[[int], None] | None) -> Outcome:
-        cuda = self.cuda_for(task.gpus)
-        try:
-            ex = await self._executor_for(cuda)
-        except (ExecutorStartError, OSError) as exc:
-            return Outcome.failure(
-                "worker_error", f"worker {self.worker_name} could not start a process: {exc}"
-            )
-        if self._cancel.is_set():
-            return self._cancelled()
+    def _send(
+        self, ex: ExecutorProcess, task: TaskRequest, sink: Sink, on_started: Callable[[int], None] | None
+    ) -> tuple[bool, float]:
         header = {
             "op": "run",
             "task_id": task.task_id,
@@ -182,12 +196,32 @@ class Slot:
             "payload_file": task.payload_file,
         }
         ex.set_sink(sink)
-        started = time.monotonic()
+        if on_started is not None:  # before the send, so "started" precedes any output
+            on_started(ex.pid)
+        return ex.send(header, list(task.blobs.items())), time.monotonic()
+
+    async def _run(
+        self,
+        task: TaskRequest,
+        sink: Sink,
+        on_started: Callable[[int], None] | None,
+        sent: tuple[TaskRequest, ExecutorProcess, tuple[bool, float]] | None,
+    ) -> Outcome:
+        if sent is not None:
+            _, ex, (ok, started) = sent
+        else:
+            cuda = self.cuda_for(task.gpus)
+            try:
+                ex = await self._executor_for(cuda)
+            except (ExecutorStartError, OSError) as exc:
+                return Outcome.failure(
+                    "worker_error", f"worker {self.worker_name} could not start a process: {exc}"
+                )
+            if self._cancel.is_set():
+                return self._cancelled()
+            ok, started = self._send(ex, task, sink, on_started)
         try:
-            if on_started is not None:  # before the send, so "started" precedes any output
-                on_started(ex.pid)
-            sent = ex.send(header, list(task.blobs.items()))
-            outcome = await self._wait(ex, task, started) if sent else await self._died(ex)
+            outcome = await self._wait(ex, task, started) if ok else await self._died(ex)
         finally:
             ex.drain()
             ex.set_sink(None)

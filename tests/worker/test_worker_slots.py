@@ -330,3 +330,22 @@ async def test_tasks_see_their_id_but_not_the_worker_token() -> None:
         assert lines.of("stdout") == ["none t1"]
     finally:
         await slot.close()
+
+
+async def test_begin_hands_a_task_to_the_warm_executor_at_once(slot: Slot) -> None:
+    assert (await slot.run(function_task(lambda: "warm"), Lines())).ok  # the executor is up
+    pids: list[int] = []
+    first = function_task(os.getpid)
+    assert slot.begin(first, Lines(), pids.append)  # sent before any await
+    assert pids and slot.busy
+    out = await slot.run(first, Lines())
+    assert out.ok and serialization.loads_value(out.result) == pids[0]
+    # a cancel between begin() and run() is not lost
+    second = function_task(time.sleep, 30)
+    assert slot.begin(second, Lines())
+    slot.cancel("changed my mind")
+    started = time.monotonic()
+    out = await slot.run(second, Lines())
+    assert out.error_kind == "cancelled" and time.monotonic() - started < 5
+    # no warm executor for these GPUs: begin() declines and run() does it all
+    assert not slot.begin(function_task(lambda: 1, gpus=[3]), Lines())
