@@ -14,6 +14,7 @@ import logging
 import socket
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import Forbidden, NotFound
@@ -62,6 +63,7 @@ class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Handoff):
         self._payloads = BytesLRU(self.config.result_cache_bytes)
         self._results = BytesLRU(self.config.result_cache_bytes)
         self._done: dict[str, list[asyncio.Future[TaskRow]]] = {}
+        self._done_calls: dict[str, list[Callable[[TaskRow], None]]] = {}
         self._seq = 0
         self._kick_pending = False
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -227,11 +229,16 @@ class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Handoff):
             log.warning("could not delete %s: %s", key, exc)
 
     def _announce_done(self, rows: list[TaskRow]) -> None:
-        """Wake the waiters of finished tasks."""
+        """Wake the waiters of finished tasks (callbacks at once, futures as usual)."""
         for row in rows:
             for fut in self._done.pop(row.id, ()):
                 if not fut.done():
                     fut.set_result(row)
+            for callback in self._done_calls.pop(row.id, ()):
+                try:
+                    callback(row)
+                except Exception:
+                    log.exception("a done callback of task %s failed", row.id)
 
     # ------------------------------------------------------------------ submit
     def _dep_state(self, dep_id: str, known: dict[str, TaskRow]) -> TaskRow | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core import protocol
@@ -81,6 +82,15 @@ class Queries:
         else:
             self._done.setdefault(row.id, []).append(fut)
         return fut
+
+    def on_done(self: Engine, row: TaskRow, callback: Callable[[TaskRow], None]) -> None:
+        """Call ``callback(row)`` when ``row`` reaches a terminal state: in the loop turn it
+        is announced (no future, no turn more), or now if it has already."""
+        row = self._lookup_memory(row.id) or row
+        if row.state.terminal:
+            callback(row)
+        else:
+            self._done_calls.setdefault(row.id, []).append(callback)
 
     async def wait(self: Engine, task_id: str, timeout: float | None, owner: str | None = None) -> TaskRow:
         row = await self.get_row(task_id, owner)

@@ -400,13 +400,12 @@ class SessionHandler(AuthedWebSocket):
         if row.id in self._watching:
             return
         self._watching.add(row.id)
-        self._engine.when_done(row).add_done_callback(self._done)
+        self._engine.on_done(row, self._done)
 
-    def _done(self, fut: asyncio.Future[Any]) -> None:
+    def _done(self, row: Any) -> None:
         """Collect finished tasks; they go out together, one frame per loop iteration."""
-        if self.ws_connection is None or fut.cancelled():
+        if self.ws_connection is None:
             return
-        row = fut.result()
         self._watching.discard(row.id)
         self._finished.append(row)
         if len(self._finished) == 1:
