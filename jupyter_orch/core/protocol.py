@@ -11,9 +11,10 @@ Every message has a ``type``. Worker → server:
 ``hello``      first message after connecting (and after every reconnect)::
                  {type, worker_id, name, hostname, pid, version, python, cloudpickle,
                   slots, cpus, memory, gpus: [{index, uuid, model, memory}], labels, image,
-                  provider, running: [{task_id, attempt}],
+                  provider, running: [{task_id, attempt}], queued: [{task_id, attempt}],
                   finished: [<finished message without blobs>, ...]}
-               ``running``/``finished`` describe what happened while disconnected; the
+               ``running``/``finished`` describe what happened while disconnected
+               (``queued``: those of ``running`` sent ahead and not started yet); the
                blobs of buffered ``finished`` results are re-sent afterwards as normal
                ``finished`` messages, which the server acknowledges.
 ``heartbeat``  {type, metrics: {cpu_percent, memory_used, memory_total,

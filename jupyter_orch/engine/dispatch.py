@@ -54,7 +54,9 @@ class Dispatch:
             for w in self.workers.values()
             if w.state == "connected"
         ]
-        if not any(c.slots_free > 0 for c in capacities) and not self._needs_unplaceable_check(capacities):
+        if not any(
+            c.slots_free > 0 or c.queue_free > 0 for c in capacities
+        ) and not self._needs_unplaceable_check(capacities):
             return
         result = schedule(self.queue, capacities, self.config.policy)
         for assignment in result.assignments:

@@ -134,6 +134,9 @@ class WorkerSessions:
         finished = {
             (r.get("task_id"), r.get("attempt")) for r in hello.get("finished") or [] if isinstance(r, dict)
         }
+        queued = {  # held there but not started (sent ahead)
+            (r.get("task_id"), r.get("attempt")) for r in hello.get("queued") or [] if isinstance(r, dict)
+        }
         # what we believe runs there
         for task_id, slot in list(handle.running.items()):
             key = (task_id, slot.attempt)
@@ -153,7 +156,9 @@ class WorkerSessions:
         # what it runs that we do not expect (e.g. cancelled while it was away)
         for task_id, attempt in running:
             row = self.tasks.get(task_id)
-            if (
+            if (task_id, attempt) in queued and task_id in handle.running:
+                handle.running[task_id].queued = True  # it waits there for a slot
+            elif (
                 task_id in handle.running
                 and row is not None
                 and row.state == TaskState.SCHEDULED

@@ -225,6 +225,8 @@ class Worker:
             "running": [
                 {"task_id": t, "attempt": a} for t, a in [*self._running, *(k for k, _ in self._queued)]
             ],
+            # of those, the ones sent ahead that have not started yet
+            "queued": [{"task_id": t, "attempt": a} for (t, a), _ in self._queued],
             "finished": self.outbox.headers(),
         }
 

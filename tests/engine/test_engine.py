@@ -278,7 +278,9 @@ async def test_short_tasks_are_sent_ahead_and_gpu_tasks_never(engine: Engine) ->
     await finish(engine, worker, rows[17].id, ok=False, error="stopped", error_kind="not_started")
     assert rows[17].state == TaskState.PENDING and rows[17].error is None
     await engine.journal.flush()
-    assert [a.state.value for a in engine.store.get_attempts(rows[17].id)] == ["lost"]
+    # it has no retries, yet it is placed again (here: at once, in the queue spot it left)
+    assert [a.state.value for a in engine.store.get_attempts(rows[17].id)] == ["lost", "scheduled"]
+    assert rows[17].state == TaskState.SCHEDULED and rows[17].error is None
 
 
 @pytest.mark.asyncio
@@ -421,3 +423,29 @@ async def test_one_at_a_time_a_tasks_outcome_shares_the_next_tasks_commit(engine
     ack = await link.next("ack")
     assert ack["items"] == [[second.id, 1]]
     assert engine.store.get_task(second.id).state == TaskState.SUCCEEDED  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_after_a_restart_a_task_sent_ahead_and_not_started_is_not_called_running(tmp_path: Any) -> None:
+    first = make_engine(tmp_path, worker_grace=30)
+    await first.start()
+    link = Link()
+    first.worker_hello(TOKEN, link, hello("w1", slots=1))
+    started, ahead = await first.submit([shell(name="a"), shell(name="b")], {})
+    await link.next("assign")
+    first.workers["w1"].run_time = 0.001  # quick tasks: the second one goes ahead
+    first.kick()
+    await link.next("assign")
+    await first.journal.flush()
+    await first.journal.close()  # the process "dies"
+
+    second = make_engine(tmp_path, worker_grace=30)
+    await second.start()
+    held = [{"task_id": started.id, "attempt": 1}, {"task_id": ahead.id, "attempt": 1}]
+    second.worker_hello(
+        TOKEN, Link(), hello("w1", slots=1, running=held, queued=[{"task_id": ahead.id, "attempt": 1}])
+    )
+    assert second.tasks[started.id].state == TaskState.RUNNING
+    assert second.tasks[ahead.id].state == TaskState.SCHEDULED  # waits there for the slot
+    assert second.workers["w1"].capacity().slots_free == 0  # one running, one waiting
+    await second.stop()
