@@ -17,7 +17,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Bool, Enum, Float, Type, Unicode, default
+from traitlets import Bool, Enum, Float, Int, Type, Unicode, default
 
 from .._version import __version__
 from ..core.resources import parse_memory
@@ -78,6 +78,15 @@ class OrchApp(ExtensionApp):
         600.0, config=True, help="Seconds a worker may sit idle before the provider may release it."
     )
     cancel_grace = Float(5.0, config=True, help="Seconds between SIGTERM and SIGKILL when cancelling.")
+    prefetch = Int(
+        2,
+        config=True,
+        help="GPU-less tasks sent ahead per worker slot while the worker's tasks average under "
+        "100 ms (they wait on the worker for a free slot; 0: never send ahead).",
+    )
+    prefetch_quick = Int(
+        16, config=True, help="Tasks sent ahead per slot while the worker's tasks average under 10 ms."
+    )
     worker_url = Unicode(
         "",
         config=True,
@@ -117,6 +126,8 @@ class OrchApp(ExtensionApp):
             heartbeat_interval=self.heartbeat_interval,
             worker_idle_timeout=self.worker_idle_timeout,
             cancel_grace=self.cancel_grace,
+            prefetch=max(0, self.prefetch),
+            prefetch_quick=max(0, self.prefetch_quick) if self.prefetch > 0 else 0,
             server_version=__version__,
         )
 
