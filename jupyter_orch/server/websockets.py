@@ -277,7 +277,7 @@ class SessionHandler(AuthedWebSocket):
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.set_nodelay(True)
         self._watching: set[str] = set()
-        self._finished: list[Any] = []
+        self._finished: dict[str, Any] = {}  # task id -> row, to send; once each per frame
         self._submits: set[asyncio.Task[None]] = set()  # in flight, in order of arrival
         if self.get_query_argument("batch", None) == str(protocol.BATCH):
             self._batcher = _batcher(self._write)
@@ -407,27 +407,28 @@ class SessionHandler(AuthedWebSocket):
         if self.ws_connection is None:
             return
         self._watching.discard(row.id)
-        self._finished.append(row)
-        if len(self._finished) == 1:
+        first = not self._finished
+        self._finished[row.id] = row  # a task tracked twice (submit, then watch) goes once
+        if first:
             asyncio.get_running_loop().call_soon(self._send_done_soon)
 
     def _send_done_soon(self) -> None:
         # results still in memory go at once; otherwise they are read first (a task)
         blobs = []
-        for row in self._finished:
+        for row in self._finished.values():
             data = self._engine.cached_result(row) if _inline(row) else b""
             if data is None:
                 asyncio.ensure_future(self._send_done())
                 return
             if _inline(row):
                 blobs.append((f"result:{row.id}", data))
-        rows, self._finished = self._finished, []
+        rows, self._finished = list(self._finished.values()), {}
         self.send_frame({"type": "done", "tasks": [outcome_view(r) for r in rows]}, blobs)
         if self._batcher is not None:
             self._batcher.flush()  # the client waits on these: no loop turn more
 
     async def _send_done(self) -> None:
-        rows, self._finished = self._finished, []
+        rows, self._finished = list(self._finished.values()), {}
         blobs = []
         for row in rows:
             if _inline(row):
