@@ -168,8 +168,11 @@ class SessionChannel:
             self._inflight.clear()
             with self._lock:
                 self._queue.extendleft(reversed(resend))
+                submitting = {spec["id"] for spec, _ in self._queue}
             self._flush()
-            self._send_watch(self.client._open_ids())
+            # the rest of the open futures are watched; those (re)submitted now need not be:
+            # the server follows what it accepts on this session
+            self._send_watch([i for i in self.client._open_ids() if i not in submitting])
             await closed.wait()
             self._ws = None
             self.connected.clear()
