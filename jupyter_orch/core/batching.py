@@ -74,11 +74,7 @@ class FrameBatcher:
 
     def flush(self) -> None:
         """Write everything queued now (one frame, or a batch of them)."""
-        if self._timer is not None:
-            cancel = getattr(self._timer, "cancel", None)
-            if cancel is not None:
-                cancel()
-            self._timer = None
+        self._cancel_timer()
         frames, self._frames = self._frames, []
         if not frames:
             return
@@ -88,12 +84,15 @@ class FrameBatcher:
 
     def discard(self) -> None:
         """Drop what is queued (the connection is gone)."""
+        self._cancel_timer()
+        self._frames = []
+
+    def _cancel_timer(self) -> None:
         if self._timer is not None:
             cancel = getattr(self._timer, "cancel", None)
             if cancel is not None:
                 cancel()
             self._timer = None
-        self._frames = []
 
     def _emit(self, frame: Frame) -> None:
         self.frames_written += 1

@@ -337,7 +337,7 @@ class SessionHandler(AuthedWebSocket):
             self.send_json({"type": "rejected", "req": req, **exc.to_dict()})
             return None
         if accepted is None:
-            return asyncio.ensure_future(self._submit(msg))
+            return asyncio.ensure_future(self._submit(req, specs, payloads))
         return asyncio.ensure_future(self._accepted_after_commit(req, accepted))
 
     async def _accepted_after_commit(self, req: Any, accepted: Any) -> None:
@@ -372,10 +372,9 @@ class SessionHandler(AuthedWebSocket):
         for row in rows:
             self._track(row)
 
-    async def _submit(self, msg: protocol.Message) -> None:
-        req = msg.get("req")
+    async def _submit(self, req: Any, specs: list[Any], payloads: dict[str, Any]) -> None:
+        """The slow way: ids that may be stored already are looked up first."""
         try:
-            specs, payloads = self._parse_submit(msg)
             rows = await self._engine.submit(specs, payloads)
         except OrchError as exc:
             self.send_json({"type": "rejected", "req": req, **exc.to_dict()})

@@ -320,9 +320,10 @@ class Worker:
     def _start(self, key: Key, request: TaskRequest, slot: Slot) -> None:
         running = _Running(request, slot)
         self._running[key] = running
+        sink, started = self._sink(key), self._on_started(key, running)
         # a warm executor gets the task now; the coroutine below then only waits for it
-        slot.begin(request, self._sink(key), self._on_started(key, running))
-        task = asyncio.ensure_future(self._execute(key, running))
+        slot.begin(request, sink, started)
+        task = asyncio.ensure_future(self._execute(key, running, sink, started))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -360,9 +361,14 @@ class Worker:
 
         return started
 
-    async def _execute(self, key: Key, running: _Running) -> None:
+    async def _execute(
+        self,
+        key: Key,
+        running: _Running,
+        sink: Callable[[float, str, str], None],
+        started: Callable[[int], None],
+    ) -> None:
         request = running.request
-        sink, started = self._sink(key), self._on_started(key, running)
 
         try:
             outcome = await running.slot.run(request, sink, started)

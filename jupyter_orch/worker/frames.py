@@ -55,14 +55,17 @@ def _unpack(header_len: int, body: bytes | bytearray) -> Frame:
     return header, blobs
 
 
-def send(sock: socket.socket, header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]] = ()) -> None:
-    """Blocking write of one frame (executor side): one system call for a small frame."""
+def _writable(header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]]) -> list[bytes]:
+    """A frame's parts to write in order: one joined buffer when small (one system call),
+    the parts themselves when large (no copy of the megabytes)."""
     parts = pack(header, blobs)
-    if sum(len(p) for p in parts) < _JOIN_BELOW:
-        sock.sendall(b"".join(parts))
-    else:
-        for part in parts:
-            sock.sendall(part)
+    return [b"".join(parts)] if sum(len(p) for p in parts) < _JOIN_BELOW else parts
+
+
+def send(sock: socket.socket, header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]] = ()) -> None:
+    """Blocking write of one frame (executor side)."""
+    for part in _writable(header, blobs):
+        sock.sendall(part)
 
 
 class SocketReader:
@@ -156,11 +159,7 @@ class FrameChannel(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing() or self._ended:
             return False
-        parts = pack(header, blobs)
-        if sum(len(p) for p in parts) < _JOIN_BELOW:
-            transport.write(b"".join(parts))
-        else:
-            transport.writelines(parts)
+        transport.writelines(_writable(header, blobs))
         return True
 
     def close(self) -> None:
