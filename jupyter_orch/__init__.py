@@ -19,6 +19,13 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "jupyter_orch", "app": OrchApp}]
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_orch``: the ``%%orch`` / ``%orch`` magics."""
+    from .kernel import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name: str) -> Any:
     # the client is imported lazily: the server imports this package at start-up
     if name in ("connect", "Client", "Future", "RemoteError", "TaskFailed"):

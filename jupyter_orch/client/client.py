@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ..cells.job import CellJob
 from ..core.errors import SpecError, TooLarge
 from ..core.ids import new_id
 from ..core.spec import TaskSpec
@@ -147,6 +148,44 @@ class Client:
         }
         return self._submit(spec, None)
 
+    def submit_cell(
+        self,
+        job: CellJob,
+        *,
+        gpus: int = 0,
+        cpus: float = 1,
+        memory: str | int | None = None,
+        gpu_type: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        image: str | None = None,
+        priority: int = 0,
+        retries: int = 0,
+        retry_backoff: float | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> Future:
+        """Run a notebook cell on a worker (what ``%%orch run`` sends); the result is a
+        :class:`~jupyter_orch.cells.job.CellResult`. An input that cannot be pickled is named
+        in the error before anything is sent."""
+        from ..cells.runner import run_cell
+
+        try:
+            payload, depends = dumps_call(run_cell, (job,), {}, resolve=self._future_id)
+        except Exception as exc:
+            raise _unpicklable_input(job, exc) from None
+        spec = {
+            "id": new_id(),
+            "kind": "cell",
+            "name": name or job.filename.strip("<>"),
+            **_task_fields(
+                cpus, memory, gpus, gpu_type, labels, image, priority, retries, retry_backoff, timeout, env
+            ),
+            "depends": depends,
+            "metadata": {"cell": job.filename, "client_env": environment()},
+        }
+        return self._submit(spec, payload)
+
     def _submit(self, spec: dict[str, Any], payload: bytes | None) -> Future:
         spec = {k: v for k, v in spec.items() if v is not None}
         TaskSpec.from_dict(spec)  # bad input fails here, naming the field, before anything is sent
@@ -232,6 +271,26 @@ class Client:
         with self._lock:
             self._futures.pop(task_id, None)
         return self.future(view["id"])
+
+
+class UnpicklableInput(SpecError):
+    """A cell input that cannot be sent to a worker (``field`` is ``inputs.<name>``)."""
+
+
+def _unpicklable_input(job: CellJob, error: Exception) -> Exception:
+    """The first input of ``job`` that does not pickle, named, with what to do about it."""
+    import cloudpickle
+
+    for name, value in job.inputs.items():
+        try:
+            cloudpickle.dumps(value)
+        except Exception as exc:
+            return UnpicklableInput(
+                f"cannot send {name!r} (a {type(value).__name__}) to the worker: {exc}. "
+                "Leave it out with --in, or create it inside the cell.",
+                field=f"inputs.{name}",
+            )
+    return error
 
 
 def _task_fields(

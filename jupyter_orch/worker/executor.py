@@ -31,6 +31,7 @@ from typing import Any
 import cloudpickle
 
 from jupyter_orch import serialization
+from jupyter_orch.cells import display
 from jupyter_orch.worker import frames
 from jupyter_orch.worker.outcomes import describe_signal
 
@@ -136,10 +137,13 @@ def _unpickling_failure(exc: BaseException, what: str, header: dict[str, Any], w
     return {"ok": False, "error_kind": kind, "error": error}, b""
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 def _user_traceback(exc: BaseException) -> str:
-    """The formatted traceback without this module's own frames."""
+    """The formatted traceback without jupyter-orch's own frames above the task's code."""
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE_DIR):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
@@ -166,6 +170,8 @@ class Executor:
         try:
             if kind == "function":
                 return self._function(header, blobs)
+            if kind == "cell":  # run_cell(job): its return value is the pickled result already
+                return self._function(header, blobs, raw_result=True)
             if kind == "shell":
                 return self._shell(header)
             return {"ok": False, "error_kind": "worker_error", "error": f"unknown task kind {kind!r}"}, b""
@@ -190,7 +196,7 @@ class Executor:
         except OSError:
             os.chdir(self.cwd)
 
-    def _function(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
+    def _function(self, header: dict[str, Any], blobs: dict[str, bytes], raw_result: bool = False) -> Reply:
         payload = blobs.get("payload")
         path = header.get("payload_file")
         if payload is None and isinstance(path, str):
@@ -237,6 +243,8 @@ class Executor:
                 "traceback": _user_traceback(exc),
             }
             return reply, serialization.dumps_exception(exc)
+        if raw_result and isinstance(value, (bytes, bytearray)):
+            return {"ok": True}, value
         try:
             return {"ok": True}, serialization.dumps_value(value)
         except _Terminated:
@@ -322,6 +330,9 @@ def main(argv: list[str] | None = None) -> None:
         except Exception:
             pass
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # figures a task shows come back as display outputs, in order with its printed lines
+    os.environ.setdefault("MPLBACKEND", "module://jupyter_orch.cells.mplbackend")
+    display.set_sink(lambda bundle: frames.send(sock, {"op": "output", **bundle}))
     executor = Executor(args.worker_name)
     code = 0
     try:

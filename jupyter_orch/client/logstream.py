@@ -1,0 +1,67 @@
+"""Following a task's output as it is written (``/tasks/{id}/logs/follow``): the lines so
+far, then live ones, until the task ends. Blocking, on the calling thread, so a kernel's
+interrupt (SIGINT) stops it where it waits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import websocket
+
+from ..core.errors import ERRORS_BY_CODE, OrchError
+from .http import HttpApi
+
+
+class LogFollow:
+    """Iterate over a task's log lines (``{"ts", "stream", "text"}``); afterwards ``task``
+    is the task as it ended."""
+
+    def __init__(
+        self,
+        api: HttpApi,
+        task_id: str,
+        attempt: int | None = None,
+        on_state: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.task_id = task_id
+        self.task: dict[str, Any] | None = None
+        self._on_state = on_state  # called with the task at each change of state, and at the end
+        query = f"?attempt={attempt}" if attempt else ""
+        self._ws = websocket.create_connection(
+            api.ws_url(f"/tasks/{task_id}/logs/follow") + query,
+            header=api.headers(),
+            timeout=api.timeout,
+            skip_utf8_validation=True,
+            http_no_proxy=[api.host],
+        )
+        self._ws.settimeout(None)  # a task may print nothing for hours
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            while True:
+                raw = self._ws.recv()
+                if not raw:
+                    return
+                msg = json.loads(raw)
+                kind = msg.get("type")
+                if kind == "lines":
+                    yield from msg["lines"]
+                elif kind in ("state", "end"):
+                    self.task = dict(msg["task"])
+                    if self._on_state is not None:
+                        self._on_state(self.task)
+                    if kind == "end":
+                        return
+                elif kind == "error":
+                    cls = ERRORS_BY_CODE.get(msg.get("error"), OrchError)
+                    raise cls(msg.get("message") or "cannot follow the task's log")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        try:
+            self._ws.close(timeout=1)
+        except Exception:
+            pass

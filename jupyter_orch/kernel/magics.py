@@ -1,0 +1,228 @@
+"""The ``%%orch`` cell magic and ``%orch`` line magics.
+
+``%%orch run [options]`` runs the cell on a worker (:mod:`.cells`); ``%orch status [ID]``,
+``logs ID [-f]``, ``cancel ID`` and ``workers`` look at the orchestrator from the notebook.
+Bad options print the usage line (IPython's ``UsageError``: no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any, NoReturn
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from ..core.errors import OrchError
+from . import cells
+
+RUN_USAGE = (
+    "%%orch run [--gpus N] [--cpus N] [--memory 8Gi] [--gpu-type T] [--image IMG] [--name NAME] "
+    "[--in a,b] [--out x,y] [--retries N] [--timeout S] [--label k=v] [--async [--as NAME]]"
+)
+LINE_USAGE = "%orch status [ID] | logs ID [-f] | cancel ID | workers | notebook PATH | workflow FILE"
+NO_SERVER = (
+    "no jupyter-orch server is reachable: start one with `jupyter orch serve`, or run this "
+    "notebook in a JupyterLab that has the jupyter-orch extension"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, usage: str, **kwargs: Any) -> None:
+        super().__init__(prog="%orch", usage=usage, add_help=False, **kwargs)
+        self._usage_line = usage
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}\nusage: {self._usage_line}")
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if not n.isidentifier()]
+    if bad:
+        raise argparse.ArgumentTypeError(f"not a variable name: {', '.join(bad)}")
+    return names
+
+
+def _label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, not {text!r}")
+    return key, value
+
+
+def _run_parser() -> _Parser:
+    p = _Parser(RUN_USAGE)
+    p.add_argument("--gpus", type=int, default=0)
+    p.add_argument("--cpus", type=float, default=1)
+    p.add_argument("--memory")
+    p.add_argument("--gpu-type", dest="gpu_type")
+    p.add_argument("--image")
+    p.add_argument("--name")
+    p.add_argument("--in", dest="inputs", type=_names)
+    p.add_argument("--out", dest="outputs", type=_names)
+    p.add_argument("--retries", type=int, default=0)
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--label", dest="labels", type=_label, action="append", default=[])
+    p.add_argument("--async", dest="run_async", action="store_true")
+    p.add_argument("--as", dest="bind_as")
+    return p
+
+
+def parse_run(line: str) -> cells.CellOptions:
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"{exc}\nusage: {RUN_USAGE}") from None
+    ns = _run_parser().parse_args(words)
+    if ns.bind_as is not None and not ns.bind_as.isidentifier():
+        raise UsageError(f"argument --as: not a variable name: {ns.bind_as!r}\nusage: {RUN_USAGE}")
+    if ns.gpus < 0 or ns.cpus <= 0 or ns.retries < 0 or (ns.timeout is not None and ns.timeout <= 0):
+        raise UsageError(
+            f"--gpus and --retries must be 0 or more, --cpus and --timeout above 0\nusage: {RUN_USAGE}"
+        )
+    values = vars(ns)
+    values["labels"] = dict(values["labels"])
+    return cells.CellOptions(**values)
+
+
+@magics_class
+class OrchMagics(Magics):
+    @line_cell_magic
+    def orch(self, line: str, cell: str | None = None) -> Any:
+        """Run a cell on a worker (``%%orch run ...``) or look at the orchestrator
+        (``%orch status|logs|cancel|workers``)."""
+        command, _, rest = line.strip().partition(" ")
+        if cell is not None:
+            if command != "run":
+                raise UsageError(f"unknown %%orch command {command!r}\nusage: {RUN_USAGE}")
+            return self._run(rest, cell)
+        handler = getattr(self, f"_line_{command}", None)
+        if not command or handler is None:
+            raise UsageError(f"unknown %orch command {command!r}\nusage: {LINE_USAGE}")
+        return handler(rest)
+
+    # ---------------------------------------------------------------- %%orch run
+    def _run(self, line: str, body: str) -> Any:
+        options = parse_run(line)
+        shell = self.shell
+        assert shell is not None
+        user_ns = shell.user_ns
+        filename = f"<orch In[{shell.execution_count}]>"
+        try:
+            job = cells.build_job(user_ns, body, options, filename)
+        except cells.InputError as exc:
+            raise UsageError(f"{exc}\nusage: {RUN_USAGE}") from None
+        client = _client()
+        try:
+            future = client.submit_cell(
+                job,
+                gpus=options.gpus,
+                cpus=options.cpus,
+                memory=options.memory,
+                gpu_type=options.gpu_type,
+                labels=options.labels,
+                image=options.image,
+                retries=options.retries,
+                timeout=options.timeout,
+                name=options.name,
+            )
+        except OrchError as exc:  # a bad field or an input that cannot be pickled: one line
+            raise UsageError(str(exc)) from None
+        if options.run_async:
+            from .widgets import TaskStatusView
+
+            handle = cells.CellHandle(future, user_ns, TaskStatusView(future))
+            if options.bind_as:
+                user_ns[options.bind_as] = handle
+            return handle  # shown as the live view; IPython binds it to _
+        cells.follow(future)
+        return cells.result_of(future, user_ns)
+
+    # ---------------------------------------------------------------- %orch ...
+    def _line_status(self, rest: str) -> None:
+        from ..cli import render
+
+        api = _client().api
+        task_id = rest.strip()
+        console = render.console()
+        if task_id:
+            console.print(render.task_detail(_get(api, f"/tasks/{task_id}")))
+            return
+        tasks = _get(api, "/tasks", limit=20)["tasks"]
+        names = {w["id"]: w["name"] for w in _get(api, "/workers")["workers"]}
+        console.print(render.tasks_table(tasks, names) if tasks else "no tasks yet")
+
+    def _line_logs(self, rest: str) -> None:
+        words = rest.split()
+        follow_flag = "-f" in words or "--follow" in words
+        ids = [w for w in words if not w.startswith("-")]
+        if len(ids) != 1:
+            raise UsageError(f"%orch logs needs one task id\nusage: {LINE_USAGE}")
+        client = _client()
+        future = client.future(ids[0])
+        if follow_flag:
+            from ..client.logstream import LogFollow
+            from .output import show_line
+
+            try:
+                for line in LogFollow(client.api, future.id):
+                    show_line(line)
+            except KeyboardInterrupt:
+                print("\n(stopped following; the task goes on)", file=sys.stderr)
+            return
+        data = _get(client.api, f"/tasks/{future.id}/logs")
+        from .output import show_line
+
+        for line in data["lines"]:
+            show_line(line)
+        if not data["lines"]:
+            print(f"(no output yet; task is {data['state']})", file=sys.stderr)
+
+    def _line_cancel(self, rest: str) -> None:
+        task_id = rest.strip()
+        if not task_id or " " in task_id:
+            raise UsageError(f"%orch cancel needs one task id\nusage: {LINE_USAGE}")
+        try:
+            view = _client().api.post(f"/tasks/{task_id}/cancel")
+        except OrchError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"task {task_id} {view['state']}")
+
+    def _line_workers(self, rest: str) -> None:
+        from ..cli import render
+
+        data = _get(_client().api, "/workers")
+        if not data["workers"]:
+            hint = (data.get("provider") or {}).get(
+                "hint"
+            ) or "workers start with the server (provider local)"
+            print(f"no workers connected. {hint}")
+            return
+        render.console().print(render.workers_table(data["workers"]))
+
+    def _line_notebook(self, rest: str) -> None:
+        raise UsageError("%orch notebook arrives with workflow support (notebook tasks); it cannot run yet")
+
+    def _line_workflow(self, rest: str) -> None:
+        raise UsageError("%orch workflow arrives with workflow support; it cannot run yet")
+
+
+def _client() -> Any:
+    from .. import client as client_module
+
+    try:
+        return client_module.connect()
+    except RuntimeError:
+        raise UsageError(NO_SERVER) from None
+    except OrchError as exc:
+        raise UsageError(f"{NO_SERVER} ({exc})") from None
+
+
+def _get(api: Any, path: str, **query: Any) -> Any:
+    try:
+        return api.get(path, **query)
+    except OrchError as exc:
+        raise UsageError(str(exc)) from None
