@@ -45,7 +45,7 @@ def display(*objs: Any, raw: bool = False, metadata: dict[str, Any] | None = Non
 
 
 def publish(data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
-    for stream in (sys.stdout, sys.stderr):  # what was printed before comes before
+    for stream in (sys.stderr, sys.stdout):  # what was printed before comes before
         try:
             stream.flush()
         except Exception:

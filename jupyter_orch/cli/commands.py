@@ -12,6 +12,7 @@ from typing import Any
 import websocket
 
 from ..client.http import HttpApi
+from ..client.logstream import plain_text
 from ..core.errors import OrchError
 from ..core.ids import new_id
 from ..core.resources import parse_labels
@@ -132,7 +133,8 @@ def follow(api: HttpApi, task_id: str, attempt: int | None = None, quiet: bool =
             if msg["type"] == "lines" and not quiet:
                 for line in msg["lines"]:
                     out = sys.stderr if line["stream"] == "stderr" else sys.stdout
-                    out.write(line["text"] if line["text"].endswith("\n") else line["text"] + "\n")
+                    text = plain_text(line)
+                    out.write(text if text.endswith("\n") else text + "\n")
                     out.flush()
             elif msg["type"] == "end":
                 return dict(msg["task"])
@@ -166,7 +168,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return 0
     for line in data["lines"]:
         out = sys.stderr if line["stream"] == "stderr" else sys.stdout
-        out.write(line["text"] if line["text"].endswith("\n") else line["text"] + "\n")
+        text = plain_text(line)
+        out.write(text if text.endswith("\n") else text + "\n")
     if not data["lines"]:
         print(f"(no output yet; task is {data['state']})", file=sys.stderr)
     return 0

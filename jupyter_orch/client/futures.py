@@ -191,10 +191,11 @@ class Future:
     def logs(self, attempt: int | None = None) -> str:
         """The task's output so far (stdout and stderr, in order)."""
         self._server_side()
+        from .logstream import plain_text
+
         data = self.client.api.get(f"/tasks/{self.id}/logs", attempt=attempt)
-        return "".join(
-            line["text"] if line["text"].endswith("\n") else line["text"] + "\n" for line in data["lines"]
-        )
+        texts = [plain_text(line) for line in data["lines"]]
+        return "".join(t if t.endswith("\n") else t + "\n" for t in texts)
 
     def elapsed(self) -> float | None:
         view = self._view or {}

@@ -14,6 +14,20 @@ from ..core.errors import ERRORS_BY_CODE, OrchError
 from .http import HttpApi
 
 
+def plain_text(line: dict[str, Any]) -> str:
+    """A log line as a terminal shows it: a display output by its text/plain form."""
+    text = str(line.get("text", ""))
+    if line.get("stream") == "display":
+        try:
+            data = json.loads(text).get("data") or {}
+        except (ValueError, AttributeError):
+            return text
+        plain = data.get("text/plain")
+        kinds = ", ".join(k for k in data if k != "text/plain")
+        return str(plain) if plain and not kinds else f"{plain or ''} [display: {kinds}]".strip()
+    return text
+
+
 class LogFollow:
     """Iterate over a task's log lines (``{"ts", "stream", "text"}``); afterwards ``task``
     is the task as it ended."""

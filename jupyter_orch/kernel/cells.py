@@ -163,6 +163,7 @@ def follow(future: Future) -> None:
     from ..client.logstream import LogFollow
 
     try:
+        future.accepted()  # the server has the task (a submit is sent in the background)
         stream = LogFollow(future.client.api, future.id)
         for line in stream:
             show_line(line)

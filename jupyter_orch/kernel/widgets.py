@@ -44,6 +44,7 @@ class TaskStatusView:
         from ..client.logstream import LogFollow
 
         try:
+            self.future.accepted()
             for line in LogFollow(self.future.client.api, self.future.id, on_state=self.set_task):
                 if line.get("stream") in ("stdout", "stderr"):
                     self.last_line = str(line.get("text", "")).rstrip("\r")

@@ -18,8 +18,11 @@ from __future__ import annotations
 import argparse
 import ctypes
 import faulthandler
+import io
+import json
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
@@ -48,6 +51,74 @@ _PIP_NAMES = {
 }
 
 Reply = tuple[dict[str, Any], bytes]
+_PIECES = re.compile(r"[^\r\n]*(?:\r\n|[\r\n])|[^\r\n]+")  # lines with their ends, then a partial one
+# jupyter_orch.worker.output's STDERR_MARK and DISPLAY_MARK (not imported: it pulls asyncio)
+_STDERR_MARK = b"\x1e\x1f"
+_DISPLAY_MARK = b"\x1e\x1d"
+
+
+class _OrderedStderr(io.TextIOBase):
+    """A task's ``sys.stderr``: each piece of a line goes into the stdout pipe behind a
+    marker, after whatever stdout holds, so the worker sees both streams in the order they
+    were written. ``\\r``-ended pieces (progress bars) and flushed partial lines go at once."""
+
+    def __init__(self, out: Any) -> None:
+        self._out = out
+        self._pending = ""
+        self._continuing = False  # a flushed partial line is open: its rest needs no marker
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 2
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        data = self._pending + text
+        cut = max(data.rfind("\n"), data.rfind("\r"))
+        if cut < 0:
+            self._pending = data
+        else:
+            self._pending = data[cut + 1 :]
+            self._put(data[: cut + 1])
+        return len(text)
+
+    def _put(self, text: str) -> None:
+        out = bytearray()
+        for piece in _PIECES.findall(text):
+            if not self._continuing:
+                out += _STDERR_MARK
+            out += piece.encode("utf-8", "backslashreplace")
+            self._continuing = piece[-1] not in "\r\n"  # only the last piece can be partial
+        self._out.flush()
+        self._out.buffer.write(bytes(out))
+        self._out.buffer.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            text, self._pending = self._pending, ""
+            self._put(text)
+        else:
+            self._out.flush()
+
+
+def _show(bundle: dict[str, Any]) -> None:
+    """A display output goes into the stdout pipe as one marked JSON line, so it keeps its
+    place among the task's printed lines."""
+    line = _DISPLAY_MARK + json.dumps(bundle, separators=(",", ":")).encode() + b"\n"
+    sys.stderr.flush()
+    sys.stdout.flush()
+    sys.stdout.buffer.write(line)
+    sys.stdout.buffer.flush()
 
 
 class _Terminated(BaseException):
@@ -329,10 +400,11 @@ def main(argv: list[str] | None = None) -> None:
             stream.reconfigure(line_buffering=True, errors="backslashreplace")  # type: ignore[union-attr]
         except Exception:
             pass
+    sys.stderr = _OrderedStderr(sys.stdout)
     signal.signal(signal.SIGTERM, _on_sigterm)
     # figures a task shows come back as display outputs, in order with its printed lines
     os.environ.setdefault("MPLBACKEND", "module://jupyter_orch.cells.mplbackend")
-    display.set_sink(lambda bundle: frames.send(sock, {"op": "output", **bundle}))
+    display.set_sink(_show)
     executor = Executor(args.worker_name)
     code = 0
     try:

@@ -14,6 +14,16 @@ import re
 import time
 from collections.abc import Callable
 
+STDERR_MARK = "\x1e\x1f"
+"""Starts a task's stderr line inside its stdout pipe: the executor writes Python-level
+stderr there so that lines of both streams arrive in the order they were written (two
+pipes cannot tell which came first)."""
+
+DISPLAY_MARK = "\x1e\x1d"
+"""Starts a line of a task's stdout pipe that is a display output (a JSON MIME bundle,
+``{"data", "metadata"}``): it becomes a ``display`` log line, in order with the rest."""
+MAX_DISPLAY = 64 << 20  # a display line is never cut below this size (an image is one line)
+
 Sink = Callable[[float, str, str], None]
 """``sink(unix_ts, "stdout" | "stderr", text)``"""
 
@@ -46,7 +56,7 @@ class LineSplitter:
                 self._line(text[start : m.start()])
             start = m.end()
         rest = text[start:]
-        while len(rest) > self._max_line:
+        while len(rest) > (MAX_DISPLAY if rest.startswith(DISPLAY_MARK) else self._max_line):
             self._line(rest[: self._max_line])
             rest = rest[self._max_line :]
         self._partial = rest
@@ -79,8 +89,21 @@ class PipeReader:
 
     def _emit(self, text: str) -> None:
         sink = self.sink or self._on_stray
-        if sink is not None:
+        if sink is None:
+            return
+        if text.startswith(DISPLAY_MARK):
+            sink(time.time(), "display", text[len(DISPLAY_MARK) :])
+            return
+        if STDERR_MARK not in text:
             sink(time.time(), self.stream, text)
+            return
+        first, *rest = text.split(STDERR_MARK)
+        now = time.time()
+        if first:  # an unfinished stdout line, cut short by a stderr line
+            sink(now, self.stream, first)
+        for part in rest:
+            if part:
+                sink(now, "stderr", part)
 
     def _on_readable(self) -> None:
         self._read(once=True)

@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
 import os
 import signal
 import socket
 import subprocess
-import time
 from typing import Any
 
 from jupyter_orch.worker import frames
@@ -140,9 +138,6 @@ class ExecutorProcess:
             self.exited.set_result(code)
 
     def _on_frame(self, frame: frames.Frame | None) -> None:
-        if frame is not None and frame[0].get("op") == "output":
-            self._on_output(frame[0])
-            return
         waiter, self._frame_waiter = self._frame_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(frame)
@@ -159,15 +154,6 @@ class ExecutorProcess:
         else:
             self._frame_waiter = fut
         return fut
-
-    def _on_output(self, header: dict[str, Any]) -> None:
-        """A display output (MIME bundle) of the running task: it goes to the log as a
-        ``display`` line, after everything the task printed before it."""
-        self.drain()
-        sink = self._readers[0].sink if self._readers else None
-        if sink is not None:
-            bundle = {"data": header.get("data") or {}, "metadata": header.get("metadata") or {}}
-            sink(time.time(), "display", json.dumps(bundle, separators=(",", ":")))
 
     def set_sink(self, sink: Sink | None) -> None:
         for reader in self._readers:
