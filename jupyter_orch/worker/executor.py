@@ -181,6 +181,32 @@ def _env_mismatch(client_env: Any) -> str | None:
     )
 
 
+def _incompatible(client_env: Any, worker: str) -> Reply | None:
+    """Refuse, before unpickling, a payload made where Python's or cloudpickle's minor
+    version differs from ours: code pickled by value (notebook functions, cells) does not
+    survive that, and the unpickling traceback would not say why."""
+    if not isinstance(client_env, dict):
+        return None
+    ours = serialization.environment()
+    theirs_py = str(client_env.get("python") or "")
+    theirs_cp = str(client_env.get("cloudpickle") or "")
+    if theirs_py and theirs_py.split(".")[:2] != ours["python"].split(".")[:2]:
+        error = (
+            f"the task was pickled with Python {theirs_py}, but worker {worker} runs Python {ours['python']}: "
+            f"use an image (or worker) with Python {'.'.join(theirs_py.split('.')[:2])}, "
+            f"or submit from a kernel with Python {'.'.join(ours['python'].split('.')[:2])}"
+        )
+    elif theirs_cp and theirs_cp.split(".")[:2] != ours["cloudpickle"].split(".")[:2]:
+        error = (
+            f"the task was pickled with cloudpickle {theirs_cp}, but worker {worker} has cloudpickle "
+            f"{ours['cloudpickle']}: install the same version on both (pip install cloudpickle=={theirs_cp} "
+            "on the worker, or use an image that has it)"
+        )
+    else:
+        return None
+    return {"ok": False, "error_kind": "environment", "error": error}, b""
+
+
 def _unpickling_failure(exc: BaseException, what: str, header: dict[str, Any], worker: str) -> Reply:
     mismatch = _env_mismatch(header.get("client_env"))
     python = f"Python {platform.python_version()}"
@@ -285,6 +311,9 @@ class Executor:
                 "error_kind": "bad_payload",
                 "error": "the assignment carried no payload",
             }, b""
+        refused = _incompatible(header.get("client_env"), self.worker_name)
+        if refused is not None:
+            return refused
         values: dict[str, Any] = {}
         for name, data in blobs.items():
             if name.startswith("dep:"):

@@ -39,7 +39,9 @@ class Notebook:
             resources={"metadata": {"path": str(workdir)}},
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_ORCH_")}
-        env.update(JUPYTER_ORCH_URL=orch.url, JUPYTER_ORCH_TOKEN=orch.token, MPLBACKEND="agg")
+        env["MPLBACKEND"] = "agg"
+        if orch is not None:  # None: a kernel that knows of no server
+            env.update(JUPYTER_ORCH_URL=orch.url, JUPYTER_ORCH_TOKEN=orch.token)
         self._env = env
         self._ctx: Any = None
 

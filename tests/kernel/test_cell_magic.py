@@ -96,3 +96,94 @@ def test_a_matplotlib_figure_comes_back_as_an_image(notebook):
     import base64
 
     assert base64.b64decode(images[0]["data"]["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_interrupting_the_kernel_cancels_the_remote_task(notebook, orch, tmp_path):
+    import os
+    import signal
+    import threading
+    import time
+
+    gate = tmp_path / "started"
+    pid = int(text(notebook.run("import os; print(os.getpid())")))
+
+    def interrupt_once_running():
+        deadline = time.monotonic() + 60
+        while not gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)  # the remote cell writes the gate; nothing to subscribe to here
+        os.kill(pid, signal.SIGINT)  # what the notebook's stop button does
+
+    threading.Thread(target=interrupt_once_running, daemon=True).start()
+    cell = notebook.run(
+        f"%%orch run --name sleeper\nimport pathlib, time\npathlib.Path({str(gate)!r}).touch()\ntime.sleep(120)\n"
+    )
+    assert error(cell)["ename"] == "KeyboardInterrupt"
+    said = text(cell, "stderr")
+    assert "interrupted; task" in said and "cancelled" in said
+    task_id = said.split("task ")[1].split()[0]
+    assert orch.api().get(f"/tasks/{task_id}")["state"] == "cancelled"
+
+
+def test_async_returns_a_live_handle_and_result_binds_the_outputs(notebook):
+    cell = notebook.run("%%orch run --async --as h\nimport time\ntime.sleep(0.3)\nz = 41 + 1\nz * 2")
+    shown = result(cell)
+    assert "application/vnd.jupyter.widget-view+json" in shown  # the live status view
+    assert "task" in shown["text/plain"]
+    check = notebook.run("print(_ is h, 'z' in dir())\nprint(h.result(), z)")
+    assert text(check) == "True False\n84 42\n"
+    model = shown["application/vnd.jupyter.widget-view+json"]["model_id"]
+    state = notebook.client.widget_state[model]
+    assert "succeeded" in state["value"] and "42" not in state["value"].split("</span>")[0]
+
+
+def test_an_input_that_cannot_be_pickled_is_named_before_anything_is_sent(notebook, orch):
+    before = orch.api().get("/tasks", limit=1000)["tasks"]
+    notebook.run("import threading\nlock = threading.Lock()")
+    cell = notebook.run("%%orch run\nwith lock:\n    pass\n")
+    said = text(cell, "stderr") + "".join(
+        o.get("evalue", "") for o in cell.outputs if o["output_type"] == "error"
+    )
+    assert "cannot send 'lock' (a lock)" in said and "--in" in said
+    assert len(orch.api().get("/tasks", limit=1000)["tasks"]) == len(before)
+
+
+def test_bad_options_print_the_usage_line(notebook):
+    for line, expected in (
+        ("%%orch run --gpus abc", "argument --gpus: invalid int value: 'abc'"),
+        ("%%orch run --bogus", "unrecognized arguments: --bogus"),
+        ("%%orch launch", "unknown %%orch command 'launch'"),
+    ):
+        cell = notebook.run(f"{line}\nx = 1")
+        said = text(cell, "stderr") + "".join(
+            o.get("evalue", "") for o in cell.outputs if o["output_type"] == "error"
+        )
+        assert expected in said and "usage: %%orch run [--gpus N]" in said, said
+
+
+def said(cell):
+    return text(cell, "stderr") + "".join(
+        o.get("evalue", "") + "\n".join(o.get("traceback", []))
+        for o in cell.outputs
+        if o["output_type"] == "error"
+    )
+
+
+def test_with_no_server_the_magic_says_how_to_start_one(tmp_path):
+    from conftest import Notebook
+
+    with Notebook(None, tmp_path, allow_errors=True) as nb:
+        nb.run("%load_ext jupyter_orch")
+        cell = nb.run("%%orch run\nx = 1")
+    assert "no jupyter-orch server is reachable: start one with `jupyter orch serve`" in said(cell)
+    assert len(said(cell).strip().splitlines()) == 1
+
+
+def test_a_module_missing_on_the_worker_is_one_clear_sentence(notebook, tmp_path):
+    (tmp_path / "kernel_only_mod.py").write_text("class Thing:\n    pass\n")
+    notebook.run("import kernel_only_mod\nthing = kernel_only_mod.Thing()")
+    cell = notebook.run("%%orch run\nr = repr(thing)")
+    err = error(cell)
+    assert err["ename"] == "TaskFailed"
+    shown = "\n".join(err["traceback"])
+    assert "module 'kernel_only_mod' is not installed on worker" in shown
+    assert "pip install kernel_only_mod" in shown and "Traceback" not in shown
