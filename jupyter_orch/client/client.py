@@ -46,6 +46,16 @@ def connect(url: str | None = None, token: str | None = None, *, timeout: float 
     return client
 
 
+def close_all() -> None:
+    """Close every client ``connect()`` made (a worker's executor does this after each task:
+    a task's clients hold its own, now expired, token)."""
+    with _clients_lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        client.close()
+
+
 class Client:
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
         self.api = HttpApi(url, token, timeout=timeout)

@@ -9,7 +9,7 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..core import protocol
+from ..core import protocol, tasktokens
 from ..core.ids import blob_key
 from ..core.records import AttemptRow, InsertAttempt, InsertBlob, TaskRow
 from ..core.scheduler import Assignment, schedule
@@ -178,6 +178,8 @@ class Dispatch:
             "gpus": list(row.gpus),
             "client_env": spec.metadata.get("client_env"),
         }
+        if self.config.task_token_secret:  # connect() inside the task acts as its owner
+            header["token"] = tasktokens.mint(self.config.task_token_secret, spec.id, spec.owner or "")
         path = self._shared_payload_path(worker, row)
         if path is not None:
             # a worker on this machine reads a large payload from the blob store's file

@@ -64,6 +64,7 @@ class EngineConfig:
     prefetch_quick: int = 16  # sent ahead per slot while its tasks average under ...
     prefetch_quick_below: float = 0.01  # ... this (s): reports and assigns then go in batches
     server_version: str = ""
+    task_token_secret: bytes = b""  # signs the tokens tasks get (empty: tasks get none)
 
 
 @dataclass(frozen=True)

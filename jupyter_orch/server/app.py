@@ -9,8 +9,10 @@ database (migrating it), recovers unfinished work, starts the provider and puts
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +185,23 @@ class OrchApp(ExtensionApp):
             return self.db_url
         return "sqlite:///" + os.path.join(self.data_dir, "orch.sqlite")
 
+    def _task_token_secret(self) -> bytes:
+        """The key that signs task tokens, kept in the data dir so that the tokens of tasks
+        running through a restart stay valid (created on first start, readable by us only)."""
+        path = os.path.join(self.data_dir, "task-token.key")
+        try:
+            with open(path, "rb") as f:
+                key = f.read().strip()
+            if len(key) >= 32:
+                return key
+        except FileNotFoundError:
+            pass
+        key = secrets.token_hex(32).encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        return key
+
     def _worker_url(self, serverapp: Any) -> str:
         if self.worker_url:
             return self.worker_url.rstrip("/")
@@ -197,7 +216,8 @@ class OrchApp(ExtensionApp):
         await loop.run_in_executor(None, store.migrate)
         blobs = self.blob_store_class(os.path.join(self.data_dir, "blobs"))
         logs = FileLogStore(os.path.join(self.data_dir, "logs"))
-        engine = Engine(store, blobs, logs, self.engine_config)
+        config = dataclasses.replace(self.engine_config, task_token_secret=self._task_token_secret())
+        engine = Engine(store, blobs, logs, config)
         await engine.start()
         self.engine = engine
         self._store, self._logs = store, logs

@@ -16,6 +16,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from ..core import tasktokens
 from ..core.errors import OrchError, SpecError, Unauthorized
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class OrchMixin(ExtensionHandlerMixin):
     """Orch-specific state for API and WebSocket handlers."""
 
     _orch_owner: str | None = None
+    task_token_of: str | None = None  # the task whose token authenticated this request
 
     @property
     def orch(self) -> OrchApp:
@@ -61,6 +63,9 @@ class OrchMixin(ExtensionHandlerMixin):
         if secret is None:
             return False
         engine = await self.engine()
+        task_id = tasktokens.task_of(secret)
+        if task_id is not None:
+            return self._accept_task_token(engine, secret, task_id)
         token = await engine.find_token(secret)
         if token is None or token.revoked or token.scope != "api":
             self.log.warning(
@@ -71,6 +76,22 @@ class OrchMixin(ExtensionHandlerMixin):
         user = User(username=self._orch_owner, name=self._orch_owner)
         self.current_user = self._jupyter_current_user = user  # type: ignore[attr-defined]
         self._token_authenticated = True  # Jupyter's rule: token requests skip XSRF/origin checks
+        return True
+
+    def _accept_task_token(self, engine: Engine, secret: str, task_id: str) -> bool:
+        """A running task's own token: it acts as the task's owner until the task ends."""
+        row = engine.tasks.get(task_id)  # active tasks only
+        key = engine.config.task_token_secret
+        if row is None or not key or not tasktokens.verify(key, secret, task_id, row.owner or ""):
+            self.log.warning(  # type: ignore[attr-defined]
+                "refused a task token from %s (unknown, forged or its task has ended)", self.request.remote_ip
+            )
+            raise Unauthorized("the task token is not valid: its task has ended, or it was never issued")
+        self._orch_owner = row.owner or self.orch.owner
+        self.task_token_of = task_id
+        user = User(username=self._orch_owner, name=self._orch_owner)
+        self.current_user = self._jupyter_current_user = user  # type: ignore[attr-defined]
+        self._token_authenticated = True
         return True
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import NotFound, SpecError
+from ..core.errors import Forbidden, NotFound, SpecError
 from ..core.records import TokenRow
 from .base import OrchAPIHandler
 
@@ -40,6 +40,10 @@ class WorkerHandler(OrchAPIHandler):
 class TokensHandler(OrchAPIHandler):
     """Worker tokens: ``POST`` issues one (its secret is shown once), ``GET`` lists them."""
 
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        refuse_task_tokens(self)
+
     async def get(self) -> None:
         engine = await self.engine()
         tokens = await engine.list_tokens("worker")
@@ -57,7 +61,17 @@ class TokensHandler(OrchAPIHandler):
         self.write_json({**token_view(token), "token": secret}, status=201)
 
 
+def refuse_task_tokens(handler: OrchAPIHandler) -> None:
+    """Tokens are managed by people, not by the tasks they run."""
+    if handler.task_token_of is not None and not handler._finished:
+        handler.send_orch_error(Forbidden("a task's own token cannot manage tokens"))
+
+
 class TokenHandler(OrchAPIHandler):
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        refuse_task_tokens(self)
+
     async def delete(self, token_id: str) -> None:
         engine = await self.engine()
         if not await engine.revoke_token(token_id):

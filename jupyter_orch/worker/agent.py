@@ -27,7 +27,7 @@ from jupyter_orch import __version__
 from jupyter_orch.core import protocol
 from jupyter_orch.core.ids import new_id
 from jupyter_orch.worker.aio import wait_event
-from jupyter_orch.worker.connection import Connection, ServerRefused
+from jupyter_orch.worker.connection import Connection, ServerRefused, http_url
 from jupyter_orch.worker.gpus import Gpus, visible_devices_restriction
 from jupyter_orch.worker.hostmetrics import HostMetrics, cpu_count, total_memory
 from jupyter_orch.worker.outbox import Key, Outbox
@@ -78,6 +78,7 @@ class Worker:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
+        self._task_url = http_url(config.server)  # JUPYTER_ORCH_URL inside tasks
         self.hostname = socket.gethostname()
         self.name = config.name or f"{self.hostname}-{os.getpid()}"
         self.worker_id = config.worker_id or os.environ.get("JUPYTER_ORCH_WORKER_ID") or new_id()
@@ -306,7 +307,7 @@ class Worker:
             self._finish(key, Outcome.failure("worker_error", error))
             return
         try:
-            request = _request(key, kind, message)
+            request = _request(key, kind, message, self._task_url)
         except (TypeError, ValueError) as exc:
             self._finish(key, Outcome.failure("bad_payload", f"the assignment is malformed: {exc}"))
             return
@@ -449,10 +450,14 @@ def _key(message: protocol.Message) -> Key | None:
         return None
 
 
-def _request(key: Key, kind: str, message: protocol.Message) -> TaskRequest:
+def _request(key: Key, kind: str, message: protocol.Message, server_url: str) -> TaskRequest:
     env = message.get("env") or {}
     if not isinstance(env, dict):
         raise ValueError("env must be an object")
+    env = {str(k): "" if v is None else str(v) for k, v in env.items()}
+    token = message.get("token")
+    if isinstance(token, str) and token:  # jupyter_orch.connect() in the task acts as its owner
+        env.update(JUPYTER_ORCH_URL=server_url, JUPYTER_ORCH_TOKEN=token)
     timeout = message.get("timeout")
     gpus = [int(i) for i in message.get("gpus") or []]
     client_env = message.get("client_env")
@@ -461,7 +466,7 @@ def _request(key: Key, kind: str, message: protocol.Message) -> TaskRequest:
         attempt=key[1],
         kind=kind,
         command=message.get("command"),
-        env={str(k): "" if v is None else str(v) for k, v in env.items()},
+        env=env,
         timeout=float(timeout) if timeout is not None else None,
         gpus=gpus,
         client_env=client_env if isinstance(client_env, dict) else None,

@@ -61,6 +61,16 @@ def connect_url(server: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
+def http_url(server: str) -> str:
+    """``http(s)://host[:port]/<base>`` of the server, as clients (and tasks) reach it."""
+    parts = urlsplit(server.strip())
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme.lower(), parts.scheme.lower())
+    path = parts.path.rstrip("/")
+    if path.endswith(protocol.CONNECT_PATH):
+        path = path[: -len(protocol.CONNECT_PATH)]
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
 def _server_message(exc: HTTPClientError) -> str:
     """The ``message`` of the server's JSON error body, else its text, else the reason."""
     body = b""

@@ -279,6 +279,9 @@ class Executor:
     def _restore(self, environ: dict[str, str]) -> None:
         """Undo what the task did to the process: streams, environment, working directory."""
         sys.stdout, sys.stderr = self._stdout, self._stderr
+        clients = sys.modules.get("jupyter_orch.client.client")
+        if clients is not None:  # nested tasks: the task's clients go with it
+            clients.close_all()
         if _environ_snapshot() != environ:  # the task changed it: put every key back
             current = os.environ
             before = {os.fsdecode(k): os.fsdecode(v) for k, v in environ.items()} if _RAW else environ

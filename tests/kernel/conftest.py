@@ -3,14 +3,13 @@ real server with local workers (as a kernel of JupyterLab with the extension wou
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from support.notebook import Notebook
 
 
 @pytest.fixture(scope="module")
@@ -24,56 +23,6 @@ def orch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield server
     finally:
         server.cleanup()
-
-
-class Notebook:
-    """Cells run one by one in one kernel; ``nb`` holds the outputs as a saved notebook would."""
-
-    def __init__(self, orch: Any, workdir: Path, allow_errors: bool = False) -> None:
-        self.nb = nbformat.v4.new_notebook()
-        self.client = NotebookClient(
-            self.nb,
-            timeout=120,
-            kernel_name="python3",
-            allow_errors=allow_errors,
-            resources={"metadata": {"path": str(workdir)}},
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_ORCH_")}
-        env["MPLBACKEND"] = "agg"
-        if orch is not None:  # None: a kernel that knows of no server
-            env.update(JUPYTER_ORCH_URL=orch.url, JUPYTER_ORCH_TOKEN=orch.token)
-        self._env = env
-        self._ctx: Any = None
-
-    def __enter__(self) -> Notebook:
-        self._ctx = self.client.setup_kernel(env=self._env)
-        self._ctx.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._ctx.__exit__(*exc)
-
-    def run(self, source: str) -> nbformat.NotebookNode:
-        cell = nbformat.v4.new_code_cell(source)
-        self.nb.cells.append(cell)
-        self.client.execute_cell(cell, len(self.nb.cells) - 1)
-        return cell
-
-
-def text(cell: Any, name: str = "stdout") -> str:
-    return "".join(o["text"] for o in cell.outputs if o["output_type"] == "stream" and o["name"] == name)
-
-
-def result(cell: Any) -> dict[str, Any]:
-    found = [o for o in cell.outputs if o["output_type"] == "execute_result"]
-    assert len(found) == 1, cell.outputs
-    return found[0]["data"]
-
-
-def error(cell: Any) -> dict[str, Any]:
-    found = [o for o in cell.outputs if o["output_type"] == "error"]
-    assert len(found) == 1, cell.outputs
-    return found[0]
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ cell shows."""
 
 from __future__ import annotations
 
-from conftest import error, result, text
+from support.notebook import error, result, text
 
 
 def test_the_namespace_goes_and_comes_back(notebook):
@@ -169,7 +169,7 @@ def said(cell):
 
 
 def test_with_no_server_the_magic_says_how_to_start_one(tmp_path):
-    from conftest import Notebook
+    from support.notebook import Notebook
 
     with Notebook(None, tmp_path, allow_errors=True) as nb:
         nb.run("%load_ext jupyter_orch")
@@ -187,3 +187,14 @@ def test_a_module_missing_on_the_worker_is_one_clear_sentence(notebook, tmp_path
     shown = "\n".join(err["traceback"])
     assert "module 'kernel_only_mod' is not installed on worker" in shown
     assert "pip install kernel_only_mod" in shown and "Traceback" not in shown
+
+
+def test_a_remote_cell_fans_out_nested_tasks(notebook):
+    cell = notebook.run(
+        "%%orch run\n"
+        "import jupyter_orch\n"
+        "client = jupyter_orch.connect()\n"
+        "squares = [f.result(60) for f in [client.submit(pow, i, 2) for i in range(4)]]\n"
+    )
+    assert not [o for o in cell.outputs if o["output_type"] == "error"], cell.outputs
+    assert text(notebook.run("print(squares)")) == "[0, 1, 4, 9]\n"
