@@ -10,7 +10,20 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__", "connect", "Client", "Future", "RemoteError"]
+__all__ = ["__version__", "connect", "Client", "Future", "RemoteError", "remote", "gather", "as_completed"]
+_CLIENT_NAMES = frozenset(
+    {
+        "connect",
+        "Client",
+        "Future",
+        "RemoteError",
+        "TaskFailed",
+        "TaskCancelled",
+        "remote",
+        "gather",
+        "as_completed",
+    }
+)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
@@ -28,7 +41,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def __getattr__(name: str) -> Any:
     # the client is imported lazily: the server imports this package at start-up
-    if name in ("connect", "Client", "Future", "RemoteError", "TaskFailed"):
+    if name in _CLIENT_NAMES:
         from . import client
 
         return getattr(client, name)

@@ -1,6 +1,22 @@
-"""The Python client (kernel or script): ``connect()``, ``Client``, futures, remote errors."""
+"""The Python client (kernel or script): ``connect()``, ``Client``, futures, remote errors,
+``remote`` functions, ``gather`` and ``as_completed``."""
 
 from .client import Client, connect
+from .collect import FutureList, as_completed, gather
 from .futures import Future, RemoteError, RemoteTraceback, TaskCancelled, TaskFailed
+from .remote import RemoteFunction, remote
 
-__all__ = ["Client", "Future", "RemoteError", "RemoteTraceback", "TaskCancelled", "TaskFailed", "connect"]
+__all__ = [
+    "Client",
+    "Future",
+    "FutureList",
+    "RemoteError",
+    "RemoteFunction",
+    "RemoteTraceback",
+    "TaskCancelled",
+    "TaskFailed",
+    "as_completed",
+    "connect",
+    "gather",
+    "remote",
+]

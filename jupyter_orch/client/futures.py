@@ -74,6 +74,21 @@ class Future:
     def __repr__(self) -> str:
         return f"<jupyter_orch.Future {self.id} {self.name or ''} {self.status}>".replace("  ", " ")
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """In a notebook, a live status view (state, time, latest output line)."""
+        from .progress import in_notebook
+
+        if not in_notebook():
+            return {"text/plain": repr(self)}
+        from ..kernel.widgets import TaskStatusView
+
+        if self._view is not None:
+            view = TaskStatusView(self, follow=False)
+            view.set_task(self._view)
+        else:
+            view = TaskStatusView(self)
+        return view._repr_mimebundle_(**kwargs)
+
     # -- fed by the client ------------------------------------------------------------
     def _set_done(
         self, view: dict[str, Any] | None, blob: bytes | None = None, error: BaseException | None = None
