@@ -162,9 +162,18 @@ def follow(future: Future) -> None:
     """Show the task's output in this cell until it ends; an interrupt cancels the task."""
     from ..client.logstream import LogFollow
 
+    reasons: set[str] = set()
+
+    def explain(task: dict[str, Any]) -> None:
+        """Say once why a task waits (no worker fits it, a worker is being started, ...)."""
+        reason = task.get("reason")
+        if task.get("state") == "pending" and reason and reason not in reasons:
+            reasons.add(reason)
+            print(f"jupyter-orch: task {future.id} is waiting: {reason}", file=sys.stderr, flush=True)
+
     try:
         future.accepted()  # the server has the task (a submit is sent in the background)
-        stream = LogFollow(future.client.api, future.id)
+        stream = LogFollow(future.client.api, future.id, on_state=explain)
         for line in stream:
             show_line(line)
     except KeyboardInterrupt:

@@ -32,6 +32,7 @@ class TaskStatusView:
         self.state = "submitted"
         self.last_line = ""
         self.error = ""
+        self.reason = ""  # why a pending task waits
         self._started: float | None = None
         self._ended: float | None = None
         self._drawn = 0.0
@@ -62,6 +63,7 @@ class TaskStatusView:
             self._ended = task.get("ended_at") or self._ended
             if task.get("error"):
                 self.error = str(task["error"])
+            self.reason = str(task.get("reason") or "") if self.state == "pending" else ""
         self._draw()
 
     def _draw(self) -> None:
@@ -80,6 +82,8 @@ class TaskStatusView:
             parts.append(f"{(self._ended or time.time()) - self._started:.1f} s")
         if self.error:
             parts.append(f'<span style="color:{_COLOURS["failed"]}">{html.escape(self.error)}</span>')
+        elif self.reason:
+            parts.append(f"waiting: {html.escape(self.reason)}")
         elif self.last_line:
             parts.append(f"<code>{html.escape(self.last_line[-200:])}</code>")
         return '<div class="jupyter-orch-status">' + " · ".join(p for p in parts if p) + "</div>"

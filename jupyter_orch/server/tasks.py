@@ -102,6 +102,9 @@ class WaitHandler(OrchAPIHandler):
         self.write_json(task_view(row))
 
 
+RESULT_CHUNK = 4 << 20
+
+
 class ResultHandler(OrchAPIHandler):
     """The pickled return value (``X-Orch-Result: value``) or, for a failed task, the pickled
     exception (``X-Orch-Result: error``). 409 while the task has not finished."""
@@ -121,7 +124,14 @@ class ResultHandler(OrchAPIHandler):
         data = await engine.result_bytes(row)
         self.set_header("X-Orch-Result", "value" if row.state == TaskState.SUCCEEDED else "error")
         self.set_header("X-Orch-State", row.state.value)
-        self.finish(data, set_content_type="application/octet-stream")
+        self.set_header("Content-Type", "application/octet-stream")
+        view = memoryview(data)
+        self.set_header("Content-Length", str(view.nbytes))
+        for start in range(0, view.nbytes, RESULT_CHUNK):  # large results stream out in pieces
+            self.write(bytes(view[start : start + RESULT_CHUNK]))
+            if view.nbytes > RESULT_CHUNK:
+                await self.flush()
+        self.finish()
 
 
 class LogsHandler(OrchAPIHandler):

@@ -219,6 +219,7 @@ class LogFollowHandler(AuthedWebSocket):
             # the state before the read: what happens during it arrives as events (lines
             # already read are skipped by their offsets)
             state = row.state
+            self.send_json({"type": "state", "task": task_view(row)})  # where it stands (and why)
             if attempt:
                 lines, offset, _ = await engine.read_logs(row, attempt, offset, None)
                 if lines:

@@ -181,6 +181,12 @@ def test_large_payloads_reach_local_workers_through_the_blob_file(orch):
     assert metric(orch, "orch_payload_file_handoffs_total") == before + 1
 
 
+def test_a_result_of_many_megabytes_comes_back(orch):
+    client = orch.client()
+    big = client.submit(bytes, 9 << 20)  # fetched over HTTP, in pieces, not in the done frame
+    assert big.result(60) == bytes(9 << 20)
+
+
 def payload_files(orch):
     return sorted(p.name for p in (orch.data_dir / "blobs" / "payloads").glob("*/*"))
 

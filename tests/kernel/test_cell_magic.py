@@ -198,3 +198,36 @@ def test_a_remote_cell_fans_out_nested_tasks(notebook):
     )
     assert not [o for o in cell.outputs if o["output_type"] == "error"], cell.outputs
     assert text(notebook.run("print(squares)")) == "[0, 1, 4, 9]\n"
+
+
+def test_a_cell_no_worker_can_run_says_why_it_waits(notebook, orch):
+    import os
+    import signal
+    import threading
+    import time
+
+    pid = int(text(notebook.run("import os; print(os.getpid())")))
+
+    def interrupt_once_explained():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the server's verdict, read over its API
+            pending = orch.api().get("/tasks", state="pending")["tasks"]
+            if any(t.get("reason") and t["name"] == "needs-gpu" for t in pending):
+                break
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_explained, daemon=True).start()
+    cell = notebook.run("%%orch run --gpus 1 --name needs-gpu\nx = 1\n")
+    err = text(cell, "stderr")
+    assert "is waiting: no worker has" in err and "gpu" in err.lower()
+    assert "interrupted; task" in err and "cancelled" in err
+
+
+def test_the_magics_load_from_the_kernels_configuration(orch, tmp_path):
+    from support.notebook import Notebook
+
+    args = ["--InteractiveShellApp.extensions=jupyter_orch"]  # c.InteractiveShellApp.extensions
+    with Notebook(orch, tmp_path, allow_errors=True, kernel_args=args) as nb:
+        cell = nb.run("%%orch run\nanswer = 6 * 7\nanswer")
+    assert result(cell)["text/plain"] == "42"

@@ -14,7 +14,9 @@ from nbclient import NotebookClient
 class Notebook:
     """Cells run one by one in one kernel; ``nb`` holds the outputs as a saved notebook would."""
 
-    def __init__(self, orch: Any, workdir: Path, allow_errors: bool = False) -> None:
+    def __init__(
+        self, orch: Any, workdir: Path, allow_errors: bool = False, kernel_args: list[str] | None = None
+    ) -> None:
         self.nb = nbformat.v4.new_notebook()
         self.client = NotebookClient(
             self.nb,
@@ -22,6 +24,7 @@ class Notebook:
             kernel_name="python3",
             allow_errors=allow_errors,
             resources={"metadata": {"path": str(workdir)}},
+            extra_arguments=list(kernel_args or []),
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_ORCH_")}
         env["MPLBACKEND"] = "agg"
