@@ -14,9 +14,10 @@ import os
 import sys
 import time
 
-import common
 from bench_orch import OrchAdapter
 from jupyter_client.manager import start_new_kernel
+
+import common
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -43,10 +44,16 @@ def main(reps=200):
     orch.start()
     env = dict(os.environ, JUPYTER_ORCH_URL=orch.client.api.url, JUPYTER_ORCH_TOKEN=orch.client.api.token)
     km, kc = start_new_kernel(kernel_name="python3", env=env)
-    results = {"versions": common.pkg_versions("jupyter-orch", "ipyparallel", "ipykernel", "numpy"), "reps": reps}
+    results = {
+        "versions": common.pkg_versions("jupyter-orch", "ipyparallel", "ipykernel", "numpy"),
+        "reps": reps,
+    }
     try:
         run(kc, "%load_ext jupyter_orch\nimport numpy as np\nimport ipyparallel as ipp")
-        run(kc, "cluster = ipp.Cluster(n=1, log_level=40)\nrc = cluster.start_and_connect_sync()\nrc.wait_for_engines(1, timeout=120)\nengine = rc[0]")
+        run(
+            kc,
+            "cluster = ipp.Cluster(n=1, log_level=40)\nrc = cluster.start_and_connect_sync()\nrc.wait_for_engines(1, timeout=120)\nengine = rc[0]",
+        )
         results["noop"] = {
             "local": timed(kc, "x = 1", reps),
             "orch": timed(kc, "%%orch run\nx = 1", reps),
@@ -58,8 +65,10 @@ def main(reps=200):
             "local": timed(kc, "b = a + 1", big_reps, warm=1),
             "orch": timed(kc, "%%orch run\nb = a + 1", big_reps, warm=1),
             "px_push_execute_pull": timed(
-                kc, "engine.push({'a': a}, block=True)\nengine.execute('b = a + 1', block=True)\nb = engine.pull('b', block=True)",
-                big_reps, warm=1,
+                kc,
+                "engine.push({'a': a}, block=True)\nengine.execute('b = a + 1', block=True)\nb = engine.pull('b', block=True)",
+                big_reps,
+                warm=1,
             ),
         }
         run(kc, "assert b.shape == a.shape and float(b[0]) == 2.0")

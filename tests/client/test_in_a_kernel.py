@@ -62,3 +62,6 @@ def test_the_quickstart_notebook_runs(lab_server):
     assert "epoch 4: loss" in text
     assert "raised here: ZeroDivisionError('division by zero')" in text
     assert "in fragile" in text  # the remote traceback
+    assert "running on" in text and "epoch 1: loss" in text  # the remote cell's own output, streamed
+    assert "back in the notebook: [" in text  # its outputs, bound here
+    assert "gathered: [0, 1, 4, 9, 16, 25, 36, 49]" in text

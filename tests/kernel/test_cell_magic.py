@@ -231,3 +231,19 @@ def test_the_magics_load_from_the_kernels_configuration(orch, tmp_path):
     with Notebook(orch, tmp_path, allow_errors=True, kernel_args=args) as nb:
         cell = nb.run("%%orch run\nanswer = 6 * 7\nanswer")
     assert result(cell)["text/plain"] == "42"
+
+
+def test_the_options_shape_the_task(notebook, orch):
+    notebook.run("w = 21")
+    cell = notebook.run(
+        "%%orch run --cpus 0.5 --memory 256Mi --name shaped --retries 2 --timeout 30 --in w --out w2\n"
+        "w2 = w * 2\n"
+        "unused = 1\n"
+    )
+    assert not [o for o in cell.outputs if o["output_type"] == "error"], cell.outputs
+    assert text(notebook.run("print(w2, 'unused' in dir())")) == "42 False\n"
+    task = next(t for t in orch.api().get("/tasks", limit=50)["tasks"] if t["name"] == "shaped")
+    assert task["kind"] == "cell" and task["retries"] == 2 and task["timeout"] == 30
+    assert task["resources"]["cpus"] == 0.5 and task["resources"]["memory"] == "256Mi"
+    missing = notebook.run("%%orch run --in nowhere\nx = 1")
+    assert "--in: nowhere is not defined here" in text(missing, "stderr")

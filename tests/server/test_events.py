@@ -46,6 +46,8 @@ def test_log_follow_of_a_finished_task_replays_and_ends(orch):
     task = orch.api().post("/tasks", {"kind": "shell", "command": "printf 'a\\nb\\n'"})
     orch.api().get(f"/tasks/{task['id']}/wait", timeout=30)
     ws = orch.ws(f"/tasks/{task['id']}/logs/follow")
+    state = json.loads(ws.recv())  # where the task stands, first
+    assert state["type"] == "state" and state["task"]["state"] == "succeeded"
     first = json.loads(ws.recv())
     assert [line["text"].strip() for line in first["lines"]] == ["a", "b"]
     assert json.loads(ws.recv())["type"] == "end"
