@@ -70,6 +70,11 @@ class Client:
     def __repr__(self) -> str:
         return f"<jupyter_orch.Client {self.api.url} owner={self.info.get('owner')}>"
 
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        """A client travels as "connect() there": inside a task that is the task's own
+        credentials (a notebook's client used in a remote cell), never this one's token."""
+        return (connect, ())
+
     def __enter__(self) -> Client:
         return self
 

@@ -317,6 +317,9 @@ class Executor:
         refused = _incompatible(header.get("client_env"), self.worker_name)
         if refused is not None:
             return refused
+        # the task's environment before unpickling: objects rebuilt then may read it (a
+        # client reconnects with the task's token)
+        os.environ.update(_string_env(header.get("env")))
         values: dict[str, Any] = {}
         for name, data in blobs.items():
             if name.startswith("dep:"):
@@ -333,7 +336,6 @@ class Executor:
             raise
         except BaseException as exc:
             return _unpickling_failure(exc, "the task's payload", header, self.worker_name)
-        os.environ.update(_string_env(header.get("env")))
         try:
             value = _call(fn, args, kwargs)
         except _Terminated:

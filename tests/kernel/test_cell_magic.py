@@ -197,7 +197,12 @@ def test_a_remote_cell_fans_out_nested_tasks(notebook):
         "squares = [f.result(60) for f in [client.submit(pow, i, 2) for i in range(4)]]\n"
     )
     assert not [o for o in cell.outputs if o["output_type"] == "error"], cell.outputs
-    assert text(notebook.run("print(squares)")) == "[0, 1, 4, 9]\n"
+    assert "stays on the worker" not in text(cell, "stderr")  # the client came back as a client
+    assert text(notebook.run("print(squares, type(client).__name__)")) == "[0, 1, 4, 9] Client\n"
+    # the notebook's own client, used in a remote cell, connects there with the task's token
+    cell = notebook.run("%%orch run\ntwice = client.submit(pow, 3, 2).result(60) * 2")
+    assert not [o for o in cell.outputs if o["output_type"] == "error"], cell.outputs
+    assert text(notebook.run("print(twice)")) == "18\n"
 
 
 def test_a_cell_no_worker_can_run_says_why_it_waits(notebook, orch):
