@@ -138,7 +138,10 @@ class OrchMagics(Magics):
             if options.bind_as:
                 user_ns[options.bind_as] = handle
             return handle  # shown as the live view; IPython binds it to _
-        cells.follow(future)
+        try:
+            cells.follow(future)
+        except OrchError as exc:  # the server refused the task (or lost it): one line
+            raise UsageError(f"the server refused the cell: {exc}") from None
         return cells.result_of(future, user_ns)
 
     # ---------------------------------------------------------------- %orch ...
