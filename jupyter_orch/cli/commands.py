@@ -198,6 +198,31 @@ def cmd_workers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check workflow files without a server: 0 when all are valid, 1 otherwise."""
+    from ..workflows.loader import WorkflowFileInvalid, load
+
+    status = 0
+    for path in args.files:
+        try:
+            workflow, _ = load(path)
+        except OSError as exc:
+            print(f"{path}: cannot read it: {exc.strerror or exc}", file=sys.stderr)
+            status = 1
+            continue
+        except WorkflowFileInvalid as exc:
+            for problem in exc.problems:
+                print(problem.format(path), file=sys.stderr)
+            print(f"{path}: {len(exc.problems)} problem(s); nothing would run", file=sys.stderr)
+            status = 1
+            continue
+        bases = {s.base for s in workflow.steps}
+        fanned = f" ({len(workflow.steps)} after matrix fan-out)" if len(workflow.steps) != len(bases) else ""
+        print(f"{path}: workflow {workflow.name!r} is valid: {len(bases)} steps{fanned}, params: "
+              + (", ".join(f"{p.name} ({p.type})" for p in workflow.params.values()) or "none"))  # fmt: skip
+    return status
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     api = api_from(args)
     if args.action == "create":

@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(workers)
     workers.set_defaults(func=commands.cmd_workers)
 
+    validate = sub.add_parser("validate", help="check workflow files; every problem with its line and column")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(func=commands.cmd_validate)
+
     token = sub.add_parser("token", help="worker tokens: create NAME | list | revoke ID")
     _common(token)
     token.add_argument("action", choices=["create", "list", "revoke"])
