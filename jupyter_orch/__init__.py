@@ -10,7 +10,17 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__", "connect", "Client", "Future", "RemoteError", "remote", "gather", "as_completed"]
+__all__ = [
+    "__version__",
+    "connect",
+    "Client",
+    "Future",
+    "RemoteError",
+    "remote",
+    "gather",
+    "as_completed",
+    "output",
+]
 _CLIENT_NAMES = frozenset(
     {
         "connect",
@@ -30,6 +40,14 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .server.app import OrchApp
 
     return [{"module": "jupyter_orch", "app": OrchApp}]
+
+
+def output(name: str, value: Any) -> None:
+    """Record ``value`` (JSON) as output ``name`` of the running notebook: later workflow
+    steps read it as ``{{ tasks.STEP.outputs.NAME }}``, the API as the task's outputs."""
+    from .notebooks.outputs import output as record
+
+    record(name, value)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -44,6 +44,33 @@ def _arg_value(text: str) -> Any:
 
 
 def build_submission(args: argparse.Namespace) -> dict[str, Any]:
+    body = task_body(args)
+    if args.shell:
+        # one argument is a command line as typed; several are an argv, quoted as such
+        command = args.shell[0] if len(args.shell) == 1 else shlex.join(args.shell)
+        body.update(kind="shell", command=command)
+    else:
+        target = args.target
+        if not target or ":" not in target:
+            raise SystemExit("jupyter orch submit: give module:function [ARGS...] or -- SHELL COMMAND")
+        payload, _ = dumps_call(call_by_reference, (target, *(_arg_value(a) for a in args.args)))
+        body.update(
+            kind="function",
+            name=args.name or target,
+            payload=base64.b64encode(payload).decode(),
+            metadata={"function": target, "client_env": environment()},
+        )
+    return checked(body)
+
+
+def checked(body: dict[str, Any]) -> dict[str, Any]:
+    body = {k: v for k, v in body.items() if v is not None}
+    TaskSpec.from_dict({k: v for k, v in body.items() if k != "payload"})  # names the bad field, if any
+    return body
+
+
+def task_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields every kind of task takes from the command line's options."""
     resources: dict[str, Any] = {"cpus": args.cpus, "gpus": args.gpus}
     if args.memory:
         resources["memory"] = args.memory
@@ -62,23 +89,6 @@ def build_submission(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.env:
         body["env"] = dict(e.split("=", 1) for e in args.env)
-    if args.shell:
-        # one argument is a command line as typed; several are an argv, quoted as such
-        command = args.shell[0] if len(args.shell) == 1 else shlex.join(args.shell)
-        body.update(kind="shell", command=command)
-    else:
-        target = args.target
-        if not target or ":" not in target:
-            raise SystemExit("jupyter orch submit: give module:function [ARGS...] or -- SHELL COMMAND")
-        payload, _ = dumps_call(call_by_reference, (target, *(_arg_value(a) for a in args.args)))
-        body.update(
-            kind="function",
-            name=args.name or target,
-            payload=base64.b64encode(payload).decode(),
-            metadata={"function": target, "client_env": environment()},
-        )
-    body = {k: v for k, v in body.items() if v is not None}
-    TaskSpec.from_dict({k: v for k, v in body.items() if k != "payload"})  # names the bad field, if any
     return body
 
 
@@ -99,6 +109,49 @@ def cmd_submit(args: argparse.Namespace) -> int:
     elif final["state"] == "succeeded" and final.get("has_result"):
         data, _ = api.request("GET", f"/tasks/{task['id']}/result", raw=True)
         print(repr(loads_value(data)))  # the user asked for this task's value
+    return exit_status(api, final)
+
+
+def cmd_submit_notebook(args: argparse.Namespace) -> int:
+    import os
+
+    import yaml
+
+    from ..client import notebooks
+
+    params: dict[str, Any] = {}
+    for item in args.param:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise SystemExit(f"jupyter orch submit-notebook: -p takes NAME=VALUE, not {item!r}")
+        try:
+            params[key] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            params[key] = text
+    body = task_body(args)
+    body.update(
+        kind="notebook",
+        name=args.name or os.path.basename(args.path),
+        payload=base64.b64encode(notebooks.payload(args.path, params, args.kernel)).decode(),
+        metadata={"notebook": os.path.abspath(args.path), "parameters": params},
+    )
+    body = checked(body)
+    api = api_from(args)
+    task = api.post("/tasks", body)
+    if not args.wait:
+        print(json.dumps(task, indent=2) if args.json else task["id"])
+        return 0
+    if not args.json:
+        print(f"submitted {task['id']} ({task['name']})", file=sys.stderr)
+    final = follow(api, task["id"], quiet=args.json)
+    if final.get("notebook_url") and args.output:
+        data, _ = api.request("GET", f"/tasks/{task['id']}/notebook", raw=True)
+        with open(args.output, "wb") as f:
+            f.write(data)
+        print(f"executed notebook: {args.output}", file=sys.stderr)
+    if final["state"] == "succeeded":
+        outputs = api.get(f"/tasks/{task['id']}/outputs")["outputs"]
+        print(json.dumps(final if args.json else outputs, indent=2 if args.json else None))
     return exit_status(api, final)
 
 

@@ -16,6 +16,21 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _task_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gpus", type=int, default=0)
+    p.add_argument("--cpus", type=float, default=1)
+    p.add_argument("--memory")
+    p.add_argument("--gpu-type")
+    p.add_argument("--label", action="append", default=[], metavar="K=V")
+    p.add_argument("--image")
+    p.add_argument("--name")
+    p.add_argument("--priority", type=int, default=0)
+    p.add_argument("--retries", type=int, default=0)
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--env", action="append", default=[], metavar="K=V")
+    p.add_argument("--wait", action="store_true", help="follow the output and exit with the task's status")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter orch", description="Jupyter-native orchestration of ML work on GPUs"
@@ -35,21 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(submit)
     submit.add_argument("target", nargs="?", help="module:function to call on a worker")
     submit.add_argument("args", nargs="*", help="arguments (JSON values, else strings)")
-    submit.add_argument("--gpus", type=int, default=0)
-    submit.add_argument("--cpus", type=float, default=1)
-    submit.add_argument("--memory")
-    submit.add_argument("--gpu-type")
-    submit.add_argument("--label", action="append", default=[], metavar="K=V")
-    submit.add_argument("--image")
-    submit.add_argument("--name")
-    submit.add_argument("--priority", type=int, default=0)
-    submit.add_argument("--retries", type=int, default=0)
-    submit.add_argument("--timeout", type=float)
-    submit.add_argument("--env", action="append", default=[], metavar="K=V")
-    submit.add_argument(
-        "--wait", action="store_true", help="follow the output and exit with the task's status"
-    )
+    _task_options(submit)
     submit.set_defaults(func=commands.cmd_submit, shell=None)
+
+    notebook = sub.add_parser("submit-notebook", help="run a notebook on a worker with papermill parameters")
+    _common(notebook)
+    notebook.add_argument("path", help="the .ipynb to run (it is sent; the worker need not see it)")
+    notebook.add_argument("-p", "--param", action="append", default=[], metavar="K=V",
+                          help="a parameter (YAML value: 0.1, 3, true, [1, 2], text)")  # fmt: skip
+    notebook.add_argument("--kernel", help="kernel name (default: the notebook's)")
+    notebook.add_argument("--output", help="with --wait: save the executed notebook here")
+    _task_options(notebook)
+    notebook.set_defaults(func=commands.cmd_submit_notebook)
 
     status = sub.add_parser("status", help="recent tasks, or one task with its attempts")
     _common(status)

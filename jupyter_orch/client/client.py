@@ -201,6 +201,45 @@ class Client:
         }
         return self._submit(spec, payload)
 
+    def run_notebook(
+        self,
+        path: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        kernel: str | None = None,
+        output: str | None = None,
+        gpus: int = 0,
+        cpus: float = 1,
+        memory: str | int | None = None,
+        gpu_type: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        image: str | None = None,
+        priority: int = 0,
+        retries: int = 0,
+        retry_backoff: float | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> Future:
+        """Execute a notebook on a worker with papermill ``parameters``; the future's result
+        is a ``NotebookResult`` (executed notebook, recorded outputs), saved to ``output``
+        when that is given."""
+        from . import notebooks
+
+        body = notebooks.payload(path, dict(parameters or {}), kernel)
+        spec = {
+            "id": new_id(),
+            "kind": "notebook",
+            "name": name or os.path.basename(path),
+            **_task_fields(
+                cpus, memory, gpus, gpu_type, labels, image, priority, retries, retry_backoff, timeout, env
+            ),
+            "metadata": {"notebook": os.path.abspath(path), "parameters": dict(parameters or {})},
+        }
+        fut = self._submit(spec, body)
+        fut.save_to = output
+        return fut
+
     def _submit(self, spec: dict[str, Any], payload: bytes | None) -> Future:
         spec = {k: v for k, v in spec.items() if v is not None}
         TaskSpec.from_dict(spec)  # bad input fails here, naming the field, before anything is sent

@@ -70,6 +70,7 @@ class Future:
         self._error: BaseException | None = None  # the submit itself was refused
         self._callbacks: list[Callable[[Future], None]] = []
         self._lock = threading.Lock()
+        self.save_to: str | None = None  # a notebook task's executed notebook goes there
 
     def __repr__(self) -> str:
         return f"<jupyter_orch.Future {self.id} {self.name or ''} {self.status}>".replace("  ", " ")
@@ -159,6 +160,13 @@ class Future:
             return None
         if self._blob is None:
             self._blob = self.client._fetch_result(self.id)
+        if self._view.get("kind") == "notebook":  # JSON, never a pickle
+            from .notebooks import read_result
+
+            result = read_result(self._blob)
+            if self.save_to:
+                result.save(self.save_to)
+            return result
         return loads_value(self._blob)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
@@ -175,6 +183,8 @@ class Future:
         kind, tb = view.get("error_kind"), view.get("traceback")
         if state == "cancelled":
             return TaskCancelled(f"task {self.id} was cancelled", task_id=self.id, error_kind=kind)
+        if view.get("kind") == "notebook" and state == "failed":
+            return self._notebook_failure(error, kind, tb)
         if kind == "exception" and view.get("has_result"):
             try:
                 if self._blob is None:
@@ -187,6 +197,23 @@ class Future:
                 pass
         what = "could not run: its dependency failed" if state == "upstream_failed" else "failed"
         return TaskFailed(f"task {self.id} {what}: {error}", task_id=self.id, error_kind=kind, traceback=tb)
+
+    def _notebook_failure(self, error: str, kind: Any, tb: Any) -> BaseException:
+        from .notebooks import NotebookFailed, read_result
+
+        failed = NotebookFailed(
+            f"notebook task {self.id} failed: {error}", task_id=self.id, error_kind=kind, traceback=tb
+        )
+        if (self._view or {}).get("has_result"):
+            try:
+                if self._blob is None:
+                    self._blob = self.client._fetch_result(self.id)
+                failed.notebook = read_result(self._blob).notebook
+                if self.save_to:
+                    read_result(self._blob).save(self.save_to)
+            except Exception:
+                pass
+        return failed
 
     def cancel(self) -> bool:
         """Ask the server to cancel the task; False if it had already finished."""

@@ -41,6 +41,8 @@ def task_view(row: TaskRow) -> dict[str, Any]:
         "payload_size": row.payload_size,
         "result_size": row.result_size,
         "has_result": row.result_key is not None,
+        # the executed notebook of a notebook task (failed runs keep theirs too)
+        "notebook_url": f"tasks/{spec.id}/notebook" if spec.kind == "notebook" and row.result_key else None,
     }
 
 
@@ -55,6 +57,7 @@ def outcome_view(row: TaskRow) -> dict[str, Any]:
         "error_kind": row.error_kind,
         "traceback": row.traceback,
         "has_result": row.result_key is not None,
+        "kind": row.spec.kind,
         "started_at": row.started_at,
         "ended_at": row.ended_at,
     }

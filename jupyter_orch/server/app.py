@@ -148,6 +148,8 @@ class OrchApp(ExtensionApp):
                 (API + rf"/tasks/{ID}/wait", tasks.WaitHandler),
                 (API + rf"/tasks/{ID}/result", tasks.ResultHandler),
                 (API + rf"/tasks/{ID}/logs", tasks.LogsHandler),
+                (API + rf"/tasks/{ID}/notebook", tasks.NotebookHandler),
+                (API + rf"/tasks/{ID}/outputs", tasks.OutputsHandler),
                 (API + rf"/tasks/{ID}/logs/follow", websockets.LogFollowHandler),
                 (API + r"/workers", workers.WorkersHandler),
                 (API + r"/workers/connect", websockets.WorkerConnectHandler),

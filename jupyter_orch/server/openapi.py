@@ -136,6 +136,10 @@ SCHEMAS: dict[str, Any] = {
             "payload_size": {"type": "integer"},
             "result_size": {"type": "integer"},
             "has_result": {"type": "boolean"},
+            "notebook_url": {
+                "type": ["string", "null"],
+                "description": "a notebook task's executed notebook, relative to the API base",
+            },
             "attempts": {"type": "array", "items": _ref("Attempt")},
         },
     },
@@ -315,6 +319,35 @@ def _paths() -> dict[str, Any]:
                             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
                         },
                     },
+                    **_errors("401", "403", "404", "409"),
+                },
+            },
+        },
+        "/tasks/{task_id}/notebook": {
+            "get": {
+                "summary": "A notebook task's executed notebook (failed runs keep theirs); ?download=1 to save it",
+                "parameters": [_TASK_ID, {"name": "download", "in": "query", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {
+                        "description": "the notebook (nbformat 4 JSON)",
+                        "content": {"application/x-ipynb+json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors("401", "403", "404", "409"),
+                },
+            },
+        },
+        "/tasks/{task_id}/outputs": {
+            "get": {
+                "summary": "What a notebook task recorded with jupyter_orch.output(name, value)",
+                "parameters": [_TASK_ID],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["outputs"],
+                            "properties": {"outputs": {"type": "object"}},
+                        }
+                    ),
                     **_errors("401", "403", "404", "409"),
                 },
             },

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import os
 from typing import Any
 
 from ..core.errors import Conflict, SpecError
@@ -153,3 +155,39 @@ class LogsHandler(OrchAPIHandler):
                 "next_offset": next_offset,
             }
         )
+
+
+class NotebookHandler(OrchAPIHandler):
+    """The executed notebook of a notebook task (``?download=1``: as a file to save)."""
+
+    async def get(self, task_id: str) -> None:
+        result = await _notebook_result(self, task_id)
+        self.set_header("Content-Type", "application/x-ipynb+json")
+        if self.get_query_argument("download", ""):
+            name = os.path.basename(str(result.get("name") or task_id)).removesuffix(".ipynb")
+            self.set_header("Content-Disposition", f'attachment; filename="{name}-{task_id}.ipynb"')
+        self.finish(json.dumps(result["notebook"]))
+
+
+class OutputsHandler(OrchAPIHandler):
+    """What a notebook task recorded with ``jupyter_orch.output(name, value)``."""
+
+    async def get(self, task_id: str) -> None:
+        result = await _notebook_result(self, task_id)
+        self.write_json({"outputs": result.get("outputs") or {}})
+
+
+async def _notebook_result(handler: OrchAPIHandler, task_id: str) -> dict[str, Any]:
+    engine = await handler.engine()
+    row = await engine.get_row(task_id, handler.owner)
+    if row.spec.kind != "notebook":
+        raise Conflict(f"task {task_id} is a {row.spec.kind} task, not a notebook")
+    if row.result_key is None:
+        raise Conflict(f"task {task_id} is {row.state.value}: its notebook has not been stored yet")
+    data = await engine.result_bytes(row)
+    try:
+        result = json.loads(bytes(data))
+    except ValueError:
+        raise Conflict(f"task {task_id} stored no readable notebook") from None
+    result.setdefault("name", row.spec.metadata.get("notebook"))
+    return dict(result)

@@ -36,7 +36,7 @@ from jupyter_orch.worker.slots import Slot, TaskRequest
 
 log = logging.getLogger("jupyter_orch.worker")
 
-UNSUPPORTED_KINDS = ("notebook",)
+UNSUPPORTED_KINDS: tuple[str, ...] = ()
 LAZY_REPORTS_ABOVE = 4  # tasks still queued here for a finished report to wait for company
 
 

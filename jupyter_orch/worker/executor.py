@@ -269,6 +269,8 @@ class Executor:
                 return self._function(header, blobs)
             if kind == "cell":  # run_cell(job): its return value is the pickled result already
                 return self._function(header, blobs, raw_result=True)
+            if kind == "notebook":
+                return self._notebook(header, blobs)
             if kind == "shell":
                 return self._shell(header)
             return {"ok": False, "error_kind": "worker_error", "error": f"unknown task kind {kind!r}"}, b""
@@ -362,6 +364,49 @@ class Executor:
                 "traceback": _user_traceback(exc),
             }
             return reply, serialization.dumps_exception(exc)
+
+    def _notebook(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
+        """A notebook task: its payload is JSON (the notebook, parameters, kernel); its result
+        JSON too, the executed notebook, for a failed run as well."""
+        from jupyter_orch.notebooks import runner
+
+        payload = blobs.get("payload")
+        path = header.get("payload_file")
+        try:
+            if payload is None and isinstance(path, str):
+                payload = _read_writable(path)
+            request = json.loads(bytes(payload or b""))
+            if not isinstance(request, dict) or not isinstance(request.get("notebook"), dict):
+                raise ValueError("no notebook in it")
+        except (OSError, ValueError) as exc:
+            return {
+                "ok": False,
+                "error_kind": "bad_payload",
+                "error": f"the notebook task's payload is unreadable: {exc}",
+            }, b""
+        env = {**_string_env(header.get("env"))}
+        for key in ("JUPYTER_ORCH_TASK_ID", "JUPYTER_ORCH_ATTEMPT", "ORCH_RUN_DIR"):
+            if key in os.environ:
+                env.setdefault(key, os.environ[key])
+        cwd = runner.working_dir(str(header.get("task_id")), self.cwd)
+        try:
+            return {"ok": True}, runner.run_notebook(request, env, cwd)
+        except runner.NotebookFailed as exc:
+            reply = {
+                "ok": False,
+                "error_kind": exc.kind,
+                "error": str(exc),
+                "traceback": exc.traceback or None,
+            }
+            return reply, exc.result
+        except _Terminated:
+            raise
+        except Exception as exc:
+            return {
+                "ok": False,
+                "error_kind": "worker_error",
+                "error": f"the notebook could not run: {_exception_text(exc)}",
+            }, b""
 
     def _shell(self, header: dict[str, Any]) -> Reply:
         command = header.get("command")
@@ -457,6 +502,9 @@ def main(argv: list[str] | None = None) -> None:
         code = 0
     finally:
         _flush_output()
+        notebooks = sys.modules.get("jupyter_orch.notebooks.runner")
+        if notebooks is not None:  # the warm kernels go with this process
+            notebooks.POOL.close()
     os._exit(code)
 
 

@@ -115,3 +115,32 @@ def test_the_running_server_is_found_without_settings(orch):
         [sys.executable, "-m", "jupyter_orch", "workers"], capture_output=True, text=True, env=env, timeout=60
     )
     assert result.returncode == 0 and "local-0" in result.stdout
+
+
+def test_submit_notebook_with_typed_parameters(orch, tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("lr = 0.01\nepochs = 1\ntag = 'x'\nfail = False")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell(
+            "import jupyter_orch\njupyter_orch.output('run', {'lr': lr, 'epochs': epochs, 'tag': tag})"
+        ),
+        nbformat.v4.new_code_cell("assert not fail, 'asked to fail'"),
+    ]
+    path = tmp_path / "train.ipynb"
+    nbformat.write(nb, path)
+    out = tmp_path / "executed.ipynb"
+    ok = orch_cli(orch, "submit-notebook", str(path), "-p", "lr=0.5", "-p", "epochs=3", "-p", "tag=v 2",
+                  "--output", str(out), "--wait")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout) == {"run": {"lr": 0.5, "epochs": 3, "tag": "v 2"}}
+    assert "[jupyter-orch] cell 4 of 4" in ok.stdout + ok.stderr
+    assert nbformat.read(out, as_version=4).cells[1].metadata["tags"] == ["injected-parameters"]
+    bad = orch_cli(orch, "submit-notebook", str(path), "-p", "fail=true", "--wait")
+    assert bad.returncode == 1
+    assert "cell 4 of 4 failed: AssertionError: asked to fail" in bad.stderr
+    missing = orch_cli(orch, "submit-notebook", str(tmp_path / "nope.ipynb"))
+    assert missing.returncode == 1 and f"no notebook at {tmp_path / 'nope.ipynb'}" in missing.stderr

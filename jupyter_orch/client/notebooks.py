@@ -1,0 +1,63 @@
+"""Notebook tasks from the client: ``client.run_notebook(path, parameters=...)`` sends the
+notebook itself (workers need not share the kernel's disk) with its parameters, and the
+future's result is a :class:`NotebookResult`: the executed notebook and what it recorded
+with ``jupyter_orch.output``. The result is JSON, never unpickled."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import SpecError
+from .futures import TaskFailed
+
+
+@dataclass
+class NotebookResult:
+    notebook: Any  # an nbformat NotebookNode
+    outputs: dict[str, Any]
+
+    def save(self, path: str) -> str:
+        import nbformat
+
+        nbformat.write(self.notebook, path)
+        return path
+
+
+class NotebookFailed(TaskFailed):
+    """A cell of the notebook raised; ``notebook`` is the run up to that cell (or None)."""
+
+    notebook: Any = None
+
+
+def read_result(blob: bytes) -> NotebookResult:
+    import nbformat
+
+    data = json.loads(bytes(blob))
+    return NotebookResult(nbformat.from_dict(data["notebook"]), dict(data.get("outputs") or {}))
+
+
+def payload(path: str, parameters: dict[str, Any] | None, kernel: str | None) -> bytes:
+    """The notebook and its run's settings, as the worker's runner reads them."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except FileNotFoundError:
+        raise SpecError(f"no notebook at {path}", field="path") from None
+    except Exception as exc:  # not JSON, not a notebook
+        raise SpecError(f"{path} is not a readable notebook: {exc}", field="path") from None
+    try:
+        body = json.dumps(
+            {
+                "notebook": nb,
+                "parameters": dict(parameters or {}),
+                "kernel": kernel,
+                "name": os.path.basename(path),
+            }
+        )
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"notebook parameters must be JSON values: {exc}", field="parameters") from None
+    return body.encode()

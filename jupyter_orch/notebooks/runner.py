@@ -1,0 +1,193 @@
+"""Runs a notebook task on a worker (inside the slot's executor process).
+
+Parameters are injected by papermill after the cell tagged ``parameters`` (strings quoted,
+types kept); cells are executed by nbclient in a kernel taken from a small warm pool (one
+spare per kernel name, started again in the background after each use, so the next notebook
+skips the kernel start); each cell start is a progress line on stderr (``cell i of n``);
+values recorded with ``jupyter_orch.output(name, value)`` are collected from the executed
+notebook. The result is JSON (never a pickle: the server serves it as an .ipynb):
+``{"notebook": <executed notebook>, "outputs": {...}}``, for a failed run too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+from typing import Any
+
+from .outputs import OUTPUT_MIME
+
+PROGRESS = "[jupyter-orch] cell {i} of {n}"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class NotebookFailed(Exception):
+    """A cell raised: ``message`` names the cell; ``result`` is the partial result JSON."""
+
+    def __init__(self, message: str, traceback: str, result: bytes, kind: str = "exception") -> None:
+        super().__init__(message)
+        self.traceback = traceback
+        self.result = result
+        self.kind = kind
+
+
+class KernelPool:
+    """Pre-started kernels, one spare per kernel name (each used for one notebook)."""
+
+    def __init__(self) -> None:
+        self._spares: dict[str, Any] = {}
+        self._starting: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def take(self, kernel_name: str) -> Any:
+        with self._lock:
+            thread = self._starting.pop(kernel_name, None)
+        if thread is not None:
+            thread.join()
+        with self._lock:
+            km = self._spares.pop(kernel_name, None)
+        if km is not None and km.is_alive():
+            return km
+        return _start(kernel_name)
+
+    def refill(self, kernel_name: str) -> None:
+        """Start the next spare in the background."""
+
+        def start() -> None:
+            try:
+                km = _start(kernel_name)
+            except Exception:
+                return  # the next notebook starts its own and reports why if it cannot
+            with self._lock:
+                old = self._spares.pop(kernel_name, None)
+                self._spares[kernel_name] = km
+            if old is not None:
+                _stop(old)
+
+        thread = threading.Thread(target=start, name=f"orch-kernel-{kernel_name}", daemon=True)
+        with self._lock:
+            self._starting[kernel_name] = thread
+        thread.start()
+
+    def close(self) -> None:
+        with self._lock:
+            spares, self._spares = list(self._spares.values()), {}
+        for km in spares:
+            _stop(km)
+
+
+def _start(kernel_name: str) -> Any:
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name=kernel_name)
+    if sys.platform != "win32":  # local sockets: nothing on the network, and no TCP warning in the log
+        km.transport = "ipc"
+        km.ip = os.path.join(tempfile.mkdtemp(prefix="orch-kernel-"), "kernel")
+    km.start_kernel(stdout=sys.stdout, stderr=sys.stderr)
+    return km
+
+
+def _stop(km: Any) -> None:
+    try:
+        km.shutdown_kernel(now=True)
+    except Exception:
+        pass
+
+
+POOL = KernelPool()
+
+
+def run_notebook(request: dict[str, Any], env: dict[str, str], cwd: str) -> bytes:
+    """Execute ``request`` (``notebook``, ``parameters``, ``kernel``, ``name``); the result
+    JSON bytes, or :class:`NotebookFailed` (with the partial notebook) when a cell raised."""
+    import nbformat
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from papermill.parameterize import parameterize_notebook
+
+    nb = nbformat.from_dict(request["notebook"])
+    for cell in nb.cells:  # as papermill's own loader does: every cell has its tags list
+        cell.metadata.setdefault("tags", [])
+        cell.metadata.setdefault("papermill", {})
+    nb.metadata.setdefault("papermill", {})
+    nb.metadata.papermill.setdefault("input_path", request.get("name"))
+    nb.metadata.papermill.setdefault("parameters", {})
+    kernel = request.get("kernel") or (nb.metadata.get("kernelspec") or {}).get("name") or "python3"
+    parameters = request.get("parameters") or {}
+    if parameters:
+        nb = parameterize_notebook(nb, parameters, kernel_name=kernel, language="python")
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    try:
+        km = POOL.take(kernel)
+    except NoSuchKernel:
+        raise NotebookFailed(
+            f"kernel {kernel!r} is not installed on this worker: install it there, or run the notebook with another kernel",
+            "",
+            b"",
+            kind="environment",
+        ) from None
+    client = NotebookClient(nb, km=km, timeout=None, kernel_name=kernel, allow_errors=False)
+    client.on_cell_start = lambda cell, cell_index: _progress(code, cell_index)
+    try:
+        with client.setup_kernel():
+            _prepare(client, env, cwd)
+            try:
+                for index, cell in enumerate(nb.cells):
+                    client.execute_cell(cell, index)
+            except CellExecutionError as exc:
+                number = _number(code, index)
+                message = f"cell {number} of {len(code)} failed: {exc.ename}: {exc.evalue}"
+                raise NotebookFailed(message, _ANSI.sub("", str(exc)), _result(nb)) from None
+    except NotebookFailed:
+        _stop(km)
+        POOL.refill(kernel)
+        raise
+    except BaseException:  # cancelled or broken: no new kernel for a process that may be ending
+        _stop(km)
+        raise
+    _stop(km)
+    POOL.refill(kernel)
+    return _result(nb)
+
+
+def _number(code: list[int], index: int) -> int:
+    return code.index(index) + 1 if index in code else 0
+
+
+def _progress(code: list[int], index: int) -> None:
+    if index in code:
+        print(PROGRESS.format(i=code.index(index) + 1, n=len(code)), file=sys.stderr, flush=True)
+
+
+def _prepare(client: Any, env: dict[str, str], cwd: str) -> None:
+    """The warm kernel takes the task's working directory and environment."""
+    setup = f"import os as _o; _o.chdir({cwd!r}); _o.environ.update({json.dumps(env)}); del _o"
+    reply = client.kc.execute_interactive(setup, silent=True, store_history=False, timeout=60)
+    if reply["content"].get("status") != "ok":
+        raise RuntimeError(f"could not prepare the kernel: {reply['content'].get('evalue')}")
+
+
+def outputs_of(nb: Any) -> dict[str, Any]:
+    """What the notebook recorded with ``jupyter_orch.output`` (the last value per name)."""
+    found: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            data = (out.get("data") or {}).get(OUTPUT_MIME)
+            if isinstance(data, dict) and isinstance(data.get("name"), str):
+                found[data["name"]] = data.get("value")
+    return found
+
+
+def _result(nb: Any) -> bytes:
+    return json.dumps({"notebook": nb, "outputs": outputs_of(nb)}, default=str).encode()
+
+
+def working_dir(task_id: str, base: str) -> str:
+    path = os.environ.get("ORCH_RUN_DIR") or os.path.join(base, "notebook-runs", task_id)
+    os.makedirs(path, exist_ok=True)
+    return path

@@ -1,0 +1,114 @@
+"""Notebook tasks: papermill parameters, execution on real local workers, progress, outputs,
+the executed notebook over the API, a failing cell named."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import nbformat
+import pytest
+
+from jupyter_orch.client.notebooks import NotebookFailed, NotebookResult
+
+
+def make_notebook(path):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("lr = 0.01\nname = 'default'\nepochs = 1\nflags = []\nfail = False")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# a tiny training notebook"),
+        nbformat.v4.new_code_cell("import os\nimport jupyter_orch"),
+        params,
+        nbformat.v4.new_code_cell(
+            "print(f'lr={lr!r} name={name!r} epochs={epochs!r} flags={flags!r}')\nprint('pid', os.getpid())"
+        ),
+        nbformat.v4.new_code_cell(
+            "jupyter_orch.output('score', lr * epochs)\njupyter_orch.output('label', name.upper())"
+        ),
+        nbformat.v4.new_code_cell("if fail:\n    raise ValueError('boom in the last cell')"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def stream(cell):
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o["output_type"] == "stream")
+
+
+def test_a_notebook_runs_with_its_parameters_and_records_outputs(orch, tmp_path):
+    client = orch.client()
+    path = make_notebook(tmp_path / "train.ipynb")
+    quoted = 'it\'s "quoted"'
+    fut = client.run_notebook(
+        str(path),
+        {"lr": 0.5, "name": quoted, "epochs": 3, "flags": ["a"]},
+        output=str(tmp_path / "out.ipynb"),
+    )
+    result = fut.result(120)
+    assert isinstance(result, NotebookResult)
+    assert result.outputs == {"score": 1.5, "label": quoted.upper()}
+    tags = [c.metadata.get("tags", []) for c in result.notebook.cells]
+    assert ["injected-parameters"] in tags  # papermill's cell, after the one tagged parameters
+    printed = stream(result.notebook.cells[tags.index(["injected-parameters"]) + 1])
+    assert f"lr=0.5 name={quoted!r} epochs=3 flags=['a']" in printed  # strings quoted, types kept
+    assert nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].source == "# a tiny training notebook"
+    logs = fut.logs()
+    # progress per code cell (5, and the one papermill adds), and nothing else from the kernel
+    assert logs.splitlines() == [f"[jupyter-orch] cell {i} of 6" for i in range(1, 7)]
+    view = orch.api().get(f"/tasks/{fut.id}")
+    assert view["kind"] == "notebook" and view["notebook_url"] == f"tasks/{fut.id}/notebook"
+    nb = json.loads(fetch(orch, f"/tasks/{fut.id}/notebook"))
+    assert nb["nbformat"] == 4 and len(nb["cells"]) == 7
+    assert json.loads(fetch(orch, f"/tasks/{fut.id}/outputs")) == {"outputs": result.outputs}
+
+
+def fetch(orch, path):
+    req = urllib.request.Request(
+        orch.url + "/orch/api/v1" + path, headers={"Authorization": f"Bearer {orch.token}"}
+    )
+    with urllib.request.urlopen(req) as resp:
+        return resp.read()
+
+
+def test_a_failing_cell_is_named_and_its_notebook_kept(orch, tmp_path):
+    client = orch.client()
+    path = make_notebook(tmp_path / "train.ipynb")
+    fut = client.run_notebook(str(path), {"fail": True})
+    with pytest.raises(NotebookFailed) as info:
+        fut.result(120)
+    failed = info.value
+    assert "cell 6 of 6 failed: ValueError: boom in the last cell" in str(failed)
+    assert "boom in the last cell" in failed.traceback and "\x1b[" not in failed.traceback
+    errors = [o for c in failed.notebook.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert errors and errors[0]["ename"] == "ValueError"
+    assert orch.api().get(f"/tasks/{fut.id}")["notebook_url"]
+
+
+def test_each_notebook_gets_a_fresh_kernel_and_a_missing_kernel_is_one_sentence(orch, tmp_path):
+    client = orch.client()
+    path = make_notebook(tmp_path / "train.ipynb")
+    pids = set()
+    for _ in range(3):
+        nb = client.run_notebook(str(path)).result(120).notebook
+        pids.add(next(line for c in nb.cells for line in stream(c).splitlines() if line.startswith("pid ")))
+    assert len(pids) == 3
+    fut = client.run_notebook(str(path), kernel="no-such-kernel")
+    with pytest.raises(NotebookFailed, match="kernel 'no-such-kernel' is not installed on this worker"):
+        fut.result(120)
+
+
+def test_bad_notebook_input_fails_before_sending(orch, tmp_path):
+    client = orch.client()
+    from jupyter_orch.core.errors import SpecError
+
+    with pytest.raises(SpecError) as info:
+        client.run_notebook(str(tmp_path / "nowhere.ipynb"))
+    assert info.value.field == "path"
+    (tmp_path / "bad.ipynb").write_text("not json")
+    with pytest.raises(SpecError, match="is not a readable notebook"):
+        client.run_notebook(str(tmp_path / "bad.ipynb"))
+    with pytest.raises(SpecError, match="must be JSON values") as info:
+        client.run_notebook(str(make_notebook(tmp_path / "ok.ipynb")), {"lr": object()})
+    assert info.value.field == "parameters"
