@@ -19,6 +19,10 @@ class NotebookResult:
     notebook: Any  # an nbformat NotebookNode
     outputs: dict[str, Any]
 
+    def __repr__(self) -> str:
+        cells = len(self.notebook.get("cells", []))
+        return f"<jupyter_orch.NotebookResult {cells} cells, outputs {self.outputs!r}>"
+
     def save(self, path: str) -> str:
         import nbformat
 

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
+from ..client.futures import RemoteError
 from ..core.errors import OrchError
 from . import cells
 
@@ -23,6 +24,9 @@ RUN_USAGE = (
     "[--in a,b] [--out x,y] [--retries N] [--timeout S] [--label k=v] [--async [--as NAME]]"
 )
 LINE_USAGE = "%orch status [ID] | logs ID [-f] | cancel ID | workers | notebook PATH | workflow FILE"
+NOTEBOOK_USAGE = (
+    "%orch notebook PATH [-p NAME VALUE ...] [--gpus N] [--cpus N] [--memory 8Gi] [--kernel K] [--output OUT]"
+)
 NO_SERVER = (
     "no jupyter-orch server is reachable: start one with `jupyter orch serve`, or run this "
     "notebook in a JupyterLab that has the jupyter-orch extension"
@@ -206,8 +210,48 @@ class OrchMagics(Magics):
             return
         render.console().print(render.workers_table(data["workers"]))
 
-    def _line_notebook(self, rest: str) -> None:
-        raise UsageError("%orch notebook arrives with workflow support (notebook tasks); it cannot run yet")
+    def _line_notebook(self, rest: str) -> Any:
+        """``%orch notebook PATH [-p NAME VALUE ...] [--gpus N] [--kernel K] [--output OUT]``:
+        run a notebook on a worker, its progress shown here; the value is its result."""
+        import yaml
+
+        try:
+            words = shlex.split(rest)
+        except ValueError as exc:
+            raise UsageError(f"{exc}\nusage: {NOTEBOOK_USAGE}") from None
+        p = _Parser(NOTEBOOK_USAGE)
+        p.add_argument("path")
+        p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+        p.add_argument("--gpus", type=int, default=0)
+        p.add_argument("--cpus", type=float, default=1)
+        p.add_argument("--memory")
+        p.add_argument("--kernel")
+        p.add_argument("--output")
+        ns = p.parse_args(words)
+        params = {}
+        for name, text in ns.param:
+            try:
+                params[name] = yaml.safe_load(text)
+            except yaml.YAMLError:
+                params[name] = text
+        client = _client()
+        try:
+            future = client.run_notebook(
+                ns.path,
+                params,
+                kernel=ns.kernel,
+                output=ns.output,
+                gpus=ns.gpus,
+                cpus=ns.cpus,
+                memory=ns.memory,
+            )
+            cells.follow(future)
+        except OrchError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            return future.result()
+        except RemoteError as exc:
+            raise cells.readable(exc, future) from None
 
     def _line_workflow(self, rest: str) -> None:
         raise UsageError("%orch workflow arrives with workflow support; it cannot run yet")

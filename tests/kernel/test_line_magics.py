@@ -46,7 +46,8 @@ def test_status_logs_cancel_and_workers(notebook):
 def test_line_magic_usage_and_the_parts_still_to_come(notebook):
     assert "usage: %orch status [ID]" in said(notebook.run("%orch frobnicate"))
     assert "one task id" in said(notebook.run("%orch logs"))
-    assert "arrives with workflow support" in said(notebook.run("%orch notebook train.ipynb"))
+    assert "no notebook at" in said(notebook.run("%orch notebook nowhere.ipynb"))
+    assert "usage: %orch notebook PATH" in said(notebook.run("%orch notebook"))
     assert "arrives with workflow support" in said(notebook.run("%orch workflow flow.yaml"))
     assert "no task" in said(notebook.run("%orch status 01aaaaaaaaaaaaaaaaaaaaaaaa"))
 
@@ -68,3 +69,22 @@ def test_a_displayed_future_is_a_live_view_and_gather_shows_progress(notebook):
     assert text(cell) == "[0, 1, 8, 27, 64, 125]\n"
     bars = [s for s in notebook.client.widget_state.values() if s.get("_model_name") == "IntProgressModel"]
     assert bars and bars[-1]["value"] == bars[-1]["max"] == 6 and bars[-1]["bar_style"] == "success"
+
+
+def test_orch_notebook_runs_a_notebook_with_parameters(notebook, tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("n = 1\nword = 'a'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell("import jupyter_orch\njupyter_orch.output('echo', word * n)"),
+    ]
+    nbformat.write(nb, tmp_path / "small.ipynb")
+    cell = notebook.run(
+        f"r = %orch notebook {tmp_path / 'small.ipynb'} -p n 3 -p word hey --output {tmp_path / 'out.ipynb'}\nprint(r.outputs)"
+    )
+    assert text(cell).splitlines()[-1] == "{'echo': 'heyheyhey'}"
+    assert "[jupyter-orch] cell 3 of 3" in text(cell, "stderr")  # progress streamed into the cell
+    assert (tmp_path / "out.ipynb").exists()

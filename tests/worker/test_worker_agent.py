@@ -95,10 +95,10 @@ async def test_hello_run_heartbeat_and_shutdown(fake_server: Any, start_worker: 
     assert metrics["memory_total"] >= metrics["memory_used"] > 0
     assert 0 <= metrics["cpu_percent"] and metrics["gpus"] == []
 
-    conn.send({"type": "assign", "task_id": "nb", "attempt": 1, "kind": "notebook"})
+    conn.send({"type": "assign", "task_id": "nb", "attempt": 1, "kind": "notebook"})  # no payload
     nb = await conn.recv("finished")
-    assert nb["ok"] is False and nb["error_kind"] == "worker_error"
-    assert "does not support notebook tasks yet" in nb["error"]
+    assert nb["ok"] is False and nb["error_kind"] == "bad_payload"
+    assert "the notebook task's payload is unreadable" in nb["error"]
 
     await until_acked(worker)
     conn.send({"type": "shutdown", "reason": "idle"})
