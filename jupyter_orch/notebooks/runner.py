@@ -41,6 +41,7 @@ class KernelPool:
     def __init__(self) -> None:
         self._spares: dict[str, Any] = {}
         self._starting: dict[str, threading.Thread] = {}
+        self._retiring: list[threading.Thread] = []
         self._lock = threading.Lock()
 
     def take(self, kernel_name: str) -> Any:
@@ -73,11 +74,21 @@ class KernelPool:
             self._starting[kernel_name] = thread
         thread.start()
 
+    def retire(self, km: Any) -> None:
+        """Shut a used kernel down in the background: the task's result does not wait."""
+        thread = threading.Thread(target=_stop, args=(km,), name="orch-kernel-stop", daemon=True)
+        with self._lock:
+            self._retiring = [t for t in self._retiring if t.is_alive()] + [thread]
+        thread.start()
+
     def close(self) -> None:
         with self._lock:
             spares, self._spares = list(self._spares.values()), {}
+            retiring, self._retiring = self._retiring, []
         for km in spares:
             _stop(km)
+        for thread in retiring:
+            thread.join(timeout=10)
 
 
 def _start(kernel_name: str) -> Any:
@@ -88,10 +99,26 @@ def _start(kernel_name: str) -> Any:
         km.transport = "ipc"
         km.ip = os.path.join(tempfile.mkdtemp(prefix="orch-kernel-"), "kernel")
     km.start_kernel(stdout=sys.stdout, stderr=sys.stderr)
+    # its client too, connected and answered: readying one costs ~0.2 s (the IOPub check)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+    except RuntimeError:
+        kc.stop_channels()
+        _stop(km)
+        raise
+    km.orch_client = kc
     return km
 
 
 def _stop(km: Any) -> None:
+    kc = getattr(km, "orch_client", None)
+    if kc is not None:
+        try:
+            kc.stop_channels()
+        except Exception:
+            pass
     try:
         km.shutdown_kernel(now=True)
     except Exception:
@@ -110,7 +137,8 @@ def run_notebook(request: dict[str, Any], env: dict[str, str], cwd: str) -> byte
     from nbclient.exceptions import CellExecutionError
     from papermill.parameterize import parameterize_notebook
 
-    nb = nbformat.from_dict(request["notebook"])
+    # read as nbformat reads a file: multi-line sources stored as lists are joined
+    nb = nbformat.reads(json.dumps(request["notebook"]), as_version=4)
     for cell in nb.cells:  # as papermill's own loader does: every cell has its tags list
         cell.metadata.setdefault("tags", [])
         cell.metadata.setdefault("papermill", {})
@@ -132,6 +160,7 @@ def run_notebook(request: dict[str, Any], env: dict[str, str], cwd: str) -> byte
             kind="environment",
         ) from None
     client = NotebookClient(nb, km=km, timeout=None, kernel_name=kernel, allow_errors=False)
+    client.kc = getattr(km, "orch_client", None)  # the pool readied it; None: nbclient makes one
     client.on_cell_start = lambda cell, cell_index: _progress(code, cell_index)
     try:
         with client.setup_kernel():
@@ -144,13 +173,13 @@ def run_notebook(request: dict[str, Any], env: dict[str, str], cwd: str) -> byte
                 message = f"cell {number} of {len(code)} failed: {exc.ename}: {exc.evalue}"
                 raise NotebookFailed(message, _ANSI.sub("", str(exc)), _result(nb)) from None
     except NotebookFailed:
-        _stop(km)
+        POOL.retire(km)
         POOL.refill(kernel)
         raise
     except BaseException:  # cancelled or broken: no new kernel for a process that may be ending
         _stop(km)
         raise
-    _stop(km)
+    POOL.retire(km)
     POOL.refill(kernel)
     return _result(nb)
 
