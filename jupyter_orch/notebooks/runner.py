@@ -216,7 +216,8 @@ def _result(nb: Any) -> bytes:
     return json.dumps({"notebook": nb, "outputs": outputs_of(nb)}, default=str).encode()
 
 
-def working_dir(task_id: str, base: str) -> str:
-    path = os.environ.get("ORCH_RUN_DIR") or os.path.join(base, "notebook-runs", task_id)
+def working_dir(task_id: str, base: str, env: dict[str, str]) -> str:
+    """Where the notebook runs: its run's directory (``ORCH_RUN_DIR``), else one of its own."""
+    path = env.get("ORCH_RUN_DIR") or os.path.join(base, "notebook-runs", task_id)
     os.makedirs(path, exist_ok=True)
     return path

@@ -388,7 +388,7 @@ class Executor:
         for key in ("JUPYTER_ORCH_TASK_ID", "JUPYTER_ORCH_ATTEMPT", "ORCH_RUN_DIR"):
             if key in os.environ:
                 env.setdefault(key, os.environ[key])
-        cwd = runner.working_dir(str(header.get("task_id")), self.cwd)
+        cwd = runner.working_dir(str(header.get("task_id")), self.cwd, env)
         try:
             return {"ok": True}, runner.run_notebook(request, env, cwd)
         except runner.NotebookFailed as exc:
