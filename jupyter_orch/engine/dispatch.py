@@ -15,6 +15,8 @@ from ..core.records import AttemptRow, InsertAttempt, InsertBlob, TaskRow
 from ..core.scheduler import Assignment, schedule
 from ..core.states import AttemptState, TaskState
 
+NO_RESULT = b"\x80\x02N."  # pickle.dumps(None, 2): the value a dependency without a result passes on
+
 if TYPE_CHECKING:
     from .engine import Engine
 
@@ -138,7 +140,10 @@ class Dispatch:
         for dep in row.spec.depends:
             data = self._results.get(dep)
             if data is None:
-                return None
+                dep_row = self.tasks.get(dep) or self._finished.get(dep)
+                if dep_row is None or dep_row.result_key is not None:
+                    return None  # a result to read first
+                data = NO_RESULT  # a shell task's value: None
             blobs.append((f"dep:{dep}", data))
         return blobs
 
@@ -149,8 +154,11 @@ class Dispatch:
                 blobs.append(("payload", await self._read_blob(row.payload_key)))
             for dep_id in row.spec.depends:
                 dep = await self._lookup(dep_id)
-                if dep is None or dep.result_key is None:
+                if dep is None:
                     raise KeyError(f"result of dependency {dep_id}")
+                if dep.result_key is None:  # it succeeded without a value (a shell task)
+                    blobs.append((f"dep:{dep_id}", NO_RESULT))
+                    continue
                 data = self._results.get(dep_id) or await self._read_blob(dep.result_key)
                 blobs.append((f"dep:{dep_id}", data))
         except KeyError as exc:

@@ -146,6 +146,14 @@ def test_many_tasks_at_once(orch):
     assert [f.result(60) for f in futures] == [i + 1 for i in range(300)]
 
 
+def test_a_task_may_depend_on_one_without_a_value(orch):
+    client = orch.client()
+    first = client.submit_shell("echo one")
+    second = client.submit_shell("echo two", depends=[first])
+    assert second.result(30) is None and second.status == "succeeded"
+    assert client.submit(lambda v: v is None, first).result(30) is True  # a shell task's value is None
+
+
 def test_future_from_an_id(orch):
     client = orch.client()
     fut = client.submit(add, 20, 22)
