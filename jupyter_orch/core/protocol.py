@@ -44,6 +44,9 @@ Server → worker:
                More assigns than slots may arrive (prefetch, for short GPU-less tasks): the
                worker queues them in order and starts each when a slot frees.
 ``cancel``     {type, task_id, attempt, reason, grace}
+``release``    {type, task_id, attempt}: give back a task sent ahead if it has not started
+               (another worker is free); the worker answers ``finished`` with error_kind
+               ``not_started``, or nothing when the task has started already
 ``ack``        {type, task_id, attempt} or {type, items: [[task_id, attempt], ...]}: the
                server has stored these ``finished`` reports
 ``refuse``     {type, task_id, attempt, reason}: a report the server will not take
@@ -74,7 +77,7 @@ PROTOCOL_VERSION = 1
 CONNECT_PATH = "/orch/api/v1/workers/connect"
 
 WORKER_MESSAGES = frozenset({"hello", "heartbeat", "started", "log", "finished"})
-SERVER_MESSAGES = frozenset({"welcome", "assign", "cancel", "ack", "refuse", "shutdown", "error"})
+SERVER_MESSAGES = frozenset({"welcome", "assign", "cancel", "release", "ack", "refuse", "shutdown", "error"})
 BATCH = 1  # the value of the "batch" capability in hello/welcome
 ERROR_KINDS = frozenset(
     {

@@ -49,6 +49,7 @@ class Dispatch:
     def _schedule_now(self: Engine) -> None:
         self._kick_pending = False
         if not self.queue:
+            self._rebalance()  # nothing to place: perhaps tasks wait on a busy worker
             return
         cfg = self.config
         capacities = [
@@ -73,6 +74,8 @@ class Dispatch:
             self.unplaceable[task_id] = reason
         for task_id in result.waiting:
             self.unplaceable.pop(task_id, None)
+        if not result.assignments:
+            self._rebalance()  # nothing placed now: perhaps tasks wait on a busy worker
         if newly_unplaceable and self.provider is not None:
             tasks = [t for t in (self.queue.get(i) for i in newly_unplaceable) if t is not None]
             asyncio.ensure_future(self.provider.request_capacity(tasks, newly_unplaceable))

@@ -29,6 +29,7 @@ from .handoff import Handoff
 from .journal import Journal
 from .ports import Blobs, BytesLRU, EngineConfig, Logs, Store
 from .queries import Queries
+from .rebalance import Rebalance
 from .recovery import Recovery
 from .sessions import WorkerSessions
 from .submission import Submission
@@ -42,7 +43,7 @@ log = logging.getLogger("jupyter_orch.engine")
 NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency"})
 
 
-class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Handoff):
+class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Handoff):
     def __init__(self, store: Store, blobs: Blobs, logs: Logs, config: EngineConfig | None = None) -> None:
         self.store = store
         self.blobs = blobs

@@ -33,6 +33,8 @@ class Running:
     resources: Resources
     gpus: tuple[int, ...]
     queued: bool = False  # sent ahead; waits on the worker for a slot
+    since: float = field(default_factory=time.monotonic)  # when it was sent, or started
+    releasing: bool = False  # asked back (another worker is free); the worker has not answered
 
 
 @dataclass
@@ -103,6 +105,9 @@ class WorkerHandle:
         gpus = self.gpus
         run_time = self.run_time
         short = run_time is not None and run_time < prefetch_below
+        if short and active and len(active) >= self.slots:
+            # every slot busy for longer than "short": whatever is sent ahead would wait
+            short = time.monotonic() - max(r.since for r in active) < prefetch_below
         depth = quick if run_time is not None and run_time < quick_below and quick > prefetch else prefetch
         return WorkerCapacity(
             id=self.id,
@@ -129,7 +134,9 @@ class WorkerHandle:
     def started(self, task_id: str) -> None:
         slot = self.running.get(task_id)
         if slot is not None:
-            slot.queued = False
+            if slot.queued:
+                slot.since = time.monotonic()
+            slot.queued = slot.releasing = False
 
     def release(self, task_id: str) -> None:
         slot = self.running.pop(task_id, None)
@@ -138,8 +145,9 @@ class WorkerHandle:
         if slot is not None and not slot.queued:
             # the worker starts its oldest queued task in the freed slot: mirror that
             for other in self.running.values():
-                if other.queued:
+                if other.queued and not other.releasing:
                     other.queued = False
+                    other.since = time.monotonic()
                     break
 
     def send(self, frame: str | bytes, *, lazy: bool = False) -> bool:

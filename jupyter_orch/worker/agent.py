@@ -263,6 +263,8 @@ class Worker:
             self._assign(message)
         elif kind == "cancel":
             self._cancel(message)
+        elif kind == "release":
+            self._release(message)
         elif kind == "ack" and isinstance(message.get("items"), list):
             for item in message["items"]:  # several reports acknowledged in one frame
                 if isinstance(item, list) and len(item) == 2:
@@ -406,6 +408,19 @@ class Worker:
                     "cancelling task %s attempt %d: %s", t, a, message.get("reason") or "no reason given"
                 )
                 running.slot.cancel(str(message.get("reason") or ""), grace)
+
+    def _release(self, message: protocol.Message) -> None:
+        """Give back a task sent ahead that has not started (another worker is free); one
+        that started already runs here (the server learns it from ``started``)."""
+        key = _key(message)
+        for queued in list(self._queued):
+            if queued[0] == key:
+                self._queued.remove(queued)
+                self._finish(
+                    key,
+                    Outcome.failure("not_started", f"released by worker {self.name}: another worker is free"),
+                )
+                self.connection.flush()
 
     def _finish(self, key: Key, outcome: Outcome) -> None:
         # with more than LAZY_REPORTS_ABOVE tasks sent ahead still waiting here, the report

@@ -106,3 +106,17 @@ def test_remote_errors_keep_their_type(orch):
         fut.result(30)
     assert isinstance(fut.exception(), Oops)
     assert issubclass(TaskFailed, RemoteError)
+
+
+def test_quick_tasks_sent_ahead_behind_a_long_one_are_taken_back_for_a_free_worker(orch):
+    client = orch.client()
+    jupyter_orch.gather(
+        [client.submit(square, i) for i in range(20)], progress=False
+    )  # both workers: "quick"
+    slow = client.submit_shell("sleep 4", name="slow")
+    quick = [client.submit(square, i) for i in range(8)]
+    assert [v for v, _ in jupyter_orch.gather(quick, timeout=60, progress=False)] == [i * i for i in range(8)]
+    assert not slow.done()  # none of them waited for the long one
+    pids = {pid for _, pid in (f.result() for f in quick)}
+    assert len(pids) == 1  # all ran on the free worker's executor
+    slow.cancel()
