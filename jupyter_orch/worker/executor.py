@@ -276,15 +276,21 @@ class Executor:
             return {"ok": False, "error_kind": "worker_error", "error": f"unknown task kind {kind!r}"}, b""
         finally:
             _flush_output()
-            self._restore(environ)
+            self._restore(environ, header.get("env"))
 
-    def _restore(self, environ: dict[str, str]) -> None:
+    def _restore(self, environ: dict[Any, Any], task_env: Any = None) -> None:
         """Undo what the task did to the process: streams, environment, working directory."""
         sys.stdout, sys.stderr = self._stdout, self._stderr
         clients = sys.modules.get("jupyter_orch.client.client")
         if clients is not None:  # nested tasks: the task's clients go with it
             clients.close_all()
-        if _environ_snapshot() != environ:  # the task changed it: put every key back
+        for key in task_env if isinstance(task_env, dict) else ():  # what we set for it: cheaply
+            raw = environ.get(os.fsencode(str(key)) if _RAW else str(key))
+            if raw is None:
+                os.environ.pop(str(key), None)
+            else:
+                os.environ[str(key)] = os.fsdecode(raw) if _RAW else raw
+        if _environ_snapshot() != environ:  # the task changed it itself: put every key back
             current = os.environ
             before = {os.fsdecode(k): os.fsdecode(v) for k, v in environ.items()} if _RAW else environ
             for key in [k for k in current if k not in before]:
