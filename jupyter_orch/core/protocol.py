@@ -137,7 +137,7 @@ def encode_binary(header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]])
     head = dict(header)
     head["blobs"] = [[name, len(data)] for name, data in blobs]
     raw = json.dumps(head, separators=(",", ":")).encode()
-    return b"".join([_HEADER_LEN.pack(len(raw)), raw, *(bytes(data) for _, data in blobs)])
+    return b"".join([_HEADER_LEN.pack(len(raw)), raw, *(data for _, data in blobs)])  # bytes-like: one copy
 
 
 def decode_all(frame: str | bytes) -> list[Message]:

@@ -118,29 +118,57 @@ class FrameChannel(asyncio.Protocol):
         self._buf = bytearray()
         self._ended = False
         self.transport: asyncio.Transport | None = None
+        # a large frame's body is received straight into its own buffer (no growing and
+        # copying of megabytes): the buffer, the bytes in it so far, the header length
+        self._big: bytearray | None = None
+        self._have = 0
+        self._big_header = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self._big is not None:
+            big = self._big
+            take = min(len(data), len(big) - self._have)
+            big[self._have : self._have + take] = data[:take]
+            self._have += take
+            if self._have < len(big):
+                return
+            self._big = None
+            self._deliver(self._big_header, big)
+            data = data[take:]
+            if not data:
+                return
         buf = self._buf
         buf += data
         while len(buf) >= _PREFIX.size and not self._ended:
             body_len, header_len = _PREFIX.unpack_from(buf)
             end = _PREFIX.size + body_len
             if len(buf) < end:
+                if body_len >= _VIEW_MIN:  # the rest of a large body goes straight into place
+                    self._big = bytearray(body_len)
+                    self._have = len(buf) - _PREFIX.size
+                    self._big[: self._have] = buf[_PREFIX.size :]
+                    self._big_header = header_len
+                    buf.clear()
                 return
             body = bytes(buf[_PREFIX.size : end])
             del buf[:end]
-            try:
-                frame = _unpack(header_len, body)
-            except (ValueError, TypeError, KeyError) as exc:
-                log.warning("bad control frame from an executor: %s", exc)
-                self._end()
-                if self.transport is not None:
-                    self.transport.close()
-                return
-            self._on_frame(frame)
+            self._deliver(header_len, body)
+
+    def _deliver(self, header_len: int, body: bytes | bytearray) -> None:
+        if self._ended:
+            return
+        try:
+            frame = _unpack(header_len, body)
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("bad control frame from an executor: %s", exc)
+            self._end()
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self._on_frame(frame)
 
     def eof_received(self) -> bool:
         self._end()

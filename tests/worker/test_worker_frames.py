@@ -72,3 +72,23 @@ async def test_frame_channel_ends_at_a_broken_frame_and_sends_whole_frames() -> 
     assert not channel.send({"op": "run"})  # nothing more goes out on an ended channel
     transport.close()
     b.close()
+
+
+def test_a_large_frame_arriving_in_pieces_lands_in_its_own_buffer_and_the_next_follows() -> None:
+    import random
+
+    from jupyter_orch.worker.frames import FrameChannel, pack
+
+    got = []
+    channel = FrameChannel(got.append)
+    big = bytes(random.Random(1).randbytes(3 << 20))
+    wire = b"".join(pack({"op": "done", "ok": True}, [("result", big)]) + pack({"op": "ready"}))
+    rng = random.Random(2)
+    pos = 0
+    while pos < len(wire):  # the kernel's read sizes vary; the last piece carries both frames' ends
+        step = rng.randint(1, 300_000)
+        channel.data_received(wire[pos : pos + step])
+        pos += step
+    assert [h["op"] for h, _ in got] == ["done", "ready"]
+    result = got[0][1]["result"]
+    assert bytes(result) == big and not memoryview(result).readonly  # a view of its own writable buffer
