@@ -149,6 +149,7 @@ class OrchApp(ExtensionApp):
                 (API + rf"/tasks/{ID}/result", tasks.ResultHandler),
                 (API + rf"/tasks/{ID}/logs", tasks.LogsHandler),
                 (API + rf"/tasks/{ID}/notebook", tasks.NotebookHandler),
+                (API + r"/workflows/schema", workers.WorkflowSchemaHandler),
                 (API + rf"/tasks/{ID}/outputs", tasks.OutputsHandler),
                 (API + rf"/tasks/{ID}/logs/follow", websockets.LogFollowHandler),
                 (API + r"/workers", workers.WorkersHandler),

@@ -452,6 +452,18 @@ def _paths() -> dict[str, Any]:
         "/session": {
             "get": {"summary": "WebSocket for the Python SDK: submit and collect results", "responses": _WS}
         },
+        "/workflows/schema": {
+            "get": {
+                "summary": "The JSON Schema of workflow files (YAML or JSON)",
+                "responses": {
+                    "200": {
+                        "description": "a JSON Schema (draft 2020-12)",
+                        "content": {"application/schema+json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors("401"),
+                },
+            },
+        },
         "/info": {
             "get": {
                 "summary": "Server version, provider and task counts",

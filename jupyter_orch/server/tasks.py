@@ -162,11 +162,10 @@ class NotebookHandler(OrchAPIHandler):
 
     async def get(self, task_id: str) -> None:
         result = await _notebook_result(self, task_id)
-        self.set_header("Content-Type", "application/x-ipynb+json")
         if self.get_query_argument("download", ""):
             name = os.path.basename(str(result.get("name") or task_id)).removesuffix(".ipynb")
             self.set_header("Content-Disposition", f'attachment; filename="{name}-{task_id}.ipynb"')
-        self.finish(json.dumps(result["notebook"]))
+        self.finish(json.dumps(result["notebook"]), set_content_type="application/x-ipynb+json")
 
 
 class OutputsHandler(OrchAPIHandler):

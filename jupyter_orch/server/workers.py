@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..core.errors import Forbidden, NotFound, SpecError
@@ -94,3 +95,12 @@ class InfoHandler(OrchAPIHandler):
                 "workers": len(engine.workers),
             }
         )
+
+
+class WorkflowSchemaHandler(OrchAPIHandler):
+    """The JSON Schema of workflow files (for editors, the sidebar and other tools)."""
+
+    async def get(self) -> None:
+        from ..workflows.loader import schema
+
+        self.finish(json.dumps(schema()), set_content_type="application/schema+json")

@@ -59,16 +59,17 @@ def test_a_notebook_runs_with_its_parameters_and_records_outputs(orch, tmp_path)
     assert logs.splitlines() == [f"[jupyter-orch] cell {i} of 6" for i in range(1, 7)]
     view = orch.api().get(f"/tasks/{fut.id}")
     assert view["kind"] == "notebook" and view["notebook_url"] == f"tasks/{fut.id}/notebook"
-    nb = json.loads(fetch(orch, f"/tasks/{fut.id}/notebook"))
+    nb = json.loads(fetch(orch, f"/tasks/{fut.id}/notebook", "application/x-ipynb+json"))
     assert nb["nbformat"] == 4 and len(nb["cells"]) == 7
     assert json.loads(fetch(orch, f"/tasks/{fut.id}/outputs")) == {"outputs": result.outputs}
 
 
-def fetch(orch, path):
+def fetch(orch, path, content_type="application/json"):
     req = urllib.request.Request(
         orch.url + "/orch/api/v1" + path, headers={"Authorization": f"Bearer {orch.token}"}
     )
     with urllib.request.urlopen(req) as resp:
+        assert resp.headers["Content-Type"].startswith(content_type)
         return resp.read()
 
 

@@ -97,3 +97,15 @@ def test_jupyter_orch_validate(tmp_path):
     assert f"{bad}:5:14: tasks[0].depends: dependency cycle: a → b → a" in lines
     assert f"{bad}: 5 problem(s); nothing would run" in lines
     assert any(line.startswith(f"{tmp_path / 'none.yaml'}: cannot read it") for line in lines)
+
+
+def test_the_server_serves_the_schema_it_validates_with(orch):
+    import urllib.request
+
+    req = urllib.request.Request(
+        orch.url + "/orch/api/v1/workflows/schema", headers={"Authorization": f"Bearer {orch.token}"}
+    )
+    with urllib.request.urlopen(req) as resp:
+        assert resp.headers["Content-Type"] == "application/schema+json"
+        served = json.loads(resp.read())
+    assert served == schema() and served["title"] == "jupyter-orch workflow"
