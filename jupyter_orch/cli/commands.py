@@ -115,8 +115,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_submit_notebook(args: argparse.Namespace) -> int:
     import os
 
-    import yaml
-
     from ..client import notebooks
 
     params: dict[str, Any] = {}
@@ -124,10 +122,7 @@ def cmd_submit_notebook(args: argparse.Namespace) -> int:
         key, sep, text = item.partition("=")
         if not sep or not key.isidentifier():
             raise SystemExit(f"jupyter orch submit-notebook: -p takes NAME=VALUE, not {item!r}")
-        try:
-            params[key] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            params[key] = text
+        params[key] = notebooks.param_value(text)
     body = task_body(args)
     body.update(
         kind="notebook",

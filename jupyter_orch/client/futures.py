@@ -208,9 +208,10 @@ class Future:
             try:
                 if self._blob is None:
                     self._blob = self.client._fetch_result(self.id)
-                failed.notebook = read_result(self._blob).notebook
+                partial = read_result(self._blob)
+                failed.notebook = partial.notebook
                 if self.save_to:
-                    read_result(self._blob).save(self.save_to)
+                    partial.save(self.save_to)
             except Exception:
                 pass
         return failed

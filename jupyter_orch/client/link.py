@@ -94,11 +94,7 @@ class SessionLink:
             return True  # decrypted bytes waiting: select would not see them
         ready, _, _ = select.select([self._sock, wake], [], [], timeout)
         if wake in ready:
-            try:
-                while wake.recv(4096):
-                    pass
-            except BlockingIOError:
-                pass
+            drain(wake)
         return self._sock in ready
 
     def read(self) -> list[protocol.Message] | None:
@@ -126,3 +122,12 @@ class SessionLink:
             self._ws.close(timeout=1)
         except Exception:
             self._ws.shutdown()
+
+
+def drain(wake: socket.socket) -> None:
+    """Empty a non-blocking wake-up socket."""
+    try:
+        while wake.recv(4096):
+            pass
+    except (BlockingIOError, OSError):
+        pass

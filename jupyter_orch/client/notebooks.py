@@ -36,6 +36,19 @@ class NotebookFailed(TaskFailed):
     notebook: Any = None
 
 
+def param_value(text: str) -> Any:
+    """A parameter given as text (``-p lr=0.1``): a YAML value (0.1, 3, true, [1, 2]), else
+    the text itself."""
+    import yaml
+
+    if not text.strip():
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def read_result(blob: bytes) -> NotebookResult:
     import nbformat
 

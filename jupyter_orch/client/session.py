@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..core import protocol
 from ..core.errors import ERRORS_BY_CODE, OrchError
 from . import handoff
-from .link import LinkError, Refused, SessionLink
+from .link import LinkError, Refused, SessionLink, drain
 
 if TYPE_CHECKING:
     from .client import Client
@@ -192,11 +192,7 @@ class SessionChannel:
     def _pause(self, seconds: float) -> None:
         """Sleep between connection attempts; close() ends it early."""
         select.select([self._wake_r], [], [], seconds)
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except (BlockingIOError, OSError):
-            pass
+        drain(self._wake_r)
 
     def _connect(self) -> SessionLink:
         api = self.client.api

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import SpecError
 
-_TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _WHOLE = re.compile(r"^\s*\{\{\s*([^{}]*?)\s*\}\}\s*$")
 
 
@@ -26,7 +26,7 @@ def render(value: Any, context: Mapping[str, Any], where: str = "parameters") ->
         whole = _WHOLE.match(value)
         if whole:
             return lookup(whole.group(1), context, where)
-        return _TEMPLATE.sub(lambda m: _text(lookup(m.group(1), context, where)), value)
+        return TEMPLATE.sub(lambda m: _text(lookup(m.group(1), context, where)), value)
     if isinstance(value, Mapping):
         return {k: render(v, context, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list):

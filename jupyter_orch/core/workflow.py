@@ -22,11 +22,11 @@ from .dag import find_cycle
 from .errors import SpecError
 from .params import PARAM_TYPES, Param, is_type, type_name
 from .resources import Resources
+from .templates import TEMPLATE
 
 Path = tuple[Any, ...]
 KINDS = ("notebook", "function", "shell")
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _REF = re.compile(
     r"^(params)\.([A-Za-z_][A-Za-z0-9_]*)$|^(tasks)\.([A-Za-z0-9_.-]+?)\.outputs\.([A-Za-z_][A-Za-z0-9_]*)$|^run\.(id|dir)$"
 )

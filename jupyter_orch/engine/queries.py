@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -121,6 +122,21 @@ class Queries:
             await self.journal.flush()  # a result too large to cache may not be on disk yet
             data = await self._read_blob(row.result_key)
         return data
+
+    async def notebook_result(self: Engine, task_id: str, owner: str | None = None) -> dict[str, Any]:
+        """A notebook task's stored result, ``{"notebook", "outputs", "name"}`` (JSON, never a
+        pickle); Conflict for another kind of task or one with no notebook stored yet."""
+        row = await self.get_row(task_id, owner)
+        if row.spec.kind != "notebook":
+            raise Conflict(f"task {task_id} is a {row.spec.kind} task, not a notebook")
+        if row.result_key is None:
+            raise Conflict(f"task {task_id} is {row.state.value}: its notebook has not been stored yet")
+        try:
+            result = json.loads(bytes(await self.result_bytes(row)))
+        except ValueError:
+            raise Conflict(f"task {task_id} stored no readable notebook") from None
+        result.setdefault("name", row.spec.metadata.get("notebook"))
+        return dict(result)
 
     # ------------------------------------------------------------------ reads
     async def describe(self: Engine, task_id: str, owner: str | None = None) -> dict[str, Any]:

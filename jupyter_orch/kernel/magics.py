@@ -18,6 +18,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from ..client.futures import RemoteError
 from ..core.errors import OrchError
 from . import cells
+from .output import show_line
 
 RUN_USAGE = (
     "%%orch run [--gpus N] [--cpus N] [--memory 8Gi] [--gpu-type T] [--image IMG] [--name NAME] "
@@ -172,7 +173,6 @@ class OrchMagics(Magics):
         future = client.future(ids[0])
         if follow_flag:
             from ..client.logstream import LogFollow
-            from .output import show_line
 
             try:
                 for line in LogFollow(client.api, future.id):
@@ -181,8 +181,6 @@ class OrchMagics(Magics):
                 print("\n(stopped following; the task goes on)", file=sys.stderr)
             return
         data = _get(client.api, f"/tasks/{future.id}/logs")
-        from .output import show_line
-
         for line in data["lines"]:
             show_line(line)
         if not data["lines"]:
@@ -213,8 +211,6 @@ class OrchMagics(Magics):
     def _line_notebook(self, rest: str) -> Any:
         """``%orch notebook PATH [-p NAME VALUE ...] [--gpus N] [--kernel K] [--output OUT]``:
         run a notebook on a worker, its progress shown here; the value is its result."""
-        import yaml
-
         try:
             words = shlex.split(rest)
         except ValueError as exc:
@@ -228,12 +224,9 @@ class OrchMagics(Magics):
         p.add_argument("--kernel")
         p.add_argument("--output")
         ns = p.parse_args(words)
-        params = {}
-        for name, text in ns.param:
-            try:
-                params[name] = yaml.safe_load(text)
-            except yaml.YAMLError:
-                params[name] = text
+        from ..client.notebooks import param_value
+
+        params = {name: param_value(text) for name, text in ns.param}
         client = _client()
         try:
             future = client.run_notebook(

@@ -178,15 +178,4 @@ class OutputsHandler(OrchAPIHandler):
 
 async def _notebook_result(handler: OrchAPIHandler, task_id: str) -> dict[str, Any]:
     engine = await handler.engine()
-    row = await engine.get_row(task_id, handler.owner)
-    if row.spec.kind != "notebook":
-        raise Conflict(f"task {task_id} is a {row.spec.kind} task, not a notebook")
-    if row.result_key is None:
-        raise Conflict(f"task {task_id} is {row.state.value}: its notebook has not been stored yet")
-    data = await engine.result_bytes(row)
-    try:
-        result = json.loads(bytes(data))
-    except ValueError:
-        raise Conflict(f"task {task_id} stored no readable notebook") from None
-    result.setdefault("name", row.spec.metadata.get("notebook"))
-    return dict(result)
+    return await engine.notebook_result(task_id, handler.owner)

@@ -305,17 +305,14 @@ class Executor:
             os.chdir(self.cwd)
 
     def _function(self, header: dict[str, Any], blobs: dict[str, bytes], raw_result: bool = False) -> Reply:
-        payload = blobs.get("payload")
-        path = header.get("payload_file")
-        if payload is None and isinstance(path, str):
-            try:  # a large payload, read straight from the server's blob store
-                payload = _read_writable(path)
-            except OSError as exc:
-                return {
-                    "ok": False,
-                    "error_kind": "bad_payload",
-                    "error": f"could not read the task's payload file {path}: {exc.strerror or exc}",
-                }, b""
+        try:
+            payload = _payload(header, blobs)
+        except OSError as exc:
+            return {
+                "ok": False,
+                "error_kind": "bad_payload",
+                "error": f"could not read the task's payload file {header.get('payload_file')}: {exc.strerror or exc}",
+            }, b""
         if payload is None:
             return {
                 "ok": False,
@@ -376,12 +373,8 @@ class Executor:
         JSON too, the executed notebook, for a failed run as well."""
         from jupyter_orch.notebooks import runner
 
-        payload = blobs.get("payload")
-        path = header.get("payload_file")
         try:
-            if payload is None and isinstance(path, str):
-                payload = _read_writable(path)
-            request = json.loads(bytes(payload or b""))
+            request = json.loads(bytes(_payload(header, blobs) or b""))
             if not isinstance(request, dict) or not isinstance(request.get("notebook"), dict):
                 raise ValueError("no notebook in it")
         except (OSError, ValueError) as exc:
@@ -442,6 +435,16 @@ def _environ_snapshot() -> dict[Any, Any]:
     """The environment as it is now; a plain dict copy of CPython's own table when there is
     one (a thousand times cheaper than decoding every variable, as ``dict(os.environ)`` does)."""
     return dict(os.environ._data) if _RAW else dict(os.environ)  # type: ignore[attr-defined]
+
+
+def _payload(header: dict[str, Any], blobs: dict[str, Any]) -> Any:
+    """The task's payload: its blob, or for a large one the server's blob file, read here
+    (``OSError`` when it cannot be); None when the assignment carried neither."""
+    payload = blobs.get("payload")
+    path = header.get("payload_file")
+    if payload is None and isinstance(path, str):  # a large payload, straight from the blob store
+        return _read_writable(path)
+    return payload
 
 
 def _read_writable(path: str) -> bytearray:

@@ -12,19 +12,6 @@ import pytest
 from support.notebook import Notebook
 
 
-@pytest.fixture(scope="module")
-def orch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from support.orchserver import OrchServer
-
-    server = OrchServer(tmp_path_factory.mktemp("orch"), args=["--OrchApp.worker_grace=3"])
-    try:
-        server.start()
-        server.wait_workers()
-        yield server
-    finally:
-        server.cleanup()
-
-
 @pytest.fixture
 def notebook(orch: Any, tmp_path: Path) -> Iterator[Notebook]:
     with Notebook(orch, tmp_path, allow_errors=True) as nb:
