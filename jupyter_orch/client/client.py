@@ -11,7 +11,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cells.job import CellJob
 from ..core.errors import SpecError, TooLarge
@@ -22,6 +22,9 @@ from . import handoff
 from .futures import Future
 from .http import HttpApi
 from .session import SessionChannel
+
+if TYPE_CHECKING:
+    from .runs import RunHandle
 
 _clients: dict[tuple[str, str | None], Client] = {}
 _clients_lock = threading.Lock()
@@ -309,6 +312,25 @@ class Client:
     def _fetch_result(self, task_id: str) -> bytes:
         data, _ = self.api.request("GET", f"/tasks/{task_id}/result", raw=True)
         return data
+
+    def submit_workflow(
+        self, workflow: str | os.PathLike[str] | Mapping[str, Any], params: Mapping[str, Any] | None = None
+    ) -> RunHandle:
+        """Run a workflow file (checked here first; its notebooks are sent with it) or a
+        workflow document with ``params`` overriding its defaults."""
+        from .runs import RunHandle, request_for
+
+        source = workflow if isinstance(workflow, Mapping) else os.fspath(workflow)
+        return RunHandle(self.api, self.api.post("/workflows", request_for(source, params)))
+
+    def run(self, run_id: str) -> RunHandle:
+        """A handle on an existing workflow run."""
+        from .runs import RunHandle as Handle
+
+        return Handle(self.api, self.api.get(f"/workflows/{run_id}"))
+
+    def runs(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self.api.get("/workflows", state=state, limit=limit)["runs"])
 
     # ---------------------------------------------------------------- queries
     def workers(self) -> list[dict[str, Any]]:

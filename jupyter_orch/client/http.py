@@ -107,12 +107,17 @@ class HttpApi:
 
 
 def _error_from(status: int, payload: bytes) -> OrchError:
+    problems = None
     try:
         body = json.loads(payload)
         code, message, field = body.get("error", "error"), body.get("message", ""), body.get("field")
+        problems = body.get("problems")
     except (ValueError, AttributeError):
         code, message, field = "error", payload.decode(errors="replace")[:500], None
     if status == 401 or (status == 403 and code in ("error", "forbidden") and "log in" in message):
         return Unauthorized(message or "the server refused the token (JUPYTER_ORCH_TOKEN)")
     cls = ERRORS_BY_CODE.get(code, OrchError)
-    return cls(message or f"HTTP {status}", field=field)
+    error = cls(message or f"HTTP {status}", field=field)
+    if isinstance(problems, list):
+        error.details = [str(p) for p in problems]
+    return error

@@ -11,16 +11,19 @@ class OrchError(Exception):
     """Base of every error jupyter-orch reports to a user."""
 
     code = "error"
+    details: list[str] | None = None  # every problem, when there are several (a workflow file's)
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
 
-    def to_dict(self) -> dict[str, str]:
-        out = {"error": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"error": self.code, "message": self.message}
         if self.field:
             out["field"] = self.field
+        if self.details:
+            out["problems"] = list(self.details)
         return out
 
 

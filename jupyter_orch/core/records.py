@@ -90,6 +90,41 @@ class TokenRow:
         return self.revoked_at is not None
 
 
+@dataclass
+class RunRow:
+    """One run of a workflow. ``steps`` lists its steps (name, base, kind, target, task_id,
+    depends by name, cache) in the file's order; their states are their tasks'."""
+
+    id: str
+    name: str
+    owner: str = ""
+    state: str = "running"  # running | succeeded | failed | cancelled
+    params: dict[str, Any] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    ended_at: float | None = None
+    source: str = ""  # the workflow file's name as submitted
+    run_dir: str = ""  # ORCH_RUN_DIR of its steps
+    schedule_id: str | None = None
+
+
+@dataclass
+class ScheduleRow:
+    """A workflow registered to run on a cron expression. ``workflow`` holds what a run
+    needs: the file's text and name and the notebooks it names (``files``)."""
+
+    id: str
+    name: str
+    cron: str
+    owner: str = ""
+    workflow: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    last_fired_at: float | None = None  # the cron time it last fired for
+    last_run_id: str | None = None
+
+
 # --- changes the engine hands to the store, applied in one transaction per batch ---------
 # Each carries a snapshot taken on the engine's thread: the store never sees a row the
 # engine is still mutating.
@@ -129,4 +164,29 @@ class InsertBlob:
     data: bytes | None = None  # a small blob kept in the database itself
 
 
-Change = InsertTask | UpdateTask | InsertAttempt | UpdateAttempt | UpsertWorker | InsertBlob
+@dataclass(frozen=True)
+class SaveRun:
+    row: RunRow
+
+
+@dataclass(frozen=True)
+class SaveCacheEntry:
+    """A succeeded cacheable step: later runs with the same key reuse its result."""
+
+    key: str
+    task_id: str
+    result_key: str | None
+    result_size: int
+    created_at: float
+
+
+Change = (
+    InsertTask
+    | UpdateTask
+    | InsertAttempt
+    | UpdateAttempt
+    | UpsertWorker
+    | InsertBlob
+    | SaveRun
+    | SaveCacheEntry
+)

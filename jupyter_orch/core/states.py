@@ -39,8 +39,15 @@ TERMINAL = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED
 RETRYABLE = frozenset({TaskState.FAILED, TaskState.CANCELLED, TaskState.UPSTREAM_FAILED})
 
 _ALLOWED: dict[TaskState, frozenset[TaskState]] = {
+    # pending to succeeded: a workflow step whose cached result is reused, never run
     TaskState.PENDING: frozenset(
-        {TaskState.SCHEDULED, TaskState.CANCELLED, TaskState.FAILED, TaskState.UPSTREAM_FAILED}
+        {
+            TaskState.SCHEDULED,
+            TaskState.CANCELLED,
+            TaskState.FAILED,
+            TaskState.UPSTREAM_FAILED,
+            TaskState.SUCCEEDED,
+        }
     ),
     # back to pending: the worker was lost before the task started, or a retry
     TaskState.SCHEDULED: frozenset(

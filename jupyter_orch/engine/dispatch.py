@@ -189,6 +189,9 @@ class Dispatch:
             "gpus": list(row.gpus),
             "client_env": spec.metadata.get("client_env"),
         }
+        step = spec.metadata.get("step")
+        if isinstance(step, dict):  # a workflow step: the worker fills in its templates
+            header["step"] = {"refs": step.get("refs") or {}, "context": step.get("context") or {}}
         if self.config.task_token_secret:  # connect() inside the task acts as its owner
             header["token"] = tasktokens.mint(self.config.task_token_secret, spec.id, spec.owner or "")
         path = self._shared_payload_path(worker, row)

@@ -31,6 +31,7 @@ from .ports import Blobs, BytesLRU, EngineConfig, Logs, Store
 from .queries import Queries
 from .rebalance import Rebalance
 from .recovery import Recovery
+from .runs import Runs
 from .sessions import WorkerSessions
 from .submission import Submission
 from .views import task_view
@@ -40,10 +41,10 @@ __all__ = ["Engine", "EngineConfig", "blob_key"]
 log = logging.getLogger("jupyter_orch.engine")
 
 # error kinds that the same code would hit again: never retried automatically
-NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency"})
+NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency", "template"})
 
 
-class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Handoff):
+class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Handoff, Runs):
     def __init__(self, store: Store, blobs: Blobs, logs: Logs, config: EngineConfig | None = None) -> None:
         self.store = store
         self.blobs = blobs
@@ -84,12 +85,14 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         self.started_at = time.time()
         self.hostname = socket.gethostname()
         WorkerSessions.__init__(self)
+        self._init_runs()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._seq = await self.journal.run(self.store.next_seq)
         self._max_id = await self.journal.run(self.store.max_task_id) or ""
+        await self.recover_runs()
         await self.recover()
         self.kick()
         self._idle_watch = asyncio.ensure_future(self._watch_idle())
@@ -260,7 +263,7 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
             self.deps.wait(row.id, unmet)
             row.reason = f"waiting for {len(unmet)} dependenc{'y' if len(unmet) == 1 else 'ies'}"
             return
-        self.queue.push(self._pending_entry(row))
+        self._ready(row)
 
     def _fail_upstream(self, row: TaskRow, dep: TaskRow) -> None:
         if row.state != TaskState.PENDING:
@@ -283,12 +286,13 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
                 dependant = self.tasks.get(task_id)
                 if dependant is not None and dependant.state == TaskState.PENDING:
                     dependant.reason = None
-                    self.queue.push(self._pending_entry(dependant))
+                    self._ready(dependant)
         else:
             for task_id in self.deps.failed(row.id):
                 dependant = self.tasks.get(task_id)
                 if dependant is not None:
                     self._fail_upstream(dependant, row)
+        self._step_finished(row)
         # Waiters learn the outcome now, before its commit: a result a worker reported stays
         # with that worker until the commit is acknowledged, so a crash in between cannot
         # lose it (the worker sends it again), and the caller saves a commit of latency.

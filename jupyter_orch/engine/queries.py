@@ -27,10 +27,16 @@ class Queries:
         row = await self.get_row(task_id, owner)
         if row.state.terminal:
             raise Conflict(f"task {task_id} already {row.state.value}; nothing to cancel")
+        self._cancel_row(row, "cancelled by the user")
+        await self.journal.flush()
+        self.kick()
+        return row
+
+    def _cancel_row(self: Engine, row: TaskRow, reason: str) -> None:
         worker = self.workers.get(row.worker_id or "") if row.state.active else None
         self._set_state(row, TaskState.CANCELLED)
         row.error_kind = "cancelled"
-        row.error = "cancelled by the user"
+        row.error = reason
         row.ended_at = time.time()
         row.reason = None
         if worker is not None:
@@ -40,7 +46,7 @@ class Queries:
                         "type": "cancel",
                         "task_id": row.id,
                         "attempt": row.attempt,
-                        "reason": "cancelled by the user",
+                        "reason": reason,
                         "grace": self.config.cancel_grace,
                     }
                 )
@@ -48,9 +54,6 @@ class Queries:
         self._update(row)
         self._retire(row)
         self._after_terminal(row)
-        await self.journal.flush()
-        self.kick()
-        return row
 
     async def retry(self: Engine, task_id: str, owner: str | None = None) -> TaskRow:
         row = await self.get_row(task_id, owner)
@@ -58,6 +61,14 @@ class Queries:
             raise Conflict(
                 f"task {task_id} is {row.state.value}; only failed or cancelled tasks can be retried"
             )
+        self._reset_for_retry(row)
+        await self.journal.flush()
+        self._enqueue_or_wait(row)
+        self.kick()
+        return row
+
+    def _reset_for_retry(self: Engine, row: TaskRow) -> None:
+        """A failed, cancelled or upstream-failed task back to pending (not queued yet)."""
         self._finished.pop(row.id, None)
         self._set_state(row, TaskState.PENDING)
         row.error = row.error_kind = row.traceback = None
@@ -69,10 +80,6 @@ class Queries:
         self._results.pop(row.id)
         self.tasks[row.id] = row
         self._update(row)
-        await self.journal.flush()
-        self._enqueue_or_wait(row)
-        self.kick()
-        return row
 
     def when_done(self: Engine, row: TaskRow) -> asyncio.Future[TaskRow]:
         """A future resolved (after the commit) when ``row`` reaches a terminal state."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.records import AttemptRow, TaskRow
+from ..core.records import AttemptRow, RunRow, TaskRow
 
 
 def task_view(row: TaskRow) -> dict[str, Any]:
@@ -75,4 +75,47 @@ def attempt_view(row: AttemptRow) -> dict[str, Any]:
         "exit_code": row.exit_code,
         "error": row.error,
         "error_kind": row.error_kind,
+    }
+
+
+def run_view(run: RunRow) -> dict[str, Any]:
+    """A workflow run without its steps' states (events, lists)."""
+    end = run.ended_at
+    return {
+        "id": run.id,
+        "name": run.name,
+        "owner": run.owner,
+        "state": run.state,
+        "params": dict(run.params),
+        "source": run.source,
+        "run_dir": run.run_dir,
+        "schedule_id": run.schedule_id,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "ended_at": end,
+        "duration": (end - run.created_at) if end else None,
+        "step_count": len(run.steps),
+    }
+
+
+def step_view(step: dict[str, Any], row: TaskRow | None) -> dict[str, Any]:
+    """One step of a run with its task's state (None: the task is not stored)."""
+    view = {k: step.get(k) for k in ("name", "base", "kind", "target", "task_id", "depends", "cache")}
+    if row is None:
+        return {**view, "state": "unknown", "cached": False}
+    end = row.ended_at
+    reason = row.reason
+    return {
+        **view,
+        "state": row.state.value,
+        "cached": bool(reason and reason.startswith("cached:")),
+        "reason": reason,
+        "error": row.error,
+        "error_kind": row.error_kind,
+        "attempt": row.attempt,
+        "worker_id": row.worker_id,
+        "started_at": row.started_at,
+        "ended_at": end,
+        "duration": (end - row.started_at) if (end and row.started_at) else None,
+        "notebook_url": task_view(row)["notebook_url"],
     }

@@ -27,7 +27,8 @@ from ..discovery import remove_connection_file, write_connection_file
 from ..engine import Engine, EngineConfig
 from ..providers import PROVIDERS, Provider, ProviderContext
 from ..store import BlobStore, FileBlobStore, FileLogStore, SqlStore
-from . import metrics, openapi, tasks, websockets, workers
+from ..store.runfiles import RunFiles
+from . import metrics, openapi, tasks, websockets, workers, workflows
 
 API = "/orch/api/v1"
 ID = r"(?P<task_id>[0-9a-z]{26})"
@@ -45,6 +46,12 @@ class OrchApp(ExtensionApp):
         "PostgreSQL: postgresql://user@host/db",
     )
     data_dir = Unicode(config=True, help="Where the database, payloads, results and logs live.")
+    run_dir_root = Unicode(
+        config=True,
+        help="Where workflow runs get their shared directory (ORCH_RUN_DIR): a local path "
+        "(default <data_dir>/runs), the mount path of a PersistentVolumeClaim that worker pods "
+        "mount at the same path, or an fsspec URL such as s3://bucket/runs.",
+    )
     provider = Unicode(
         "local", config=True, help="Where workers come from: local, static (or a provider_class)."
     )
@@ -111,6 +118,17 @@ class OrchApp(ExtensionApp):
     def _data_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "orch")
 
+    @default("run_dir_root")
+    def _run_dir_root(self) -> str:
+        return os.path.join(self.data_dir, "runs")
+
+    @property
+    def run_files(self) -> RunFiles:
+        files = getattr(self, "_run_files", None)
+        if files is None or files.root != self.run_dir_root.rstrip("/"):
+            files = self._run_files = RunFiles(self.run_dir_root)
+        return files
+
     @default("owner")
     def _owner(self) -> str:
         return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
@@ -150,6 +168,16 @@ class OrchApp(ExtensionApp):
                 (API + rf"/tasks/{ID}/logs", tasks.LogsHandler),
                 (API + rf"/tasks/{ID}/notebook", tasks.NotebookHandler),
                 (API + r"/workflows/schema", workers.WorkflowSchemaHandler),
+                (API + r"/workflows", workflows.WorkflowsHandler),
+                (API + r"/workflows/(?P<run_id>[0-9a-z]{26})", workflows.WorkflowHandler),
+                (API + r"/workflows/(?P<run_id>[0-9a-z]{26})/wait", workflows.WorkflowWaitHandler),
+                (API + r"/workflows/(?P<run_id>[0-9a-z]{26})/cancel", workflows.WorkflowCancelHandler),
+                (API + r"/workflows/(?P<run_id>[0-9a-z]{26})/retry", workflows.WorkflowRetryHandler),
+                (API + r"/workflows/(?P<run_id>[0-9a-z]{26})/files", workflows.WorkflowFilesHandler),
+                (
+                    API + r"/workflows/(?P<run_id>[0-9a-z]{26})/files/(?P<path>.+)",
+                    workflows.WorkflowFileHandler,
+                ),
                 (API + rf"/tasks/{ID}/outputs", tasks.OutputsHandler),
                 (API + rf"/tasks/{ID}/logs/follow", websockets.LogFollowHandler),
                 (API + r"/workers", workers.WorkersHandler),

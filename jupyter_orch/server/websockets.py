@@ -153,7 +153,8 @@ class AuthedWebSocket(OrchMixin, WebSocketMixin, WebSocketHandler, JupyterHandle
 
 
 class EventsHandler(AuthedWebSocket):
-    """``/events``: task, worker and (with ``?types=log``) log events, as JSON lines."""
+    """``/events``: task, worker and (with ``?types=...,log,run``) log and workflow run
+    events, as JSON lines."""
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.set_nodelay(True)
@@ -169,6 +170,8 @@ class EventsHandler(AuthedWebSocket):
                 return see_all or event["task"]["owner"] == owner
             if kind == "log":
                 return see_all or event.get("owner") == owner
+            if kind == "run":
+                return see_all or event["run"]["owner"] == owner
             return True
 
         self._sub = self._engine.bus.subscribe(wanted)

@@ -134,9 +134,60 @@ class BlobModel(Base):
     data: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+class RunModel(Base):
+    __tablename__ = "orch_runs"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    owner: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    steps: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)
+    ended_at: Mapped[float | None] = mapped_column(Double)
+    source: Mapped[str] = mapped_column(Text, default="")
+    run_dir: Mapped[str] = mapped_column(Text, default="")
+    schedule_id: Mapped[str | None] = mapped_column(ID)
+
+    __table_args__ = (
+        Index("ix_orch_runs_owner_id", "owner", "id"),
+        Index("ix_orch_runs_state", "state"),
+    )
+
+
+class StepCacheModel(Base):
+    """Succeeded cacheable workflow steps by cache key (code, params, upstream results)."""
+
+    __tablename__ = "orch_step_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ID)
+    result_key: Mapped[str | None] = mapped_column(String(255))
+    result_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class ScheduleModel(Base):
+    __tablename__ = "orch_schedules"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    owner: Mapped[str] = mapped_column(String(255), default="")
+    cron: Mapped[str] = mapped_column(String(255))
+    workflow: Mapped[dict[str, Any]] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Double)
+    last_fired_at: Mapped[float | None] = mapped_column(Double)
+    last_run_id: Mapped[str | None] = mapped_column(ID)
+
+
 # The tables, typed as such, for Core statements.
 TASKS = cast(Table, TaskModel.__table__)
 ATTEMPTS = cast(Table, AttemptModel.__table__)
 WORKERS = cast(Table, WorkerModel.__table__)
 TOKENS = cast(Table, TokenModel.__table__)
 BLOBS = cast(Table, BlobModel.__table__)
+RUNS = cast(Table, RunModel.__table__)
+STEP_CACHE = cast(Table, StepCacheModel.__table__)
+SCHEDULES = cast(Table, ScheduleModel.__table__)

@@ -30,6 +30,9 @@ from jupyter_orch.core.records import (
     InsertAttempt,
     InsertBlob,
     InsertTask,
+    RunRow,
+    SaveCacheEntry,
+    SaveRun,
     TaskRow,
     TokenRow,
     UpdateAttempt,
@@ -53,7 +56,8 @@ from .convert import (
 )
 from .database import IMMEDIATE, is_sqlite_memory, make_engine
 from .migrations import alembic_config
-from .models import ATTEMPTS, BLOBS, TASKS, TOKENS, WORKERS, TaskModel
+from .models import ATTEMPTS, BLOBS, RUNS, STEP_CACHE, TASKS, TOKENS, WORKERS, TaskModel
+from .workflows import WorkflowTables, cache_to_columns, run_to_columns
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +92,8 @@ class _Batch:
         self.attempt_updates: dict[tuple[str, int], AttemptRow] = {}
         self.workers: dict[str, WorkerRow] = {}
         self.blobs: dict[str, InsertBlob] = {}
+        self.runs: dict[str, RunRow] = {}
+        self.cache: dict[str, SaveCacheEntry] = {}
 
     @classmethod
     def fold(cls, changes: Sequence[Change]) -> _Batch:
@@ -121,6 +127,10 @@ class _Batch:
                 batch.workers[change.row.id] = change.row
             elif isinstance(change, InsertBlob):
                 batch.blobs[change.key] = change
+            elif isinstance(change, SaveRun):
+                batch.runs[change.row.id] = change.row
+            elif isinstance(change, SaveCacheEntry):
+                batch.cache[change.key] = change
             else:
                 raise TypeError(f"not a store change: {change!r}")
         return batch
@@ -202,7 +212,7 @@ def _warn_missing(table: Table, expected: int, matched: int) -> None:
         log.warning("%s: %d of %d updated rows were not found", table.name, expected - matched, expected)
 
 
-class SqlStore:
+class SqlStore(WorkflowTables):
     """Persistence for the engine on any SQLAlchemy database (SQLite and PostgreSQL tested)."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -291,6 +301,10 @@ class SqlStore:
             if batch.blobs:
                 now = time.time()
                 _upsert_blobs(conn, [blob_to_columns(b, now) for b in batch.blobs.values()])
+            if batch.runs:
+                _upsert(conn, RUNS, [run_to_columns(r) for r in batch.runs.values()])
+            if batch.cache:
+                _upsert(conn, STEP_CACHE, [cache_to_columns(c) for c in batch.cache.values()])
 
     def _apply_raw(self, batch: _Batch) -> None:
         """A SQLite file: the batch on the store's own writer connection, in one
@@ -328,6 +342,10 @@ class SqlStore:
         if batch.blobs:
             now = time.time()
             sqlite_fast.upsert_rows(cursor, BLOBS, [blob_to_columns(b, now) for b in batch.blobs.values()])
+        if batch.runs:
+            sqlite_fast.upsert_rows(cursor, RUNS, [run_to_columns(r) for r in batch.runs.values()])
+        if batch.cache:
+            sqlite_fast.upsert_rows(cursor, STEP_CACHE, [cache_to_columns(c) for c in batch.cache.values()])
 
     # --- tasks -------------------------------------------------------------------------------
 

@@ -476,6 +476,7 @@ def _request(key: Key, kind: str, message: protocol.Message, server_url: str) ->
     timeout = message.get("timeout")
     gpus = [int(i) for i in message.get("gpus") or []]
     client_env = message.get("client_env")
+    step = message.get("step")
     return TaskRequest(
         task_id=key[0],
         attempt=key[1],
@@ -487,4 +488,5 @@ def _request(key: Key, kind: str, message: protocol.Message, server_url: str) ->
         client_env=client_env if isinstance(client_env, dict) else None,
         blobs={k: v for k, v in message.blobs.items() if k != "none"},
         payload_file=message.get("payload_file"),
+        step=step if isinstance(step, dict) else None,
     )

@@ -8,7 +8,7 @@ are reported as results; anything that kills this process is reported by the wor
 
 Control frames: executor → worker ``{"op": "ready", "pid"}`` once, then per task
 ``{"op": "done", ok, exit_code, error, error_kind, traceback}`` with blob ``result``;
-worker → executor ``{"op": "run", task_id, attempt, kind, command, env, client_env}`` with
+worker → executor ``{"op": "run", task_id, attempt, kind, command, env, client_env, step}`` with
 blobs ``payload`` and ``dep:<task_id>``. SIGTERM interrupts the running task (so its
 ``finally`` blocks run) and ends the process; end of the control stream ends it too.
 """
@@ -265,6 +265,8 @@ class Executor:
         os.environ["JUPYTER_ORCH_ATTEMPT"] = str(header.get("attempt"))
         environ = _environ_snapshot()
         try:
+            if kind == "function" and isinstance(header.get("step"), dict):
+                return self._step_function(header, blobs)
             if kind == "function":
                 return self._function(header, blobs)
             if kind == "cell":  # run_cell(job): its return value is the pickled result already
@@ -272,7 +274,7 @@ class Executor:
             if kind == "notebook":
                 return self._notebook(header, blobs)
             if kind == "shell":
-                return self._shell(header)
+                return self._shell(header, blobs)
             return {"ok": False, "error_kind": "worker_error", "error": f"unknown task kind {kind!r}"}, b""
         finally:
             _flush_output()
@@ -341,6 +343,11 @@ class Executor:
             raise
         except BaseException as exc:
             return _unpickling_failure(exc, "the task's payload", header, self.worker_name)
+        return self._call_and_pickle(fn, args, kwargs, raw_result)
+
+    def _call_and_pickle(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], raw_result: bool
+    ) -> Reply:
         try:
             value = _call(fn, args, kwargs)
         except _Terminated:
@@ -368,6 +375,27 @@ class Executor:
             }
             return reply, serialization.dumps_exception(exc)
 
+    def _step_function(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
+        """A workflow's function step: ``module:function`` called with its parameters."""
+        from jupyter_orch.worker import steps
+
+        try:
+            request = json.loads(bytes(_payload(header, blobs) or b""))
+            target = request["function"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return {
+                "ok": False,
+                "error_kind": "bad_payload",
+                "error": f"the step's payload is unreadable: {exc}",
+            }, b""
+        os.environ.update(_string_env(header.get("env")))
+        try:
+            parameters = steps.fill(request.get("parameters") or {}, header["step"], blobs, "parameters")
+            fn = steps.resolve(str(target), list(request.get("sys_path") or []))
+        except steps.StepError as exc:
+            return {"ok": False, "error_kind": exc.kind, "error": str(exc)}, b""
+        return self._call_and_pickle(fn, (), dict(parameters), raw_result=False)
+
     def _notebook(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
         """A notebook task: its payload is JSON (the notebook, parameters, kernel); its result
         JSON too, the executed notebook, for a failed run as well."""
@@ -383,6 +411,15 @@ class Executor:
                 "error_kind": "bad_payload",
                 "error": f"the notebook task's payload is unreadable: {exc}",
             }, b""
+        if isinstance(header.get("step"), dict):  # a workflow step: its templates filled in here
+            from jupyter_orch.worker import steps
+
+            try:
+                request["parameters"] = steps.fill(
+                    request.get("parameters") or {}, header["step"], blobs, "parameters"
+                )
+            except steps.StepError as exc:
+                return {"ok": False, "error_kind": exc.kind, "error": str(exc)}, b""
         env = {**_string_env(header.get("env"))}
         for key in ("JUPYTER_ORCH_TASK_ID", "JUPYTER_ORCH_ATTEMPT", "ORCH_RUN_DIR"):
             if key in os.environ:
@@ -407,10 +444,17 @@ class Executor:
                 "error": f"the notebook could not run: {_exception_text(exc)}",
             }, b""
 
-    def _shell(self, header: dict[str, Any]) -> Reply:
+    def _shell(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
         command = header.get("command")
         if not isinstance(command, str) or not command.strip():
             return {"ok": False, "error_kind": "bad_payload", "error": "a shell task needs a command"}, b""
+        if isinstance(header.get("step"), dict):  # a workflow step: its templates filled in here
+            from jupyter_orch.worker import steps
+
+            try:
+                command = str(steps.fill(command, header["step"], blobs, "shell"))
+            except steps.StepError as exc:
+                return {"ok": False, "error_kind": exc.kind, "error": str(exc)}, b""
         env = {**os.environ, **_string_env(header.get("env"))}
         _flush_output()
         proc = subprocess.Popen(["/bin/bash", "-c", command], cwd=self.cwd, env=env, stdin=subprocess.DEVNULL)

@@ -44,6 +44,7 @@ class TaskRequest:
     client_env: dict[str, Any] | None = None
     blobs: dict[str, bytes] = field(default_factory=dict)
     payload_file: str | None = None  # the server's blob file, when this worker shares its disk
+    step: dict[str, Any] | None = None  # a workflow step: its templates' references and context
 
 
 class Slot:
@@ -195,6 +196,8 @@ class Slot:
             "client_env": task.client_env,
             "payload_file": task.payload_file,
         }
+        if task.step is not None:
+            header["step"] = task.step
         ex.set_sink(sink)
         if on_started is not None:  # before the send, so "started" precedes any output
             on_started(ex.pid)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -40,6 +41,7 @@ class WorkflowFileInvalid(SpecError):
         self.problems = problems
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(problems[0].format(filename) + more, field="workflow")
+        self.details = [p.format(filename) for p in problems]
 
 
 @dataclass
@@ -104,8 +106,11 @@ def schema() -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-def problems_of(doc: Document, base_dir: str | None = None) -> list[Located]:
-    """Every problem: duplicate keys, the JSON Schema, then the graph rules."""
+def problems_of(
+    doc: Document, base_dir: str | None = None, notebook_exists: Callable[[str], bool] | None = None
+) -> list[Located]:
+    """Every problem: duplicate keys, the JSON Schema, then the graph rules. Notebook paths
+    are checked with ``notebook_exists``, else against ``base_dir`` when given."""
     import jsonschema
 
     found: list[Located] = [
@@ -124,8 +129,8 @@ def problems_of(doc: Document, base_dir: str | None = None) -> list[Located]:
                 found.append(doc.locate(Problem(path + (extra,), f"unknown field {extra!r}{hint}", key=True)))
             continue
         found.append(doc.locate(Problem(path, _schema_message(error))))
-    exists = None
-    if base_dir is not None:
+    exists = notebook_exists
+    if exists is None and base_dir is not None:
         exists = lambda p: os.path.isfile(os.path.join(base_dir, p))  # noqa: E731
     # the graph rules, except where the schema already said what is wrong with that value
     found += [doc.locate(p) for p in check(doc.data, exists) if p.path not in schema_paths]

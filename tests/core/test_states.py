@@ -24,6 +24,7 @@ ALLOWED = {
     (S.PENDING, S.CANCELLED),
     (S.PENDING, S.FAILED),
     (S.PENDING, S.UPSTREAM_FAILED),
+    (S.PENDING, S.SUCCEEDED),  # a cached workflow step: its earlier result reused
     (S.SCHEDULED, S.RUNNING),
     (S.SCHEDULED, S.PENDING),  # worker lost before the task started
     (S.SCHEDULED, S.SUCCEEDED),  # "started" overtaken by "finished"

@@ -11,8 +11,17 @@ from jupyter_orch.store import SqlStore
 from jupyter_orch.store.migrations import MIGRATIONS_DIR, alembic_config
 from jupyter_orch.store.models import Base
 
-TABLES = {"orch_tasks", "orch_attempts", "orch_workers", "orch_tokens", "orch_blobs"}
-HEAD = "0002"
+TABLES = {
+    "orch_tasks",
+    "orch_attempts",
+    "orch_workers",
+    "orch_tokens",
+    "orch_blobs",
+    "orch_runs",
+    "orch_step_cache",
+    "orch_schedules",
+}
+HEAD = "0003"
 
 
 def _diff(store: SqlStore) -> list[object]:

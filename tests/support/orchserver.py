@@ -275,7 +275,8 @@ class EventStream:
 
     def wait(
         self, predicate: Callable[[dict[str, Any], dict[str, dict[str, Any]]], bool], timeout: float = 60
-    ) -> None:
+    ) -> dict[str, Any]:
+        """The first event (from now) ``predicate(event, workers)`` holds for."""
         self.ws.settimeout(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -283,5 +284,5 @@ class EventStream:
             if event["type"] == "worker":
                 self.workers[event["worker"]["id"]] = event["worker"]
             if predicate(event, self.workers):
-                return
+                return dict(event)
         raise TimeoutError("the awaited event did not come")

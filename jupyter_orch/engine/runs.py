@@ -1,0 +1,252 @@
+"""Workflow runs in the engine: a run's steps are tasks with dependencies; the run follows
+their states (step by step, no scan), cancels and retries as one, and reuses the result of a
+cacheable step whose code, parameters and upstream results are unchanged.
+
+The run itself is a row saved in the same journal as its tasks. Templates are filled in on
+the worker (:mod:`jupyter_orch.worker.steps`), from the upstream results it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from ..core.errors import Conflict, Forbidden, NotFound
+from ..core.records import RunRow, SaveCacheEntry, SaveRun, TaskRow
+from ..core.runs import RunPlan, RunProgress, cache_key, result_digest
+from ..core.states import RETRYABLE, TaskState
+from .views import run_view, step_view
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger("jupyter_orch.engine")
+
+FINISHED_RUNS = 1000  # finished runs kept in memory for fast reads
+
+
+class Runs:
+    def _init_runs(self: Engine) -> None:
+        self.runs: dict[str, RunRow] = {}  # runs still running
+        self._progress: dict[str, RunProgress] = {}
+        self._finished_runs: OrderedDict[str, RunRow] = OrderedDict()
+        self._cache_keys: dict[str, str] = {}  # cacheable step -> its key ("" while looked up)
+        self._run_waiters: dict[str, list[asyncio.Future[RunRow]]] = {}
+
+    # ------------------------------------------------------------------ submit
+    async def submit_run(self: Engine, plan: RunPlan) -> RunRow:
+        """Accept a run and its steps; returns once they are committed."""
+        run = plan.run
+        run.created_at = run.updated_at = time.time()
+        self.runs[run.id] = run
+        self._progress[run.id] = RunProgress(remaining={s.id for s in plan.specs})
+        self.journal.add(SaveRun(dataclasses.replace(run)))
+        self._publish_run(run)
+        try:
+            accepted = self._accept(plan.specs, plan.payloads, {})
+            await self.committed(accepted)
+        except Exception:
+            self.runs.pop(run.id, None)
+            self._progress.pop(run.id, None)
+            raise
+        return run
+
+    # ------------------------------------------------------------------ following steps
+    def _step_finished(self: Engine, row: TaskRow) -> None:
+        """A step's task reached a terminal state: the run follows."""
+        step = row.spec.metadata.get("step")
+        if not isinstance(step, dict):
+            return
+        key = self._cache_keys.pop(row.id, "")
+        if key and row.state == TaskState.SUCCEEDED:
+            self.journal.add(SaveCacheEntry(key, row.id, row.result_key, row.result_size, time.time()))
+        run_id = str(step.get("run"))
+        progress, run = self._progress.get(run_id), self.runs.get(run_id)
+        if progress is None or run is None:
+            return
+        progress.record(row.id, row.state)
+        self._set_run_state(run, progress.state)
+
+    def _set_run_state(self: Engine, run: RunRow, state: str) -> None:
+        if state == run.state:
+            return
+        now = time.time()
+        run.state = state
+        run.updated_at = now
+        run.ended_at = None if state == "running" else now
+        self.journal.add(SaveRun(dataclasses.replace(run)))
+        self._publish_run(run)
+        if state != "running":
+            for fut in self._run_waiters.pop(run.id, ()):
+                if not fut.done():
+                    fut.set_result(run)
+            self.runs.pop(run.id, None)
+            self._progress.pop(run.id, None)
+            self._finished_runs[run.id] = run
+            while len(self._finished_runs) > FINISHED_RUNS:
+                self._finished_runs.popitem(last=False)
+
+    def _publish_run(self: Engine, run: RunRow) -> None:
+        if self.bus.subscriber_count:
+            self.bus.publish({"type": "run", "run": run_view(run)})
+
+    async def recover_runs(self: Engine) -> None:
+        """After a restart: follow the runs that were running (their steps' states are read
+        once; from then on each step's end updates them)."""
+        runs = await self.journal.run(self.store.load_active_runs)
+        for run in runs:
+            ids = [s["task_id"] for s in run.steps]
+            rows = await self.journal.run(self.store.get_tasks, ids)
+            progress = RunProgress()
+            for task_id in ids:
+                row = rows.get(task_id)
+                progress.record(task_id, row.state if row is not None else TaskState.CANCELLED)
+            self.runs[run.id] = run
+            self._progress[run.id] = progress
+            self._set_run_state(run, progress.state)
+
+    # ------------------------------------------------------------------ caching
+    def _ready(self: Engine, row: TaskRow) -> None:
+        """A pending task whose dependencies are met: queue it, unless it is a cacheable
+        step not looked up yet (then the cache decides)."""
+        step = row.spec.metadata.get("step")
+        if isinstance(step, dict) and step.get("cache") and row.id not in self._cache_keys:
+            self._cache_keys[row.id] = ""
+            asyncio.ensure_future(self._check_cache(row, str(step.get("code", ""))))
+            return
+        self.queue.push(self._pending_entry(row))
+
+    async def _check_cache(self: Engine, row: TaskRow, code: str) -> None:
+        entry = None
+        key = ""
+        try:
+            upstream: dict[str, str] = {}
+            for dep_id in row.spec.depends:
+                dep = await self._lookup(dep_id)
+                if dep is None:
+                    raise KeyError(dep_id)
+                data = None
+                if dep.result_key is not None:
+                    data = self._results.get(dep_id) or await self._read_blob(dep.result_key)
+                name = (dep.spec.metadata.get("step") or {}).get("name", dep_id)
+                upstream[str(name)] = result_digest(data, dep.spec.kind)
+            key = cache_key(code, upstream)
+            entry = await self.journal.run(self.store.get_cache_entry, key)
+        except Exception:  # no cache then: the step runs
+            log.exception("the cache lookup of task %s failed", row.id)
+        if self.tasks.get(row.id) is not row or row.state != TaskState.PENDING:
+            return  # cancelled meanwhile
+        if entry is not None:
+            self._cache_keys.pop(row.id, None)
+            self._finish_cached(row, entry)
+            return
+        self._cache_keys[row.id] = key
+        self.queue.push(self._pending_entry(row))
+        self.kick()
+
+    def _finish_cached(self: Engine, row: TaskRow, entry: SaveCacheEntry) -> None:
+        now = time.time()
+        self._set_state(row, TaskState.SUCCEEDED)
+        row.result_key, row.result_size = entry.result_key, entry.result_size
+        row.reason = (
+            f"cached: reused the result of task {entry.task_id} "
+            "(same code, parameters and upstream results); not run again"
+        )
+        row.started_at = row.ended_at = now
+        self._update(row)
+        self._retire(row)
+        self._after_terminal(row)
+
+    # ------------------------------------------------------------------ user actions
+    async def get_run(self: Engine, run_id: str, owner: str | None = None) -> RunRow:
+        run = self.runs.get(run_id) or self._finished_runs.get(run_id)
+        if run is None:
+            run = await self.journal.run(self.store.get_run, run_id)
+        if run is None:
+            raise NotFound(f"no workflow run {run_id}")
+        if owner is not None and run.owner != owner:
+            raise Forbidden(f"workflow run {run_id} belongs to another user")
+        return run
+
+    async def wait_run(self: Engine, run_id: str, timeout: float | None, owner: str | None = None) -> RunRow:
+        """The run once it has ended, or as it is after ``timeout`` seconds."""
+        run = await self.get_run(run_id, owner)
+        if run.state != "running":
+            return run
+        fut: asyncio.Future[RunRow] = asyncio.get_running_loop().create_future()
+        self._run_waiters.setdefault(run_id, []).append(fut)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            return run
+        finally:
+            waiters = self._run_waiters.get(run_id)
+            if waiters and fut in waiters:
+                waiters.remove(fut)
+                if not waiters:
+                    del self._run_waiters[run_id]
+
+    async def _step_rows(self: Engine, run: RunRow) -> dict[str, TaskRow]:
+        ids = [s["task_id"] for s in run.steps]
+        rows = {i: r for i in ids if (r := self._lookup_memory(i)) is not None}
+        missing = [i for i in ids if i not in rows]
+        if missing:
+            stored = await self.journal.run(self.store.get_tasks, missing)
+            rows.update({i: self._lookup_memory(i) or r for i, r in stored.items()})
+        return rows
+
+    async def describe_run(self: Engine, run_id: str, owner: str | None = None) -> dict[str, Any]:
+        """The run with each step's task state, reason, error and times (the DAG)."""
+        run = await self.get_run(run_id, owner)
+        rows = await self._step_rows(run)
+        view = run_view(run)
+        view["steps"] = [step_view(s, rows.get(s["task_id"])) for s in run.steps]
+        return view
+
+    async def list_runs(self: Engine, **filters: Any) -> list[dict[str, Any]]:
+        await self.journal.flush()
+        runs = await self.journal.run(lambda: self.store.list_runs(**filters))
+        return [run_view(self.runs.get(r.id) or self._finished_runs.get(r.id) or r) for r in runs]
+
+    async def cancel_run(self: Engine, run_id: str, owner: str | None = None) -> dict[str, Any]:
+        run = await self.get_run(run_id, owner)
+        if run.state != "running":
+            raise Conflict(f"workflow run {run_id} already {run.state}; nothing to cancel")
+        rows = await self._step_rows(run)
+        for step in run.steps:
+            row = rows.get(step["task_id"])
+            if row is not None and not row.state.terminal:
+                self._cancel_row(row, "the workflow run was cancelled")
+        await self.journal.flush()
+        self.kick()
+        return await self.describe_run(run_id, owner)
+
+    async def retry_run(self: Engine, run_id: str, owner: str | None = None) -> dict[str, Any]:
+        """Run again the steps that failed, were cancelled or never ran; what succeeded
+        (or came from the cache) stays."""
+        run = await self.get_run(run_id, owner)
+        if run.state == "running":
+            raise Conflict(f"workflow run {run_id} is still running; cancel it or wait for it first")
+        rows = await self._step_rows(run)
+        again = [r for r in rows.values() if r.state in RETRYABLE]
+        if not again:
+            raise Conflict(f"workflow run {run_id} {run.state}: no step failed, nothing to retry")
+        for row in again:
+            self._reset_for_retry(row)
+        progress = RunProgress()
+        for task_id, row in rows.items():
+            progress.record(task_id, row.state)
+        self._finished_runs.pop(run.id, None)
+        self.runs[run.id] = run
+        self._progress[run.id] = progress
+        self._set_run_state(run, progress.state)
+        await self.journal.flush()
+        for row in again:  # all reset first: a step waits for a retried upstream step
+            if row.state == TaskState.PENDING:
+                self._enqueue_or_wait(row)
+        self.kick()
+        return await self.describe_run(run_id, owner)
