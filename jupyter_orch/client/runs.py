@@ -35,7 +35,7 @@ class WorkflowFailed(OrchError):
 def request_for(workflow: str | Mapping[str, Any], params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The POST /workflows body: a file is checked here first (every problem with its line
     and column) and sent with its notebooks; a mapping is sent as the document."""
-    from ..workflows.submission import bundle
+    from ..workflows.bundle import bundle
 
     if isinstance(workflow, Mapping):
         return {"workflow": dict(workflow), "params": dict(params or {}), "base_dir": os.getcwd()}

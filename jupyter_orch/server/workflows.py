@@ -30,7 +30,7 @@ class WorkflowsHandler(OrchAPIHandler):
 
     async def post(self) -> None:
         engine = await self.engine()
-        plan = plan_request(self.json_body(), owner=self.owner, run_files=self.orch.run_files)
+        plan = plan_request(self.json_body(), owner=self.owner, prepare_dir=self.orch.run_files.prepare)
         run = await engine.submit_run(plan)
         self.write_json(await engine.describe_run(run.id, self.owner), status=201)
 

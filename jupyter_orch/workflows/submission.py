@@ -23,13 +23,16 @@ from ..core.params import apply_params
 from ..core.runs import RunPlan, plan_run
 from ..core.templates import TEMPLATE, render
 from ..core.workflow import build
-from ..store.runfiles import RunFiles
 from . import loader
 
 MAX_FILES = 1000
 
 
-def plan_request(body: Any, *, owner: str, run_files: RunFiles, schedule_id: str | None = None) -> RunPlan:
+def plan_request(
+    body: Any, *, owner: str, prepare_dir: Callable[[str], str], schedule_id: str | None = None
+) -> RunPlan:
+    """The run a request asks for; ``prepare_dir(run_id)`` makes the run's directory and
+    returns what its steps see as ``ORCH_RUN_DIR``."""
     if not isinstance(body, Mapping):
         raise SpecError("a workflow run request is a JSON object with the file's text as source")
     filename = body.get("filename") or "<workflow>"
@@ -76,7 +79,7 @@ def plan_request(body: Any, *, owner: str, run_files: RunFiles, schedule_id: str
         workflow,
         values,
         owner=owner,
-        run_dir=run_files.prepare(run_id),
+        run_dir=prepare_dir(run_id),
         notebooks=notebooks,
         source=filename,
         sys_path=[base_dir] if base_dir else [],
@@ -101,30 +104,3 @@ def _notebook(path: str, files: Mapping[str, Any], disk_path: str | None) -> Any
     if not isinstance(content, Mapping) or not isinstance(content.get("cells"), list):
         raise SpecError(f"notebook {path} is not a notebook (no cells)", field=f"files.{path}")
     return content
-
-
-def bundle(path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The request for the workflow file at ``path`` (client side): the file checked first
-    (``WorkflowFileInvalid`` lists every problem), its notebooks read and attached."""
-    workflow, doc = loader.load(path)
-    base_dir = os.path.dirname(os.path.abspath(path))
-    values = apply_params(workflow.params, params)
-    files: dict[str, Any] = {}
-    for step in workflow.steps:
-        if step.kind == "notebook":
-            target = step.target
-            if TEMPLATE.search(target):
-                target = str(render(target, {"params": values}, f"tasks.{step.name}.notebook"))
-            full = os.path.join(base_dir, target)
-            if target not in files and os.path.isfile(full):
-                with open(full, encoding="utf-8") as f:
-                    files[target] = json.load(f)
-    with open(path, encoding="utf-8") as f:
-        source = f.read()
-    return {
-        "source": source,
-        "filename": os.path.basename(path),
-        "params": dict(params or {}),
-        "files": files,
-        "base_dir": base_dir,
-    }
