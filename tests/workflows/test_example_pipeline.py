@@ -1,34 +1,30 @@
-"""The example pipeline (examples/pipeline): a valid workflow whose notebooks, run on real
-workers in dependency order with their templates filled in from upstream outputs, train
-and evaluate a real scikit-learn model and write the report. (Until the engine runs
-workflows itself, this test walks the steps as it will.)"""
+"""The example pipeline (examples/pipeline) end to end: submitted as a workflow, its four
+notebooks run on real workers with papermill parameters, each step's templates filled in
+from what upstream notebooks recorded; a real scikit-learn model is trained and evaluated
+and the report lands in the run's directory, which the API serves."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from jupyter_orch.core.templates import render
-from jupyter_orch.workflows.loader import load
-
 PIPELINE = Path(__file__).resolve().parents[2] / "examples" / "pipeline" / "pipeline.yaml"
 
 
-def test_the_example_pipeline_trains_evaluates_and_reports(orch, tmp_path):
-    workflow, _ = load(str(PIPELINE))
-    assert [s.name for s in workflow.steps] == ["prepare", "train", "evaluate", "report"]
+def test_the_example_pipeline_trains_evaluates_and_reports(orch):
     client = orch.client()
-    run_dir = tmp_path / "run"
-    context = {"params": {"rows": 1500, "C": 0.5}, "tasks": {}, "run": {"id": "test", "dir": str(run_dir)}}
-    for step in workflow.steps:
-        parameters = render(dict(step.parameters), context, f"tasks.{step.name}.parameters")
-        result = client.run_notebook(
-            str(PIPELINE.parent / step.target), parameters, env={"ORCH_RUN_DIR": str(run_dir)}, name=step.name
-        ).result(180)
-        context["tasks"][step.name] = {"outputs": result.outputs}
-    outputs = context["tasks"]
-    assert outputs["prepare"]["outputs"]["rows"] == 1500  # "{{ params.rows }}" arrived as an int
-    assert outputs["train"]["outputs"]["model_path"] == str(run_dir / "model-C0.5.pkl")
-    accuracy = outputs["evaluate"]["outputs"]["accuracy"]
+    run = client.submit_workflow(PIPELINE, params={"rows": 1500, "C": 0.5})
+    final = run.wait(300)
+    assert final["state"] == "succeeded", [(s["name"], s["state"], s.get("error")) for s in final["steps"]]
+    assert [s["name"] for s in final["steps"]] == ["prepare", "train", "evaluate", "report"]
+    assert all(s["notebook_url"] for s in final["steps"])  # each executed notebook is kept
+    prepare = run.outputs("prepare")
+    assert prepare["rows"] == 1500  # "{{ params.rows }}" arrived as an int
+    train = run.outputs("train")
+    assert train["model_path"] == f"{final['run_dir']}/model-C0.5.pkl"
+    accuracy = run.outputs("evaluate")["accuracy"]
     assert 0.7 < accuracy <= 1.0
-    report = Path(outputs["report"]["outputs"]["report_path"]).read_text()
+    report_path = Path(run.outputs("report")["report_path"])
+    files = {f["path"] for f in run.files()}
+    assert report_path.name in files and "model-C0.5.pkl" in files
+    report = run.read_file(report_path.name).decode()
     assert f"test accuracy {accuracy:.3f}" in report and "<table>" in report
