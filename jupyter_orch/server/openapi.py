@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._version import __version__
+from . import openapi_workflows
 from .base import OrchAPIHandler
 
 _NULLABLE_STR = {"type": ["string", "null"]}
@@ -52,6 +53,11 @@ SCHEMAS: dict[str, Any] = {
             "error": {"type": "string"},
             "message": {"type": "string"},
             "field": {"type": "string"},
+            "problems": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "file:line:column: message",
+            },
         },
     },
     "Resources": {
@@ -445,7 +451,7 @@ def _paths() -> dict[str, Any]:
         },
         "/events": {
             "get": {
-                "summary": "WebSocket of task and worker events (types=task,worker,log)",
+                "summary": "WebSocket of task, worker, log and workflow run events (types=task,worker,log,run)",
                 "responses": _WS,
             }
         },
@@ -497,18 +503,18 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "jupyter-orch API",
             "version": __version__,
-            "description": "Tasks, workers and events of a jupyter-orch server.",
+            "description": "Tasks, workflow runs, workers and events of a jupyter-orch server.",
         },
         "servers": [{"url": "/orch/api/v1"}],
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_workflows.SCHEMAS},
             "securitySchemes": {
                 "orchToken": {"type": "http", "scheme": "bearer", "description": "JUPYTER_ORCH_TOKEN"},
                 "jupyterToken": {"type": "apiKey", "in": "header", "name": "Authorization"},
             },
         },
         "security": [{"orchToken": []}, {"jupyterToken": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **openapi_workflows.paths()},
     }
 
 

@@ -12,6 +12,7 @@ import pytest
 from openapi_spec_validator import validate
 from tornado.web import RequestHandler
 
+from jupyter_orch.core.errors import SpecError
 from jupyter_orch.server import openapi
 from jupyter_orch.server.app import API, OrchApp
 
@@ -76,6 +77,22 @@ def test_real_responses_match_the_schemas(orch):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req)
     check(json.loads(info.value.read()), "Error")
+
+
+def test_real_workflow_responses_match_the_schemas(orch):
+    api = orch.api()
+    source = "name: doc\ntasks:\n  - name: a\n    shell: echo hi > $ORCH_RUN_DIR/a.txt\n  - name: b\n    depends: [a]\n    shell: exit 1\n"
+    run = api.post("/workflows", {"source": source, "filename": "doc.yaml"})
+    check(run, "Run")
+    final = api.get(f"/workflows/{run['id']}/wait", timeout=60)
+    check(final, "Run")
+    assert final["state"] == "failed"
+    for item in api.get("/workflows")["runs"]:
+        check(item, "Run")
+    check(api.post(f"/workflows/{run['id']}/retry"), "Run")
+    with pytest.raises(SpecError) as info:
+        api.post("/workflows", {"source": "name: x\ntasks: []\n"})
+    assert info.value.details  # every problem, as file:line:column
 
 
 def test_document_is_served(orch):

@@ -1,0 +1,223 @@
+"""The workflow part of the OpenAPI document (runs, their files, schedules), merged into
+:func:`jupyter_orch.server.openapi.document`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NULLABLE_STR = {"type": ["string", "null"]}
+_NULLABLE_NUM = {"type": ["number", "null"]}
+_RUN_STATES = ["running", "succeeded", "failed", "cancelled"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    text = {
+        "400": "Bad input; `field` names the culprit, `problems` lists every problem of a workflow file",
+        "401": "Missing, bad or revoked credentials",
+        "403": "Not yours",
+        "404": "No such object",
+        "409": "Wrong state for this action",
+    }
+    return {c: _json(_ref("Error"), text[c]) for c in codes}
+
+
+RUN_ID = {
+    "name": "run_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-z]{26}$"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "WorkflowSubmit": {
+        "type": "object",
+        "properties": {
+            "source": {"type": "string", "description": "the workflow file's text (YAML or JSON)"},
+            "workflow": {"type": "object", "description": "or the document itself"},
+            "filename": {"type": "string", "description": "named in every problem (file:line:column)"},
+            "params": {
+                "type": "object",
+                "description": "overrides of the file's params, checked against their types",
+            },
+            "files": {"type": "object", "description": "notebook path (as in the file) -> notebook JSON"},
+            "base_dir": {
+                "type": "string",
+                "description": "the file's directory: notebooks not sent are read there (server's machine), "
+                "and function steps import from it",
+            },
+        },
+    },
+    "Run": {
+        "type": "object",
+        "required": ["id", "name", "owner", "state", "params", "created_at", "step_count"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "owner": {"type": "string"},
+            "state": {"type": "string", "enum": _RUN_STATES},
+            "params": {"type": "object"},
+            "source": {"type": "string"},
+            "run_dir": {"type": "string", "description": "ORCH_RUN_DIR of its steps"},
+            "schedule_id": _NULLABLE_STR,
+            "created_at": {"type": "number"},
+            "updated_at": {"type": "number"},
+            "ended_at": _NULLABLE_NUM,
+            "duration": _NULLABLE_NUM,
+            "step_count": {"type": "integer"},
+            "steps": {"type": "array", "items": _ref("Step")},
+        },
+    },
+    "Step": {
+        "type": "object",
+        "required": ["name", "kind", "task_id", "depends", "state"],
+        "properties": {
+            "name": {"type": "string", "description": "matrix steps are base[k=v,...]"},
+            "base": {"type": "string"},
+            "kind": {"type": "string", "enum": ["notebook", "function", "shell"]},
+            "target": {"type": "string"},
+            "task_id": {"type": "string"},
+            "depends": {"type": "array", "items": {"type": "string"}},
+            "cache": {"type": "boolean"},
+            "cached": {"type": "boolean", "description": "its result was reused from an earlier run"},
+            "state": {"type": "string"},
+            "reason": _NULLABLE_STR,
+            "error": _NULLABLE_STR,
+            "error_kind": _NULLABLE_STR,
+            "attempt": {"type": "integer"},
+            "worker_id": _NULLABLE_STR,
+            "started_at": _NULLABLE_NUM,
+            "ended_at": _NULLABLE_NUM,
+            "duration": _NULLABLE_NUM,
+            "notebook_url": _NULLABLE_STR,
+        },
+    },
+}
+
+
+def paths() -> dict[str, Any]:
+    run = _json(_ref("Run"), "the run with its steps' states")
+    return {
+        "/workflows": {
+            "get": {
+                "summary": "List workflow runs, newest first",
+                "parameters": [
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "comma-separated",
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "a run id",
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["runs"],
+                            "properties": {"runs": {"type": "array", "items": _ref("Run")}},
+                        }
+                    ),
+                    **_errors("400", "401"),
+                },
+            },
+            "post": {
+                "summary": "Run a workflow: its steps become tasks; nothing runs when the file has a problem",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("WorkflowSubmit")}},
+                },
+                "responses": {"201": _json(_ref("Run"), "accepted"), **_errors("400", "401")},
+            },
+        },
+        "/workflows/{run_id}": {
+            "get": {
+                "summary": "A run with each step's state (the DAG)",
+                "parameters": [RUN_ID],
+                "responses": {"200": run, **_errors("401", "403", "404")},
+            }
+        },
+        "/workflows/{run_id}/wait": {
+            "get": {
+                "summary": "Long poll: answers when the run ends or after timeout seconds",
+                "parameters": [RUN_ID, {"name": "timeout", "in": "query", "schema": {"type": "number"}}],
+                "responses": {"200": run, **_errors("400", "401", "403", "404")},
+            }
+        },
+        "/workflows/{run_id}/cancel": {
+            "post": {
+                "summary": "Cancel the run's unfinished steps (steps after them become upstream_failed)",
+                "parameters": [RUN_ID],
+                "responses": {"200": run, **_errors("401", "403", "404", "409")},
+            }
+        },
+        "/workflows/{run_id}/retry": {
+            "post": {
+                "summary": "Run again only the steps that failed, were cancelled or never ran",
+                "parameters": [RUN_ID],
+                "responses": {"200": run, **_errors("401", "403", "404", "409")},
+            }
+        },
+        "/workflows/{run_id}/files": {
+            "get": {
+                "summary": "The files in the run's directory (ORCH_RUN_DIR)",
+                "parameters": [RUN_ID],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["run_id", "files"],
+                            "properties": {
+                                "run_id": {"type": "string"},
+                                "run_dir": {"type": "string"},
+                                "files": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["path", "size"],
+                                        "properties": {
+                                            "path": {"type": "string"},
+                                            "size": {"type": "integer"},
+                                            "modified": _NULLABLE_NUM,
+                                        },
+                                    },
+                                },
+                            },
+                        }
+                    ),
+                    **_errors("401", "403", "404"),
+                },
+            }
+        },
+        "/workflows/{run_id}/files/{path}": {
+            "get": {
+                "summary": "One file of the run's directory (?download=1 to save it)",
+                "parameters": [
+                    RUN_ID,
+                    {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "download", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {"description": "the file's bytes", "content": {"application/octet-stream": {}}},
+                    **_errors("400", "401", "403", "404"),
+                },
+            }
+        },
+    }
