@@ -25,10 +25,11 @@ from .._version import __version__
 from ..core.resources import parse_memory
 from ..discovery import remove_connection_file, write_connection_file
 from ..engine import Engine, EngineConfig
+from ..engine.schedules import Schedules
 from ..providers import PROVIDERS, Provider, ProviderContext
 from ..store import BlobStore, FileBlobStore, FileLogStore, SqlStore
 from ..store.runfiles import RunFiles
-from . import metrics, openapi, tasks, websockets, workers, workflows
+from . import metrics, openapi, schedules, tasks, websockets, workers, workflows
 
 API = "/orch/api/v1"
 ID = r"(?P<task_id>[0-9a-z]{26})"
@@ -155,6 +156,7 @@ class OrchApp(ExtensionApp):
     def initialize_settings(self) -> None:
         self._ready: asyncio.Future[Engine] | None = None
         self.engine: Engine | None = None
+        self.schedules: Schedules | None = None
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(
@@ -168,6 +170,8 @@ class OrchApp(ExtensionApp):
                 (API + rf"/tasks/{ID}/logs", tasks.LogsHandler),
                 (API + rf"/tasks/{ID}/notebook", tasks.NotebookHandler),
                 (API + r"/workflows/schema", workers.WorkflowSchemaHandler),
+                (API + r"/workflows/schedules", schedules.SchedulesHandler),
+                (API + r"/workflows/schedules/(?P<schedule_id>[0-9a-z]{26})", schedules.ScheduleHandler),
                 (API + r"/workflows", workflows.WorkflowsHandler),
                 (API + r"/workflows/(?P<run_id>[0-9a-z]{26})", workflows.WorkflowHandler),
                 (API + r"/workflows/(?P<run_id>[0-9a-z]{26})/wait", workflows.WorkflowWaitHandler),
@@ -252,6 +256,7 @@ class OrchApp(ExtensionApp):
         await engine.start()
         self.engine = engine
         self._store, self._logs = store, logs
+        self.schedules = Schedules(engine, store, self.run_files.prepare)
         server_url = self._worker_url(serverapp)
         secret = await self._api_token(engine)
         if self.set_kernel_env:
@@ -280,6 +285,7 @@ class OrchApp(ExtensionApp):
             _redact(url),
             provider.name,
         )
+        self.schedules.start()
         return engine
 
     async def _issue_worker_token(self, name: str, provider: str) -> tuple[str, str]:
@@ -310,6 +316,9 @@ class OrchApp(ExtensionApp):
         if engine is None:
             return
         remove_connection_file(self.data_dir)
+        if self.schedules is not None:
+            await self.schedules.stop()
+            self.schedules = None
         if engine.provider is not None:
             await engine.provider.stop()
         await engine.stop()
