@@ -1,4 +1,6 @@
-"""The task and worker commands of ``jupyter orch``: thin wrappers over the REST API."""
+"""The task and worker commands of ``jupyter orch``: thin wrappers over the REST API (the
+workflow ones are in :mod:`.workflows`; ``status``, ``cancel`` and ``retry`` take a run's id
+too)."""
 
 from __future__ import annotations
 
@@ -196,6 +198,12 @@ def follow(api: HttpApi, task_id: str, attempt: int | None = None, quiet: bool =
 def cmd_status(args: argparse.Namespace) -> int:
     api = api_from(args)
     if args.id:
+        from .workflows import find_run
+
+        run = find_run(api, args.id)
+        if run is not None:
+            emit(args, run, render.run_tree(run))
+            return 0
         task = api.get(f"/tasks/{args.id}")
         emit(args, task, render.task_detail(task))
         return 0
@@ -224,13 +232,28 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    task = api_from(args).post(f"/tasks/{args.id}/cancel")
+    from .workflows import run_action
+
+    api = api_from(args)
+    run = run_action(api, args.id, "cancel")
+    if run is not None:
+        emit(args, run, f"cancelled run {run['id']} ({run['name']})")
+        return 0
+    task = api.post(f"/tasks/{args.id}/cancel")
     emit(args, task, f"cancelled {task['id']} ({task['name']})")
     return 0
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    task = api_from(args).post(f"/tasks/{args.id}/retry")
+    from .workflows import run_action
+
+    api = api_from(args)
+    run = run_action(api, args.id, "retry")
+    if run is not None:
+        again = sum(1 for s in run["steps"] if s["state"] not in ("succeeded", "failed", "cancelled"))
+        emit(args, run, f"retrying run {run['id']} ({run['name']}): {again} step(s) to run again")
+        return 0
+    task = api.post(f"/tasks/{args.id}/retry")
     emit(args, task, f"retrying {task['id']} ({task['name']}): {task['state']}")
     return 0
 

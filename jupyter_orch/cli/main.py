@@ -7,7 +7,7 @@ import logging
 import sys
 
 from ..core.errors import OrchError
-from . import commands
+from . import commands, workflows
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -29,6 +29,11 @@ def _task_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float)
     p.add_argument("--env", action="append", default=[], metavar="K=V")
     p.add_argument("--wait", action="store_true", help="follow the output and exit with the task's status")
+
+
+def _param_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--param", action="append", default=[], metavar="K=V",
+                   help="a workflow param (YAML value: 0.1, 3, true, [1, 2], text)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +68,38 @@ def build_parser() -> argparse.ArgumentParser:
     _task_options(notebook)
     notebook.set_defaults(func=commands.cmd_submit_notebook)
 
-    status = sub.add_parser("status", help="recent tasks, or one task with its attempts")
+    run = sub.add_parser("run", help="run a workflow file (steps as tasks with dependencies)")
+    _common(run)
+    run.add_argument("file", metavar="FILE", help="the workflow file (YAML or JSON); its notebooks are sent")
+    _param_option(run)
+    run.add_argument("--wait", action="store_true",
+                     help="show the steps until the run ends; exit 0 succeeded, 1 failed, 130 cancelled")  # fmt: skip
+    run.set_defaults(func=workflows.cmd_run)
+
+    runs = sub.add_parser("runs", help="recent workflow runs")
+    _common(runs)
+    runs.add_argument("--state", help="only these states (comma-separated: running, succeeded, ...)")
+    runs.add_argument("--limit", type=int, default=50)
+    runs.set_defaults(func=workflows.cmd_runs)
+
+    schedule = sub.add_parser(
+        "schedule", help="workflows run on a cron expression: add FILE | list | remove ID"
+    )
+    actions = schedule.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="run a workflow file on a cron expression")
+    _common(add)
+    add.add_argument("file", metavar="FILE")
+    add.add_argument("--cron", required=True, metavar="EXPR", help="e.g. '0 3 * * *' (03:00 every day, UTC)")
+    add.add_argument("--name", help="default: the workflow's name")
+    _param_option(add)
+    listing = actions.add_parser("list", help="the schedules, their next and last runs")
+    _common(listing)
+    remove = actions.add_parser("remove", help="remove a schedule (its runs stay)")
+    _common(remove)
+    remove.add_argument("id", metavar="ID")
+    schedule.set_defaults(func=workflows.cmd_schedule)
+
+    status = sub.add_parser("status", help="recent tasks, or one task with its attempts, or a run's DAG")
     _common(status)
     status.add_argument("id", nargs="?")
     status.add_argument("--state", help="only these states (comma-separated)")
@@ -79,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs.set_defaults(func=commands.cmd_logs)
 
     for name, func, text in (
-        ("cancel", commands.cmd_cancel, "cancel a task"),
-        ("retry", commands.cmd_retry, "run a failed or cancelled task again"),
+        ("cancel", commands.cmd_cancel, "cancel a task or a workflow run"),
+        ("retry", commands.cmd_retry, "run a failed or cancelled task again (or a run's failed steps)"),
     ):
         p = sub.add_parser(name, help=text)
         _common(p)
@@ -131,6 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except OrchError as exc:
+        if exc.details:  # a workflow file's problems: each with its line and column
+            for line in exc.details:
+                print(line, file=sys.stderr)
+            print(
+                f"jupyter orch {args.command}: {len(exc.details)} problem(s) in the workflow; nothing was submitted",
+                file=sys.stderr,
+            )
+            return 1
         where = f" ({exc.field})" if exc.field else ""
         print(f"jupyter orch {args.command}: {exc.message}{where}", file=sys.stderr)
         return 1

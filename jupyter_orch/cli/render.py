@@ -1,4 +1,5 @@
-"""Human output for the CLI: rich tables of tasks and workers, durations, sizes."""
+"""Human output for the CLI: rich tables of tasks, workers, workflow runs and schedules, a
+run's DAG as a tree, durations, sizes."""
 
 from __future__ import annotations
 
@@ -127,6 +128,118 @@ def workers_table(workers: list[dict[str, Any]]) -> Table:
             "\n".join(gpus) or "-",
             ",".join(f"{k}={v}" for k, v in (w.get("labels") or {}).items()) or "-",
             load,
+        )
+    return table
+
+
+def when(ts: float | None) -> str:
+    """A moment as local date and time, with how far it is from now."""
+    if not ts:
+        return "-"
+    delta = ts - time.time()
+    rel = f"in {duration(delta)}" if delta >= 0 else f"{duration(-delta)} ago"
+    return f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(ts))} ({rel})"
+
+
+def _running_for(item: dict[str, Any]) -> float | None:
+    dur = item.get("duration")
+    if dur is None and item.get("started_at") and item.get("state") == "running":
+        dur = time.time() - item["started_at"]
+    return dur
+
+
+def runs_table(runs: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for col in ("ID", "NAME", "STATE", "STEPS", "DURATION", "CREATED"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("ID", "STATE"))
+    for r in runs:
+        done = r.get("steps_done")
+        total = r.get("step_count", 0)
+        dur = r.get("duration")
+        if dur is None and r["state"] == "running" and r.get("created_at"):
+            dur = time.time() - r["created_at"]
+        table.add_row(
+            r["id"],
+            r["name"] + (" [dim](scheduled)[/]" if r.get("schedule_id") else ""),
+            state(r["state"]),
+            f"{done}/{total}" if done is not None else str(total),
+            duration(dur),
+            ago(r.get("created_at")),
+        )
+    return table
+
+
+def step_line(s: dict[str, Any]) -> str:
+    """One step: name, state, how long, which attempt, cached, and why (errors in red)."""
+    parts = [f"[bold]{s['name']}[/]", state(s["state"])]
+    if s.get("cached"):
+        parts.append("[green]cached[/]")
+    dur = _running_for(s)
+    if dur is not None:
+        parts.append(duration(dur))
+    if (s.get("attempt") or 0) > 1:
+        parts.append(f"attempt {s['attempt']}")
+    if s.get("error"):
+        parts.append(f"[red]{s['error']}[/]")
+    elif s.get("reason") and not s.get("cached") and s["state"] not in ("succeeded", "running"):
+        parts.append(f"[yellow]{s['reason']}[/]")
+    return "  ".join(parts)
+
+
+def run_tree(run: dict[str, Any]) -> Tree:
+    """The run's DAG: each step under the first step it depends on (its other parents said)."""
+    head = f"[bold]{run['name']}[/] {run['id']}  {state(run['state'])}"
+    took = run.get("duration")
+    tree = Tree(head + (f"  {duration(took)}" if took is not None else ""))
+    steps = run.get("steps") or []
+    names = {s["name"] for s in steps}
+    children: dict[str, list[dict[str, Any]]] = {}
+    roots = []
+    for s in steps:
+        parents = [d for d in s.get("depends") or [] if d in names]
+        if parents:
+            children.setdefault(parents[0], []).append(s)
+        else:
+            roots.append(s)
+
+    def add(node: Tree, s: dict[str, Any]) -> None:
+        parents = [d for d in s.get("depends") or [] if d in names]
+        also = f"  [dim](also after {', '.join(parents[1:])})[/]" if len(parents) > 1 else ""
+        branch = node.add(step_line(s) + also)
+        for child in children.get(s["name"], []):
+            add(branch, child)
+
+    for s in roots:
+        add(tree, s)
+    return tree
+
+
+def steps_table(steps: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for col in ("STEP", "STATE", "DURATION", "ATTEMPT", "REASON / ERROR"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("STEP", "STATE"))
+    for s in steps:
+        why = f"[red]{s['error']}[/]" if s.get("error") else (s.get("reason") or "")
+        table.add_row(
+            s["name"],
+            state(s["state"]) + (" [green](cached)[/]" if s.get("cached") else ""),
+            duration(_running_for(s)),
+            str(s.get("attempt") or "-"),
+            why,
+        )
+    return table
+
+
+def schedules_table(schedules: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for col in ("ID", "NAME", "CRON", "NEXT", "LAST FIRED", "LAST RUN"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("ID", "CRON"))
+    for s in schedules:
+        last = s.get("last_run_id") or "-"
+        if s.get("last_error"):
+            last += f"\n[red]{s['last_error']}[/]"
+        table.add_row(
+            s["id"], s["name"], s["cron"], when(s.get("next_at")), when(s.get("last_fired_at")), last
         )
     return table
 

@@ -88,7 +88,10 @@ class Schedules:
         (every problem of the file, the params' types), nothing submitted."""
         if not isinstance(body, Mapping):
             raise SpecError("a schedule is a JSON object: a workflow run request with a cron expression")
-        cron = check_cron(body.get("cron"))
+        cron = body.get("cron")
+        if not isinstance(cron, str):
+            raise SpecError("cron: the cron expression to run on is needed (e.g. '0 3 * * *')", field="cron")
+        cron = check_cron(cron)
         name = body.get("name")
         if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
             raise SpecError(f"name must be text of at most {MAX_NAME} characters", field="name")
@@ -105,7 +108,7 @@ class Schedules:
         self.wake()
         return self.view(row)
 
-    async def list(self, owner: str | None = None) -> list[dict[str, Any]]:
+    async def views(self, owner: str | None = None) -> list[dict[str, Any]]:
         rows = await self._db(self.store.list_schedules, owner)
         return [self.view(r) for r in rows]
 

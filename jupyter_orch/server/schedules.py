@@ -21,7 +21,7 @@ class _Base(OrchAPIHandler):
 class SchedulesHandler(_Base):
     async def get(self) -> None:
         schedules = await self.schedules()
-        self.write_json({"schedules": await schedules.list(self.owner)})
+        self.write_json({"schedules": await schedules.views(self.owner)})
 
     async def post(self) -> None:
         schedules = await self.schedules()

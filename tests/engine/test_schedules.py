@@ -103,10 +103,10 @@ async def test_fires_once_at_its_time_and_not_again_until_the_next(setup):
     assert (await schedules.tick())[0] == []  # the same moment again: nothing
     clock.now = first + 45
     assert (await schedules.tick())[0] == []  # later in the firing minute: nothing either
-    view = (await schedules.list("ann"))[0]
+    view = (await schedules.views("ann"))[0]
     assert view["last_fired_at"] == first and view["last_run_id"] == made[0]
     assert view["next_at"] == first + DAY
-    assert await schedules.list("bob") == []
+    assert await schedules.views("bob") == []
 
 
 @pytest.mark.asyncio
@@ -118,7 +118,7 @@ async def test_five_missed_firings_make_one_run_for_the_latest(setup):
     made, _ = await schedules.tick()
     assert len(made) == 1
     assert len(await scheduled_runs(engine, added["id"])) == 1
-    view = (await schedules.list())[0]
+    view = (await schedules.views())[0]
     assert view["last_fired_at"] == first + 4 * DAY  # the latest missed time, not the first
     assert (await schedules.tick())[0] == []
 
@@ -136,7 +136,7 @@ async def test_a_removed_schedule_fires_no_more(setup):
     clock.now = first + 3 * DAY
     assert (await schedules.tick())[0] == []
     assert len(await scheduled_runs(engine, added["id"])) == 1
-    assert await schedules.list() == []
+    assert await schedules.views() == []
 
 
 @pytest.mark.asyncio
@@ -156,7 +156,7 @@ async def test_bad_requests_are_refused_with_nothing_stored(setup):
     with pytest.raises(SpecError, match="param n must be an int") as info:
         await schedules.add(body(params={"n": "many"}), "ann")
     assert info.value.field == "params.n"
-    assert await schedules.list() == []
+    assert await schedules.views() == []
 
 
 @pytest.mark.asyncio
@@ -173,7 +173,7 @@ async def test_a_schedule_that_no_longer_plans_is_reported_and_others_still_fire
     clock.now = first + 1
     made, _ = await schedules.tick()
     assert len(made) == 1 and len(await scheduled_runs(engine, good["id"])) == 1
-    views = {v["id"]: v for v in await schedules.list()}
+    views = {v["id"]: v for v in await schedules.views()}
     assert "param n must be an int" in views[broken.id]["last_error"]
     assert views[broken.id]["last_fired_at"] == first and views[broken.id]["last_run_id"] is None
     assert views[good["id"]]["last_error"] is None
@@ -190,6 +190,6 @@ async def test_the_running_loop_fires_when_woken_after_the_clock_moved(setup):
     schedules.wake()
     event = await asyncio.wait_for(sub.get(), 10)
     assert event is not None and event["run"]["state"] == "running"
-    views = await schedules.list()
+    views = await schedules.views()
     assert views[0]["last_run_id"] == event["run"]["id"]
     await schedules.stop()
