@@ -163,14 +163,17 @@ def check(doc: Any, notebook_exists: Any = None) -> list[Problem]:
     if cycle:
         i = first_at[cycle[0]]
         problems.append(Problem(("tasks", i, "depends"), "dependency cycle: " + " → ".join(cycle)))
-    ancestors = None if cycle else _ancestors(graph)  # with a cycle, "upstream" means nothing
     for i, step in enumerate(tasks):
         if isinstance(step, Mapping) and isinstance(step.get("name"), str):
-            upstream = None if ancestors is None else ancestors.get(step["name"], set())
             texts = list(_strings(step.get("parameters"), ("tasks", i, "parameters")))
             texts += [
                 (("tasks", i, k), step[k]) for k in ("shell", "notebook") if isinstance(step.get(k), str)
             ]
+            texts = [(path, text) for path, text in texts if "{{" in text]
+            if not texts:
+                continue
+            # with a cycle, "upstream" means nothing; else only steps that use templates pay for it
+            upstream = None if cycle else _ancestors(graph, step["name"])
             for path, text in texts:
                 _check_templates(text, path, step["name"], params, upstream, problems)
     return problems
@@ -288,9 +291,10 @@ def _strings(value: Any, path: Path) -> Iterable[tuple[Path, str]]:
 
 
 # ---------------------------------------------------------------------------- building
-def build(doc: Mapping[str, Any], notebook_exists: Any = None) -> Workflow:
-    """The workflow of a document :func:`check` passes; raises :class:`WorkflowInvalid`."""
-    problems = check(doc, notebook_exists)
+def build(doc: Mapping[str, Any], notebook_exists: Any = None, *, checked: bool = False) -> Workflow:
+    """The workflow of a document :func:`check` passes; raises :class:`WorkflowInvalid`.
+    ``checked``: the caller has just checked it (a large file is not checked twice)."""
+    problems = [] if checked else check(doc, notebook_exists)
     if problems:
         raise WorkflowInvalid(problems)
     params = _check_params(doc.get("params"), [])

@@ -144,7 +144,19 @@ class WorkerSessions:
                 continue
             row = self.tasks.get(task_id)
             handle.release(task_id)
-            if row is not None and row.state.active and row.attempt == slot.attempt:
+            if row is not None and row.state == TaskState.SCHEDULED and row.attempt == slot.attempt:
+                # never reported started, and the worker does not hold it: the assignment
+                # went down with the old connection. Placed again, not counted as a try.
+                log.info(
+                    "worker %s came back without unstarted task %s; placing it again", handle.name, task_id
+                )
+                self._finish_attempt(
+                    row,
+                    ok=False,
+                    error_kind="not_started",
+                    error=f"worker {handle.name} reconnected without this task; it had not started",
+                )
+            elif row is not None and row.state.active and row.attempt == slot.attempt:
                 log.warning("worker %s came back without task %s; it is lost", handle.name, task_id)
                 self._finish_attempt(
                     row,

@@ -3,6 +3,7 @@ and the run directory's files."""
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import posixpath
 from typing import Any
@@ -30,7 +31,11 @@ class WorkflowsHandler(OrchAPIHandler):
 
     async def post(self) -> None:
         engine = await self.engine()
-        plan = plan_request(self.json_body(), owner=self.owner, prepare_dir=self.orch.run_files.prepare)
+        body = self.json_body()
+        # checking and planning a large file takes seconds: not on the loop workers talk to
+        plan = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: plan_request(body, owner=self.owner, prepare_dir=self.orch.run_files.prepare)
+        )
         run = await engine.submit_run(plan)
         self.write_json(await engine.describe_run(run.id, self.owner), status=201)
 
@@ -72,8 +77,6 @@ class WorkflowFilesHandler(OrchAPIHandler):
         self.write_json({"run_id": run.id, "run_dir": run.run_dir, "files": files})
 
     async def _in_thread(self, fn: Any, *args: Any) -> Any:
-        import asyncio
-
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 

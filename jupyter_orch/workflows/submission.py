@@ -64,7 +64,7 @@ def plan_request(
     problems = loader.problems_of(doc, notebook_exists=exists)
     if problems:
         raise loader.WorkflowFileInvalid(filename, problems)
-    workflow = build(doc.data, exists)
+    workflow = build(doc.data, exists, checked=True)
     values = apply_params(workflow.params, params)
     notebooks: dict[str, Any] = {}
     for step in workflow.steps:

@@ -197,6 +197,26 @@ async def test_a_worker_back_in_time_keeps_its_tasks(engine: Engine) -> None:
 
 
 @pytest.mark.asyncio
+async def test_an_assignment_lost_with_the_connection_is_placed_again_not_failed(engine: Engine) -> None:
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("w1", slots=2))
+    [started, unstarted] = await engine.submit([shell("a"), shell("b")], {})
+    await link.next("assign")
+    await link.next("assign")
+    engine.worker_message(worker, msg(type="started", task_id=started.id, attempt=1))
+    engine.worker_disconnected(worker, link)  # "b"'s assignment went down with it
+    link2 = Link()
+    worker = engine.worker_hello(
+        TOKEN, link2, hello("w1", slots=2, running=[{"task_id": started.id, "attempt": 1}])
+    )
+    assert started.state == TaskState.RUNNING
+    again = await link2.next("assign")  # sent again, not failed as lost
+    assert again["task_id"] == unstarted.id and again["attempt"] == 2
+    await finish(engine, worker, unstarted.id, attempt=2)
+    assert unstarted.state == TaskState.SUCCEEDED and unstarted.error is None
+
+
+@pytest.mark.asyncio
 async def test_cancelled_while_away_is_cancelled_on_return(engine: Engine) -> None:
     link = Link()
     worker = engine.worker_hello(TOKEN, link, hello("w1"))
