@@ -128,8 +128,11 @@ class Schedules:
         return self.view(row)
 
     def view(self, row: ScheduleRow) -> dict[str, Any]:
-        firing = due(row.cron, _dt(row.last_fired_at or row.created_at), _minute(self.clock()))
-        next_at = firing.due or firing.next  # a firing not made yet is the next one
+        try:
+            firing = due(row.cron, _dt(row.last_fired_at or row.created_at), _minute(self.clock()))
+            next_at: float | None = (firing.due or firing.next).timestamp()  # one not made yet is next
+        except OrchError:  # a cron expression stored before it was checked: it never fires
+            next_at = None
         return {
             "id": row.id,
             "name": row.name,
@@ -141,7 +144,7 @@ class Schedules:
             "last_fired_at": row.last_fired_at,
             "last_run_id": row.last_run_id,
             "last_error": self.errors.get(row.id),
-            "next_at": next_at.timestamp(),
+            "next_at": next_at,
         }
 
     # ------------------------------------------------------------------ firing
