@@ -14,7 +14,10 @@ import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..client.runs import RunHandle
 
 COMPACT_ABOVE = 200  # steps; more are summarised as counts per state and per base step
 DRAW_EVERY = 0.15  # seconds: bursts of events are coalesced into one redraw
@@ -190,7 +193,7 @@ def _node(step: Mapping[str, Any], box: Box, now: float) -> str:
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{NODE_W:.0f}" height="{NODE_H:.0f}" rx="7" ry="7" '
         f'style="fill:{_rgba(colour, 0.22)};stroke:{colour};stroke-width:{width}{dash}"/>'
         f'<text x="{x + 9:.1f}" y="{y + 17:.1f}" style="{TEXT};font-size:12px;font-weight:600">'
-        f"{html.escape(_short(name, 24))}</text>"
+        f"{html.escape(_short(name, 22))}</text>"
         f'<text x="{x + 9:.1f}" y="{y + 33:.1f}" style="{TEXT2};font-size:11px">'
         f"{html.escape(' · '.join(detail))}</text></g>"
     )
@@ -297,7 +300,7 @@ class RunView:
     """A run's live DAG; ``widget`` is the ipywidgets ``HTML`` shown in the cell. A background
     thread follows the events WebSocket (falling back to long polls) until the run ends."""
 
-    def __init__(self, handle: Any, follow: bool = True) -> None:
+    def __init__(self, handle: RunHandle, follow: bool = True) -> None:
         import ipywidgets
 
         self.handle = handle
@@ -436,10 +439,10 @@ class RunView:
         self.draws += 1
 
 
-_SHOWN: weakref.WeakKeyDictionary[Any, tuple[int | None, RunView]] = weakref.WeakKeyDictionary()
+_SHOWN: weakref.WeakKeyDictionary[RunHandle, tuple[int | None, RunView]] = weakref.WeakKeyDictionary()
 
 
-def show_run(handle: Any, follow: bool = True) -> RunView:
+def show_run(handle: RunHandle, follow: bool = True) -> RunView:
     """Display ``handle``'s run as a live DAG. A handle shown twice in one cell (``%orch
     workflow`` shows it, then IPython displays the handle it returns) is shown once."""
     from IPython import get_ipython
@@ -454,9 +457,3 @@ def show_run(handle: Any, follow: bool = True) -> RunView:
     _SHOWN[handle] = (count, view)
     display(view)
     return view
-
-
-def views_of(handle: Any) -> list[RunView]:
-    """The view last shown for ``handle`` (a list: empty when none was)."""
-    seen = _SHOWN.get(handle)
-    return [seen[1]] if seen else []

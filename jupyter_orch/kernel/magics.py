@@ -1,7 +1,8 @@
 """The ``%%orch`` cell magic and ``%orch`` line magics.
 
 ``%%orch run [options]`` runs the cell on a worker (:mod:`.cells`); ``%orch status [ID]``,
-``logs ID [-f]``, ``cancel ID`` and ``workers`` look at the orchestrator from the notebook.
+``logs ID [-f]``, ``cancel ID`` and ``workers`` look at the orchestrator from the notebook;
+``%orch notebook PATH`` runs a notebook and ``%orch workflow FILE`` a workflow (a live DAG).
 Bad options print the usage line (IPython's ``UsageError``: no traceback).
 """
 
@@ -24,10 +25,14 @@ RUN_USAGE = (
     "%%orch run [--gpus N] [--cpus N] [--memory 8Gi] [--gpu-type T] [--image IMG] [--name NAME] "
     "[--in a,b] [--out x,y] [--retries N] [--timeout S] [--label k=v] [--async [--as NAME]]"
 )
-LINE_USAGE = "%orch status [ID] | logs ID [-f] | cancel ID | workers | notebook PATH | workflow FILE"
+LINE_USAGE = (
+    "%orch status [ID] | logs ID [-f] | cancel ID | workers | notebook PATH [-p NAME VALUE] "
+    "| workflow FILE [-p NAME VALUE] [--wait]"
+)
 NOTEBOOK_USAGE = (
     "%orch notebook PATH [-p NAME VALUE ...] [--gpus N] [--cpus N] [--memory 8Gi] [--kernel K] [--output OUT]"
 )
+WORKFLOW_USAGE = "%orch workflow FILE [-p NAME VALUE ...] [--wait]"
 NO_SERVER = (
     "no jupyter-orch server is reachable: start one with `jupyter orch serve`, or run this "
     "notebook in a JupyterLab that has the jupyter-orch extension"
@@ -246,8 +251,52 @@ class OrchMagics(Magics):
         except RemoteError as exc:
             raise cells.readable(exc, future) from None
 
-    def _line_workflow(self, rest: str) -> None:
-        raise UsageError("%orch workflow arrives with workflow support; it cannot run yet")
+    def _line_workflow(self, rest: str) -> Any:
+        """``%orch workflow FILE [-p NAME VALUE ...] [--wait]``: run a workflow file, shown
+        here as a live DAG; the value is the run's handle (``--wait``: once it has ended)."""
+        try:
+            words = shlex.split(rest)
+        except ValueError as exc:
+            raise UsageError(f"{exc}\nusage: {WORKFLOW_USAGE}") from None
+        p = _Parser(WORKFLOW_USAGE)
+        p.add_argument("path")
+        p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+        p.add_argument("--wait", action="store_true")
+        ns = p.parse_args(words)
+        from ..client.notebooks import param_value
+        from ..workflows.loader import WorkflowFileInvalid
+        from .dag import show_run
+
+        params = {name: param_value(text) for name, text in ns.param}
+        client = _client()
+        try:
+            handle = client.submit_workflow(ns.path, params)
+        except WorkflowFileInvalid as exc:  # every problem, file:line:col, and no traceback
+            count = f"{len(exc.details)} problems" if len(exc.details) > 1 else "1 problem"
+            raise UsageError(
+                f"{ns.path} is not a valid workflow ({count}):\n" + "\n".join(exc.details)
+            ) from None
+        except FileNotFoundError as exc:
+            raise UsageError(f"no workflow file at {exc.filename or ns.path}") from None
+        except OrchError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            view = show_run(handle)
+            if ns.wait:
+                handle.wait()
+                view.join(30)  # its last drawing belongs to this cell
+        except KeyboardInterrupt:
+            if ns.wait:  # as with a cell or a notebook: stopping the wait stops the run
+                try:
+                    handle.cancel()
+                    said = "cancelled"
+                except Exception as exc:  # the interrupt is what the user sees; say what became of it
+                    said = f"could not be cancelled: {exc}"
+                print(f"\njupyter-orch: interrupted; workflow run {handle.id} {said}", file=sys.stderr)
+            raise
+        except OrchError as exc:
+            raise UsageError(str(exc)) from None
+        return handle
 
 
 def _client() -> Any:

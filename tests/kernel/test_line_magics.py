@@ -43,12 +43,12 @@ def test_status_logs_cancel_and_workers(notebook):
     assert "local-0" in workers and "local-1" in workers
 
 
-def test_line_magic_usage_and_the_parts_still_to_come(notebook):
+def test_line_magic_usage_and_bad_arguments(notebook):
     assert "usage: %orch status [ID]" in said(notebook.run("%orch frobnicate"))
     assert "one task id" in said(notebook.run("%orch logs"))
     assert "no notebook at" in said(notebook.run("%orch notebook nowhere.ipynb"))
     assert "usage: %orch notebook PATH" in said(notebook.run("%orch notebook"))
-    assert "arrives with workflow support" in said(notebook.run("%orch workflow flow.yaml"))
+    assert "usage: %orch workflow FILE" in said(notebook.run("%orch workflow"))
     assert "no task" in said(notebook.run("%orch status 01aaaaaaaaaaaaaaaaaaaaaaaa"))
 
 
