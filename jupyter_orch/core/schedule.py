@@ -39,7 +39,9 @@ def due(expression: str, last: datetime, now: datetime) -> Firing:
     at most once, for the latest firing time not after ``now``, however many were missed."""
     last, now = _utc(last), _utc(now)
     expression = check_cron(expression)
-    latest = now if croniter.match(expression, now) else croniter(expression, now).get_prev(datetime)
+    # the firing time is the whole minute: a later look within that minute is not a new one
+    minute = now.replace(second=0, microsecond=0)
+    latest = minute if croniter.match(expression, minute) else croniter(expression, now).get_prev(datetime)
     return Firing(latest if latest > last else None, next_after(expression, now))
 
 

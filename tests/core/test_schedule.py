@@ -21,6 +21,13 @@ def test_not_yet_then_on_time():
     assert firing.due == at(21, 3) and firing.next == at(22, 3)
 
 
+def test_a_second_look_within_the_firing_minute_does_not_fire_again():
+    fired = due("0 3 * * *", last=at(20, 12), now=at(21, 3).replace(second=30))
+    assert fired.due == at(21, 3)  # the firing time is the whole minute
+    again = due("0 3 * * *", last=fired.due, now=at(21, 3).replace(second=45))
+    assert again.due is None
+
+
 def test_a_server_down_for_days_catches_up_once_for_the_latest_time():
     firing = due("0 3 * * *", last=at(1, 3), now=at(20, 9))
     assert firing.due == at(20, 3) and firing.next == at(21, 3)  # 19 missed days: one firing
