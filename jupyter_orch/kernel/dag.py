@@ -304,8 +304,7 @@ class RunView:
         import ipywidgets
 
         self.handle = handle
-        self.run: dict[str, Any] = dict(handle._repr_json_() or {})
-        self.run.setdefault("id", handle.id)
+        self._set({"id": handle.id, **(handle._repr_json_() or {})})
         self.note = ""
         self.draws = 0
         self.followed_by = ""  # "events" or "polling": how the view learnt of the end
@@ -419,17 +418,17 @@ class RunView:
             step = (task.get("metadata") or {}).get("step") or {}
             if not isinstance(step, dict) or step.get("run") != self.run["id"]:
                 return
-            for s in self.run.get("steps") or []:
-                if s.get("task_id") == task.get("id"):
-                    s.update({k: task.get(k) for k in STEP_FIELDS})
-                    s["cached"] = str(task.get("reason") or "").startswith("cached:")
-                    break
-            else:  # a task of this run the view does not know: read the run again
+            s = self._by_task.get(str(task.get("id")))
+            if s is None:  # a task of this run the view does not know: read the run again
                 self._set(self.handle.status())
+            else:
+                s.update({k: task.get(k) for k in STEP_FIELDS})
+                s["cached"] = str(task.get("reason") or "").startswith("cached:")
             self._dirty = True
 
     def _set(self, view: dict[str, Any]) -> None:
         self.run = dict(view)
+        self._by_task = {str(s.get("task_id")): s for s in self.run.get("steps") or []}
         self._dirty = True
 
     def _draw(self) -> None:
