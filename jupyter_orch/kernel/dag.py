@@ -336,6 +336,8 @@ class RunView:
     def text(self) -> str:
         return text(self.run)
 
+    __repr__ = text
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
         bundle["text/plain"] = self.text()
