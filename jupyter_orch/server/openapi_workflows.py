@@ -102,7 +102,87 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+SCHEMAS["Schedule"] = {
+    "type": "object",
+    "required": ["id", "name", "cron", "owner", "params", "created_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "cron": {"type": "string", "description": "a cron expression, UTC"},
+        "owner": {"type": "string"},
+        "filename": {"type": ["string", "null"]},
+        "params": {"type": "object"},
+        "created_at": {"type": "number"},
+        "last_fired_at": {**_NULLABLE_NUM, "description": "the cron time it last fired for"},
+        "last_run_id": _NULLABLE_STR,
+        "last_error": {**_NULLABLE_STR, "description": "why its last firing started no run"},
+        "next_at": _NULLABLE_NUM,
+    },
+}
+SCHEMAS["ScheduleSubmit"] = {
+    "allOf": [_ref("WorkflowSubmit")],
+    "type": "object",
+    "required": ["cron"],
+    "properties": {"cron": {"type": "string"}, "name": {"type": "string", "maxLength": 200}},
+}
+SCHEDULE_ID = {
+    "name": "schedule_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-z]{26}$"},
+}
+
+
+def _schedule_paths() -> dict[str, Any]:
+    one = _json(_ref("Schedule"))
+    return {
+        "/workflows/schedules": {
+            "get": {
+                "summary": "Scheduled workflows, oldest first",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["schedules"],
+                            "properties": {"schedules": {"type": "array", "items": _ref("Schedule")}},
+                        }
+                    ),
+                    **_errors("401"),
+                },
+            },
+            "post": {
+                "summary": "Register a workflow to run on a cron expression (checked now; fires once "
+                "for the latest missed time after a downtime)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("ScheduleSubmit")}},
+                },
+                "responses": {"201": _json(_ref("Schedule"), "registered"), **_errors("400", "401")},
+            },
+        },
+        "/workflows/schedules/{schedule_id}": {
+            "get": {
+                "summary": "One schedule",
+                "parameters": [SCHEDULE_ID],
+                "responses": {"200": one, **_errors("401", "403", "404")},
+            },
+            "delete": {
+                "summary": "Remove a schedule (its past runs stay)",
+                "parameters": [SCHEDULE_ID],
+                "responses": {
+                    "200": _json(_ref("Schedule"), "the removed schedule"),
+                    **_errors("401", "403", "404"),
+                },
+            },
+        },
+    }
+
+
 def paths() -> dict[str, Any]:
+    return {**_schedule_paths(), **_run_paths()}
+
+
+def _run_paths() -> dict[str, Any]:
     run = _json(_ref("Run"), "the run with its steps' states")
     return {
         "/workflows": {

@@ -93,6 +93,13 @@ def test_real_workflow_responses_match_the_schemas(orch):
     with pytest.raises(SpecError) as info:
         api.post("/workflows", {"source": "name: x\ntasks: []\n"})
     assert info.value.details  # every problem, as file:line:column
+    schedule = api.post(
+        "/workflows/schedules", {"source": source, "filename": "doc.yaml", "cron": "0 3 * * *"}
+    )
+    check(schedule, "Schedule")
+    for item in api.get("/workflows/schedules")["schedules"]:
+        check(item, "Schedule")
+    check(api.delete(f"/workflows/schedules/{schedule['id']}"), "Schedule")
 
 
 def test_document_is_served(orch):
