@@ -51,6 +51,7 @@ def test_the_quickstart_notebook_runs(lab_server):
     kernel = ServerKernel(lab_server)
     try:
         outputs = []
+        kernel.execute(f"import os; os.chdir({str(EXAMPLES)!r})")  # as JupyterLab starts it: beside the notebook
         for cell in nb.cells:
             if cell.cell_type == "code":
                 out = kernel.execute(cell.source)
@@ -65,3 +66,5 @@ def test_the_quickstart_notebook_runs(lab_server):
     assert "running on" in text and "epoch 1: loss" in text  # the remote cell's own output, streamed
     assert "back in the notebook: [" in text  # its outputs, bound here
     assert "gathered: [0, 1, 4, 9, 16, 25, 36, 49]" in text
+    assert "run succeeded - test accuracy: 0." in text  # the example pipeline, as a workflow run
+    assert "model-C0.5.pkl" in text
