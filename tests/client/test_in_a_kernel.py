@@ -51,7 +51,9 @@ def test_the_quickstart_notebook_runs(lab_server):
     kernel = ServerKernel(lab_server)
     try:
         outputs = []
-        kernel.execute(f"import os; os.chdir({str(EXAMPLES)!r})")  # as JupyterLab starts it: beside the notebook
+        kernel.execute(
+            f"import os; os.chdir({str(EXAMPLES)!r})"
+        )  # as JupyterLab starts it: beside the notebook
         for cell in nb.cells:
             if cell.cell_type == "code":
                 out = kernel.execute(cell.source)

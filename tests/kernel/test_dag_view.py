@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from jupyter_orch.client import Client
-from jupyter_orch.kernel import dag
+from jupyter_orch.kernel import dag, dagdraw
 
 from support.proxy import CuttableProxy
 
@@ -40,31 +40,31 @@ def svg_of(html_text):
 
 # ---------------------------------------------------------------------------- layout
 def test_layers_run_left_to_right_by_longest_path():
-    placed = dag.layout(DIAMOND)
+    placed = dagdraw.layout(DIAMOND)
     assert placed.layers() == [["a"], ["b", "c"], ["d"]]
     x = {n: b.x for n, b in placed.boxes.items()}
     assert x["a"] < x["b"] == x["c"] < x["d"]
-    y = {n: b.y + dag.NODE_H / 2 for n, b in placed.boxes.items()}
+    y = {n: b.y + dagdraw.NODE_H / 2 for n, b in placed.boxes.items()}
     assert y["a"] == y["d"] == (y["b"] + y["c"]) / 2  # layers centred
     assert sorted(placed.edges) == [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")]
     # a shortcut does not pull a step left: the longest path decides
-    assert dag.layout([step("a"), step("b", "a"), step("c", "a", "b")]).layers() == [["a"], ["b"], ["c"]]
+    assert dagdraw.layout([step("a"), step("b", "a"), step("c", "a", "b")]).layers() == [["a"], ["b"], ["c"]]
 
 
 def test_order_within_a_layer_follows_the_upstream_steps_and_not_the_states():
     steps = [step("r1"), step("r2"), step("x", "r2"), step("y", "r1"), step("z")]
-    placed = dag.layout(steps)
+    placed = dagdraw.layout(steps)
     assert placed.layers() == [["r1", "r2", "z"], ["y", "x"]]  # y under r1, x under r2: no crossing
-    again = dag.layout([{**s, "state": "succeeded", "cached": True} for s in steps])
+    again = dagdraw.layout([{**s, "state": "succeeded", "cached": True} for s in steps])
     assert again.boxes == placed.boxes
-    assert placed.width > 2 * dag.NODE_W and placed.height >= 3 * dag.NODE_H
+    assert placed.width > 2 * dagdraw.NODE_W and placed.height >= 3 * dagdraw.NODE_H
 
 
 def test_unknown_dependencies_self_loops_and_cycles_do_not_break_the_layout():
     steps = [step("a", "ghost", "a"), step("b", "c"), step("c", "b")]
-    placed = dag.layout(steps)
+    placed = dagdraw.layout(steps)
     assert set(placed.boxes) == {"a", "b", "c"} and ("ghost", "a") not in placed.edges
-    assert dag.layout([]).layers() == [] and dag.svg([]).startswith("<svg")
+    assert dagdraw.layout([]).layers() == [] and dagdraw.svg([]).startswith("<svg")
 
 
 # ---------------------------------------------------------------------------- drawing
@@ -72,22 +72,22 @@ def test_each_step_is_drawn_in_its_state_colour_with_theme_text():
     states = ["succeeded", "running", "failed", "upstream_failed"]
     steps = [{**s, "state": st} for s, st in zip(DIAMOND, states, strict=True)]
     steps[0].update(duration=2.5)
-    drawn = nodes(dag.svg(steps, now=0.0))
+    drawn = nodes(dagdraw.svg(steps, now=0.0))
     assert set(drawn) == {"a", "b", "c", "d"}
     for s in steps:
         state, style, texts, _ = drawn[s["name"]]
         assert state == s["state"]
-        assert f"stroke:{dag.STATE_COLOURS[s['state']]}" in style
+        assert f"stroke:{dagdraw.STATE_COLOURS[s['state']]}" in style
         assert texts[0] == s["name"] and texts[1].startswith(s["state"].replace("_", " "))
     assert drawn["a"][2][1] == "succeeded · 2.5 s"
-    text = dag.svg(steps)
+    text = dagdraw.svg(steps)
     assert "var(--jp-ui-font-color1" in text  # the step names follow the theme's text colour
     assert len(re.findall(r'class="orch-edge"', text)) == 4
 
 
 def test_a_cached_step_is_dashed_and_says_cached():
     steps = [step("a", state="succeeded", cached=True, duration=0.0), step("b", "a", state="succeeded")]
-    drawn = nodes(dag.svg(steps))
+    drawn = nodes(dagdraw.svg(steps))
     assert drawn["a"][3] == "true" and "stroke-dasharray" in drawn["a"][1] and "cached" in drawn["a"][2][1]
     assert drawn["b"][3] is None and "stroke-dasharray" not in drawn["b"][1]
 
@@ -104,14 +104,14 @@ def test_the_view_has_a_summary_line_and_the_failed_steps_errors():
             step("c", "b", state="upstream_failed", error="dependency b failed"),
         ],
     }
-    page = dag.render(run)
+    page = dagdraw.render(run)
     assert "pipe&lt;line&gt;" in page and "<code>r1</code>" in page
     assert "3 of 3 steps done (1 failed, 1 upstream failed)" in page and "1 min 15 s" in page
     errors = re.search(r'<table class="orch-errors">.*</table>', page).group(0)
     assert "exit status 3 &lt;oops&gt;" in errors and "nonzero_exit" in errors
     assert "dependency b failed" not in errors  # only the failures themselves
     assert set(nodes(svg_of(page))) == {"a", "b", "c"}
-    assert dag.text(run) == (
+    assert dagdraw.text(run) == (
         "workflow run pipe<line> r1 failed: 3 of 3 steps done (1 succeeded, 1 failed, 1 upstream_failed)"
     )
 
@@ -123,7 +123,7 @@ def test_a_large_run_is_summarised_as_counts():
         for i in range(240)
     ]
     steps += [step("report", *(s["name"] for s in steps[1:]), state="pending")]
-    page = dag.render(
+    page = dagdraw.render(
         {"id": "big", "name": "sweep", "state": "running", "created_at": 0.0, "steps": steps}, now=5.0
     )
     assert "<svg" not in page and len(page) < 5000
@@ -131,8 +131,8 @@ def test_a_large_run_is_summarised_as_counts():
     row = re.search(r'<tr data-base="train">(.*?)</tr>', page).group(1)
     assert re.findall(r"<td>(\d*)</td>", row) == ["240", "200", "40", ""]  # pending, running, succeeded
     assert "1 of 242 steps done" in page and "5.0 s" in page
-    at_most = [step(f"s{i}") for i in range(dag.COMPACT_ABOVE)]
-    assert "<svg" in dag.render({"steps": at_most}) and "<svg" not in dag.render(
+    at_most = [step(f"s{i}") for i in range(dagdraw.COMPACT_ABOVE)]
+    assert "<svg" in dagdraw.render({"steps": at_most}) and "<svg" not in dagdraw.render(
         {"steps": [*at_most, step("x")]}
     )
 
