@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WIDTH = 50
 
 
-def noop_step(**_):
+def noop_step(*_, **__):
     return None
 
 
