@@ -217,7 +217,9 @@ def _result(nb: Any) -> bytes:
 
 
 def working_dir(task_id: str, base: str, env: dict[str, str]) -> str:
-    """Where the notebook runs: its run's directory (``ORCH_RUN_DIR``), else one of its own."""
-    path = env.get("ORCH_RUN_DIR") or os.path.join(base, "notebook-runs", task_id)
+    """Where the notebook runs: its run's directory (``ORCH_RUN_DIR``) when that is a local
+    path, else (none, or an object store URL the notebook reaches with fsspec) one of its own."""
+    run_dir = env.get("ORCH_RUN_DIR") or ""
+    path = run_dir if run_dir and "://" not in run_dir else os.path.join(base, "notebook-runs", task_id)
     os.makedirs(path, exist_ok=True)
     return path
