@@ -44,10 +44,10 @@ class Runs:
         run.created_at = run.updated_at = time.time()
         self.runs[run.id] = run
         self._progress[run.id] = RunProgress(remaining={s.id for s in plan.specs})
-        self.journal.add(SaveRun(dataclasses.replace(run)))
-        self._publish_run(run)
         try:
-            accepted = self._accept(plan.specs, plan.payloads, {})
+            accepted = self._accept(plan.specs, plan.payloads, {})  # refuses before it stores anything
+            self.journal.add(SaveRun(dataclasses.replace(run)))  # in the commit of its steps
+            self._publish_run(run)
             await self.committed(accepted)
         except Exception:
             self.runs.pop(run.id, None)
