@@ -306,6 +306,17 @@ class Client:
         if fut is not None:
             fut._set_done(None, None, error)
 
+    def _on_unknown(self, task_id: str | None, error: BaseException) -> None:
+        """The server does not know a task we watch. Only a future it had accepted (or one
+        made for an existing id) is answered by that: a watch sent on connect can overtake
+        the submit of a future another thread is making, which the server then accepts."""
+        with self._lock:
+            fut = self._open.get(task_id or "")
+            if fut is None or not fut._accepted.is_set():
+                return
+            self._open.pop(task_id or "", None)
+        fut._set_done(None, None, error)
+
     def _wait(self, fut: Future, timeout: float | None) -> bool:
         return fut._event.wait(timeout)
 

@@ -281,7 +281,7 @@ class SessionChannel:
                 self.client._on_rejected(spec["id"], error)
         elif kind == "unknown":
             cls = ERRORS_BY_CODE.get(msg.get("error"), OrchError)
-            self.client._on_rejected(msg.get("id"), cls(msg.get("message") or "unknown task"))
+            self.client._on_unknown(msg.get("id"), cls(msg.get("message") or "unknown task"))
         elif kind == "hello":
             self.handoff = handoff.usable(msg.get("handoff"))
         elif kind == "error":

@@ -293,7 +293,9 @@ class OrchMagics(Magics):
                 except Exception as exc:  # the interrupt is what the user sees; say what became of it
                     said = f"could not be cancelled: {exc}"
                 print(f"\njupyter-orch: interrupted; workflow run {handle.id} {said}", file=sys.stderr)
-            raise
+            # raised afresh: the frames the interrupt landed in (deep in a socket read) are
+            # not the user's, and IPython cannot always format them
+            raise KeyboardInterrupt() from None
         except OrchError as exc:
             raise UsageError(str(exc)) from None
         return handle

@@ -103,3 +103,26 @@ def test_a_silent_server_is_left_and_the_session_reconnects(orch, monkeypatch):
     assert dropped.wait(10), "the silent connection was never left"
     assert client.submit(add, 2, 3).result(30) == 5
     assert session._link is not link
+
+
+def test_a_task_the_server_does_not_know_is_an_error_but_not_before_its_submit_is_accepted(orch):
+    import pytest
+
+    from jupyter_orch.client.futures import Future
+    from jupyter_orch.core.errors import NotFound
+    from jupyter_orch.core.ids import new_id
+
+    client = orch.client()
+    with pytest.raises(NotFound, match="no task"):
+        client.future(new_id()).result(30)  # an id that exists nowhere: the server says so
+    # a watch sent on (re)connect can overtake the submit of a future another thread is
+    # making; the server's "unknown" for it must not fail it (its submit is on the way)
+    submitting = Future(client, new_id())
+    with client._lock:
+        client._open[submitting.id] = submitting
+    client._on_unknown(submitting.id, NotFound("no task"))
+    assert not submitting.done()
+    submitting._accepted.set()  # once accepted, the server forgetting it is an error
+    client._on_unknown(submitting.id, NotFound("no task"))
+    with pytest.raises(NotFound):
+        submitting.result(1)
