@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from .._version import __version__
-from . import openapi_workflows
 from .base import OrchAPIHandler
 
 _NULLABLE_STR = {"type": ["string", "null"]}
@@ -25,7 +24,9 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 
 _ERR = {
-    "400": _json(_ref("Error"), "Bad input; `field` names the culprit"),
+    "400": _json(
+        _ref("Error"), "Bad input; `field` names the culprit (`problems`: every problem of a workflow file)"
+    ),
     "401": _json(_ref("Error"), "Missing, bad or revoked credentials"),
     "403": _json(_ref("Error"), "Not yours"),
     "404": _json(_ref("Error"), "No such object"),
@@ -498,6 +499,8 @@ def _paths() -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
+    from . import openapi_workflows  # it builds on this module's pieces
+
     return {
         "openapi": "3.1.0",
         "info": {

@@ -5,28 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-_NULLABLE_STR = {"type": ["string", "null"]}
-_NULLABLE_NUM = {"type": ["number", "null"]}
+from .openapi import _NULLABLE_NUM, _NULLABLE_STR, _errors, _json, _ref
+
 _RUN_STATES = ["running", "succeeded", "failed", "cancelled"]
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: str) -> dict[str, Any]:
-    text = {
-        "400": "Bad input; `field` names the culprit, `problems` lists every problem of a workflow file",
-        "401": "Missing, bad or revoked credentials",
-        "403": "Not yours",
-        "404": "No such object",
-        "409": "Wrong state for this action",
-    }
-    return {c: _json(_ref("Error"), text[c]) for c in codes}
 
 
 RUN_ID = {
