@@ -66,6 +66,7 @@ class Dispatch:
             self._assign(assignment)
         newly_unplaceable = {}
         for task_id, reason in result.unplaceable.items():
+            reason = self.provider_reason(task_id, reason)  # e.g. the cluster's word on its pod
             row = self.tasks.get(task_id)
             if row is not None and row.reason != reason:
                 row.reason = reason

@@ -28,6 +28,7 @@ from .events import EventBus
 from .handoff import Handoff
 from .journal import Journal
 from .ports import Blobs, BytesLRU, EngineConfig, Logs, Store
+from .provisioning import Provisioning
 from .queries import Queries
 from .rebalance import Rebalance
 from .recovery import Recovery
@@ -44,7 +45,9 @@ log = logging.getLogger("jupyter_orch.engine")
 NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency", "template"})
 
 
-class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Handoff, Runs):
+class Engine(
+    Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Handoff, Runs, Provisioning
+):
     def __init__(self, store: Store, blobs: Blobs, logs: Logs, config: EngineConfig | None = None) -> None:
         self.store = store
         self.blobs = blobs
@@ -86,6 +89,7 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         self.hostname = socket.gethostname()
         WorkerSessions.__init__(self)
         self._init_runs()
+        self._init_provisioning()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:

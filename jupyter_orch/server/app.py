@@ -274,6 +274,12 @@ class OrchApp(ExtensionApp):
             data_dir=self.data_dir,
             issue_worker_token=self._issue_worker_token,
             revoke_token=engine.revoke_token,
+            set_pending_reason=engine.set_pending_reason,
+            fail_pending=engine.fail_pending,
+            pending_tasks=engine.pending_tasks,
+            worker_status=engine.worker_status,
+            retire_worker=engine.retire_worker,
+            worker_lost=engine.worker_lost,
         )
         engine.provider = provider
         await provider.start(context)

@@ -1,0 +1,145 @@
+"""What a provider may do to tasks and workers, through callables in its ``ProviderContext``
+(providers sit below the engine and never import it).
+
+A provider that starts workers on demand (Kubernetes pods) learns things the scheduler
+cannot know: that no node can take the pod (the tasks stay pending with the cluster's
+words as their reason), that its image cannot be pulled (the tasks fail), that the pod was
+killed for its memory or evicted (the attempts on it end now, retried per each task's
+policy, instead of after the worker grace).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..core.queue import PendingTask
+from ..core.states import TaskState
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger("jupyter_orch.engine")
+
+
+class Provisioning:
+    # task id -> (the attempt it was said of, the provider's reason): a newer attempt
+    # (the task ran and came back) makes the entry stale
+    provider_reasons: dict[str, tuple[int, str]]
+
+    def _init_provisioning(self) -> None:
+        self.provider_reasons = {}
+
+    def provider_reason(self: Engine, task_id: str, reason: str) -> str:
+        """The reason to show for an unplaceable task: the provider's, while it holds."""
+        entry = self.provider_reasons.get(task_id)
+        if entry is None:
+            return reason
+        row = self.tasks.get(task_id)
+        if row is None or row.attempt != entry[0] or row.state != TaskState.PENDING:
+            del self.provider_reasons[task_id]
+            return reason
+        return entry[1]
+
+    def set_pending_reason(self: Engine, task_ids: Iterable[str], reason: str | None) -> None:
+        """Pending tasks wait for the provider's capacity: show why (None: forget it)."""
+        for stale in [t for t in self.provider_reasons if t not in self.tasks]:
+            del self.provider_reasons[stale]
+        for task_id in task_ids:
+            row = self.tasks.get(task_id)
+            if row is None or row.state != TaskState.PENDING:
+                continue
+            if reason is None:
+                if self.provider_reasons.pop(task_id, None) is not None and task_id in self.unplaceable:
+                    row.reason = self.unplaceable[task_id]
+                    self._publish_task(row)
+                continue
+            self.provider_reasons[task_id] = (row.attempt, reason)
+            if row.reason != reason:
+                row.reason = reason
+                self._publish_task(row)
+
+    def pending_tasks(self: Engine, task_ids: Iterable[str]) -> list[PendingTask]:
+        """Those of ``task_ids`` still waiting in the queue to be placed."""
+        return [t for t in (self.queue.get(i) for i in task_ids) if t is not None]
+
+    def fail_pending(self: Engine, task_ids: Iterable[str], error_kind: str, error: str) -> list[str]:
+        """Fail tasks still waiting to be placed (the capacity made for them cannot work);
+        the ids it failed."""
+        failed = []
+        for task_id in task_ids:
+            row = self.tasks.get(task_id)
+            if row is None or row.state != TaskState.PENDING or task_id not in self.queue:
+                continue
+            self._set_state(row, TaskState.FAILED)
+            row.error, row.error_kind, row.traceback = error, error_kind, None
+            row.reason = None
+            row.ended_at = time.time()
+            self.provider_reasons.pop(task_id, None)
+            self._update(row)
+            self._retire(row)
+            self._after_terminal(row)
+            failed.append(task_id)
+        if failed:
+            log.info("%d pending task(s) failed: %s", len(failed), error.splitlines()[0])
+        return failed
+
+    def worker_status(self: Engine, worker_id: str) -> dict[str, Any] | None:
+        """Whether the engine knows the worker, and how it stands (None: never connected,
+        or gone)."""
+        w = self.workers.get(worker_id)
+        if w is None:
+            return None
+        return {"state": w.state, "idle_since": w.idle_since, "running": len(w.running), "name": w.name}
+
+    def retire_worker(self: Engine, worker_id: str, undo: bool = False) -> bool:
+        """Stop placing tasks on an idle worker that is about to be removed; False when it
+        holds tasks (it stays). ``undo``: it stays after all (its removal failed)."""
+        w = self.workers.get(worker_id)
+        if w is None:
+            return True
+        if undo:
+            if w.state == "draining" and w.link is not None:
+                w.state = "connected"
+                self._publish_worker(w)
+                self.kick()
+            return True
+        if w.running:
+            return False
+        if w.state == "connected":
+            w.state = "draining"
+            self._publish_worker(w)
+        return True
+
+    def worker_lost(self: Engine, worker_id: str, error_kind: str, error: str) -> list[str]:
+        """The provider knows the worker is gone (its pod was killed, evicted, deleted): end
+        the attempts on it now with ``error`` (each retried or failed per its policy) instead
+        of waiting out the worker grace. The ids of the tasks it ran."""
+        w = self.workers.get(worker_id)
+        if w is None:
+            return []
+        timer = self._grace_timers.pop(worker_id, None)
+        if timer:
+            timer.cancel()
+        link, w.link = w.link, None
+        if link is not None:
+            link.close(error.splitlines()[0][:120])
+        w.state = "gone"
+        w.disconnected_at = w.disconnected_at or time.time()
+        ended = []
+        for task_id, slot in list(w.running.items()):
+            w.release(task_id)
+            row = self.tasks.get(task_id)
+            if row is not None and row.attempt == slot.attempt and row.state.active:
+                self._finish_attempt(row, ok=False, lost=True, error_kind=error_kind, error=error)
+                ended.append(task_id)
+        if ended:
+            log.warning("worker %s is gone (%s): %d task(s) ended", w.name, error_kind, len(ended))
+        self._persist_worker(w)
+        self._publish_worker(w)
+        del self.workers[worker_id]
+        self._unplaceable_sig = None
+        self.kick()
+        return ended
