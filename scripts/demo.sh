@@ -3,7 +3,7 @@
 # SQLite in the Jupyter data dir, and the examples folder open.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/venv.sh "[lab]"
+source scripts/venv.sh "[lab,examples]"
 echo "jupyter-orch is installed; starting JupyterLab (open examples/quickstart.ipynb)."
 extra=()
 if [ "$(id -u)" = "0" ]; then extra+=(--allow-root); fi
