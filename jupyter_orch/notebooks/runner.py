@@ -171,7 +171,9 @@ def run_notebook(request: dict[str, Any], env: dict[str, str], cwd: str) -> byte
             except CellExecutionError as exc:
                 number = _number(code, index)
                 message = f"cell {number} of {len(code)} failed: {exc.ename}: {exc.evalue}"
-                raise NotebookFailed(message, _ANSI.sub("", str(exc)), _result(nb)) from None
+                # a module missing on this worker fails again on retry: not retried
+                kind = "environment" if exc.ename == "ModuleNotFoundError" else "exception"
+                raise NotebookFailed(message, _ANSI.sub("", str(exc)), _result(nb), kind=kind) from None
     except NotebookFailed:
         POOL.retire(km)
         POOL.refill(kernel)

@@ -87,6 +87,17 @@ def test_a_failing_cell_is_named_and_its_notebook_kept(orch, tmp_path):
     assert orch.api().get(f"/tasks/{fut.id}")["notebook_url"]
 
 
+def test_a_module_missing_on_the_worker_is_not_retried(orch, tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import no_such_module_here")]
+    nbformat.write(nb, tmp_path / "needs.ipynb")
+    fut = orch.client().run_notebook(str(tmp_path / "needs.ipynb"), retries=2, retry_backoff=0.1)
+    with pytest.raises(NotebookFailed, match="ModuleNotFoundError: No module named 'no_such_module_here'"):
+        fut.result(120)
+    task = orch.api().get(f"/tasks/{fut.id}")
+    assert task["error_kind"] == "environment" and task["attempt"] == 1  # it would fail again
+
+
 def test_each_notebook_gets_a_fresh_kernel_and_a_missing_kernel_is_one_sentence(orch, tmp_path):
     client = orch.client()
     path = make_notebook(tmp_path / "train.ipynb")
