@@ -54,7 +54,7 @@ class OrchApp(ExtensionApp):
         "mount at the same path, or an fsspec URL such as s3://bucket/runs.",
     )
     provider = Unicode(
-        "local", config=True, help="Where workers come from: local, static (or a provider_class)."
+        "local", config=True, help="Where workers come from: local, static, kubernetes (or a provider_class)."
     )
     provider_class = Type(
         None,
