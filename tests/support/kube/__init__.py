@@ -6,6 +6,7 @@ and ``kubelet`` fixtures of tests/kube/conftest.py, for test folders that want t
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import watch
+from kubernetes.client.rest import ApiException
 
 from support.kube.apiserver import KubeApiServer, KubeError
 from support.kube.kubelet import Kubelet, pod_gpus
@@ -55,24 +57,33 @@ class PodWatch:
     them by predicate instead of sleeping. The pods that exist already come first, as ADDED."""
 
     def __init__(self, v1: Any, namespace: str = "default", **list_kwargs: Any) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
+        listed = json.loads(v1.list_namespaced_pod(namespace, _preload_content=False, **list_kwargs).data)
+        self.events: list[tuple[str, dict[str, Any]]] = [("ADDED", pod) for pod in listed["items"]]
         self.error: BaseException | None = None
         self._cond = threading.Condition()
+        self._closed = False
         self._watch = watch.Watch()
-        args = (v1.list_namespaced_pod, namespace)
+        args = (v1.list_namespaced_pod, namespace, listed["metadata"]["resourceVersion"])
         self._thread = threading.Thread(target=self._run, args=args, kwargs=list_kwargs, daemon=True)
         self._thread.start()
 
-    def _run(self, list_fn: Any, namespace: str, **kwargs: Any) -> None:
-        try:
-            for event in self._watch.stream(list_fn, namespace, **kwargs):
-                with self._cond:
-                    self.events.append((event["type"], event["raw_object"]))
-                    self._cond.notify_all()
-        except BaseException as exc:
-            with self._cond:
-                self.error = exc
-                self._cond.notify_all()
+    def _run(self, list_fn: Any, namespace: str, version: str, **kwargs: Any) -> None:
+        """Watch from ``version``; a dropped stream is watched again from the last event seen."""
+        while not self._closed:
+            self._watch = watch.Watch()
+            try:
+                for event in self._watch.stream(list_fn, namespace, resource_version=version, **kwargs):
+                    with self._cond:
+                        self.events.append((event["type"], event["raw_object"]))
+                        self._cond.notify_all()
+            except Exception as exc:
+                if isinstance(exc, ApiException) and not self._closed:  # 410 Expired: the test's business
+                    with self._cond:
+                        self.error = exc
+                        self._cond.notify_all()
+                    return
+                time.sleep(0.05)
+            version = self._watch.resource_version or version
 
     def __enter__(self) -> PodWatch:
         return self
@@ -81,6 +92,7 @@ class PodWatch:
         self.close()
 
     def close(self) -> None:
+        self._closed = True
         self._watch.stop()
         self._thread.join(5)
 

@@ -318,7 +318,7 @@ def _pod_causes(spec: Obj) -> list[tuple[str, str]]:
 
 def _mutable_spec_removed(spec: Obj) -> Obj:
     spec = copy.deepcopy(spec)
-    for k in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+    for k in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "schedulingGates"):
         spec.pop(k, None)
     for c in spec.get("containers", []) + spec.get("initContainers", []):
         c.pop("image", None)
@@ -439,9 +439,11 @@ class KubeApiServer:
         cpu: str = "32",
         memory: str = "128Gi",
         labels: dict[str, str] | None = None,
+        taints: list[Obj] | None = None,
         unschedulable: bool = False,
     ) -> Obj:
-        """A Ready node; with ``gpus``, the labels NVIDIA's GPU feature discovery gives it."""
+        """A Ready node; with ``gpus``, the labels NVIDIA's GPU feature discovery gives it;
+        ``taints``: as in its spec (``{"key": ..., "value": ..., "effect": "NoSchedule"}``)."""
         all_labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}
         resources = {"cpu": cpu, "memory": memory, "pods": "110"}
         if gpus:
@@ -459,7 +461,7 @@ class KubeApiServer:
             {"type": "Hostname", "address": name},
         ]
         meta = {"name": name, "labels": all_labels | (labels or {})}
-        spec = {"unschedulable": True} if unschedulable else {}
+        spec = ({"unschedulable": True} if unschedulable else {}) | ({"taints": taints} if taints else {})
         return self.create("nodes", "", {"metadata": meta, "spec": spec, "status": status})
 
     def remove_node(self, name: str) -> None:
@@ -612,6 +614,15 @@ class KubeApiServer:
             _pod_defaults(obj)
             causes += _pod_causes(obj["spec"])
             obj["status"] = {"phase": "Pending"}
+            if obj["spec"].get("schedulingGates"):
+                msg = "Scheduling is blocked due to non-empty scheduling gates"
+                gated = {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "SchedulingGated",
+                    "message": msg,
+                }
+                obj["status"]["conditions"] = [gated | {"lastTransitionTime": now_rfc3339()}]
         elif resource == "secrets":
             self._secret_data(obj)
         elif resource == "namespaces":

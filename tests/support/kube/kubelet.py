@@ -50,6 +50,44 @@ def pod_gpus(pod: Obj) -> int:
     return max([sum(want(c) for c in spec["containers"])] + [want(c) for c in spec.get("initContainers", [])])
 
 
+def untolerated(node: Obj, tolerations: list[Obj]) -> Obj | None:
+    """The node's first NoSchedule/NoExecute taint that no toleration tolerates."""
+    for taint in (node.get("spec") or {}).get("taints") or []:
+        if taint.get("effect") == "PreferNoSchedule":
+            continue
+        if not any(
+            t.get("effect") in (None, "", taint.get("effect"))
+            and (t.get("key") in (None, "") and t.get("operator") == "Exists" or t.get("key") == taint["key"])
+            and (t.get("operator") == "Exists" or t.get("value", "") == taint.get("value", ""))
+            for t in tolerations
+        ):
+            return dict(taint)
+    return None
+
+
+def node_matches(spec: Obj, labels: dict[str, str]) -> bool:
+    """``nodeSelector`` and required node affinity (In, NotIn, Exists, DoesNotExist, Gt, Lt)."""
+    if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
+        return False
+    affinity = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    )
+    if not affinity:
+        return True
+
+    def test(e: Obj) -> bool:
+        op, value, values = e["operator"], labels.get(e["key"]), e.get("values") or []
+        if op in ("Gt", "Lt"):
+            return value is not None and (int(value) > int(values[0])) == (op == "Gt")
+        return {"In": value in values, "NotIn": value not in values, "Exists": value is not None}.get(
+            op, value is None
+        )
+
+    return any(
+        all(test(e) for e in term.get("matchExpressions") or []) for term in affinity["nodeSelectorTerms"]
+    )
+
+
 class _Rule:
     """An injected failure: pods whose name starts with ``prefix`` and that carry ``labels``;
     with neither, the next pod only (claimed by its uid)."""
@@ -108,6 +146,7 @@ class Kubelet:
         self._rules: list[_Rule] = []
         self._watches: list[watch.Watch] = []
         self._threads: list[threading.Thread] = []
+        self._synced = {"sync-pods": threading.Event(), "sync-nodes": threading.Event()}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Kubelet:
@@ -120,6 +159,9 @@ class Kubelet:
             thread = threading.Thread(target=target, args=args, daemon=True, name="kubelet")
             thread.start()
             self._threads.append(thread)
+        for synced in self._synced.values():  # it knows the nodes and pods there are
+            if not synced.wait(30):
+                raise RuntimeError(f"the test kubelet could not list pods and nodes at {self.api.url}")
         return self
 
     def stop(self) -> list[int]:
@@ -168,7 +210,14 @@ class Kubelet:
     def node_lost(self, node: str, *, delete_pods: bool = False) -> None:
         """The node goes away: its pods' processes are killed and the pods marked Failed with
         reason NodeLost (or deleted, as the pod garbage collector does, with ``delete_pods``);
-        then the Node object is deleted."""
+        then the Node object is deleted. Returns when all that is done."""
+        done = threading.Event()
+        self._inbox.put(("node_lost", (node, delete_pods, done)))  # no pod goes there meanwhile
+        if not done.wait(30):
+            raise TimeoutError(f"node {node} could not be lost")
+
+    def _lose_node(self, node: str, delete_pods: bool, done: threading.Event) -> None:
+        self._nodes.pop(node, None)
         with self._lock:
             runners = [r for r in self._runners.values() if r.node == node]
         for runner in runners:
@@ -176,6 +225,7 @@ class Kubelet:
         for runner in runners:
             runner.thread.join(10)
         self.api.remove_node(node)
+        done.set()
 
     def clear_failures(self) -> None:
         """Forget every injected failure (pods in image pull back-off then start)."""
@@ -312,6 +362,10 @@ class Kubelet:
                 self._on_pod("MODIFIED", pod)
         elif kind == "pods":
             self._on_pod(*item)
+        elif kind == "node_lost":
+            self._lose_node(*item)
+        if kind in self._synced:
+            self._synced[kind].set()
         if kind in ("nodes", "sync-nodes"):  # pods bound to a node only now known
             for pod in list(self._pods.values()):
                 if pod["spec"].get("nodeName") in self._nodes and pod["metadata"]["uid"] not in self._runners:
@@ -357,6 +411,8 @@ class Kubelet:
                 or pod["metadata"].get("deletionTimestamp")
             ):
                 continue
+            if pod["spec"].get("schedulingGates") or pod["spec"].get("schedulerName") != "default-scheduler":
+                continue  # waits for its gates to go, or for a scheduler that is not there
             node, message = self._fit(pod)
             meta = pod["metadata"]
             if node is None:
@@ -368,8 +424,8 @@ class Kubelet:
                         "reason": "Unschedulable",
                         "message": message,
                     }
-                    self.patch_status(pod, {"conditions": [cond | {"lastTransitionTime": now_rfc3339()}]})
                     self.event(pod, "FailedScheduling", message, "Warning", "default-scheduler")
+                    self.patch_status(pod, {"conditions": [cond | {"lastTransitionTime": now_rfc3339()}]})
                 continue
             binding = client.V1Binding(
                 metadata=client.V1ObjectMeta(name=meta["name"]),
@@ -402,7 +458,7 @@ class Kubelet:
             )
 
     def _fit(self, pod: Obj) -> tuple[str | None, str]:
-        want, selector = pod_gpus(pod), pod["spec"].get("nodeSelector") or {}
+        want, spec = pod_gpus(pod), pod["spec"]
         nodes = sorted(self._nodes)
         if not nodes:
             return None, "no nodes available to schedule pods"
@@ -417,9 +473,12 @@ class Kubelet:
         for name in nodes:
             node = self._nodes[name]
             labels = node["metadata"].get("labels") or {}
+            taint = untolerated(node, spec.get("tolerations") or [])
             if node.get("spec", {}).get("unschedulable"):
                 reasons["node(s) were unschedulable"] += 1
-            elif any(labels.get(k) != v for k, v in selector.items()):
+            elif taint is not None:
+                reasons[f"node(s) had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"] += 1
+            elif not node_matches(spec, labels):
                 reasons["node(s) didn't match Pod's node affinity/selector"] += 1
             elif want > int(node["status"].get("allocatable", {}).get(GPU, 0)) - used[name]:
                 reasons[f"Insufficient {GPU}"] += 1
@@ -700,17 +759,16 @@ class _PodRunner:
             f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": not found'
         )
         message = f"rpc error: code = NotFound desc = {detail}"
-        self._set(name, state={"waiting": {"reason": "ErrImagePull", "message": message}})
-        self.report()
+        # (events first, here and elsewhere: whoever sees the status finds its events)
         self.k.event(self.pod, "Failed", f'Failed to pull image "{image}": {message}', "Warning")
         self.k.event(self.pod, "Failed", "Error: ErrImagePull", "Warning")
-        self._set(
-            name,
-            state={"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}},
-        )
+        self._set(name, state={"waiting": {"reason": "ErrImagePull", "message": message}})
         self.report()
         self.k.event(self.pod, "BackOff", f'Back-off pulling image "{image}"', "Normal")
         self.k.event(self.pod, "Failed", "Error: ImagePullBackOff", "Warning")
+        backoff = {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
+        self._set(name, state={"waiting": backoff})
+        self.report()
         while self.k._pull_fails(image) and not self.stopped.wait(0.2):
             pass
 
@@ -823,12 +881,9 @@ class _PodRunner:
         status |= {"podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}], "startTime": self.start_time}
         if self.outcome == "evicted":
             status |= {"phase": "Failed", "reason": "Evicted", "message": EVICTED_MSG}
-        elif self.outcome == "node_lost":
-            status |= {
-                "phase": "Failed",
-                "reason": "NodeLost",
-                "message": f"Node {self.node} which was running pod {self.name} is unresponsive",
-            }
+        elif self.outcome in ("node_lost", "deleted-node"):
+            message = f"Node {self.node} which was running pod {self.name} is unresponsive"
+            status |= {"phase": "Failed", "reason": "NodeLost", "message": message}
         ready = status["phase"] == "Running" and all("running" in s["state"] for s in apps)
         unready = [s["name"] for s in apps if "running" not in s["state"]]
         done = status["phase"] in ("Succeeded", "Failed")
@@ -856,6 +911,8 @@ class _PodRunner:
         ]
         if self.outcome == "evicted":
             conditions.append(("DisruptionTarget", True, "TerminationByKubelet", EVICTED_MSG))
+        elif self.outcome in ("node_lost", "deleted-node"):
+            conditions.append(("DisruptionTarget", True, "DeletionByPodGC", "PodGC: node no longer exists"))
         status["conditions"] = [self._condition(*c) for c in conditions]
         if inits:
             status["initContainerStatuses"] = [dict(s) for s in inits]
