@@ -140,6 +140,9 @@ def test_env_from_secrets_and_the_downward_api(kubelet: Kubelet, v1: Any) -> Non
     ]
     body = make_pod("envs", "import json, os; print(json.dumps(dict(os.environ)))", env=env)
     body["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "creds"}, "prefix": "S_"}]
+    body["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "250m"}}
+    cpu = {"resourceFieldRef": {"containerName": "main", "resource": "requests.cpu"}}
+    body["spec"]["containers"][0]["env"].append({"name": "CPU", "valueFrom": cpu})
     with PodWatch(v1) as pods:
         uid = v1.create_namespaced_pod(NS, body).metadata.uid
         pods.wait("envs", phase("Succeeded"))
@@ -152,7 +155,7 @@ def test_env_from_secrets_and_the_downward_api(kubelet: Kubelet, v1: Any) -> Non
         "POD_NS": NS,
     }
     assert {k: seen[k] for k in expected} == expected
-    assert seen["POD_UID"] == uid and seen["GREETING"] == "hello literal"
+    assert seen["POD_UID"] == uid and seen["GREETING"] == "hello literal" and seen["CPU"] == "250m"
     assert (seen["S_token"], seen["S_USER"]) == ("s3cret", "ada")
     assert seen["ORCH_TEST_TAG"] == kubelet.tag and seen["HOSTNAME"] == "envs"
     assert "JUPYTER_ORCH_URL" not in seen  # the test process's environment does not leak in

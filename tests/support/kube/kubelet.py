@@ -831,9 +831,15 @@ class _PodRunner:
             if m := re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path):
                 return str((self.pod["metadata"].get(m[1]) or {}).get(m[2], ""))
             return values[path]
-        if "resourceFieldRef" in source:
-            kind, _, rname = source["resourceFieldRef"]["resource"].partition(".")
-            return str(((c.get("resources") or {}).get(kind) or {}).get(rname, "0"))
+        if "resourceFieldRef" in source:  # requests.X / limits.X of this or the named container
+            ref = source["resourceFieldRef"]
+            kind, _, rname = ref["resource"].partition(".")
+            named = [
+                x
+                for x in self.spec["containers"] + self.spec.get("initContainers", [])
+                if x["name"] == ref.get("containerName")
+            ]
+            return str((((named or [c])[0].get("resources") or {}).get(kind) or {}).get(rname, "0"))
         ref = source.get("secretKeyRef") or source.get("configMapKeyRef") or {}
         kind = "secret" if "secretKeyRef" in source else "configmap"
         obj = self._read(kind, ref["name"])
