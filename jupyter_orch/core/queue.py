@@ -48,6 +48,11 @@ class FairQueue:
     def __len__(self) -> int:
         return len(self._live)
 
+    @property
+    def pushes(self) -> int:
+        """How many times a task entered the queue (it only grows)."""
+        return self._pushes
+
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._live
 

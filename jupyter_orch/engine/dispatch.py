@@ -84,7 +84,9 @@ class Dispatch:
     def _needs_unplaceable_check(self: Engine, capacities: list[Any]) -> bool:
         # with no free slot anywhere, still explain tasks that no worker could ever run,
         # but only once per change of the worker set
-        sig = tuple(sorted(c.id for c in capacities))
+        sig: tuple[Any, ...] = tuple(sorted(c.id for c in capacities))
+        if getattr(self.provider, "on_demand", False):  # it makes workers for new tasks: tell it of them
+            sig += (self.queue.pushes,)
         if sig != getattr(self, "_unplaceable_sig", None):
             self._unplaceable_sig = sig
             return True

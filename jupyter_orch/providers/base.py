@@ -42,6 +42,9 @@ class Provider(LoggingConfigurable):
     """Base provider: starts nothing; workers connect with tokens issued by the admin."""
 
     name = "base"
+    # it makes workers when tasks need them: the engine asks it about every task that no
+    # connected worker could run, even while no worker has a free slot
+    on_demand = False
 
     async def start(self, context: ProviderContext) -> None:
         self.context = context

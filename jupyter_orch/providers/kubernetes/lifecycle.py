@@ -121,7 +121,11 @@ class Pods:
         limits: Limits,
         gpu_types: Callable[[], Sequence[str]],
         changed: Callable[[], None],
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
+        global log
+        if logger is not None:
+            log = logger  # type: ignore[assignment]  # the server's log (it shows INFO)
         self.api = api
         self.settings = settings
         self.ctx = context

@@ -41,6 +41,7 @@ RESERVED_LABELS = {podspec.MANAGED_BY, podspec.COMPONENT, podspec.SERVER_LABEL, 
 
 class KubernetesProvider(Provider):
     name = "kubernetes"
+    on_demand = True
 
     # where the cluster is
     namespace = Unicode(
@@ -51,7 +52,7 @@ class KubernetesProvider(Provider):
     kubeconfig = Unicode(
         "", config=True, help="Path of a kubeconfig file (default: ~/.kube/config) when not in a pod."
     )
-    context = Unicode("", config=True, help="The kubeconfig context to use (default: its current one).")
+    kube_context = Unicode("", config=True, help="The kubeconfig context to use (default: its current one).")
     in_cluster = Enum(
         ["auto", "yes", "no"],
         "auto",
@@ -362,7 +363,7 @@ class KubernetesProvider(Provider):
             )
         except Exception as exc:
             raise RuntimeError(
-                f"the kubernetes provider found no cluster configuration ({exc}); set KubernetesProvider.api_url, kubeconfig or context"
+                f"the kubernetes provider found no cluster configuration ({exc}); set KubernetesProvider.api_url, kubeconfig or kube_context"
             ) from None
         namespace = self.namespace or config_ns or "default"
         self.api = api = kube.KubeApi(api_client, namespace)
@@ -379,7 +380,7 @@ class KubernetesProvider(Provider):
             idle_timeout=self._idle_timeout(),
             log_lines=self.log_lines,
         )
-        self.pods = Pods(api, settings, context, limits, self._gpu_types, self._refresh_now.set)
+        self.pods = Pods(api, settings, context, limits, self._gpu_types, self._refresh_now.set, self.log)
         selector = f"{podspec.SERVER_LABEL}={settings.server_id}"
         pods_now, version = await asyncio.to_thread(api.list_pods, selector)
         self.pods.on_watch("SYNC", pods_now)
@@ -536,5 +537,10 @@ class KubernetesProvider(Provider):
                 "updated_at": self.capacity_at,
                 "error": self.capacity_error,
             },
+            "watch": (
+                {"lists": w.lists, "resumes": w.resumes, "failures": w.failures, "last_error": w.last_error}
+                if (w := self._watch) is not None
+                else None
+            ),
             "hint": "worker pods start when tasks need them",
         }
