@@ -261,11 +261,14 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_workers(args: argparse.Namespace) -> int:
     data = api_from(args).get("/workers")
     workers = data["workers"]
+    cluster = render.cluster_table(data.get("provider") or {})  # the cluster's free GPUs, if any
     if not workers and not args.json:
         hint = (data.get("provider") or {}).get("hint") or "workers start with the server (provider local)"
         render.console().print(f"no workers connected. {hint}")
-        return 0
-    emit(args, data, render.workers_table(workers))
+    else:
+        emit(args, data, render.workers_table(workers))
+    if cluster is not None and not args.json:
+        render.console().print(cluster)
     return 0
 
 

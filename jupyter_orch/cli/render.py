@@ -132,6 +132,25 @@ def workers_table(workers: list[dict[str, Any]]) -> Table:
     return table
 
 
+def cluster_table(provider: dict[str, Any]) -> Table | str | None:
+    """A provider's cluster GPUs per node (the kubernetes provider), or why they are not known."""
+    cluster = provider.get("cluster")
+    if not isinstance(cluster, dict):
+        return None
+    if cluster.get("error"):
+        return f"cluster GPUs unknown: {cluster['error']}"
+    nodes = cluster.get("nodes") or []
+    if not nodes:
+        return f"no node of the cluster offers {cluster.get('gpu_resource') or 'GPUs'}"
+    table = Table(box=None, header_style="bold", title=f"cluster GPUs ({cluster.get('gpu_resource')})")
+    for col in ("NODE", "GPU TYPE", "FREE", "REQUESTED", "ALLOCATABLE"):
+        table.add_column(col, overflow="fold")
+    for n in nodes:
+        free = str(n["free"]) if n.get("schedulable", True) else "0 (cordoned or not ready)"
+        table.add_row(n["name"], n.get("gpu_type") or "-", free, str(n["requested"]), str(n["allocatable"]))
+    return table
+
+
 def when(ts: float | None) -> str:
     """A moment as local date and time, with how far it is from now."""
     if not ts:
