@@ -354,11 +354,13 @@ def test_expired_resource_version_is_410_for_the_client(kube_api: KubeApiServer,
     v1.create_namespaced_pod(NS, pod("e1"))
     old = v1.list_namespaced_pod(NS).metadata.resource_version
     v1.create_namespaced_pod(NS, pod("e2"))
+    latest = v1.list_namespaced_pod(NS).metadata.resource_version
     kube_api.compact()
-    with pytest.raises(ApiException) as err:
-        for _ in watch.Watch().stream(v1.list_namespaced_pod, NS, resource_version=old):
-            pass
-    assert err.value.status == 410 and "too old resource version" in err.value.reason
+    for version in (old, latest):  # even a client that saw everything must list again
+        with pytest.raises(ApiException) as err:
+            for _ in watch.Watch().stream(v1.list_namespaced_pod, NS, resource_version=version):
+                pass
+        assert err.value.status == 410 and "too old resource version" in err.value.reason
     # the raw stream: one ERROR event carrying an Expired Status
     resp = v1.list_namespaced_pod(NS, watch=True, resource_version=old, _preload_content=False)
     event = json.loads(resp.data)

@@ -463,7 +463,7 @@ def test_the_kubelet_survives_api_failures(kube_api: KubeApiServer, kubelet: Kub
 def test_escaped_processes_are_killed_at_stop(kube_api: KubeApiServer, v1: Any, tmp_path: Path) -> None:
     kube_api.add_node("node-x")
     kubelet = Kubelet(kube_api, tmp_path / "k").start()
-    code = "import subprocess, sys, time; subprocess.Popen(['setsid', 'sleep', '120']); print('spawned', flush=True); time.sleep(60)"
+    code = "import subprocess, sys, time; subprocess.Popen(['env', '-u', 'ORCH_TEST_CONTAINER', 'setsid', 'sleep', '120']); print('spawned', flush=True); time.sleep(60)"
     with PodWatch(v1) as pods:
         v1.create_namespaced_pod(NS, make_pod("escaper", code))
         pods.wait("escaper", container_state("running"))
@@ -473,3 +473,13 @@ def test_escaped_processes_are_killed_at_stop(kube_api: KubeApiServer, v1: Any, 
     escaped = kubelet.stop()
     assert len(escaped) == 1  # the setsid grandchild left the pod's process group
     assert tagged_pids(kubelet.tag) == [] and os.getpid() not in escaped
+
+
+def test_a_containers_other_processes_end_with_it(kubelet: Kubelet, v1: Any) -> None:
+    """As in a container's cgroup: children in a session of their own die with the container."""
+    code = "import subprocess; p = subprocess.Popen(['setsid', 'sleep', '120']); print(p.pid, flush=True)"
+    with PodWatch(v1) as pods:
+        v1.create_namespaced_pod(NS, make_pod("parent", code))
+        pods.wait("parent", phase("Succeeded"))
+    child = int(v1.read_namespaced_pod_log("parent", NS))
+    assert not pid_alive(child)

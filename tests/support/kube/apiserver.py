@@ -489,9 +489,11 @@ class KubeApiServer:
         self._broadcast(_ABORT if abrupt else _DROP)
 
     def compact(self) -> None:
-        """Forget the watch history: a watch from any resourceVersion before now is 410 Expired."""
+        """Forget the watch history: a watch from any resourceVersion seen so far is 410 Expired
+        (the counter moves on by one, so a list made after this gives one to watch from)."""
         with self._lock:
             self._history.clear()
+            self._rv += 1
             self._compacted = self._rv
 
     def bookmark(self) -> None:

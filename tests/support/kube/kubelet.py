@@ -50,6 +50,18 @@ def pod_gpus(pod: Obj) -> int:
     return max([sum(want(c) for c in spec["containers"])] + [want(c) for c in spec.get("initContainers", [])])
 
 
+def container_pids(mark: str) -> list[int]:
+    """The processes whose environment has ``ORCH_TEST_CONTAINER=mark``."""
+    needle, found = f"ORCH_TEST_CONTAINER={mark}".encode(), []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
 def untolerated(node: Obj, tolerations: list[Obj]) -> Obj | None:
     """The node's first NoSchedule/NoExecute taint that no toleration tolerates."""
     for taint in (node.get("spec") or {}).get("taints") or []:
@@ -185,6 +197,9 @@ class Kubelet:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        deadline = time.monotonic() + 5
+        while survivors and set(survivors) & set(tagged_pids(self.tag)) and time.monotonic() < deadline:
+            time.sleep(0.02)  # SIGKILL is delivered, the process not yet gone
         return survivors
 
     # ------------------------------------------------------------------ failure injection
@@ -542,13 +557,19 @@ class _PodRunner:
                 self.k.event(self.pod, "Killing", f"Stopping container {cname}")
         threading.Thread(target=self._kill, args=(procs, grace), daemon=True).start()
 
+    def send_signal(self, name: str, proc: subprocess.Popen[bytes], sig: int) -> None:
+        """Signal a container: its process group and every process started in it (as a
+        container's cgroup would), found by the ``ORCH_TEST_CONTAINER`` they inherit."""
+        for pid in [-proc.pid, *container_pids(f"{self.uid}/{name}")]:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
     def _kill(self, procs: dict[str, subprocess.Popen[bytes]], grace: float) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL) if grace > 0 else (signal.SIGKILL,):
-            for proc in procs.values():
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    pass
+            for name, proc in procs.items():
+                self.send_signal(name, proc, sig)
             deadline = time.monotonic() + grace
             for proc in procs.values():
                 try:
@@ -569,10 +590,7 @@ class _PodRunner:
                     proc = self.procs.get(cname)
                     self.oom.add(cname)
                 if proc is not None:
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                    self.send_signal(cname, proc, signal.SIGKILL)
 
         threading.Thread(target=kill, daemon=True).start()
 
@@ -718,7 +736,7 @@ class _PodRunner:
         with self.lock:
             self.procs[name] = proc
             if self.stopped.is_set():  # stopped while it started
-                os.killpg(proc.pid, signal.SIGKILL)
+                self.send_signal(name, proc, signal.SIGKILL)
         self.k.api.log_start(self.uid, name)
         pump = threading.Thread(target=self._pump, args=(proc, name), daemon=True)
         pump.start()
@@ -740,6 +758,7 @@ class _PodRunner:
                 ):
                     self.inject(rule)
         returncode = proc.wait()
+        self.send_signal(name, proc, signal.SIGKILL)  # its first process ended: so does the container
         pump.join(2.0)
         self.k.api.log_end(self.uid, name)
         with self.lock:
@@ -793,6 +812,7 @@ class _PodRunner:
             "HOSTNAME": self.name,
             **self.k.extra_env,
             "ORCH_TEST_TAG": self.k.tag,
+            "ORCH_TEST_CONTAINER": f"{self.uid}/{c['name']}",
         }
 
         def expand(text: str) -> str:  # $(VAR) from the variables defined so far; $$ escapes
