@@ -11,108 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ...core.queue import PendingTask
 from ..base import ProviderContext
 from . import failures
-from .client import ApiException, KubeApi, api_message
+from .client import KubeApi, api_message
 from .podspec import (
-    OWNER_ANNOTATION,
     RUNTIME_CONTAINER,
-    TASKS_ANNOTATION,
-    TOKEN_ANNOTATION,
     WORKER_CONTAINER,
-    PodRequest,
     PodSettings,
-    PodShape,
-    build_pod,
-    build_secret,
-    matching_gpu_types,
-    pod_name,
-    pod_owner_reference,
     secret_name,
-    shape_of,
 )
+from .records import Limits, PodRecord, record_from
+from .scaling import Scaling
 
 log = logging.getLogger("jupyter_orch.providers.kubernetes")
 
 
-@dataclass
-class Limits:
-    max_pods: int = 0  # 0: no limit
-    max_gpus_per_user: int = 0
-    default_image: str = ""
-    default_memory: int = 4 << 30
-    unschedulable_timeout: float = 600.0
-    connect_timeout: float = 300.0
-    adopt_grace: float = 60.0
-    idle_timeout: float = 600.0
-    log_lines: int = 20
-    retry_delay: float = 10.0
-
-
-@dataclass
-class PodRecord:
-    name: str
-    owner: str
-    shape: PodShape
-    task_ids: tuple[str, ...]
-    token_id: str = ""
-    verdict: failures.Verdict | None = None
-    created_at: float = field(default_factory=time.time)
-    connected: bool = False  # its worker was seen registered
-    deleting: bool = False
-    adopted: bool = False
-    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
-
-    def cancel(self, which: str | None = None) -> None:
-        for key in [which] if which else list(self.timers):
-            timer = self.timers.pop(key, None) if key else None
-            if timer is not None:
-                timer.cancel()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "owner": self.owner,
-            "image": self.shape.image,
-            "gpus": self.shape.gpus,
-            "gpu_type": self.shape.gpu_type,
-            "state": "deleting" if self.deleting else (self.verdict.kind if self.verdict else "creating"),
-            "status": self.verdict.sentence if self.verdict else "being created",
-            "tasks": list(self.task_ids),
-            "connected": self.connected,
-        }
-
-
-def record_from(pod: dict[str, Any], gpu_resource: str) -> PodRecord:
-    """A record for a pod found in the cluster (left by an earlier run of this server)."""
-    meta = pod.get("metadata") or {}
-    ann = meta.get("annotations") or {}
-    worker = failures.container_spec(pod, WORKER_CONTAINER)
-    requests = (worker.get("resources") or {}).get("requests") or {}
-    shape = PodShape(
-        image=str(worker.get("image") or ""),
-        cpus=0.0,
-        memory=0,
-        gpus=int(requests.get(gpu_resource) or 0),
-    )
-    tasks = tuple(t for t in str(ann.get(TASKS_ANNOTATION) or "").split(",") if t)
-    return PodRecord(
-        meta.get("name", ""),
-        str(ann.get(OWNER_ANNOTATION) or ""),
-        shape,
-        tasks,
-        token_id=str(ann.get(TOKEN_ANNOTATION) or ""),
-        adopted=True,
-    )
-
-
-class Pods:
+class Pods(Scaling):
     def __init__(
         self,
         api: KubeApi,
@@ -123,9 +41,7 @@ class Pods:
         changed: Callable[[], None],
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
-        global log
-        if logger is not None:
-            log = logger  # type: ignore[assignment]  # the server's log (it shows INFO)
+        self.log = logger or log  # the server's log shows INFO
         self.api = api
         self.settings = settings
         self.ctx = context
@@ -176,109 +92,13 @@ class Pods:
         for task in list(self._tasks):
             task.cancel()
 
-    # ------------------------------------------------------------------ creating
-    def _limit_reason(self, owner: str, shape: PodShape) -> str | None:
-        lim = self.limits
-        if lim.max_pods and len(self.records) >= lim.max_pods:
-            return (
-                f"waiting for room for a worker pod: {len(self.records)} of at most {lim.max_pods} "
-                "exist (KubernetesProvider.max_pods)"
-            )
-        if lim.max_gpus_per_user and shape.gpus:
-            held = sum(r.shape.gpus for r in self.records.values() if r.owner == owner)
-            if held + shape.gpus > lim.max_gpus_per_user:
-                return (
-                    f"waiting for room for a worker pod: {owner}'s pods hold {held} of at most "
-                    f"{lim.max_gpus_per_user} GPUs (KubernetesProvider.max_gpus_per_user)"
-                )
-        return None
-
-    async def provision(self, tasks: Sequence[PendingTask]) -> None:
-        """Worker pods for tasks nothing can place (each task once, within the limits)."""
-        async with self._lock:
-            for task in tasks:
-                pod = self.records.get(self._task_pod.get(task.id, ""))
-                if pod is not None and not pod.deleting:
-                    continue  # its pod is on its way
-                shape = shape_of(task, self.limits.default_image, self.limits.default_memory)
-                cap = self.limits.max_gpus_per_user
-                if cap and shape.gpus > cap:
-                    self._fail(
-                        [task.id],
-                        "limit",
-                        f"the task asks for {shape.gpus} GPUs; a user may hold at most {cap} on the "
-                        "cluster (KubernetesProvider.max_gpus_per_user)",
-                    )
-                    continue
-                why = self._limit_reason(task.owner, shape)
-                if why is not None:
-                    self._blocked.add(task.id)
-                    self._reason([task.id], why)
-                    continue
-                self._blocked.discard(task.id)
-                await self._create(task.owner, shape, (task.id,))
-
-    async def _create(self, owner: str, shape: PodShape, task_ids: tuple[str, ...]) -> None:
-        name = pod_name(owner)
-        rec = self.records[name] = PodRecord(name, owner, shape, task_ids)
-        for task_id in task_ids:
-            self._task_pod[task_id] = name
-        self._reason(task_ids, f"starting worker pod {name} ({shape.describe()})")
-        secret = secret_name(name)
-        try:
-            rec.token_id, token = await self.ctx.issue_worker_token(name, "kubernetes")
-            body = build_secret(secret, token, self.settings, owner, self.settings.owner_reference)
-            await asyncio.to_thread(self.api.create_secret, body)
-            known = tuple(self._gpu_types()) if shape.gpu_type else ()
-            values = matching_gpu_types(shape.gpu_type, known) if shape.gpu_type else ()
-            req = PodRequest(name, owner, shape, task_ids, secret, rec.token_id, values)
-            pod = await asyncio.to_thread(self.api.create_pod, build_pod(req, self.settings))
-        except Exception as exc:
-            await self._creation_failed(rec, exc)
-            return
-        self.created += 1
-        log.info(
-            "jupyter-orch: created worker pod %s (%s) for %s", name, shape.describe(), ", ".join(task_ids)
-        )
-        self._changed()
-        try:  # the Secret goes with its pod (the garbage collector deletes it)
-            await asyncio.to_thread(self.api.set_secret_owner, secret, pod_owner_reference(pod))
-        except Exception as exc:
-            log.warning("could not make pod %s the owner of its Secret: %s", name, api_message(exc))
-
-    async def _creation_failed(self, rec: PodRecord, exc: BaseException) -> None:
-        self._forget(rec)
-        await self._cleanup(rec.name, rec.token_id)
-        status = exc.status if isinstance(exc, ApiException) else None
-        message = api_message(exc)
-        if status is not None and 400 <= status < 500 and status != 429:
-            hint = (
-                "; the server's service account needs the Role in helm/ (jupyter-orch-workers)"
-                if status == 403
-                else ""
-            )
-            self._fail(
-                rec.task_ids, "provider", f"the cluster refused worker pod {rec.name}: {message}{hint}"
-            )
-            return
-        delay = self.limits.retry_delay
-        log.warning("could not create worker pod %s (%s); trying again in %g s", rec.name, message, delay)
-        self._reason(rec.task_ids, f"could not create a worker pod ({message}); trying again in {delay:g} s")
-        asyncio.get_running_loop().call_later(delay, lambda: self._spawn(self.reprovision(rec.task_ids)))
-
-    async def reprovision(self, task_ids: Iterable[str]) -> None:
-        """Provision again for tasks still pending whose pod went (or that were blocked)."""
-        pending = [t for t in self._still_pending(task_ids) if t.id not in self._task_pod]
-        if pending:
-            await self.provision(pending)
-
     # ------------------------------------------------------------------ removing
     async def _cleanup(self, name: str, token_id: str) -> None:
         for call, what in ((self.api.delete_secret, secret_name(name)),):
             try:
                 await asyncio.to_thread(call, what)
             except Exception as exc:
-                log.warning("could not delete %s: %s", what, api_message(exc))
+                self.log.warning("could not delete %s: %s", what, api_message(exc))
         if token_id:
             await self.ctx.revoke_token(token_id)
 
@@ -289,11 +109,11 @@ class Pods:
             return
         rec.deleting = True
         rec.cancel()
-        log.info("jupyter-orch: deleting worker pod %s: %s", rec.name, why)
+        self.log.info("jupyter-orch: deleting worker pod %s: %s", rec.name, why)
         try:
             gone = not await asyncio.to_thread(self.api.delete_pod, rec.name)
         except Exception as exc:
-            log.warning("could not delete worker pod %s: %s", rec.name, api_message(exc))
+            self.log.warning("could not delete worker pod %s: %s", rec.name, api_message(exc))
             rec.deleting = False
             if self.ctx.retire_worker is not None:
                 self.ctx.retire_worker(rec.name, undo=True)
@@ -329,27 +149,6 @@ class Pods:
         blocked, self._blocked = list(self._blocked), set()
         self._spawn(self.reprovision([*rec.task_ids, *blocked]))
 
-    async def release(self, worker_ids: Sequence[str]) -> None:
-        """Workers idle past the engine's idle timeout: delete their pods once idle for
-        ``idle_timeout`` (now, or later if that is longer)."""
-        for worker_id in worker_ids:
-            rec = self.records.get(worker_id)
-            if rec is None or rec.deleting:
-                continue
-            status = self._status(rec)
-            if status is None or status["running"] or status["idle_since"] is None:
-                continue
-            left = self.limits.idle_timeout - (time.time() - status["idle_since"])
-            if left > 0.05:
-                self._later(rec, "idle", left, self._release_later(worker_id))
-                continue
-            if self.ctx.retire_worker is not None and not self.ctx.retire_worker(worker_id):
-                continue  # it took a task meanwhile
-            await self.remove(rec, f"idle for {self.limits.idle_timeout:g} s")
-
-    def _release_later(self, worker_id: str) -> Callable[[], None]:
-        return lambda: self._spawn(self.release([worker_id]))
-
     def sweep(self) -> None:
         """Pods whose worker connected once and is gone (the engine gave up on it after
         its grace) serve nobody: delete them."""
@@ -384,7 +183,7 @@ class Pods:
             for task_id in rec.task_ids:
                 self._task_pod.setdefault(task_id, name)
             self._later(rec, "adopt", self.limits.adopt_grace, lambda: self._check_adopted(name))
-            log.info("jupyter-orch: found worker pod %s from an earlier run; adopting it", name)
+            self.log.info("jupyter-orch: found worker pod %s from an earlier run; adopting it", name)
         verdict = failures.classify(pod, kueue_queue=self.settings.kueue_queue)
         rec.verdict = verdict
         self._status(rec)
@@ -458,11 +257,23 @@ class Pods:
         await self.remove(rec, "its worker never connected")
 
     async def _logs(self, name: str, container: str) -> str:
+        """The pod's last log lines; when it has none (its container never ran), its last
+        warning events."""
         try:
-            return await asyncio.to_thread(self.api.pod_log, name, container, self.limits.log_lines)
+            text = await asyncio.to_thread(self.api.pod_log, name, container, self.limits.log_lines)
         except Exception as exc:
-            log.info("no logs of pod %s (%s): %s", name, container, api_message(exc))
+            self.log.info("no logs of pod %s (%s): %s", name, container, api_message(exc))
+            text = ""
+        if text.strip():
+            return text
+        try:
+            events = await asyncio.to_thread(self.api.pod_events, name)
+        except Exception as exc:
+            self.log.info("no events of pod %s: %s", name, api_message(exc))
             return ""
+        warnings = [e for e in events if e.get("type") == "Warning"]
+        warnings.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+        return "\n".join(f"event {e.get('reason')}: {e.get('message')}" for e in warnings[-5:])
 
     async def _ended(self, rec: PodRecord, verdict: failures.Verdict) -> None:
         """The pod ended or cannot work: its worker's attempts end (retried per policy), or

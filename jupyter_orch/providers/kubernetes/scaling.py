@@ -1,0 +1,149 @@
+"""Making worker pods: one per task nothing can place, within ``max_pods`` and
+``max_gpus_per_user``, and deleting the ones idle past ``idle_timeout``. A mixin of
+:class:`~.lifecycle.Pods`, which follows the pods once they exist."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from ...core.queue import PendingTask
+from .client import ApiException, api_message
+from .podspec import (
+    PodRequest,
+    PodShape,
+    build_pod,
+    build_secret,
+    matching_gpu_types,
+    pod_name,
+    pod_owner_reference,
+    secret_name,
+    shape_of,
+)
+from .records import PodRecord
+
+if TYPE_CHECKING:
+    from .lifecycle import Pods
+
+
+class Scaling:
+    # ------------------------------------------------------------------ creating
+    def _limit_reason(self: Pods, owner: str, shape: PodShape) -> str | None:
+        lim = self.limits
+        if lim.max_pods and len(self.records) >= lim.max_pods:
+            return (
+                f"waiting for room for a worker pod: {len(self.records)} of at most {lim.max_pods} "
+                "exist (KubernetesProvider.max_pods)"
+            )
+        if lim.max_gpus_per_user and shape.gpus:
+            held = sum(r.shape.gpus for r in self.records.values() if r.owner == owner)
+            if held + shape.gpus > lim.max_gpus_per_user:
+                return (
+                    f"waiting for room for a worker pod: {owner}'s pods hold {held} of at most "
+                    f"{lim.max_gpus_per_user} GPUs (KubernetesProvider.max_gpus_per_user)"
+                )
+        return None
+
+    async def provision(self: Pods, tasks: Sequence[PendingTask]) -> None:
+        """Worker pods for tasks nothing can place (each task once, within the limits)."""
+        async with self._lock:
+            for task in tasks:
+                pod = self.records.get(self._task_pod.get(task.id, ""))
+                if pod is not None and not pod.deleting:
+                    continue  # its pod is on its way
+                shape = shape_of(task, self.limits.default_image, self.limits.default_memory)
+                cap = self.limits.max_gpus_per_user
+                if cap and shape.gpus > cap:
+                    self._fail(
+                        [task.id],
+                        "limit",
+                        f"the task asks for {shape.gpus} GPUs; a user may hold at most {cap} on the "
+                        "cluster (KubernetesProvider.max_gpus_per_user)",
+                    )
+                    continue
+                why = self._limit_reason(task.owner, shape)
+                if why is not None:
+                    self._blocked.add(task.id)
+                    self._reason([task.id], why)
+                    continue
+                self._blocked.discard(task.id)
+                await self._create(task.owner, shape, (task.id,))
+
+    async def _create(self: Pods, owner: str, shape: PodShape, task_ids: tuple[str, ...]) -> None:
+        name = pod_name(owner)
+        rec = self.records[name] = PodRecord(name, owner, shape, task_ids)
+        for task_id in task_ids:
+            self._task_pod[task_id] = name
+        self._reason(task_ids, f"starting worker pod {name} ({shape.describe()})")
+        secret = secret_name(name)
+        try:
+            rec.token_id, token = await self.ctx.issue_worker_token(name, "kubernetes")
+            body = build_secret(secret, token, self.settings, owner, self.settings.owner_reference)
+            await asyncio.to_thread(self.api.create_secret, body)
+            known = tuple(self._gpu_types()) if shape.gpu_type else ()
+            values = matching_gpu_types(shape.gpu_type, known) if shape.gpu_type else ()
+            req = PodRequest(name, owner, shape, task_ids, secret, rec.token_id, values)
+            pod = await asyncio.to_thread(self.api.create_pod, build_pod(req, self.settings))
+        except Exception as exc:
+            await self._creation_failed(rec, exc)
+            return
+        self.created += 1
+        self.log.info(
+            "jupyter-orch: created worker pod %s (%s) for %s", name, shape.describe(), ", ".join(task_ids)
+        )
+        self._changed()
+        try:  # the Secret goes with its pod (the garbage collector deletes it)
+            await asyncio.to_thread(self.api.set_secret_owner, secret, pod_owner_reference(pod))
+        except Exception as exc:
+            self.log.warning("could not make pod %s the owner of its Secret: %s", name, api_message(exc))
+
+    async def _creation_failed(self: Pods, rec: PodRecord, exc: BaseException) -> None:
+        self._forget(rec)
+        await self._cleanup(rec.name, rec.token_id)
+        status = exc.status if isinstance(exc, ApiException) else None
+        message = api_message(exc)
+        if status is not None and 400 <= status < 500 and status != 429:
+            hint = (
+                "; the server's service account needs the Role in helm/ (jupyter-orch-workers)"
+                if status == 403
+                else ""
+            )
+            self._fail(
+                rec.task_ids, "provider", f"the cluster refused worker pod {rec.name}: {message}{hint}"
+            )
+            return
+        delay = self.limits.retry_delay
+        self.log.warning(
+            "could not create worker pod %s (%s); trying again in %g s", rec.name, message, delay
+        )
+        self._reason(rec.task_ids, f"could not create a worker pod ({message}); trying again in {delay:g} s")
+        asyncio.get_running_loop().call_later(delay, lambda: self._spawn(self.reprovision(rec.task_ids)))
+
+    async def reprovision(self: Pods, task_ids: Iterable[str]) -> None:
+        """Provision again for tasks still pending whose pod went (or that were blocked)."""
+        pending = [t for t in self._still_pending(task_ids) if t.id not in self._task_pod]
+        if pending:
+            await self.provision(pending)
+
+    async def release(self: Pods, worker_ids: Sequence[str]) -> None:
+        """Workers idle past the engine's idle timeout: delete their pods once idle for
+        ``idle_timeout`` (now, or later if that is longer)."""
+        for worker_id in worker_ids:
+            rec = self.records.get(worker_id)
+            if rec is None or rec.deleting:
+                continue
+            status = self._status(rec)
+            if status is None or status["running"] or status["idle_since"] is None:
+                continue
+            left = self.limits.idle_timeout - (time.time() - status["idle_since"])
+            if left > 0.05:
+                self._later(rec, "idle", left, self._release_later(worker_id))
+                continue
+            if self.ctx.retire_worker is not None and not self.ctx.retire_worker(worker_id):
+                continue  # it took a task meanwhile
+            await self.remove(rec, f"idle for {self.limits.idle_timeout:g} s")
+
+    def _release_later(self: Pods, worker_id: str) -> Callable[[], None]:
+        return lambda: self._spawn(self.release([worker_id]))
