@@ -45,9 +45,7 @@ log = logging.getLogger("jupyter_orch.engine")
 NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency", "template"})
 
 
-class Engine(
-    Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Handoff, Runs, Provisioning
-):
+class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Handoff, Runs, Provisioning):
     def __init__(self, store: Store, blobs: Blobs, logs: Logs, config: EngineConfig | None = None) -> None:
         self.store = store
         self.blobs = blobs
