@@ -312,7 +312,10 @@ class Kubelet:
             "firstTimestamp": stamp,
             "lastTimestamp": stamp,
         }
-        self.call(self.core.create_namespaced_event, meta["namespace"], body)
+        try:
+            self.call(self.core.create_namespaced_event, meta["namespace"], body)
+        except ApiException:  # events are best effort (a retried create may find its first try)
+            pass
 
     def patch_status(self, pod: Obj, status: Obj) -> None:
         self.call(
