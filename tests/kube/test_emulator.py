@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -519,3 +520,26 @@ def test_injected_failures(kube_api: KubeApiServer, v1: Any) -> None:
         v1.read_namespaced_pod("retry", NS)
     assert err.value.status == 500 and err.value.headers["Retry-After"] == "1"
     assert v1.read_namespaced_pod("retry", NS).metadata.name == "retry"
+
+
+def test_an_abrupt_drop_breaks_the_clients_stream(kube_api: KubeApiServer, v1: Any) -> None:
+    import urllib3
+
+    start = v1.list_namespaced_pod(NS).metadata.resource_version
+    errors: queue.Queue[BaseException | None] = queue.Queue()
+
+    def run() -> None:
+        try:
+            for _ in watch.Watch().stream(v1.list_namespaced_pod, NS, resource_version=start):
+                pass
+            errors.put(None)
+        except BaseException as exc:  # handed to the test
+            errors.put(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    v1.create_namespaced_pod(NS, pod("a1"))
+    deadline = time.monotonic() + 10
+    while kube_api.watch_count == 0 and time.monotonic() < deadline:  # the watch is there
+        time.sleep(0.01)
+    kube_api.drop_watches(abrupt=True)  # a network cut, not a clean end: the client sees an error
+    assert isinstance(errors.get(timeout=10), urllib3.exceptions.ProtocolError)

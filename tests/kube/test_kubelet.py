@@ -458,6 +458,9 @@ def test_the_kubelet_survives_api_failures(kube_api: KubeApiServer, kubelet: Kub
         kube_api.drop_watches()
         v1.create_namespaced_pod(NS, make_pod("sturdy"))
         pods.wait("sturdy", phase("Succeeded"))
+        kube_api.drop_watches(abrupt=True)  # the kubelet lists again and goes on
+        v1.create_namespaced_pod(NS, make_pod("sturdier"))
+        pods.wait("sturdier", phase("Succeeded"))
 
 
 def test_escaped_processes_are_killed_at_stop(kube_api: KubeApiServer, v1: Any, tmp_path: Path) -> None:
