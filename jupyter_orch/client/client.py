@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..cells.job import CellJob
 from ..core.errors import SpecError, TooLarge
 from ..core.ids import new_id
+from ..core.notebooktask import notebook_spec, task_fields
 from ..core.spec import TaskSpec
 from ..serialization import dumps_call, environment
 from . import handoff
@@ -230,15 +231,10 @@ class Client:
         from . import notebooks
 
         body = notebooks.payload(path, dict(parameters or {}), kernel)
-        spec = {
-            "id": new_id(),
-            "kind": "notebook",
-            "name": name or os.path.basename(path),
-            **_task_fields(
-                cpus, memory, gpus, gpu_type, labels, image, priority, retries, retry_backoff, timeout, env
-            ),
-            "metadata": {"notebook": os.path.abspath(path), "parameters": dict(parameters or {})},
-        }
+        fields = _task_fields(
+            cpus, memory, gpus, gpu_type, labels, image, priority, retries, retry_backoff, timeout, env
+        )
+        spec = notebook_spec(os.path.abspath(path), name or os.path.basename(path), parameters, fields)
         fut = self._submit(spec, body)
         fut.save_to = output
         return fut
@@ -380,35 +376,4 @@ def _unpicklable_input(job: CellJob, error: Exception) -> Exception:
     return error
 
 
-def _task_fields(
-    cpus: float,
-    memory: str | int | None,
-    gpus: int,
-    gpu_type: str | None,
-    labels: Mapping[str, str] | None,
-    image: str | None,
-    priority: int,
-    retries: int,
-    retry_backoff: float | None,
-    timeout: float | None,
-    env: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    """The spec fields every kind of task shares, from ``submit``'s keyword options."""
-    if isinstance(gpus, bool) or not isinstance(gpus, int):
-        raise SpecError(f"gpus must be a whole number, not {gpus!r}", field="resources.gpus")
-    resources: dict[str, Any] = {"cpus": cpus, "gpus": gpus}
-    if memory is not None:
-        resources["memory"] = memory
-    if gpu_type:
-        resources["gpu_type"] = gpu_type
-    if labels:
-        resources["labels"] = dict(labels)
-    return {
-        "resources": resources,
-        "image": image,
-        "priority": priority,
-        "retries": retries,
-        "retry_backoff": retry_backoff,
-        "timeout": timeout,
-        "env": dict(env or {}),
-    }
+_task_fields = task_fields  # the spec fields every kind of task shares (core.notebooktask)

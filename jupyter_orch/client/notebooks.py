@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import SpecError
+from ..core.notebooktask import notebook_payload
 from .futures import TaskFailed
 
 
@@ -66,15 +67,4 @@ def payload(path: str, parameters: dict[str, Any] | None, kernel: str | None) ->
         raise SpecError(f"no notebook at {path}", field="path") from None
     except Exception as exc:  # not JSON, not a notebook
         raise SpecError(f"{path} is not a readable notebook: {exc}", field="path") from None
-    try:
-        body = json.dumps(
-            {
-                "notebook": nb,
-                "parameters": dict(parameters or {}),
-                "kernel": kernel,
-                "name": os.path.basename(path),
-            }
-        )
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"notebook parameters must be JSON values: {exc}", field="parameters") from None
-    return body.encode()
+    return notebook_payload(nb, parameters, kernel, os.path.basename(path))

@@ -29,7 +29,7 @@ from ..engine.schedules import Schedules
 from ..providers import PROVIDERS, Provider, ProviderContext
 from ..store import BlobStore, FileBlobStore, FileLogStore, SqlStore
 from ..store.runfiles import RunFiles
-from . import metrics, openapi, schedules, tasks, websockets, workers, workflows
+from . import metrics, notebooks, openapi, schedules, tasks, websockets, workers, workflows
 
 API = "/orch/api/v1"
 ID = r"(?P<task_id>[0-9a-z]{26})"
@@ -184,6 +184,8 @@ class OrchApp(ExtensionApp):
                 ),
                 (API + rf"/tasks/{ID}/outputs", tasks.OutputsHandler),
                 (API + rf"/tasks/{ID}/logs/follow", websockets.LogFollowHandler),
+                (API + r"/notebooks/parameters", notebooks.NotebookParametersHandler),
+                (API + r"/notebooks/run", notebooks.NotebookRunHandler),
                 (API + r"/workers", workers.WorkersHandler),
                 (API + r"/workers/connect", websockets.WorkerConnectHandler),
                 (API + r"/workers/tokens", workers.TokensHandler),

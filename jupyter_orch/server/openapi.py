@@ -499,7 +499,7 @@ def _paths() -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
-    from . import openapi_workflows  # it builds on this module's pieces
+    from . import openapi_notebooks, openapi_workflows  # they build on this module's pieces
 
     return {
         "openapi": "3.1.0",
@@ -510,14 +510,14 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": "/orch/api/v1"}],
         "components": {
-            "schemas": {**SCHEMAS, **openapi_workflows.SCHEMAS},
+            "schemas": {**SCHEMAS, **openapi_workflows.SCHEMAS, **openapi_notebooks.SCHEMAS},
             "securitySchemes": {
                 "orchToken": {"type": "http", "scheme": "bearer", "description": "JUPYTER_ORCH_TOKEN"},
                 "jupyterToken": {"type": "apiKey", "in": "header", "name": "Authorization"},
             },
         },
         "security": [{"orchToken": []}, {"jupyterToken": []}],
-        "paths": {**_paths(), **openapi_workflows.paths()},
+        "paths": {**_paths(), **openapi_workflows.paths(), **openapi_notebooks.paths()},
     }
 
 
