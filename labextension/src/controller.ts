@@ -1,0 +1,229 @@
+// Loads the state, keeps it live from the events WebSocket (re-reading it on every reconnect
+// and after an overflow) and runs the actions the views ask for.
+import { OrchApi, OrchApiError } from './api';
+import { OrchStore } from './store';
+import { ReconnectingSocket, SocketFactory } from './socket';
+import type { IInfo, ITask, OrchEvent } from './types';
+
+export interface IControllerOptions {
+  api: OrchApi;
+  store: OrchStore;
+  eventsUrl: () => string;
+  socketFactory?: SocketFactory;
+  maxRows?: number;
+}
+
+export class OrchController {
+  readonly api: OrchApi;
+  readonly store: OrchStore;
+  info: IInfo | null = null;
+  /** a problem to show over the views ('no_extension' gets its own sentence) */
+  error: { code: string; message: string } | null = null;
+  connection: 'open' | 'closed' = 'closed';
+  loading = false;
+  private socket: ReconnectingSocket;
+  private reloadTimer: ReturnType<typeof setTimeout> | null = null;
+  private pollTimer: ReturnType<typeof setInterval> | null = null;
+  private loadSeq = 0;
+  private buffered: OrchEvent[] | null = null;
+  maxRows: number;
+  workersPollSeconds = 15;
+
+  constructor(opts: IControllerOptions) {
+    this.api = opts.api;
+    this.store = opts.store;
+    this.maxRows = opts.maxRows || 5000;
+    this.store.maxTasks = this.maxRows;
+    this.store.onReload = () => this.scheduleReload(0);
+    this.socket = new ReconnectingSocket({
+      url: opts.eventsUrl,
+      factory: opts.socketFactory,
+      onMessage: data => this.onEvent(data as OrchEvent),
+      onOpen: () => this.scheduleReload(0),
+      onState: s => {
+        this.connection = s;
+        this.store.changed(false);
+      }
+    });
+  }
+
+  async start(): Promise<void> {
+    const ok = await this.checkInfo();
+    if (!ok) {
+      // the extension is missing or the server is away: try again now and then
+      this.reloadTimer = setTimeout(() => void this.start(), 10000);
+      return;
+    }
+    this.socket.start();
+    this.pollTimer = setInterval(() => void this.refreshWorkers(), this.workersPollSeconds * 1000);
+  }
+
+  stop(): void {
+    this.socket.stop();
+    if (this.pollTimer) {
+      clearInterval(this.pollTimer);
+    }
+    if (this.reloadTimer) {
+      clearTimeout(this.reloadTimer);
+    }
+  }
+
+  /** re-read everything now and connect again (the palette's "Reconnect") */
+  reconnect(): void {
+    if (this.error?.code === 'no_extension') {
+      if (this.reloadTimer) {
+        clearTimeout(this.reloadTimer);
+      }
+      void this.start();
+      return;
+    }
+    this.socket.reconnect();
+  }
+
+  private async checkInfo(): Promise<boolean> {
+    try {
+      this.info = await this.api.info();
+      if (this.error) {
+        this.error = null;
+        this.store.changed(false);
+      }
+      return true;
+    } catch (err) {
+      this.setError(err);
+      return false;
+    }
+  }
+
+  setError(err: unknown): void {
+    if (err instanceof OrchApiError) {
+      this.error = { code: err.code || String(err.status), message: err.message };
+    } else {
+      this.error = { code: 'error', message: String((err as Error)?.message || err) };
+    }
+    this.store.changed(false);
+  }
+
+  private onEvent(event: OrchEvent): void {
+    if (this.buffered) {
+      // a reload is under way: these are applied over its answer, in order
+      this.buffered.push(event);
+      return;
+    }
+    this.store.apply(event);
+  }
+
+  private scheduleReload(delay: number): void {
+    if (this.reloadTimer) {
+      clearTimeout(this.reloadTimer);
+    }
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = null;
+      void this.reload();
+    }, delay);
+  }
+
+  /** Read tasks (newest first, up to maxRows), runs and workers, then apply what came meanwhile. */
+  async reload(): Promise<void> {
+    const seq = ++this.loadSeq;
+    this.buffered = [];
+    this.loading = true;
+    this.store.changed(false);
+    try {
+      const [tasks, runs, workers] = await Promise.all([
+        this.loadTasks(),
+        this.api.runs({ limit: 500 }).catch(() => []),
+        this.api.workers()
+      ]);
+      if (seq !== this.loadSeq) {
+        return;
+      }
+      this.store.reset(tasks, runs, workers.workers, workers.provider ?? null);
+      this.error = null;
+      const sel = this.store.selection;
+      if (sel?.kind === 'workflow') {
+        void this.loadRun(sel.id);
+      }
+    } catch (err) {
+      if (seq === this.loadSeq) {
+        this.setError(err);
+      }
+    } finally {
+      if (seq === this.loadSeq) {
+        const pending = this.buffered || [];
+        this.buffered = null;
+        this.loading = false;
+        for (const ev of pending) {
+          this.store.apply(ev);
+        }
+        this.store.changed(false);
+      }
+    }
+  }
+
+  private async loadTasks(): Promise<ITask[]> {
+    const out: ITask[] = [];
+    let before: number | undefined;
+    while (out.length < this.maxRows) {
+      const limit = Math.min(1000, this.maxRows - out.length);
+      const page = await this.api.tasks({ limit, before });
+      out.push(...page);
+      const last = page[page.length - 1] as ITask & { seq?: number };
+      if (page.length < limit || !last || typeof last.seq !== 'number') {
+        break;
+      }
+      before = last.seq;
+    }
+    return out;
+  }
+
+  async refreshWorkers(): Promise<void> {
+    if (this.connection !== 'open') {
+      return;
+    }
+    try {
+      const w = await this.api.workers();
+      this.store.setWorkers(w.workers, w.provider ?? null);
+    } catch {
+      // the events socket reports the outage
+    }
+  }
+
+  /** the run with its steps (the list may not carry them) */
+  async loadRun(id: string): Promise<void> {
+    try {
+      const run = await this.api.run(id);
+      this.store.putRun(run);
+      this.store.changed();
+    } catch (err) {
+      this.setError(err);
+    }
+  }
+
+  selectRow(kind: 'task' | 'workflow', id: string): void {
+    this.store.select({ kind, id });
+    if (kind === 'workflow') {
+      const run = this.store.runs.get(id);
+      if (!run?.steps) {
+        void this.loadRun(id);
+      }
+    }
+  }
+
+  async cancel(kind: 'task' | 'workflow', id: string): Promise<void> {
+    if (kind === 'task') {
+      this.store.putTask(await this.api.cancelTask(id));
+    } else {
+      this.store.putRun(await this.api.cancelRun(id));
+      this.store.changed();
+    }
+  }
+
+  async retry(kind: 'task' | 'workflow', id: string): Promise<void> {
+    if (kind === 'task') {
+      this.store.putTask(await this.api.retryTask(id));
+    } else {
+      this.store.putRun(await this.api.retryRun(id));
+      this.store.changed();
+    }
+  }
+}

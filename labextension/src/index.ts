@@ -1,0 +1,182 @@
+// jupyter-orch's JupyterLab extension: the Orchestrator sidebar and "Run as job".
+import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, ToolbarButton } from '@jupyterlab/apputils';
+import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { ServerConnection } from '@jupyterlab/services';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { showErrorMessage } from '@jupyterlab/apputils';
+import { DocumentRegistry } from '@jupyterlab/docregistry';
+import { DisposableDelegate, IDisposable } from '@lumino/disposable';
+import { OrchApi, wsUrl } from './api';
+import { OrchController } from './controller';
+import { orchIcon } from './icon';
+import { IJobDefaults, runAsJob } from './jobdialog';
+import { OrchSidebar } from './sidebar';
+import { OrchStore } from './store';
+
+const PLUGIN_ID = 'jupyter-orch:plugin';
+
+export namespace CommandIDs {
+  export const open = 'jupyter-orch:open';
+  export const runAsJob = 'jupyter-orch:run-as-job';
+  export const reconnect = 'jupyter-orch:reconnect';
+  export const showActive = 'jupyter-orch:show-active';
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'The Orchestrator sidebar (runs, workflow DAG, workers and GPUs, live logs) and Run as job.',
+  autoStart: true,
+  optional: [ILayoutRestorer, ICommandPalette, ISettingRegistry, IFileBrowserFactory, INotebookTracker, ILabShell],
+  activate: (
+    app: JupyterFrontEnd,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null,
+    browserFactory: IFileBrowserFactory | null,
+    notebooks: INotebookTracker | null
+  ) => {
+    const serverSettings = ServerConnection.makeSettings();
+    const fetcher = (url: string, init: RequestInit) => ServerConnection.makeRequest(url, init, serverSettings);
+    const api = new OrchApi(serverSettings.baseUrl, fetcher);
+    const store = new OrchStore(cb => requestAnimationFrame(() => cb()));
+    const socketUrl = (path: string, query?: Record<string, string>) =>
+      wsUrl(serverSettings.wsUrl, path, query, serverSettings.token);
+    const ctl = new OrchController({
+      api,
+      store,
+      eventsUrl: () => socketUrl('events', { types: 'task,worker,run' })
+    });
+    const defaults: IJobDefaults = { gpus: 0, cpus: 1, memory: '', image: '' };
+    let logCapacity = 10000;
+    const sidebar = new OrchSidebar(ctl, path => socketUrl(path), logCapacity);
+    app.shell.add(sidebar, 'left', { rank: 600 });
+    if (restorer) {
+      restorer.add(sidebar, 'jupyter-orch-sidebar');
+    }
+
+    const applySettings = (s: ISettingRegistry.ISettings) => {
+      const c = s.composite as Record<string, unknown>;
+      ctl.maxRows = Number(c.maxRows) || 5000;
+      store.maxTasks = ctl.maxRows;
+      logCapacity = Number(c.logBufferLines) || 10000;
+      sidebar.logs.setCapacity(logCapacity);
+      defaults.gpus = Number(c.defaultGpus ?? 0);
+      defaults.cpus = Number(c.defaultCpus ?? 1);
+      defaults.memory = String(c.defaultMemory ?? '');
+      defaults.image = String(c.defaultImage ?? '');
+    };
+    if (settingRegistry) {
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(s => {
+          applySettings(s);
+          s.changed.connect(applySettings);
+        })
+        .catch(reason => console.warn('jupyter-orch: settings not loaded', reason));
+    }
+    void ctl.start();
+
+    const readNotebook = async (path: string) => {
+      const model = await app.serviceManager.contents.get(path, { content: true, type: 'notebook' });
+      return model.content as { cells?: unknown[] };
+    };
+
+    const currentNotebookPath = (): string | null => {
+      const current = app.shell.currentWidget;
+      if (notebooks?.currentWidget && current === notebooks.currentWidget) {
+        return notebooks.currentWidget.context.path;
+      }
+      const browser = browserFactory?.tracker.currentWidget;
+      if (browser) {
+        const first = browser.selectedItems().next();
+        const item = first.done ? undefined : first.value;
+        if (item && item.path.endsWith('.ipynb')) {
+          return item.path;
+        }
+      }
+      return notebooks?.currentWidget?.context.path ?? null;
+    };
+
+    const submit = async (path: string, panel?: NotebookPanel) => {
+      if (panel && panel.context.model.dirty) {
+        await panel.context.save();
+      }
+      try {
+        const task = await runAsJob(api, path, defaults, readNotebook);
+        if (task) {
+          store.putTask(task);
+          app.shell.activateById(sidebar.id);
+          ctl.selectRow('task', task.id);
+          store.setFilter({ text: '', state: '' });
+          requestAnimationFrame(() => sidebar.runs.reveal(task.id));
+        }
+      } catch (err) {
+        await showErrorMessage('Run as job failed', err as Error);
+      }
+    };
+
+    app.commands.addCommand(CommandIDs.open, {
+      label: 'Orchestrator: Show Sidebar',
+      caption: 'Runs, workflow DAGs, workers and live logs',
+      icon: orchIcon,
+      execute: () => app.shell.activateById(sidebar.id)
+    });
+    app.commands.addCommand(CommandIDs.runAsJob, {
+      label: 'Run as Job…',
+      caption: 'Run this notebook on a worker with parameters and resources',
+      icon: orchIcon,
+      isEnabled: () => !!currentNotebookPath(),
+      execute: args => {
+        const path = (args.path as string) || currentNotebookPath();
+        if (!path) {
+          return showErrorMessage('Run as job', 'Open or select a notebook (.ipynb) first.');
+        }
+        const panel = notebooks?.find(w => w.context.path === path) ?? undefined;
+        return submit(path, panel);
+      }
+    });
+    app.commands.addCommand(CommandIDs.reconnect, {
+      label: 'Orchestrator: Reconnect and Reload',
+      execute: () => ctl.reconnect()
+    });
+    app.commands.addCommand(CommandIDs.showActive, {
+      label: 'Orchestrator: Show Active Runs',
+      execute: () => {
+        app.shell.activateById(sidebar.id);
+        store.setFilter({ state: 'active' });
+      }
+    });
+    if (palette) {
+      for (const command of [CommandIDs.open, CommandIDs.runAsJob, CommandIDs.reconnect, CommandIDs.showActive]) {
+        palette.addItem({ command, category: 'Orchestrator' });
+      }
+    }
+    app.contextMenu.addItem({
+      command: CommandIDs.runAsJob,
+      selector: '.jp-DirListing-item[data-file-type="notebook"]',
+      rank: 10
+    });
+    app.docRegistry.addWidgetExtension('Notebook', new RunAsJobButton(app));
+  }
+};
+
+class RunAsJobButton implements DocumentRegistry.IWidgetExtension<NotebookPanel, any> {
+  constructor(private readonly app: JupyterFrontEnd) {}
+
+  createNew(panel: NotebookPanel): IDisposable {
+    const button = new ToolbarButton({
+      className: 'jp-OrchRunAsJob',
+      icon: orchIcon,
+      label: 'Run as job',
+      tooltip: 'Run this notebook on a worker (parameters, GPUs, image)',
+      onClick: () => void this.app.commands.execute(CommandIDs.runAsJob, { path: panel.context.path })
+    });
+    button.node.dataset.testid = 'orch-run-as-job';
+    panel.toolbar.insertAfter('cellType', 'orch-run-as-job', button);
+    return new DisposableDelegate(() => button.dispose());
+  }
+}
+
+export default plugin;

@@ -1,0 +1,331 @@
+// Logs: the selected task's output, live over /tasks/{id}/logs/follow (also for finished
+// tasks: the follow socket sends the log so far, then `end`). ANSI colours rendered; auto-scroll
+// stops when the user scrolls up and resumes at the bottom; search; download; bounded buffer.
+import { Widget } from '@lumino/widgets';
+import { formatDuration } from './api';
+import { IAnsiStyle, parseAnsi } from './ansi';
+import type { OrchController } from './controller';
+import { h, setText } from './dom';
+import { LogBuffer } from './logbuffer';
+import { ReconnectingSocket } from './socket';
+import type { ILogLine, ITask } from './types';
+
+export class LogsView extends Widget {
+  private header: HTMLDivElement;
+  private view: HTMLDivElement;
+  private empty: HTMLDivElement;
+  private searchInput: HTMLInputElement;
+  private matchEl: HTMLSpanElement;
+  private followEl: HTMLButtonElement;
+  private buffer: LogBuffer;
+  private taskId: string | null = null;
+  private socket: ReconnectingSocket | null = null;
+  private ansiState: IAnsiStyle = {};
+  private autoScroll = true;
+  private ended = false;
+  private task: ITask | null = null;
+  private error = '';
+  private matches: number[] = [];
+  private matchIndex = -1;
+  private pending: ILogLine[] = [];
+  private frame = 0;
+
+  constructor(
+    private readonly ctl: OrchController,
+    private readonly wsUrl: (path: string) => string,
+    capacity = 10000
+  ) {
+    super();
+    this.addClass('jp-OrchLogs');
+    this.node.dataset.testid = 'orch-logs';
+    this.title.label = 'Logs';
+    this.buffer = new LogBuffer(capacity);
+    this.header = h('div', { class: 'jp-OrchLogs-title' });
+    this.searchInput = h('input', { class: 'jp-OrchInput', type: 'search', placeholder: 'Search the log (Enter: next)', 'data-testid': 'orch-log-search', 'aria-label': 'Search the log' });
+    this.matchEl = h('span', { class: 'jp-OrchCount' });
+    this.followEl = h('button', { class: 'jp-OrchButton', title: 'Scroll to the end and follow new lines', text: '⤓ Follow' });
+    const download = h('button', { class: 'jp-OrchButton', 'data-testid': 'orch-log-download', title: 'Download the log as text', text: 'Download' });
+    this.view = h('div', { class: 'jp-OrchLogView', 'data-testid': 'orch-log-view', tabindex: 0 });
+    this.empty = h('div', { class: 'jp-OrchEmpty', 'data-testid': 'orch-empty-logs' });
+    this.node.append(this.header, h('div', { class: 'jp-OrchToolbar' }, this.searchInput, this.matchEl, this.followEl, download), this.empty, this.view);
+    this.view.addEventListener('scroll', () => {
+      const atBottom = this.view.scrollHeight - this.view.scrollTop - this.view.clientHeight < 24;
+      this.autoScroll = atBottom;
+      this.followEl.classList.toggle('jp-mod-active', atBottom);
+    });
+    this.followEl.addEventListener('click', () => {
+      this.autoScroll = true;
+      this.view.scrollTop = this.view.scrollHeight;
+    });
+    this.searchInput.addEventListener('input', () => this.runSearch());
+    this.searchInput.addEventListener('keydown', ev => {
+      if (ev.key === 'Enter') {
+        this.nextMatch(ev.shiftKey ? -1 : 1);
+      }
+    });
+    download.addEventListener('click', () => this.download());
+    ctl.store.subscribe(() => this.sync());
+    this.renderEmpty();
+  }
+
+  dispose(): void {
+    this.socket?.stop();
+    super.dispose();
+  }
+
+  setCapacity(n: number): void {
+    if (n !== this.buffer.capacity) {
+      this.buffer = new LogBuffer(n);
+      const id = this.taskId;
+      this.taskId = null;
+      if (id) {
+        this.follow(id);
+      }
+    }
+  }
+
+  private sync(): void {
+    const id = this.ctl.store.logTaskId;
+    if (id !== this.taskId) {
+      this.follow(id);
+    } else if (id) {
+      const t = this.ctl.store.tasks.get(id);
+      if (t && t !== this.task) {
+        this.task = t;
+        this.renderHeader();
+      }
+    }
+  }
+
+  /** show task `id`'s log (null: none) */
+  follow(id: string | null): void {
+    this.socket?.stop();
+    this.socket = null;
+    this.taskId = id;
+    this.task = id ? this.ctl.store.tasks.get(id) || null : null;
+    this.buffer.clear();
+    this.view.replaceChildren();
+    this.ansiState = {};
+    this.autoScroll = true;
+    this.ended = false;
+    this.error = '';
+    this.matches = [];
+    this.pending = [];
+    if (!id) {
+      this.renderHeader();
+      this.renderEmpty();
+      return;
+    }
+    this.socket = new ReconnectingSocket({
+      url: () => this.wsUrl(`tasks/${encodeURIComponent(id)}/logs/follow`),
+      onOpen: () => {
+        // the server sends the log from its start on every connection
+        this.buffer.clear();
+        this.view.replaceChildren();
+        this.ansiState = {};
+        this.pending = [];
+      },
+      onMessage: data => this.onMessage(id, data as { type: string; lines?: ILogLine[]; task?: ITask; message?: string })
+    });
+    this.socket.start();
+    this.renderHeader();
+    this.renderEmpty();
+  }
+
+  private onMessage(id: string, msg: { type: string; lines?: ILogLine[]; task?: ITask; message?: string }): void {
+    if (id !== this.taskId) {
+      return;
+    }
+    if (msg.type === 'lines' && msg.lines) {
+      this.pending.push(...msg.lines);
+      this.scheduleFlush();
+    } else if (msg.type === 'state' && msg.task) {
+      this.task = msg.task;
+      this.ctl.store.putTask(msg.task);
+      this.renderHeader();
+      this.renderEmpty();
+    } else if (msg.type === 'end') {
+      this.ended = true;
+      if (msg.task) {
+        this.task = msg.task;
+        this.ctl.store.putTask(msg.task);
+      }
+      this.socket?.stop();
+      this.socket = null;
+      this.scheduleFlush();
+      this.renderHeader();
+      this.renderEmpty();
+    } else if (msg.type === 'error') {
+      this.error = msg.message || 'The log cannot be read.';
+      this.socket?.stop();
+      this.socket = null;
+      this.renderEmpty();
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (!this.frame) {
+      this.frame = requestAnimationFrame(() => {
+        this.frame = 0;
+        this.flush();
+      });
+    }
+  }
+
+  private flush(): void {
+    const lines = this.pending;
+    this.pending = [];
+    if (lines.length) {
+      const cap = this.buffer.capacity;
+      const fresh = lines.length > cap ? lines.slice(lines.length - cap) : lines;
+      this.buffer.push(...lines);
+      const frag = document.createDocumentFragment();
+      for (const line of fresh) {
+        frag.appendChild(this.renderLine(line));
+      }
+      this.view.appendChild(frag);
+      // keep the DOM as bounded as the buffer
+      let excess = this.view.childElementCount - cap;
+      while (excess-- > 0 && this.view.firstChild) {
+        this.view.removeChild(this.view.firstChild);
+      }
+      if (this.searchInput.value) {
+        this.runSearch(false);
+      }
+    }
+    this.renderEmpty();
+    if (this.autoScroll) {
+      this.view.scrollTop = this.view.scrollHeight;
+    }
+  }
+
+  private renderLine(line: ILogLine): HTMLElement {
+    const el = h('div', { class: 'jp-OrchLogLine', 'data-testid': 'orch-log-line', 'data-stream': line.stream });
+    const { segments, state } = parseAnsi(line.text.replace(/\n$/, ''), this.ansiState);
+    this.ansiState = state;
+    for (const seg of segments) {
+      const s = seg.style;
+      if (!s.fg && !s.bg && !s.bold && !s.dim && !s.italic && !s.underline && !s.inverse) {
+        el.appendChild(document.createTextNode(seg.text));
+        continue;
+      }
+      const span = h('span', { text: seg.text });
+      const classes: string[] = [];
+      const fg = s.inverse ? s.bg || 'default-inverse-fg' : s.fg;
+      const bg = s.inverse ? s.fg || 'default-inverse-bg' : s.bg;
+      if (fg) {
+        if (fg.startsWith('rgb')) {
+          span.style.color = fg;
+        } else {
+          classes.push(`jp-OrchAnsi-fg-${fg}`);
+        }
+      }
+      if (bg) {
+        if (bg.startsWith('rgb')) {
+          span.style.backgroundColor = bg;
+        } else {
+          classes.push(`jp-OrchAnsi-bg-${bg}`);
+        }
+      }
+      if (s.bold) {
+        classes.push('jp-OrchAnsi-bold');
+      }
+      if (s.dim) {
+        classes.push('jp-OrchAnsi-dim');
+      }
+      if (s.italic) {
+        classes.push('jp-OrchAnsi-italic');
+      }
+      if (s.underline) {
+        classes.push('jp-OrchAnsi-underline');
+      }
+      span.className = classes.join(' ');
+      el.appendChild(span);
+    }
+    if (line.stream === 'stderr') {
+      el.classList.add('jp-OrchLogLine-stderr');
+    }
+    return el;
+  }
+
+  private renderHeader(): void {
+    const t = this.task;
+    if (!this.taskId) {
+      setText(this.header, '');
+      return;
+    }
+    const parts = [t?.name || this.taskId, t ? t.state.replace('_', ' ') : '', t?.attempt && t.attempt > 1 ? `attempt ${t.attempt}` : '', t?.duration ? formatDuration(t.duration) : ''];
+    setText(this.header, parts.filter(Boolean).join(' · ') + (this.ended || !t || !['pending', 'scheduled', 'running'].includes(t.state) ? '' : ' · live'));
+    this.header.dataset.state = t?.state || '';
+  }
+
+  private renderEmpty(): void {
+    let text = '';
+    if (!this.taskId) {
+      text = 'Select a task in Runs (or a step in the DAG) to see its log.';
+    } else if (this.error) {
+      text = this.error;
+    } else if (this.buffer.count === 0) {
+      const t = this.task;
+      if (!t || t.state === 'pending' || t.state === 'scheduled') {
+        text = `No log lines yet: the task is ${t ? t.state : 'starting'}${t?.reason ? ' (' + t.reason + ')' : ''}. Lines appear here as soon as it prints.`;
+      } else if (t.state === 'running') {
+        text = 'No log lines yet: the task is running but has printed nothing so far.';
+      } else {
+        text = `This task printed nothing (it ${t.state.replace('_', ' ')}).${t.error ? ' ' + t.error : ''}`;
+      }
+    }
+    if (this.buffer.dropped) {
+      this.view.dataset.dropped = String(this.buffer.dropped);
+      this.view.title = `${this.buffer.dropped} earlier lines are not kept here; Download has the kept part, jupyter orch logs ${this.taskId} has all`;
+    }
+    setText(this.empty, text);
+    this.empty.hidden = !text;
+  }
+
+  private runSearch(jump = true): void {
+    const q = this.searchInput.value;
+    for (const el of Array.from(this.view.querySelectorAll('.jp-mod-match'))) {
+      el.classList.remove('jp-mod-match', 'jp-mod-current');
+    }
+    this.matches = q ? this.buffer.search(q) : [];
+    const offset = this.buffer.length - this.view.childElementCount;
+    for (const i of this.matches) {
+      this.view.children[i - offset]?.classList.add('jp-mod-match');
+    }
+    setText(this.matchEl, q ? `${this.matches.length} found` : '');
+    if (jump) {
+      this.matchIndex = -1;
+      if (this.matches.length) {
+        this.nextMatch(1);
+      }
+    }
+  }
+
+  private nextMatch(dir: number): void {
+    if (!this.matches.length) {
+      return;
+    }
+    const offset = this.buffer.length - this.view.childElementCount;
+    this.view.children[this.matches[this.matchIndex] - offset]?.classList.remove('jp-mod-current');
+    this.matchIndex = (this.matchIndex + dir + this.matches.length) % this.matches.length;
+    const el = this.view.children[this.matches[this.matchIndex] - offset] as HTMLElement | undefined;
+    if (el) {
+      el.classList.add('jp-mod-current');
+      this.autoScroll = false;
+      el.scrollIntoView({ block: 'center' });
+    }
+    setText(this.matchEl, `${this.matchIndex + 1}/${this.matches.length}`);
+  }
+
+  private download(): void {
+    const blob = new Blob([this.buffer.text() + '\n'], { type: 'text/plain' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `${(this.task?.name || this.taskId || 'task').replace(/[^\w.-]+/g, '_')}.log`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  }
+}

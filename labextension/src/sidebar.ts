@@ -1,0 +1,62 @@
+// The "Orchestrator" sidebar: Runs, Workflow DAG, Workers and Logs as sections of one panel,
+// with a connection indicator in its toolbar.
+import { SidePanel } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+import type { OrchController } from './controller';
+import { DagView } from './dagview';
+import { LogsView } from './logsview';
+import { RunsView } from './runsview';
+import { WorkersView } from './workersview';
+import { orchIcon } from './icon';
+
+export class OrchSidebar extends SidePanel {
+  readonly runs: RunsView;
+  readonly dag: DagView;
+  readonly workers: WorkersView;
+  readonly logs: LogsView;
+  private indicator: HTMLSpanElement;
+
+  constructor(
+    readonly ctl: OrchController,
+    wsUrl: (path: string) => string,
+    logCapacity: number
+  ) {
+    super();
+    this.id = 'jupyter-orch-sidebar';
+    this.addClass('jp-OrchSidebar');
+    this.title.icon = orchIcon;
+    this.title.caption = 'Orchestrator';
+    this.title.label = '';
+    const heading = new Widget();
+    heading.addClass('jp-OrchSidebar-heading');
+    this.indicator = document.createElement('span');
+    this.indicator.className = 'jp-OrchConnection';
+    this.indicator.dataset.testid = 'orch-connection';
+    this.indicator.dataset.state = 'closed';
+    const name = document.createElement('h2');
+    name.textContent = 'Orchestrator';
+    heading.node.append(name, this.indicator);
+    this.header.addWidget(heading);
+    this.runs = new RunsView(ctl);
+    this.dag = new DagView(ctl);
+    this.workers = new WorkersView(ctl);
+    this.logs = new LogsView(ctl, wsUrl, logCapacity);
+    this.addWidget(this.runs);
+    this.addWidget(this.dag);
+    this.addWidget(this.workers);
+    this.addWidget(this.logs);
+    ctl.store.subscribe(() => this.renderIndicator());
+    this.renderIndicator();
+  }
+
+  private renderIndicator(): void {
+    const state = this.ctl.connection;
+    const info = this.ctl.info;
+    this.indicator.dataset.state = state;
+    this.indicator.textContent = state === 'open' ? '● live' : this.ctl.error ? '● offline' : '● connecting…';
+    this.indicator.title =
+      state === 'open'
+        ? `Connected to jupyter-orch ${info?.version || ''} (provider ${info?.provider || '?'}); updates arrive live`
+        : this.ctl.error?.message || 'Not connected to the orchestrator’s events; reconnecting by itself';
+  }
+}
