@@ -39,7 +39,7 @@ class JobForm extends Widget {
       paramBox.append(h('div', { class: 'jp-OrchHint', text: note }));
     }
     for (const p of params) {
-      const input = h('input', { class: 'jp-mod-styled', type: 'text', value: displayValue(p.default), 'data-testid': `orch-job-param-${p.name}`, name: p.name });
+      const input = h('input', { class: 'jp-mod-styled', type: 'text', value: displayValue(p.default, p.type), 'data-testid': `orch-job-param-${p.name}`, name: p.name });
       this.inputs.set(p.name, input);
       paramBox.append(field(`${p.name}${p.type ? ' (' + p.type + ')' : ''}`, input, p.help));
     }

@@ -97,12 +97,15 @@ export function literal(text: string): unknown {
 }
 
 /** The text a parameter's default shows in the dialog. */
-export function displayValue(v: unknown): string {
+export function displayValue(v: unknown, type?: string | null): string {
   if (v === null || v === undefined) {
     return '';
   }
   if (typeof v === 'string') {
     return v;
+  }
+  if (typeof v === 'number' && type === 'float' && Number.isInteger(v)) {
+    return v.toFixed(1);
   }
   return JSON.stringify(v);
 }

@@ -203,7 +203,7 @@ export class RunsView extends Widget {
     const name = line.children[1] as HTMLElement;
     setText(name, row.name);
     setAttr(name, 'title', `${row.kind === 'workflow' ? 'Workflow run' : 'Task'} ${row.id}${row.detail ? '\n' + row.detail : ''}`);
-    setText(line.children[2], row.kind === 'workflow' ? `⧉ ${row.state.replace('_', ' ')}` : row.state.replace('_', ' '));
+    setText(line.children[2], row.kind === 'workflow' ? `workflow · ${row.state.replace('_', ' ')}` : row.state.replace('_', ' '));
     const buttons = line.children[3] as HTMLElement;
     const want = ACTIVE.has(row.state) ? 'cancel' : RETRYABLE.has(row.state) ? 'retry' : '';
     if (buttons.dataset.want !== want) {

@@ -89,6 +89,7 @@ describe('parameters cell', () => {
     expect(coerce('[1, 2]', { name: 'l', default: [], type: 'list' })).toEqual([1, 2]);
     expect(coerce('', { name: 'o', default: null, type: 'None' })).toBe(null);
     expect(displayValue([1, 2])).toBe('[1,2]');
+    expect(displayValue(1, 'float')).toBe('1.0');
     expect(literal("{'a': True}")).toEqual({ a: true });
   });
 });
