@@ -160,20 +160,29 @@ export class OrchController {
     }
   }
 
+  /** The newest tasks, paged by `seq` up to maxRows when the server gives it; the active ones
+   * are read as well so that none of them is missed when there are more than a page. */
   private async loadTasks(): Promise<ITask[]> {
-    const out: ITask[] = [];
-    let before: number | undefined;
-    while (out.length < this.maxRows) {
-      const limit = Math.min(1000, this.maxRows - out.length);
-      const page = await this.api.tasks({ limit, before });
-      out.push(...page);
+    const out = new Map<string, ITask>();
+    const [newest, active] = await Promise.all([
+      this.api.tasks({ limit: Math.min(1000, this.maxRows) }),
+      this.api.tasks({ state: 'pending,scheduled,running', limit: Math.min(1000, this.maxRows) })
+    ]);
+    for (const t of [...newest, ...active]) {
+      out.set(t.id, t);
+    }
+    let page = newest;
+    while (out.size < this.maxRows && page.length >= 1000) {
       const last = page[page.length - 1] as ITask & { seq?: number };
-      if (page.length < limit || !last || typeof last.seq !== 'number') {
+      if (typeof last.seq !== 'number') {
         break;
       }
-      before = last.seq;
+      page = await this.api.tasks({ limit: 1000, before: last.seq });
+      for (const t of page) {
+        out.set(t.id, t);
+      }
     }
-    return out;
+    return [...out.values()];
   }
 
   async refreshWorkers(): Promise<void> {
