@@ -83,12 +83,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return model.content as { cells?: unknown[] };
     };
 
-    const currentNotebookPath = (): string | null => {
+    const currentNotebookPath = (fromBrowser = false): string | null => {
+      // from the file browser's context menu: the item right-clicked (it is selected)
+      const browser = browserFactory?.tracker.currentWidget;
+      if (fromBrowser && browser) {
+        const hit = app.contextMenuHitTest(node => node.classList.contains('jp-DirListing-item'));
+        const name = hit?.querySelector('.jp-DirListing-itemText')?.textContent?.trim();
+        if (name && name.endsWith('.ipynb')) {
+          return browser.model.path ? `${browser.model.path}/${name}` : name;
+        }
+        const first = browser.selectedItems().next();
+        const item = first.done ? undefined : first.value;
+        if (item && item.path.endsWith('.ipynb')) {
+          return item.path;
+        }
+      }
       const current = app.shell.currentWidget;
       if (notebooks?.currentWidget && current === notebooks.currentWidget) {
         return notebooks.currentWidget.context.path;
       }
-      const browser = browserFactory?.tracker.currentWidget;
       if (browser) {
         const first = browser.selectedItems().next();
         const item = first.done ? undefined : first.value;
@@ -127,9 +140,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'Run as Job…',
       caption: 'Run this notebook on a worker with parameters and resources',
       icon: orchIcon,
-      isEnabled: () => !!currentNotebookPath(),
+      isEnabled: args => !!args.path || !!currentNotebookPath(!!args.fromBrowser),
       execute: args => {
-        const path = (args.path as string) || currentNotebookPath();
+        const path = (args.path as string) || currentNotebookPath(!!args.fromBrowser);
         if (!path) {
           return showErrorMessage('Run as job', 'Open or select a notebook (.ipynb) first.');
         }
@@ -155,6 +168,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
     app.contextMenu.addItem({
       command: CommandIDs.runAsJob,
+      args: { fromBrowser: true },
       selector: '.jp-DirListing-item[data-file-type="notebook"]',
       rank: 10
     });
