@@ -74,6 +74,13 @@ export class DagView extends Widget {
         this.ctl.store.selectStep(g.getAttribute('data-step'));
       }
     });
+    this.canvas.addEventListener('keydown', ev => {
+      const g = (ev.target as Element).closest('[data-step]');
+      if (g && (ev.key === 'Enter' || ev.key === ' ')) {
+        ev.preventDefault();
+        this.ctl.store.selectStep(g.getAttribute('data-step'));
+      }
+    });
     ctl.store.subscribe(() => this.schedule());
     this.schedule();
   }

@@ -57,6 +57,13 @@ export class RunsView extends Widget {
     this.stateSelect.addEventListener('change', () => ctl.store.setFilter({ state: this.stateSelect.value }));
     this.scroller.addEventListener('scroll', () => this.schedule());
     this.scroller.addEventListener('click', ev => this.onClick(ev));
+    this.scroller.addEventListener('keydown', ev => {
+      const rowEl = (ev.target as HTMLElement).closest('.jp-OrchRow') as HTMLElement | null;
+      if (rowEl && (ev.key === 'Enter' || ev.key === ' ') && (ev.target as HTMLElement).tagName !== 'BUTTON') {
+        ev.preventDefault();
+        this.ctl.selectRow(rowEl.dataset.kind as 'task' | 'workflow', rowEl.dataset.id || '');
+      }
+    });
     ctl.store.subscribe(() => this.schedule());
     // durations of active rows tick
     this.ticker = setInterval(() => {
@@ -104,6 +111,11 @@ export class RunsView extends Widget {
 
   private renderBanner(): void {
     const err = this.ctl.error;
+    const key = err ? `${err.code}:${err.message}` : '';
+    if (this.banner.dataset.key === key && this.banner.dataset.key !== undefined) {
+      return;
+    }
+    this.banner.dataset.key = key;
     this.banner.replaceChildren();
     if (!err) {
       this.banner.hidden = true;
