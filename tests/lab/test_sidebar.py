@@ -98,6 +98,10 @@ def test_a_cell_task_from_a_notebook_appears_streams_its_log_and_finishes(ui):
     ansi = lines.filter(has_text="got go")
     expect(ansi).not_to_contain_text("[32m")  # colours rendered, not printed
     ui.screenshot("logs", ui.section("logs"))
+    with page.expect_download() as info:  # the whole log, as text
+        ui.section("logs").locator('[data-testid="orch-log-download"]').click()
+    saved = info.value.path().read_text()
+    assert "waiting for go" in saved and "got go" in saved
     # the variable it assigned came back into the kernel
     last = notebook.locator(".jp-Cell").nth(2).locator(".jp-OutputArea-output")
     expect(last).to_contain_text("answer is 42", timeout=LONG)
@@ -167,9 +171,19 @@ def test_cancel_a_running_task_from_its_row(ui):
     row = ui.row("task", task["id"])
     expect(row).to_have_attribute("data-state", "running", timeout=LONG)
     ui.screenshot("cancel-before", row)
+    runs = ui.sidebar.locator('[data-testid="orch-run-row"]')
+    ui.sidebar.locator('[data-testid="orch-filter-text"]').fill(name)  # the user finds it by name
+    expect(runs).to_have_count(1)
     row.locator('[data-testid="orch-cancel"]').click()
     expect(row).to_have_attribute("data-state", "cancelled", timeout=LONG)
     expect(row.locator('[data-testid="orch-cancel"]')).to_have_count(0)
+    ui.sidebar.locator('[data-testid="orch-filter-text"]').fill("")
+    ui.sidebar.locator('[data-testid="orch-filter-state"]').select_option("cancelled")
+    expect(row).to_be_visible()
+    for state in runs.evaluate_all("rows => rows.map(r => r.dataset.state)"):
+        assert state == "cancelled"
+    ui.sidebar.locator('[data-testid="orch-filter-state"]').select_option("succeeded")
+    expect(row).to_have_count(0)
     assert ui.server.api().get(f"/tasks/{task['id']}")["state"] == "cancelled"
 
 
@@ -213,3 +227,29 @@ def test_run_as_job_from_the_file_browser_submits_the_notebook_and_selects_its_r
     lines = ui.section("logs").locator('[data-testid="orch-log-line"]')
     expect(lines.first).to_be_visible(timeout=LONG)  # the selected run's log is the one shown
     ui.screenshot("run-as-job-selected")
+
+
+def test_run_as_job_from_the_notebook_toolbar(ui):
+    name = unique("ui-toolbar")
+    write_notebook(
+        ui.server.root / f"{name}.ipynb",
+        "import jupyter_orch\njupyter_orch.output('greeting', f'hello {who}')",
+        params="who = 'world'",
+    )
+    page = ui.page
+    page.goto(ui.url(f"lab/tree/{name}.ipynb"))
+    expect(page.locator("#jupyterlab-splash")).to_have_count(0, timeout=LONG)
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    panel.locator(".jp-Toolbar").get_by_text("Run as job").click()
+    dialog = page.locator(".jp-Dialog")
+    who = dialog.locator('[data-testid="orch-job-param-who"]')
+    expect(who).to_have_value("world")
+    who.fill("lab")
+    dialog.locator("button", has_text=re.compile("^Submit$")).click()
+    expect(dialog).to_have_count(0)
+    expect(ui.sidebar).to_be_visible()
+    selected = ui.sidebar.locator('[data-testid="orch-run-row"].jp-mod-selected')
+    expect(selected).to_contain_text(f"{name}.ipynb", timeout=LONG)
+    expect(selected).to_have_attribute("data-state", "succeeded", timeout=LONG)
+    outputs = ui.server.api().get(f"/tasks/{selected.get_attribute('data-id')}/outputs")["outputs"]
+    assert outputs == {"greeting": "hello lab"}
