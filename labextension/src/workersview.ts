@@ -50,13 +50,15 @@ export class WorkersView extends Widget {
     const store = this.ctl.store;
     const workers = [...store.workers.values()].sort((a, b) => a.name.localeCompare(b.name));
     const provider = store.provider;
-    const key = JSON.stringify([workers, provider, this.ctl.info?.provider, workers.map(w => (w.running || []).map(id => store.tasks.get(id)?.name))]);
+    const key = JSON.stringify([this.ctl.error?.code, workers, provider, this.ctl.info?.provider, workers.map(w => (w.running || []).map(id => store.tasks.get(id)?.name))]);
     if (key === this.lastKey) {
       return;
     }
     this.lastKey = key;
     const out: HTMLElement[] = [];
-    if (!workers.length) {
+    if (this.ctl.error?.code === 'no_extension') {
+      out.push(h('div', { class: 'jp-OrchEmpty', text: 'Workers appear here once the orchestrator runs on this server (see Runs).' }));
+    } else if (!workers.length) {
       out.push(this.emptyState());
     }
     for (const w of workers) {
