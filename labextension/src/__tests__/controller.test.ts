@@ -1,0 +1,113 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { OrchApi } from '../api';
+import { OrchController } from '../controller';
+import { OrchStore } from '../store';
+import type { ITask } from '../types';
+
+class FakeSocket {
+  static all: FakeSocket[] = [];
+  onopen: (() => void) | null = null;
+  onmessage: ((ev: { data: string }) => void) | null = null;
+  onclose: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  closed = false;
+  constructor(readonly url: string) {
+    FakeSocket.all.push(this);
+  }
+  close() {
+    this.closed = true;
+  }
+  send(msg: unknown) {
+    this.onmessage?.({ data: JSON.stringify(msg) });
+  }
+}
+
+function task(id: string, state: string, at: number): ITask {
+  return { id, name: id, kind: 'shell', owner: 'ann', state, resources: {}, attempt: 1, created_at: at, updated_at: at };
+}
+
+function server(tasks: () => ITask[], calls: string[]) {
+  return async (url: string) => {
+    const path = url.replace('http://h/orch/api/v1/', '');
+    calls.push(path);
+    let body: unknown = {};
+    if (path.startsWith('info')) {
+      body = { version: '0.1.0', owner: 'ann', provider: 'local' };
+    } else if (path.startsWith('tasks')) {
+      body = { tasks: path.includes('state=') ? tasks().filter(t => ['pending', 'scheduled', 'running'].includes(t.state)) : tasks() };
+    } else if (path.startsWith('workflows')) {
+      body = { runs: [] };
+    } else if (path.startsWith('workers')) {
+      body = { workers: [], provider: { name: 'local' } };
+    }
+    return new Response(JSON.stringify(body), { status: 200 });
+  };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+  FakeSocket.all = [];
+});
+
+describe('controller', () => {
+  it('loads on connect, applies events after the load, reloads after overflow and reconnects', async () => {
+    vi.useFakeTimers();
+    let tasks = [task('a', 'running', 1)];
+    const calls: string[] = [];
+    const store = new OrchStore();
+    const ctl = new OrchController({
+      api: new OrchApi('http://h/', server(() => tasks, calls)),
+      store,
+      eventsUrl: () => 'ws://h/orch/api/v1/events?types=task,worker,run',
+      socketFactory: url => new FakeSocket(url) as unknown as WebSocket
+    });
+    await ctl.start();
+    expect(FakeSocket.all.length).toBe(1);
+    const ws = FakeSocket.all[0];
+    ws.onopen!();
+    expect(ctl.connection).toBe('open');
+    // an event that arrives while the state is being read is applied over it, not lost
+    await vi.advanceTimersByTimeAsync(0);
+    ws.send({ type: 'task', task: task('b', 'pending', 2) });
+    await vi.advanceTimersByTimeAsync(10);
+    expect([...store.tasks.keys()].sort()).toEqual(['a', 'b']);
+    ws.send({ type: 'task', task: { ...task('a', 'succeeded', 1), updated_at: 5 } });
+    expect(store.tasks.get('a')!.state).toBe('succeeded');
+
+    // overflow: the state is read again
+    tasks = [task('a', 'succeeded', 1), task('c', 'running', 3)];
+    const before = calls.length;
+    ws.send({ type: 'overflow' });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(calls.length).toBeGreaterThan(before);
+    expect(store.tasks.has('c')).toBe(true);
+
+    // the server goes away: closed, then a new socket after a backoff, and a reload
+    ws.onclose!();
+    expect(ctl.connection).toBe('closed');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(FakeSocket.all.length).toBe(2);
+    tasks = [...tasks, task('d', 'pending', 4)];
+    FakeSocket.all[1].onopen!();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(ctl.connection).toBe('open');
+    expect(store.tasks.has('d')).toBe(true);
+    ctl.stop();
+  });
+
+  it('says how to enable a missing server extension', async () => {
+    vi.useFakeTimers();
+    const store = new OrchStore();
+    const ctl = new OrchController({
+      api: new OrchApi('http://h/', async () => new Response('<html>404</html>', { status: 404 })),
+      store,
+      eventsUrl: () => 'ws://h/x',
+      socketFactory: url => new FakeSocket(url) as unknown as WebSocket
+    });
+    await ctl.start();
+    expect(ctl.error?.code).toBe('no_extension');
+    expect(ctl.error?.message).toContain('jupyter server extension enable jupyter_orch');
+    expect(FakeSocket.all.length).toBe(0);
+    ctl.stop();
+  });
+});
