@@ -185,6 +185,24 @@ export class OrchController {
     return [...out.values()];
   }
 
+  /** Tasks matching `text` on the server (older ones may not be in the list), merged in. */
+  async searchServer(text: string): Promise<void> {
+    const q = text.trim();
+    if (!q || this.error) {
+      return;
+    }
+    try {
+      const found = await this.api.tasks({ q, limit: 500 });
+      for (const t of found) {
+        if (!this.store.tasks.has(t.id)) {
+          this.store.putTask(t);
+        }
+      }
+    } catch {
+      // the local filter still applies
+    }
+  }
+
   async refreshWorkers(): Promise<void> {
     if (this.connection !== 'open') {
       return;

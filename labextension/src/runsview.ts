@@ -53,7 +53,15 @@ export class RunsView extends Widget {
       h('div', { class: 'jp-OrchToolbar' }, this.textInput, this.stateSelect, this.countEl),
       this.scroller
     );
-    this.textInput.addEventListener('input', () => ctl.store.setFilter({ text: this.textInput.value }));
+    let searchTimer: ReturnType<typeof setTimeout> | null = null;
+    this.textInput.addEventListener('input', () => {
+      ctl.store.setFilter({ text: this.textInput.value });
+      // older tasks than the list holds are found by the server
+      if (searchTimer) {
+        clearTimeout(searchTimer);
+      }
+      searchTimer = setTimeout(() => void ctl.searchServer(this.textInput.value), 300);
+    });
     this.stateSelect.addEventListener('change', () => ctl.store.setFilter({ state: this.stateSelect.value }));
     this.scroller.addEventListener('scroll', () => this.schedule());
     this.scroller.addEventListener('click', ev => this.onClick(ev));
