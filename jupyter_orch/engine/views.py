@@ -13,6 +13,7 @@ def task_view(row: TaskRow) -> dict[str, Any]:
     duration = (end - row.started_at) if (end and row.started_at) else None
     return {
         "id": spec.id,
+        "seq": row.seq,  # submit order: ?before=SEQ pages the task list
         "name": spec.display_name,
         "kind": spec.kind,
         "owner": spec.owner,

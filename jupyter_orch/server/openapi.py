@@ -104,6 +104,10 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "name", "kind", "owner", "state", "resources", "attempt", "created_at"],
         "properties": {
             "id": {"type": "string"},
+            "seq": {
+                "type": "integer",
+                "description": "submit order; GET /tasks?before=SEQ gives older tasks",
+            },
             "name": {"type": "string"},
             "kind": {"type": "string"},
             "owner": {"type": "string"},

@@ -203,6 +203,10 @@ def test_list_filters(orch):
     assert [t["id"] for t in found] == [task["id"]]
     newest = api.get("/tasks", limit=2)["tasks"]
     assert newest[0]["created_at"] >= newest[1]["created_at"]
+    # each task says its place in submit order, and ?before= pages on from there
+    assert newest[0]["seq"] > newest[1]["seq"]
+    older = api.get("/tasks", limit=1, before=newest[0]["seq"])["tasks"]
+    assert [t["id"] for t in older] == [newest[1]["id"]]
 
 
 def test_results_belong_to_their_owner(orch_factory):
