@@ -201,7 +201,9 @@ def test_list_filters(orch):
     api.get(f"/tasks/{task['id']}/wait", timeout=30)
     found = api.get("/tasks", q="findme-xyz", state="succeeded")["tasks"]
     assert [t["id"] for t in found] == [task["id"]]
+    later = api.post("/tasks", {"kind": "shell", "command": "true", "name": "findme-later"})
     newest = api.get("/tasks", limit=2)["tasks"]
+    assert [t["id"] for t in newest] == [later["id"], task["id"]]
     assert newest[0]["created_at"] >= newest[1]["created_at"]
     # each task says its place in submit order, and ?before= pages on from there
     assert newest[0]["seq"] > newest[1]["seq"]
