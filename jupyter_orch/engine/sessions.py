@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jupyter_orch.engine")
 FINISH_COMMIT_WINDOW = 0.005  # seconds a reported outcome may wait to share a commit
+WORKER_EVENT_GAP = 0.25  # seconds between worker events for slot changes (per worker)
 
 
 class WorkerSessions:
@@ -28,13 +29,15 @@ class WorkerSessions:
         self.workers = {}
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._last_worker_event: dict[str, float] = {}
+        self._worker_event_due: dict[str, asyncio.TimerHandle] = {}
         self._log_next: dict[tuple[str, int], int] = {}  # next log offset expected per attempt
         self._acks: dict[str, list[list[Any]]] = {}  # worker id -> reports to acknowledge
 
     def stop_sessions(self: Engine) -> None:
-        for timer in self._grace_timers.values():
+        for timer in [*self._grace_timers.values(), *self._worker_event_due.values()]:
             timer.cancel()
         self._grace_timers.clear()
+        self._worker_event_due.clear()
         for worker in self.workers.values():
             if worker.link is not None:
                 worker.link.close("server stopping")
@@ -58,7 +61,21 @@ class WorkerSessions:
 
     def _publish_worker(self: Engine, w: WorkerHandle) -> None:
         self._last_worker_event[w.id] = time.monotonic()
+        self._worker_event_due.pop(w.id, None)
         self.bus.publish({"type": "worker", "worker": w.to_dict()})
+
+    def _worker_slots_changed(self: Engine, w: WorkerHandle) -> None:
+        """A task started or ended there: watchers (the sidebar) see which task holds which
+        slot. At most one event per worker per WORKER_EVENT_GAP; the last change is never
+        left out (a trailing event follows a burst)."""
+        if not self.bus.subscriber_count or w.id in self._worker_event_due:
+            return
+        wait = WORKER_EVENT_GAP - (time.monotonic() - self._last_worker_event.get(w.id, 0.0))
+        if wait <= 0:
+            self._publish_worker(w)
+        else:
+            loop = asyncio.get_running_loop()
+            self._worker_event_due[w.id] = loop.call_later(wait, self._publish_worker, w)
 
     # ------------------------------------------------------------------ connect
     def worker_hello(self: Engine, token: Any, link: WorkerLink, hello: protocol.Message) -> WorkerHandle:
@@ -219,6 +236,7 @@ class WorkerSessions:
         if not self._owned(handle, msg):
             return
         handle.started(msg["task_id"])
+        self._worker_slots_changed(handle)
         row = self.tasks.get(msg["task_id"])
         if row is None or row.state != TaskState.SCHEDULED:
             return
@@ -288,6 +306,7 @@ class WorkerSessions:
         if row is not None and row.started_at and msg.get("ok"):
             handle.observe(time.time() - row.started_at)
         handle.release(task_id)
+        self._worker_slots_changed(handle)
         self._log_next.pop((task_id, attempt), None)
         # the outcome is announced now; its commit may wait a little for company
         with self.journal.deferred(FINISH_COMMIT_WINDOW):

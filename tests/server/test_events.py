@@ -68,3 +68,30 @@ def test_log_follow_opened_as_a_quick_task_ends_still_shows_its_lines(orch):
                 end = msg["task"]
         ws.close()
         assert (texts, end["state"]) == ([f"round {round_}"], "succeeded")
+
+
+def test_worker_events_say_which_task_holds_a_slot_as_it_starts_and_ends(orch_factory, tmp_path):
+    """Not only at heartbeats (here a minute apart): the sidebar's workers view follows
+    slots as tasks come and go."""
+    orch = orch_factory(workers=1, args=["--OrchApp.heartbeat_interval=60"]).start()
+    orch.wait_workers(1)
+    gate = tmp_path / "slot-gate"
+    ws = orch.ws("/events?types=worker")
+    ws.settimeout(20)
+    json.loads(ws.recv())  # hello
+    task = orch.api().post(
+        "/tasks", {"kind": "shell", "command": f"while [ ! -e {gate} ]; do sleep 0.05; done"}
+    )
+
+    def worker_event_where(check):
+        while True:
+            event = json.loads(ws.recv())
+            if event["type"] == "worker" and check(event["worker"]):
+                return event["worker"]
+
+    held = worker_event_where(lambda w: task["id"] in w["running"])
+    assert held["slots_used"] == 1
+    gate.touch()
+    freed = worker_event_where(lambda w: w["id"] == held["id"] and task["id"] not in w["running"])
+    assert freed["slots_used"] == 0
+    ws.close()
