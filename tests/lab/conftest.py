@@ -70,7 +70,7 @@ def _lab_settings(config_dir: Path) -> None:
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrchServer]:
     """A whole Jupyter server with JupyterLab and the extension, 2 local workers, SQLite in
     its own data dir. The checkout's built extension is found first: it is linked into the
@@ -96,7 +96,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrchServer]:
         server.cleanup()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run scripts/lab-test-deps.sh (Debian's chromium)")
