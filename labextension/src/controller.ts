@@ -125,11 +125,12 @@ export class OrchController {
   /** Read tasks (newest first, up to maxRows), runs and workers, then apply what came meanwhile. */
   async reload(): Promise<void> {
     const seq = ++this.loadSeq;
+    let older: number | null = null;
     this.buffered = [];
     this.loading = true;
     this.store.changed(false);
     try {
-      const [tasks, runs, workers] = await Promise.all([
+      const [first, runs, workers] = await Promise.all([
         this.loadTasks(),
         this.api.runs({ limit: 500 }).catch(() => []),
         this.api.workers()
@@ -137,7 +138,9 @@ export class OrchController {
       if (seq !== this.loadSeq) {
         return;
       }
-      this.store.reset(tasks, runs, workers.workers, workers.provider ?? null);
+      // the first page is drawn at once; older pages are read after it (loadOlder)
+      this.store.reset(first.tasks, runs, workers.workers, workers.provider ?? null);
+      older = first.older;
       this.error = null;
       const sel = this.store.selection;
       if (sel?.kind === 'workflow') {
@@ -156,13 +159,16 @@ export class OrchController {
           this.store.apply(ev);
         }
         this.store.changed(false);
+        if (older !== null) {
+          void this.loadOlder(seq, older);
+        }
       }
     }
   }
 
-  /** The newest tasks, paged by `seq` up to maxRows when the server gives it; the active ones
-   * are read as well so that none of them is missed when there are more than a page. */
-  private async loadTasks(): Promise<ITask[]> {
+  /** The newest page of tasks and the active ones (so none of them is missed when there are
+   * more than a page); `older`: the seq to page back from, when there may be more. */
+  private async loadTasks(): Promise<{ tasks: ITask[]; older: number | null }> {
     const out = new Map<string, ITask>();
     const [newest, active] = await Promise.all([
       this.api.tasks({ limit: Math.min(1000, this.maxRows) }),
@@ -171,18 +177,33 @@ export class OrchController {
     for (const t of [...newest, ...active]) {
       out.set(t.id, t);
     }
-    let page = newest;
-    while (out.size < this.maxRows && page.length >= 1000) {
-      const last = page[page.length - 1] as ITask & { seq?: number };
-      if (typeof last.seq !== 'number') {
-        break;
+    const last = newest[newest.length - 1] as (ITask & { seq?: number }) | undefined;
+    const more = newest.length >= 1000 && typeof last?.seq === 'number' && out.size < this.maxRows;
+    return { tasks: [...out.values()], older: more ? (last!.seq as number) : null };
+  }
+
+  /** Older tasks, a page at a time up to maxRows, merged in after the first page is drawn
+   * (a newer view from the events stream wins). Stops when a later reload starts. */
+  private async loadOlder(seq: number, before: number): Promise<void> {
+    let cursor: number | null = before;
+    try {
+      while (cursor !== null && this.store.tasks.size < this.maxRows) {
+        const page = await this.api.tasks({ limit: 1000, before: cursor });
+        if (seq !== this.loadSeq) {
+          return;
+        }
+        for (const t of page) {
+          if (!this.store.tasks.has(t.id)) {
+            this.store.putTask(t);
+          }
+        }
+        this.store.changed(false);
+        const last = page[page.length - 1] as (ITask & { seq?: number }) | undefined;
+        cursor = page.length >= 1000 && typeof last?.seq === 'number' ? last.seq : null;
       }
-      page = await this.api.tasks({ limit: 1000, before: last.seq });
-      for (const t of page) {
-        out.set(t.id, t);
-      }
+    } catch {
+      // what was read stays; the next reload reads again
     }
-    return [...out.values()];
   }
 
   /** Tasks matching `text` on the server (older ones may not be in the list), merged in. */
