@@ -16,33 +16,11 @@ from jupyter_orch.core.errors import Conflict, SpecError
 from jupyter_orch.core.records import TokenRow
 from jupyter_orch.core.spec import TaskSpec
 from jupyter_orch.core.states import TaskState
-from jupyter_orch.engine import Engine, EngineConfig
-from jupyter_orch.store import FileBlobStore, FileLogStore, SqlStore
+from jupyter_orch.engine import Engine
+
+from support.enginelink import Link, hello, make_engine
 
 TOKEN = TokenRow(id="t" * 26, name="test", scope="worker")
-
-
-class Link:
-    """A worker connection as the engine sees it; the test reads what was sent."""
-
-    def __init__(self) -> None:
-        self.sent: asyncio.Queue[protocol.Message] = asyncio.Queue()
-        self.closed: str | None = None
-
-    def send(self, frame: str | bytes, *, lazy: bool = False) -> None:
-        self.sent.put_nowait(protocol.decode(frame))
-
-    def flush_frames(self) -> None:
-        pass  # every frame is taken as sent
-
-    def close(self, reason: str) -> None:
-        self.closed = reason
-
-    async def next(self, kind: str) -> protocol.Message:
-        while True:
-            msg = await asyncio.wait_for(self.sent.get(), 10)
-            if msg.type == kind:
-                return msg
 
 
 def drain(link: Link) -> list[protocol.Message]:
@@ -53,31 +31,12 @@ def drain(link: Link) -> list[protocol.Message]:
     return out
 
 
-def make_engine(tmp_path: Any, **config: Any) -> Engine:
-    store = SqlStore(f"sqlite:///{tmp_path / 'orch.sqlite'}")
-    store.migrate()
-    return Engine(
-        store,
-        FileBlobStore(str(tmp_path / "blobs")),
-        FileLogStore(str(tmp_path / "logs")),
-        EngineConfig(**config),
-    )
-
-
 @pytest_asyncio.fixture
 async def engine(tmp_path: Any):
     e = make_engine(tmp_path, worker_grace=0.5)
     await e.start()
     yield e
     await e.stop()
-
-
-def hello(worker_id: str, slots: int = 1, **extra: Any) -> protocol.Message:
-    return protocol.decode(
-        protocol.encode(
-            {"type": "hello", "worker_id": worker_id, "name": worker_id, "slots": slots, "cpus": 4, **extra}
-        )
-    )
 
 
 def shell(command: str = "true", owner: str = "ann", **fields: Any) -> TaskSpec:

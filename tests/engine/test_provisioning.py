@@ -17,31 +17,11 @@ from jupyter_orch.core import protocol
 from jupyter_orch.core.records import TokenRow
 from jupyter_orch.core.spec import TaskSpec
 from jupyter_orch.core.states import TaskState
-from jupyter_orch.engine import Engine, EngineConfig
-from jupyter_orch.store import FileBlobStore, FileLogStore, SqlStore
+from jupyter_orch.engine import Engine
+
+from support.enginelink import Link, hello, make_engine
 
 TOKEN = TokenRow(id="t" * 26, name="test", scope="worker", provider="kubernetes")
-
-
-class Link:
-    def __init__(self) -> None:
-        self.sent: asyncio.Queue[protocol.Message] = asyncio.Queue()
-        self.closed: str | None = None
-
-    def send(self, frame: str | bytes, *, lazy: bool = False) -> None:
-        self.sent.put_nowait(protocol.decode(frame))
-
-    def flush_frames(self) -> None:
-        pass
-
-    def close(self, reason: str) -> None:
-        self.closed = reason
-
-    async def next(self, kind: str) -> protocol.Message:
-        while True:
-            msg = await asyncio.wait_for(self.sent.get(), 10)
-            if msg.type == kind:
-                return msg
 
 
 class Events:
@@ -60,22 +40,10 @@ class Events:
 
 @pytest_asyncio.fixture
 async def engine(tmp_path: Any):
-    store = SqlStore(f"sqlite:///{tmp_path / 'orch.sqlite'}")
-    store.migrate()
-    e = Engine(
-        store,
-        FileBlobStore(str(tmp_path / "blobs")),
-        FileLogStore(str(tmp_path / "logs")),
-        EngineConfig(worker_grace=30),
-    )
+    e = make_engine(tmp_path, worker_grace=30)
     await e.start()
     yield e
     await e.stop()
-
-
-def hello(worker_id: str, **extra: Any) -> protocol.Message:
-    header = {"type": "hello", "worker_id": worker_id, "name": worker_id, "slots": 1, "cpus": 4, **extra}
-    return protocol.decode(protocol.encode(header))
 
 
 def shell(owner: str = "ann", **fields: Any) -> TaskSpec:
