@@ -7,6 +7,14 @@ skips the kernel start); each cell start is a progress line on stderr (``cell i 
 values recorded with ``jupyter_orch.output(name, value)`` are collected from the executed
 notebook. The result is JSON (never a pickle: the server serves it as an .ipynb):
 ``{"notebook": <executed notebook>, "outputs": {...}}``, for a failed run too.
+
+Whether the run failed is papermill's verdict (``papermill.execute.raise_for_execution_errors``)
+on the executed notebook: a notebook that stops itself with ``sys.exit()``, ``sys.exit(0)`` or
+``raise SystemExit`` ends there successfully (its later cells are not run; the task's log
+says where it stopped); any other exit code, or any other error, fails it naming the cell.
+The notebook is prepared and recorded as papermill does: outputs of an earlier run and
+papermill's error banners cleared first; the cell that raised (or stopped the run) marked
+``metadata.papermill.exception``; a failure gets papermill's banner linking to its cell.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 from .outputs import OUTPUT_MIME
 
 PROGRESS = "[jupyter-orch] cell {i} of {n}"
+EARLY_STOP = "[jupyter-orch] the notebook stopped itself at cell {i} of {n} ({how})"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -135,13 +144,17 @@ def run_notebook(request: dict[str, Any], env: dict[str, str], cwd: str) -> byte
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+    from papermill.execute import remove_error_markers
     from papermill.parameterize import parameterize_notebook
 
     # read as nbformat reads a file: multi-line sources stored as lists are joined
     nb = nbformat.reads(json.dumps(request["notebook"]), as_version=4)
+    nb = remove_error_markers(nb)  # papermill's banners of an earlier failed run
     for cell in nb.cells:  # as papermill's own loader does: every cell has its tags list
         cell.metadata.setdefault("tags", [])
         cell.metadata.setdefault("papermill", {})
+        if cell.cell_type == "code":  # as papermill starts a run: nothing shown is from an earlier one
+            cell.outputs, cell.execution_count = [], None
     nb.metadata.setdefault("papermill", {})
     nb.metadata.papermill.setdefault("input_path", request.get("name"))
     nb.metadata.papermill.setdefault("parameters", {})
@@ -165,15 +178,16 @@ def run_notebook(request: dict[str, Any], env: dict[str, str], cwd: str) -> byte
     try:
         with client.setup_kernel():
             _prepare(client, env, cwd)
-            try:
-                for index, cell in enumerate(nb.cells):
+            raised: tuple[int, CellExecutionError] | None = None
+            for index, cell in enumerate(nb.cells):
+                try:
                     client.execute_cell(cell, index)
-            except CellExecutionError as exc:
-                number = _number(code, index)
-                message = f"cell {number} of {len(code)} failed: {exc.ename}: {exc.evalue}"
-                # a module missing on this worker fails again on retry: not retried
-                kind = "environment" if exc.ename == "ModuleNotFoundError" else "exception"
-                raise NotebookFailed(message, _ANSI.sub("", str(exc)), _result(nb), kind=kind) from None
+                except CellExecutionError as exc:  # as papermill's engine: the run stops here
+                    raised = (index, exc)
+                    cell.metadata.papermill["exception"] = True
+                    nb.metadata.papermill["exception"] = True
+                    break
+            _verdict(nb, code, raised)
     except NotebookFailed:
         POOL.retire(km)
         POOL.refill(kernel)
@@ -184,6 +198,81 @@ def run_notebook(request: dict[str, Any], env: dict[str, str], cwd: str) -> byte
     POOL.retire(km)
     POOL.refill(kernel)
     return _result(nb)
+
+
+def _verdict(nb: Any, code: list[int], raised: tuple[int, Any] | None) -> None:
+    """Papermill's verdict on the executed notebook: :class:`NotebookFailed` naming the
+    failing cell (with papermill's banner added to the notebook), or a successful end,
+    early when a cell stopped the run with SystemExit 0 (said in the task's log)."""
+    error = papermill_error(nb)
+    if error is not None:
+        index, ename, evalue, traceback = error
+        if raised is not None and raised[0] == index:  # nbclient's words: UsageError, not CellExecutionError
+            ename, evalue, text = raised[1].ename, raised[1].evalue, str(raised[1])
+        else:
+            text = "\n".join(traceback)
+        what = f"{ename}: {evalue}" if evalue else ename
+        message = f"cell {_number(code, index)} of {len(code)} failed: {what}"
+        _mark_failure(nb, index)
+        # a module missing on this worker fails again on retry: not retried
+        kind = "environment" if ename == "ModuleNotFoundError" else "exception"
+        raise NotebookFailed(message, _ANSI.sub("", text), _result(nb), kind=kind)
+    if raised is not None:  # it stopped itself: SystemExit with code 0, or none
+        index, exc = raised
+        line = EARLY_STOP.format(i=_number(code, index), n=len(code), how=f"{exc.ename}({exc.evalue})")
+        if index != code[-1]:
+            line += "; later cells were not run"
+        print(line, file=sys.stderr, flush=True)
+
+
+def papermill_error(nb: Any) -> tuple[int, str, str, list[str]] | None:
+    """The error papermill's ``execute.raise_for_execution_errors`` (2.x) would raise for
+    an executed notebook, as (cell index, ename, evalue, traceback); None: a success. Its
+    rule, without its side effects (it writes the notebook): an error output fails the run
+    (the last cell with one is named) unless it is ``SystemExit`` with code 0 or none; a
+    cell marked ``metadata.papermill.exception`` without such an exit fails it too. One
+    difference: a cell tagged ``raises-exception`` may raise (nbclient runs on after it;
+    papermill 2.7 would fail the notebook there anyway)."""
+    error: tuple[int, str, str, list[str]] | None = None
+    for index, cell in enumerate(nb.cells):
+        if "raises-exception" in ((cell.get("metadata") or {}).get("tags") or []):
+            continue
+        has_sys_exit = False
+        for output in cell.get("outputs") or []:
+            if output.get("output_type") != "error":
+                continue
+            if output.get("ename") == "SystemExit" and output.get("evalue") in ("", "0"):
+                has_sys_exit = True
+                continue
+            error = (
+                index,
+                output.get("ename", ""),
+                output.get("evalue", ""),
+                list(output.get("traceback") or []),
+            )
+            break
+        flagged = ((cell.get("metadata") or {}).get("papermill") or {}).get("exception") is True
+        if error is None and not has_sys_exit and flagged:
+            return index, "CellExecutionError", "", []
+    return error
+
+
+def _mark_failure(nb: Any, index: int) -> None:
+    """Papermill's banner at the top (naming the failing cell's ``In [n]``) and its anchor
+    above the failing cell, as papermill writes a failed run."""
+    import nbformat
+    from papermill.execute import ERROR_ANCHOR_MSG, ERROR_MARKER_TAG, ERROR_MESSAGE_TEMPLATE
+
+    banner = nbformat.v4.new_markdown_cell(
+        ERROR_MESSAGE_TEMPLATE % str(nb.cells[index].get("execution_count"))
+    )
+    anchor = nbformat.v4.new_markdown_cell(ERROR_ANCHOR_MSG)
+    for cell in (banner, anchor):
+        cell.metadata["tags"] = [ERROR_MARKER_TAG]
+        if nb.nbformat_minor < 5:  # cell ids came with nbformat 4.5
+            del cell["id"]
+    nb.cells.insert(index, anchor)
+    nb.cells.insert(0, banner)
 
 
 def _number(code: list[int], index: int) -> int:

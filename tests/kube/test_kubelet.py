@@ -306,6 +306,42 @@ def test_injected_image_pull_backoff(kubelet: Kubelet, v1: Any) -> None:
         pods.wait("pull", phase("Succeeded"))
 
 
+def test_a_pull_that_fails_twice_then_works_shows_the_kubelets_sequence(kubelet: Kubelet, v1: Any) -> None:
+    kubelet.image_pull_fails("registry.example/flaky:1", times=2)
+    with PodWatch(v1) as pods:
+        v1.create_namespaced_pod(NS, make_pod("flaky", image="registry.example/flaky:1"))
+        pods.wait("flaky", phase("Succeeded"))
+        waiting = [main_status(p).get("state", {}).get("waiting") for p in pods.seen("flaky")]
+        seen = [(w.get("reason"), w.get("message")) for w in waiting if w]
+    reasons = [r for i, (r, _) in enumerate(seen) if i == 0 or seen[i - 1][0] != r]
+    back = 'Back-off pulling image "registry.example/flaky:1"'
+    assert reasons == [
+        "ContainerCreating",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "ImagePullBackOff",
+    ]
+    assert ("ImagePullBackOff", back) in seen
+    assert any(r == "ErrImagePull" and "429 Too Many Requests" in (m or "") for r, m in seen)
+    assert kubelet.pulls["registry.example/flaky:1"] == 3
+    events = v1.list_namespaced_event(NS, field_selector="involvedObject.name=flaky").items
+    said = [(e.reason, e.message) for e in events]
+    assert [m for r, m in said if r == "Pulling"] == ['Pulling image "registry.example/flaky:1"'] * 3
+    failed = [m for r, m in said if r == "Failed" and m.startswith("Failed to pull image")]
+    assert len(failed) == 2 and all(
+        m.startswith('Failed to pull image "registry.example/flaky:1": rpc error') for m in failed
+    )
+    assert [r for r, m in said if m == "Error: ErrImagePull"] == ["Failed", "Failed"]
+    assert any(
+        r == "Pulled" and m.startswith('Successfully pulled image "registry.example/flaky:1" in ')
+        for r, m in said
+    )
+    assert {e.involved_object.field_path for e in events if e.reason in ("Pulling", "BackOff")} == {
+        "spec.containers{main}"
+    }
+
+
 def test_injected_oom_kill(kubelet: Kubelet, v1: Any) -> None:
     kubelet.oom_kill(labels={"app": "hungry"})
     with PodWatch(v1) as pods:

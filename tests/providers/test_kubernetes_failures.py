@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_orch.providers.kubernetes import capacity, failures
+from jupyter_orch.providers.kubernetes import capacity, failures, pulls
 
 
 def pod(
@@ -65,19 +65,104 @@ def test_a_pod_gated_by_kueue_waits_to_be_admitted() -> None:
     assert v.sentence == "the worker pod orch-ann-1 waits to be admitted (Kueue queue gpu-queue)"
 
 
-@pytest.mark.parametrize("reason", ["ErrImagePull", "ImagePullBackOff", "InvalidImageName"])
-def test_an_image_that_cannot_be_pulled_is_named(reason: str) -> None:
-    detail = 'Back-off pulling image "pytorch:2": not found'
+@pytest.mark.parametrize("reason", ["InvalidImageName", "ErrImageNeverPull"])
+def test_an_image_that_can_never_be_pulled_fails_at_once_naming_it(reason: str) -> None:
+    detail = 'Container image "pytorch:2" is not present with pull policy of Never'
     v = failures.classify(pod(node="n1", statuses=[waiting(reason, detail)]))
     assert (v.action, v.kind) == (failures.FAIL, "image_pull")
     assert v.sentence == f"image pytorch:2 could not be pulled: {detail}"
 
 
+@pytest.mark.parametrize("reason", ["ErrImagePull", "ImagePullBackOff"])
+def test_a_pull_the_kubelet_retries_waits(reason: str) -> None:
+    detail = "429 Too Many Requests"
+    v = failures.classify(pod(node="n1", statuses=[waiting(reason, detail)]))
+    assert (v.action, v.kind) == (failures.WAIT, "image_pull")
+    assert v.sentence == f"pulling image pytorch:2 failed ({detail}); the kubelet retries"
+
+
 def test_the_runtime_image_that_cannot_be_pulled_names_its_setting() -> None:
-    status = waiting("ImagePullBackOff", "unauthorized", name="orch-runtime", image="orch-runtime:1")
+    status = waiting("InvalidImageName", "bad name", name="orch-runtime", image="orch-runtime:1")
     v = failures.classify(pod(node="n1", init_statuses=[status]))
-    assert v.sentence.startswith("image orch-runtime:1 could not be pulled: unauthorized")
+    assert v.sentence.startswith("image orch-runtime:1 could not be pulled: bad name")
     assert "KubernetesProvider.runtime_image" in v.sentence
+    retried = waiting("ImagePullBackOff", "unauthorized", name="orch-runtime", image="orch-runtime:1")
+    tries = pulls.PullTries()
+    trouble = tries.observe(pod(node="n1", init_statuses=[retried]), 0.0)
+    assert trouble is not None and "KubernetesProvider.runtime_image" in pulls.retrying(trouble)
+    assert "KubernetesProvider.runtime_image" in pulls.given_up(trouble, 1.0, "image_pull_attempts")
+
+
+RATE = "429 Too Many Requests"
+BACK = 'Back-off pulling image "pytorch:2"'
+
+
+def test_failed_pulls_are_counted_across_status_changes() -> None:
+    tries = pulls.PullTries()
+
+    def see(status: dict[str, Any], now: float) -> pulls.Trouble | None:
+        return tries.observe(pod(node="n1", statuses=[status]), now)
+
+    assert see({"name": "worker", "state": {"waiting": {"reason": "ContainerCreating"}}}, 0.0) is None
+    first = see(waiting("ErrImagePull", RATE), 1.0)
+    assert first is not None and (first.tries, first.first, first.message) == (1, 1.0, RATE)
+    assert pulls.retrying(first) == f"pulling image pytorch:2: try 1 failed ({RATE}); the kubelet retries"
+    again = see(waiting("ErrImagePull", RATE), 2.0)  # the same status seen again (a re-list)
+    assert again is not None and again.tries == 1 and not tries.changed
+    backing_off = see(waiting("ImagePullBackOff", BACK), 3.0)
+    assert backing_off is not None and backing_off.tries == 1 and backing_off.message == RATE
+    second = see(waiting("ErrImagePull", RATE), 13.0)
+    assert second is not None and second.tries == 2
+    third = see(waiting("ErrImagePull", "i/o timeout"), 33.0)  # a new error, no back-off shown between
+    assert third is not None and third.tries == 3
+    assert pulls.given_up(third, 43.0, "image_pull_attempts") == (
+        "image pytorch:2 could not be pulled after 3 tries over 42 s "
+        "(KubernetesProvider.image_pull_attempts): i/o timeout"
+    )
+    running = {"name": "worker", "state": {"running": {"startedAt": "now"}}}
+    assert see(running, 50.0) is None and not tries.tries  # pulled: a later failure starts afresh
+    assert pulls.given_up(first, 1.0, "image_pull_attempts").startswith(
+        "image pytorch:2 could not be pulled after 1 try (KubernetesProvider.image_pull_attempts): "
+    )
+
+
+def test_a_pod_first_seen_in_back_off_has_failed_once() -> None:
+    trouble = pulls.PullTries().observe(pod(node="n1", statuses=[waiting("ImagePullBackOff", BACK)]), 5.0)
+    assert trouble is not None and (trouble.tries, trouble.message) == (1, BACK)
+
+
+def test_the_kubelets_events_count_the_tries_its_status_did_not_show() -> None:
+    tries = pulls.PullTries()
+    tries.observe(pod(node="n1", statuses=[waiting("ImagePullBackOff", BACK)]), 0.0)
+
+    def event(
+        message: str, count: int, path: str = "spec.containers{worker}", at: str = ""
+    ) -> dict[str, Any]:
+        involved = {"kind": "Pod", "name": "orch-ann-1", "fieldPath": path}
+        stamp = at or "2026-01-01T00:00:00Z"
+        return {
+            "reason": "Failed",
+            "message": message,
+            "count": count,
+            "involvedObject": involved,
+            "lastTimestamp": stamp,
+        }
+
+    events = [
+        event(f'Failed to pull image "pytorch:2": {RATE}', 2, at="2026-01-01T00:00:10Z"),
+        event(
+            '(combined from similar events): Failed to pull image "pytorch:2": timeout',
+            1,
+            at="2026-01-01T00:00:30Z",
+        ),
+        event("Error: ErrImagePull", 3),
+        event(f'Failed to pull image "pytorch:2": {RATE}', 5, path="spec.initContainers{orch-runtime}"),
+        {"reason": "BackOff", "message": BACK, "count": 4},
+    ]
+    trouble = tries.count_events(events)
+    assert trouble is not None and (trouble.tries, trouble.message) == (3, "timeout")
+    assert tries.tries["worker"] == 3  # kept for the next status change
+    assert tries.count_events([]) is trouble and trouble.tries == 3  # never counted down
 
 
 def test_oom_names_the_memory_limit() -> None:

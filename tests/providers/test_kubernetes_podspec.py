@@ -256,6 +256,8 @@ def test_names_and_quantities() -> None:
         ("default_memory", "lots", "KubernetesProvider.default_memory must be a size"),
         ("max_pods", -1, "must be >= 0"),
         ("unschedulable_timeout", 0, "must be a positive number of seconds"),
+        ("image_pull_attempts", 0, "must be >= 1 (1: fail at the first failed pull)"),
+        ("image_pull_timeout", -5, "must be a positive number of seconds"),
         ("server_url", "10.0.0.1:8888", "must be an http(s) URL"),
         ("kueue_queue", "no spaces allowed", "must be a valid label value"),
         ("scheduler_name", "Volcano!", "must be a DNS name"),

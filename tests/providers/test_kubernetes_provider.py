@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -248,15 +249,71 @@ def test_the_cluster_gpus_show_before_any_worker_exists(orch: OrchServer) -> Non
     assert "gpu-0" in cli.stdout and "NVIDIA-H100-80GB-HBM3" in cli.stdout
 
 
-def test_an_image_that_cannot_be_pulled_fails_the_task_naming_it(
+def test_an_image_that_cannot_be_pulled_fails_the_task_after_its_tries_naming_it(
     orch: OrchServer, client: Any, kubelet: Kubelet
 ) -> None:
-    kubelet.image_pull_backoff("nope:1")
+    kubelet.image_pull_backoff("nope:1")  # every pull: NotFound
     fut = submit(client, "true", image="nope:1")
     orch.wait_task(fut.id, "failed", timeout=60)
     info = task(orch, fut.id)
     assert info["error_kind"] == "image_pull"
-    assert info["error"].startswith("image nope:1 could not be pulled: ")
+    assert re.fullmatch(
+        r"image nope:1 could not be pulled after 3 tries over \d+ s \(KubernetesProvider.image_pull_attempts\): "
+        r'rpc error: code = NotFound desc = failed to pull and unpack image "nope:1": .*not found',
+        info["error"],
+    )
+    assert kubelet.pulls["nope:1"] >= 3  # the kubelet tried (at least) that often
+
+
+def test_an_image_pull_that_fails_twice_then_works_runs_the_task(
+    orch: OrchServer, client: Any, kubelet: Kubelet
+) -> None:
+    kubelet.image_pull_fails("flaky:1", times=2)  # a registry's rate limit, twice
+    reasons: list[str] = []
+    with orch.events(types="task") as events:
+        fut = submit(client, "true", image="flaky:1")
+
+        def ended(event: dict[str, Any], _: Any) -> bool:
+            if event["type"] != "task" or event["task"]["id"] != fut.id:
+                return False
+            reasons.append(event["task"].get("reason") or "")
+            return event["task"]["state"] in ("succeeded", "failed")
+
+        final = events.wait(ended, timeout=120)["task"]
+    assert final["state"] == "succeeded", task(orch, fut.id)
+    assert kubelet.pulls["flaky:1"] == 3
+    # while the kubelet retried, the task's reason said how the pull went
+    pulling = [r for r in reasons if r.startswith("pulling image flaky:1: ")]
+    for n in (1, 2):
+        assert any(
+            r.startswith(f"pulling image flaky:1: try {n} failed (rpc error: ")
+            and "429 Too Many Requests" in r
+            and r.endswith("; the kubelet retries")
+            for r in pulling
+        ), reasons
+
+
+def test_an_image_pull_that_keeps_failing_gives_up_after_image_pull_timeout(
+    cluster: tuple[KubeApiServer, Kubelet, Path], tmp_path: Path
+) -> None:
+    api, kubelet, _ = cluster
+    server = start_server(tmp_path / "slow-pulls", api, image_pull_attempts=1000, image_pull_timeout=1)
+    try:
+        kubelet.image_pull_fails("stuck:1", message="dial tcp 10.0.0.1:443: i/o timeout")
+        client = server.client()
+        fut = submit(client, "true", image="stuck:1")
+        server.wait_task(fut.id, "failed", timeout=60)
+        info = task(server, fut.id)
+        assert info["error_kind"] == "image_pull"
+        assert re.fullmatch(
+            r"image stuck:1 could not be pulled after \d+ tr(y|ies) over \d+ s "
+            r"\(KubernetesProvider.image_pull_timeout\): dial tcp 10.0.0.1:443: i/o timeout",
+            info["error"],
+        ), info["error"]
+        client.close()
+    finally:
+        kubelet.clear_failures()
+        server.cleanup()
 
 
 def test_a_task_no_node_can_take_stays_pending_with_the_schedulers_reason_then_fails(

@@ -21,7 +21,9 @@ FAIL = "fail"  # it cannot work: the tasks it was made for fail (with its logs, 
 LOST = "lost"  # the cluster took it away: attempts are retried per policy, pods remade
 ENDED = "ended"  # the worker exited cleanly (stopped, or released)
 
-IMAGE_PULL = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
+PULL_RETRIED = frozenset({"ErrImagePull", "ImagePullBackOff"})  # the kubelet tries again (pulls.py)
+PULL_FATAL = frozenset({"InvalidImageName", "ErrImageNeverPull"})  # never heal: fail at once
+IMAGE_PULL = PULL_RETRIED | PULL_FATAL
 CANNOT_START = frozenset(
     {"CreateContainerConfigError", "CreateContainerError", "RunContainerError", "CrashLoopBackOff"}
 )
@@ -46,7 +48,8 @@ def _conditions(pod: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {c.get("type", ""): c for c in (pod.get("status") or {}).get("conditions") or []}
 
 
-def _statuses(pod: Mapping[str, Any]) -> Iterator[tuple[bool, Mapping[str, Any]]]:
+def statuses(pod: Mapping[str, Any]) -> Iterator[tuple[bool, Mapping[str, Any]]]:
+    """(is an init container, its status) for each container, init containers first."""
     status = pod.get("status") or {}
     for entry in status.get("initContainerStatuses") or []:
         yield True, entry
@@ -68,7 +71,7 @@ def memory_limit(pod: Mapping[str, Any], container: str = WORKER_CONTAINER) -> s
     return str(value) if value is not None else None
 
 
-def _image_note(pod: Mapping[str, Any], name: str, init: bool) -> str:
+def image_note(pod: Mapping[str, Any], name: str, init: bool) -> str:
     if init and name == RUNTIME_CONTAINER:
         return " (the jupyter-orch runtime image: see KubernetesProvider.runtime_image)"
     return ""
@@ -83,7 +86,7 @@ def classify(pod: Mapping[str, Any], *, kueue_queue: str = "") -> Verdict:
     node = (pod.get("spec") or {}).get("nodeName")
 
     # terminated containers first: why the pod ended
-    for _init, entry in _statuses(pod):
+    for _init, entry in statuses(pod):
         state = entry.get("state") or {}
         term = state.get("terminated") or (entry.get("lastState") or {}).get("terminated")
         if term and term.get("reason") == "OOMKilled":
@@ -109,17 +112,23 @@ def classify(pod: Mapping[str, Any], *, kueue_queue: str = "") -> Verdict:
         )
 
     # containers that cannot start, or images that cannot be pulled
-    for init, entry in _statuses(pod):
+    for init, entry in statuses(pod):
         waiting = (entry.get("state") or {}).get("waiting") or {}
         why = waiting.get("reason") or ""
         cname = entry.get("name", "")
         if why in IMAGE_PULL:
             image = entry.get("image") or container_spec(pod, cname).get("image") or "?"
             detail = waiting.get("message") or why
+            if why in PULL_RETRIED:  # the provider counts the tries (pulls.py) and gives up in time
+                return Verdict(
+                    WAIT,
+                    "image_pull",
+                    f"pulling image {image} failed ({detail}); the kubelet retries{image_note(pod, cname, init)}",
+                )
             return Verdict(
                 FAIL,
                 "image_pull",
-                f"image {image} could not be pulled: {detail}{_image_note(pod, cname, init)}",
+                f"image {image} could not be pulled: {detail}{image_note(pod, cname, init)}",
             )
         if why in CANNOT_START:
             detail = waiting.get("message") or why
@@ -130,7 +139,7 @@ def classify(pod: Mapping[str, Any], *, kueue_queue: str = "") -> Verdict:
                 + ("; the image must have python3 on its PATH" if cname == WORKER_CONTAINER else ""),
             )
 
-    for init, entry in _statuses(pod):
+    for init, entry in statuses(pod):
         term = (entry.get("state") or {}).get("terminated") or {}
         code = term.get("exitCode")
         if code not in (None, 0) and (init or entry.get("name") == WORKER_CONTAINER):
@@ -161,7 +170,7 @@ def classify(pod: Mapping[str, Any], *, kueue_queue: str = "") -> Verdict:
         return Verdict(
             RUNNING, "running", f"the worker pod {name} runs on {node or 'a node'}; its worker is connecting"
         )
-    for _, entry in _statuses(pod):
+    for _, entry in statuses(pod):
         waiting = (entry.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") == "ContainerCreating" or waiting.get("reason") == "PodInitializing":
             return Verdict(WAIT, "starting", f"the worker pod {name} is starting on {node or 'a node'}")

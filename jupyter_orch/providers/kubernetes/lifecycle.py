@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ...core.queue import PendingTask
 from ..base import ProviderContext
-from . import failures
+from . import failures, pulls
 from .client import KubeApi, api_message
 from .podspec import (
     RUNTIME_CONTAINER,
@@ -185,6 +186,13 @@ class Pods(Scaling):
             self._later(rec, "adopt", self.limits.adopt_grace, lambda: self._check_adopted(name))
             self.log.info("jupyter-orch: found worker pod %s from an earlier run; adopting it", name)
         verdict = failures.classify(pod, kueue_queue=self.settings.kueue_queue)
+        trouble = rec.pulls.observe(pod, time.monotonic())
+        if verdict.kind == "image_pull" and verdict.action == failures.WAIT and trouble is not None:
+            verdict = self._pulling(rec, trouble)
+            if rec.pulls.changed and verdict.action == failures.WAIT and not rec.deleting:
+                self._spawn(self._count_pull_events(name))
+        elif verdict.kind != "image_pull":
+            rec.cancel("pull")
         rec.verdict = verdict
         self._status(rec)
         if rec.deleting:
@@ -217,6 +225,56 @@ class Pods(Scaling):
                 rec.cancel("connect")
         else:
             self._spawn(self._ended(rec, verdict))
+
+    def _pulling(self, rec: PodRecord, trouble: pulls.Trouble) -> failures.Verdict:
+        """An image pull the kubelet retries: the tasks wait (their reason says which try
+        failed) until image_pull_attempts tries failed, or image_pull_timeout passed since
+        the first."""
+        now = time.monotonic()
+        if trouble.tries >= self.limits.image_pull_attempts:
+            return failures.Verdict(
+                failures.FAIL, "image_pull", pulls.given_up(trouble, now, "image_pull_attempts")
+            )
+        if "pull" not in rec.timers:
+            name = rec.name
+            delay = trouble.first + self.limits.image_pull_timeout - now
+            self._later(rec, "pull", delay, lambda: self._pull_timeout(name))
+        return failures.Verdict(failures.WAIT, "image_pull", pulls.retrying(trouble))
+
+    def _still_pulling(self, name: str) -> PodRecord | None:
+        rec = self.records.get(name)
+        if rec is None or rec.deleting or rec.verdict is None or rec.pulls.current is None:
+            return None
+        return rec if (rec.verdict.kind, rec.verdict.action) == ("image_pull", failures.WAIT) else None
+
+    def _pull_verdict(self, rec: PodRecord, verdict: failures.Verdict) -> None:
+        rec.verdict = verdict
+        if verdict.action == failures.FAIL:
+            self._spawn(self._ended(rec, verdict))
+        elif not rec.connected:
+            self._reason(rec.task_ids, verdict.sentence)
+
+    async def _count_pull_events(self, name: str) -> None:
+        """The kubelet's events count every failed try, also those its status did not show."""
+        try:
+            events = await asyncio.to_thread(self.api.pod_events, name)
+        except Exception as exc:
+            self.log.info("no events of pod %s: %s", name, api_message(exc))
+            return
+        rec = self._still_pulling(name)
+        if rec is None or rec.pulls.current is None:
+            return
+        before = rec.pulls.current.tries
+        trouble = rec.pulls.count_events(events)
+        if trouble is not None and trouble.tries != before:
+            self._pull_verdict(rec, self._pulling(rec, trouble))
+
+    def _pull_timeout(self, name: str) -> None:
+        rec = self._still_pulling(name)
+        if rec is None or rec.pulls.current is None:
+            return
+        sentence = pulls.given_up(rec.pulls.current, time.monotonic(), "image_pull_timeout")
+        self._pull_verdict(rec, failures.Verdict(failures.FAIL, "image_pull", sentence))
 
     def _check_adopted(self, name: str) -> None:
         rec = self.records.get(name)

@@ -80,6 +80,8 @@ class KubernetesProvider(KubernetesSettings):
             adopt_grace=self.adopt_grace,
             idle_timeout=self._idle_timeout(),
             log_lines=self.log_lines,
+            image_pull_attempts=self.image_pull_attempts,
+            image_pull_timeout=self.image_pull_timeout,
         )
         self.pods = Pods(api, settings, context, limits, self._gpu_types, self._refresh_now.set, self.log)
         selector = f"{podspec.SERVER_LABEL}={settings.server_id}"

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import failures
 from .podspec import OWNER_ANNOTATION, TASKS_ANNOTATION, TOKEN_ANNOTATION, WORKER_CONTAINER, PodShape
+from .pulls import PullTries
 
 
 @dataclass
@@ -23,6 +24,8 @@ class Limits:
     idle_timeout: float = 600.0
     log_lines: int = 20
     retry_delay: float = 10.0
+    image_pull_attempts: int = 3
+    image_pull_timeout: float = 300.0
 
 
 @dataclass
@@ -38,6 +41,7 @@ class PodRecord:
     deleting: bool = False
     adopted: bool = False
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    pulls: PullTries = field(default_factory=PullTries)  # failed image pulls the kubelet retries
 
     def cancel(self, which: str | None = None) -> None:
         for key in [which] if which else list(self.timers):

@@ -150,6 +150,16 @@ class KubernetesSettings(Provider):
         config=True,
         help="Seconds the worker of a pod left by an earlier run has to reconnect before the pod is deleted.",
     )
+    image_pull_attempts = Int(
+        3,
+        config=True,
+        help="Failed tries to pull a pod's image (the kubelet retries with back-off: ErrImagePull, then ImagePullBackOff) before its tasks fail; 1: at the first. InvalidImageName and ErrImageNeverPull fail at once.",
+    )
+    image_pull_timeout = Float(
+        300.0,
+        config=True,
+        help="Seconds from a pod's first failed image pull after which its tasks fail, however few tries the kubelet made.",
+    )
     capacity_interval = Float(
         30.0, config=True, help="Seconds between reads of the cluster's nodes (free GPUs)."
     )
@@ -225,10 +235,13 @@ class KubernetesSettings(Provider):
         for name in ("max_pods", "max_gpus_per_user", "log_lines"):
             if getattr(self, name) < 0:
                 raise bad(name, "must be >= 0")
+        if self.image_pull_attempts < 1:
+            raise bad("image_pull_attempts", "must be >= 1 (1: fail at the first failed pull)")
         for name in (
             "unschedulable_timeout",
             "connect_timeout",
             "adopt_grace",
+            "image_pull_timeout",
             "capacity_interval",
             "watch_timeout",
         ):

@@ -124,6 +124,11 @@ class PodWatch:
                     raise TimeoutError(f"pod {name}: the awaited event did not come; saw {states}")
                 self._cond.wait(left)
 
+    def seen(self, name: str) -> list[dict[str, Any]]:
+        """Pod ``name`` as each event so far showed it, in order."""
+        with self._cond:
+            return [p for _, p in self.events if p["metadata"]["name"] == name]
+
     def phases(self, name: str) -> list[str]:
         """The phases pod ``name`` went through, in order, repeats dropped."""
         with self._cond:

@@ -5,8 +5,9 @@ binds pending pods to nodes that have the GPUs they request (``pods/binding``), 
 containers and then containers as local processes (own process group, tagged with
 ``ORCH_TEST_TAG``), serves their output as the pod log, and reports the pod's status the way a
 real kubelet does. Failures are injected with :meth:`Kubelet.unschedulable`,
-:meth:`~Kubelet.image_pull_backoff`, :meth:`~Kubelet.oom_kill`, :meth:`~Kubelet.evict` and
-:meth:`~Kubelet.node_lost`. See README.md for what is emulated and what is not.
+:meth:`~Kubelet.image_pull_fails` (a few times, or always), :meth:`~Kubelet.oom_kill`,
+:meth:`~Kubelet.evict` and :meth:`~Kubelet.node_lost`. See README.md for what is emulated
+and what is not.
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ from support.orchserver import tagged_pids
 Obj = dict[str, Any]
 GPU = "nvidia.com/gpu"
 EVICTED_MSG = "The node was low on resource: memory."
+# what containerd says when a pull fails, as a real kubelet reports it (ErrImagePull's message)
+PULL_NOT_FOUND = (
+    'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
+    'failed to resolve reference "{image}": not found'
+)
+PULL_RATE_LIMITED = (
+    'rpc error: code = Unknown desc = failed to pull and unpack image "{image}": failed to copy: '
+    "httpReadSeeker: failed open: unexpected status code: 429 Too Many Requests - Server message: "
+    "toomanyrequests: You have reached your pull rate limit."
+)
 
 
 def pod_gpus(pod: Obj) -> int:
@@ -136,15 +147,21 @@ class Kubelet:
         env: dict[str, str] | None = None,
         max_grace: float = 10.0,
         tag: str | None = None,
+        image_backoff: float = 0.2,
+        image_backoff_max: float = 2.0,
     ) -> None:
         """``env``: added to every container's environment (after PATH, HOME, HOSTNAME);
-        ``max_grace``: a deleted pod's SIGKILL comes after its grace period or this, if shorter."""
+        ``max_grace``: a deleted pod's SIGKILL comes after its grace period or this, if shorter;
+        ``image_backoff``/``image_backoff_max``: the wait after a failed image pull, doubling
+        per failure up to the max (a real kubelet's are 10 s and 300 s)."""
         self.api, self.workdir, self.extra_env, self.max_grace = (
             api,
             Path(workdir),
             dict(env or {}),
             max_grace,
         )
+        self.image_backoff, self.image_backoff_max = image_backoff, image_backoff_max
+        self.pulls: Counter[str] = Counter()  # image -> pulls tried (an image present is not pulled)
         self.tag = tag or uuid.uuid4().hex
         self.core = api.core_v1()
         self._lock = threading.RLock()
@@ -207,9 +224,20 @@ class Kubelet:
         """Matching pods never fit any node (reported as the scheduler does)."""
         self._add_rule(_Rule("unschedulable", prefix, labels))
 
+    def image_pull_fails(self, image: str, times: int | None = None, *, message: str | None = None) -> None:
+        """Pulls of ``image`` fail: the next ``times`` tries (then the registry answers and the
+        pull works), or every try (None). Each failed try is what a real kubelet shows: events
+        ``Pulling``, ``Failed`` ('Failed to pull image "X": ...') and ``Failed`` ('Error:
+        ErrImagePull'), the container waiting ``ErrImagePull`` with ``message`` (default: a
+        registry's 429 rate limit, or NotFound when it never heals; ``{image}`` is filled in);
+        at its next sync ``ImagePullBackOff`` ('Back-off pulling image "X"', events ``BackOff``
+        and 'Error: ImagePullBackOff') until its back-off ends and it tries again."""
+        text = message or (PULL_RATE_LIMITED if times is not None else PULL_NOT_FOUND)
+        self._add_rule(_Rule("image", None, None, image=image, left=times, message=text.format(image=image)))
+
     def image_pull_backoff(self, image: str) -> None:
-        """Containers with this image never start: ErrImagePull, then ImagePullBackOff."""
-        self._add_rule(_Rule("image", None, None, image=image))
+        """Containers with this image never start: every pull fails (NotFound)."""
+        self.image_pull_fails(image)
 
     def oom_kill(
         self, prefix: str | None = None, labels: dict[str, str] | None = None, *, after: float = 0.0
@@ -261,9 +289,21 @@ class Kubelet:
         with self._lock:
             return next((r for r in self._rules if r.kind == kind and r.matches(pod, claim)), None)
 
-    def _pull_fails(self, image: str) -> bool:
+    def _pull(self, image: str, absent: bool) -> tuple[str, str]:
+        """One look at ``image`` by the image manager: ("present", ""), ("pulled", ""), or
+        ("failed", the runtime's error); ``absent``: an earlier pull of it failed."""
         with self._lock:
-            return any(r.kind == "image" and r.options["image"] == image for r in self._rules)
+            rule = next((r for r in self._rules if r.kind == "image" and r.options["image"] == image), None)
+            if rule is None:
+                if absent:
+                    self.pulls[image] += 1
+                return ("pulled" if absent else "present"), ""
+            self.pulls[image] += 1
+            if rule.options["left"] is not None:
+                rule.options["left"] -= 1
+                if rule.options["left"] <= 0:
+                    self._rules.remove(rule)
+            return "failed", str(rule.options["message"])
 
     # ------------------------------------------------------------------ introspection
     def pid(self, pod: str, container: str | None = None) -> int | None:
@@ -295,11 +335,18 @@ class Kubelet:
         raise RuntimeError(f"the API kept failing: {fn.__name__}")
 
     def event(
-        self, pod: Obj, reason: str, message: str, type_: str = "Normal", component: str = "kubelet"
+        self,
+        pod: Obj,
+        reason: str,
+        message: str,
+        type_: str = "Normal",
+        component: str = "kubelet",
+        field_path: str | None = None,
     ) -> None:
         meta, stamp = pod["metadata"], now_rfc3339()
         involved = {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]}
         involved |= {"apiVersion": "v1", "resourceVersion": meta.get("resourceVersion")}
+        involved |= {"fieldPath": field_path} if field_path else {}  # a container's event
         body = {
             "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
             "involvedObject": involved,
@@ -659,9 +706,8 @@ class _PodRunner:
         if the pod was stopped before it ran."""
         name, policy, code = c["name"], self.spec.get("restartPolicy", "Always"), None
         while not self.stopped.is_set():
-            if self.k._pull_fails(c["image"]):
-                self._back_off_pulling(c)
-                continue
+            if not self._ensure_image(c, init):
+                break  # the pod was stopped while its image could not be pulled
             try:
                 argv, env, cwd = self._command(c)
             except _ConfigError as exc:
@@ -671,7 +717,6 @@ class _PodRunner:
                 self.report()
                 self.stopped.wait(1.0)
                 continue
-            self.k.event(self.pod, "Pulled", f'Container image "{c["image"]}" already present on machine')
             started, message, cid = now_rfc3339(), None, f"containerd://{uuid.uuid4().hex}"
             try:
                 proc = subprocess.Popen(
@@ -775,24 +820,48 @@ class _PodRunner:
             self.k.api.log_write(self.uid, name, chunk)
         proc.stdout.close()
 
-    def _back_off_pulling(self, c: Obj) -> None:
+    def _ensure_image(self, c: Obj, init: bool) -> bool:
+        """The container's image, as the kubelet's image manager gets it: present, or pulled;
+        a failed pull is ``ErrImagePull`` until the pod's next sync, then ``ImagePullBackOff``
+        until the back-off (per pod and image, doubling per failure) lets it try again. True
+        once the image is there; False if the pod was stopped first."""
         image, name = c["image"], c["name"]
-        detail = (
-            f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": not found'
-        )
-        message = f"rpc error: code = NotFound desc = {detail}"
-        # (events first, here and elsewhere: whoever sees the status finds its events)
-        self.k.event(self.pod, "Failed", f'Failed to pull image "{image}": {message}', "Warning")
-        self.k.event(self.pod, "Failed", "Error: ErrImagePull", "Warning")
-        self._set(name, state={"waiting": {"reason": "ErrImagePull", "message": message}})
-        self.report()
-        self.k.event(self.pod, "BackOff", f'Back-off pulling image "{image}"', "Normal")
-        self.k.event(self.pod, "Failed", "Error: ImagePullBackOff", "Warning")
-        backoff = {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
-        self._set(name, state={"waiting": backoff})
-        self.report()
-        while self.k._pull_fails(image) and not self.stopped.wait(0.2):
-            pass
+        where = f"spec.{'initContainers' if init else 'containers'}{{{name}}}"
+        failed, backoff, began = 0, self.k.image_backoff, time.monotonic()
+        while not self.stopped.is_set():
+            outcome, message = self.k._pull(image, absent=failed > 0)
+            if outcome == "present":
+                self.k.event(
+                    self.pod,
+                    "Pulled",
+                    f'Container image "{image}" already present on machine',
+                    field_path=where,
+                )
+                return True
+            self.k.event(self.pod, "Pulling", f'Pulling image "{image}"', field_path=where)
+            if outcome == "pulled":
+                took = f"{time.monotonic() - began:.3f}s"
+                msg = f'Successfully pulled image "{image}" in {took} ({took} including waiting)'
+                self.k.event(self.pod, "Pulled", msg, field_path=where)
+                return True
+            failed += 1
+            # (events first, here and elsewhere: whoever sees the status finds its events)
+            fail = f'Failed to pull image "{image}": {message}'
+            self.k.event(self.pod, "Failed", fail, "Warning", field_path=where)
+            self.k.event(self.pod, "Failed", "Error: ErrImagePull", "Warning", field_path=where)
+            self._set(name, state={"waiting": {"reason": "ErrImagePull", "message": message}})
+            self.report()
+            # the pod's next sync (a real kubelet's: about 10 s after an error) finds the back-off
+            if self.stopped.wait(backoff / 4):
+                break
+            back = f'Back-off pulling image "{image}"'
+            self.k.event(self.pod, "BackOff", back, field_path=where)
+            self.k.event(self.pod, "Failed", "Error: ImagePullBackOff", "Warning", field_path=where)
+            self._set(name, state={"waiting": {"reason": "ImagePullBackOff", "message": back}})
+            self.report()
+            self.stopped.wait(backoff * 3 / 4)
+            backoff = min(backoff * 2, self.k.image_backoff_max)
+        return False
 
     def _command(self, c: Obj) -> tuple[list[str], dict[str, str], str]:
         """argv, environment and working directory, with volume mount paths made local."""
