@@ -63,10 +63,19 @@ class Unauthorized(OrchError):
     code = "unauthorized"
 
 
+class Unavailable(OrchError):
+    """The server cannot do it now: its database or disk is unavailable (HTTP 503). Nothing
+    was accepted; the same request may be sent again (a task with the same id is stored
+    once)."""
+
+    code = "unavailable"
+
+
 class IllegalTransition(RuntimeError):
     """A state change the state machine forbids: always a bug in the caller."""
 
 
 ERRORS_BY_CODE: dict[str, type[OrchError]] = {
-    cls.code: cls for cls in (OrchError, SpecError, NotFound, Conflict, TooLarge, Forbidden, Unauthorized)
+    cls.code: cls
+    for cls in (OrchError, SpecError, NotFound, Conflict, TooLarge, Forbidden, Unauthorized, Unavailable)
 }

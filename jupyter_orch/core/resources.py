@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from . import limits
 from .errors import SpecError
 
 _UNITS = {
@@ -105,13 +106,17 @@ def parse_labels(value: Any, field_name: str) -> dict[str, str]:
             items.append((k, v))
     else:
         raise SpecError(f"{field_name} must be a mapping of label to value", field=field_name)
+    if len(items) > limits.MAX_LABELS:
+        raise SpecError(
+            f"{field_name} may have at most {limits.MAX_LABELS} labels, not {len(items)}", field=field_name
+        )
     out: dict[str, str] = {}
     for k, v in items:
         if not isinstance(k, str) or not _LABEL_KEY_RE.match(k):
             raise SpecError(f"{field_name} has an invalid label key {k!r}", field=f"{field_name}.{k}")
         if not isinstance(v, (str, int, float, bool)):
             raise SpecError(f"{field_name}.{k} must be a string", field=f"{field_name}.{k}")
-        out[k] = str(v)
+        out[k] = limits.check_text(str(v), f"{field_name}.{k}", max_len=limits.MAX_LABEL_VALUE)
     return out
 
 
@@ -144,9 +149,15 @@ class Resources:
             )
         cpus = _number(data.get("cpus", 1), f"{prefix}.cpus", integer=False)
         gpus = _number(data.get("gpus", 0), f"{prefix}.gpus", integer=True)
+        if gpus > limits.MAX_GPUS:
+            raise SpecError(
+                f"{prefix}.gpus must be at most {limits.MAX_GPUS}, not {gpus:g}", field=f"{prefix}.gpus"
+            )
         gpu_type = data.get("gpu_type")
         if gpu_type is not None and (not isinstance(gpu_type, str) or not gpu_type.strip()):
             raise SpecError(f"{prefix}.gpu_type must be a non-empty string", field=f"{prefix}.gpu_type")
+        if gpu_type is not None:
+            limits.check_text(gpu_type, f"{prefix}.gpu_type", max_len=limits.MAX_NAME)
         if gpu_type and not gpus:
             raise SpecError(f"{prefix}.gpu_type needs {prefix}.gpus >= 1", field=f"{prefix}.gpu_type")
         return cls(

@@ -12,13 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import limits
 from .errors import SpecError
 from .ids import is_valid_id, new_id
+from .limits import MAX_NAME
 from .resources import Resources
 
 KINDS = ("function", "shell", "cell", "notebook")
 PAYLOAD_KINDS = frozenset({"function", "cell", "notebook"})
-MAX_NAME = 200
+__all__ = ["KINDS", "MAX_NAME", "PAYLOAD_KINDS", "RetryPolicy", "TaskSpec"]
 
 
 @dataclass(frozen=True)
@@ -61,29 +63,45 @@ def _opt_float(data: Mapping[str, Any], key: str, *, positive: bool = True) -> f
     return float(value)
 
 
-def _int(data: Mapping[str, Any], key: str, default: int, minimum: int | None = None) -> int:
+def _int(
+    data: Mapping[str, Any], key: str, default: int, minimum: int | None = None, maximum: int | None = None
+) -> int:
     value = data.get(key, default)
     if value is None:
         return default
+    if isinstance(value, float) and value.is_integer():  # 3.0: JSON Schema's integer admits it
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(f"{key} must be a whole number, not {value!r}", field=key)
     if minimum is not None and value < minimum:
         raise SpecError(f"{key} must be >= {minimum}, not {value}", field=key)
+    if maximum is not None and value > maximum:
+        raise SpecError(f"{key} must be <= {maximum}, not {value}", field=key)
     return value
 
 
 def _str_map(value: Any, key: str) -> dict[str, str]:
+    """Environment variables: names without ``=`` or NUL, values as strings, within the
+    count and size limits."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise SpecError(f"{key} must be an object of names to strings", field=key)
+    if len(value) > limits.MAX_ENV:
+        raise SpecError(f"{key} may have at most {limits.MAX_ENV} entries, not {len(value)}", field=key)
     out = {}
+    size = 0
     for k, v in value.items():
         if not isinstance(k, str) or not k or "=" in k or "\0" in k:
             raise SpecError(f"{key} has an invalid name {k!r}", field=f"{key}.{k}")
+        limits.check_text(k, f"{key}.{k}")
         if not isinstance(v, (str, int, float, bool)):
             raise SpecError(f"{key}.{k} must be a string", field=f"{key}.{k}")
-        out[k] = str(v)
+        text = limits.check_text(str(v), f"{key}.{k}")
+        size += len(k.encode()) + len(text.encode())
+        out[k] = text
+    if size > limits.MAX_ENV_BYTES:
+        raise SpecError(f"{key} is {size} bytes in all, over the limit of {limits.MAX_ENV_BYTES}", field=key)
     return out
 
 
@@ -127,8 +145,12 @@ class TaskSpec:
     )
 
     @classmethod
-    def from_dict(cls, data: Any, *, owner: str = "") -> TaskSpec:
-        """Validate user input. ``payload`` (if present) is the server's business, not ours."""
+    def from_dict(cls, data: Any, *, owner: str = "", stored: bool = False) -> TaskSpec:
+        """Validate user input. ``payload`` (if present) is the server's business, not ours.
+
+        Every string must be storable text (no lone surrogate, no NUL) and every field is
+        within :mod:`.limits`. ``stored``: a spec read back from the store, accepted before
+        (its size limits are not checked again, so a lowered limit never hides a task)."""
         if not isinstance(data, Mapping):
             raise SpecError("a task must be a JSON object")
         unknown = set(data) - cls._KEYS
@@ -146,21 +168,35 @@ class TaskSpec:
         name = data.get("name")
         if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
             raise SpecError(f"name must be a string of at most {MAX_NAME} characters", field="name")
+        if name is not None:
+            limits.check_text(name, "name")
         image = data.get("image")
         if image is not None and (not isinstance(image, str) or not image.strip()):
             raise SpecError("image must be a non-empty string", field="image")
+        if image is not None:
+            limits.check_text(image, "image", max_len=limits.MAX_IMAGE)
         command = data.get("command")
         if kind == "shell":
             if not isinstance(command, str) or not command.strip():
                 raise SpecError("a shell task needs a non-empty command", field="command")
+            limits.check_text(command, "command", max_len=None if stored else limits.MAX_COMMAND)
         elif command is not None:
             raise SpecError(f"command is only for shell tasks, not {kind}", field="command")
-        depends = data.get("depends") or []
+        depends = data.get("depends")
+        depends = [] if depends is None else depends
         if not isinstance(depends, (list, tuple)) or not all(is_valid_id(d) for d in depends):
             raise SpecError("depends must be a list of task ids", field="depends")
-        metadata = data.get("metadata") or {}
+        if len(depends) > limits.MAX_DEPENDS and not stored:
+            raise SpecError(
+                f"depends may name at most {limits.MAX_DEPENDS} tasks, not {len(depends)}", field="depends"
+            )
+        metadata = data.get("metadata")
+        metadata = {} if metadata is None else metadata
         if not isinstance(metadata, Mapping):
             raise SpecError("metadata must be an object", field="metadata")
+        if not stored:
+            limits.check_json_value(metadata, "metadata", nul=False)
+            limits.check_json_size(metadata, "metadata", limits.MAX_METADATA_BYTES)
         backoff = _opt_float(data, "retry_backoff")
         factor = _opt_float(data, "retry_backoff_factor")
         max_backoff = _opt_float(data, "retry_max_backoff")
@@ -171,9 +207,9 @@ class TaskSpec:
             owner=owner,
             resources=Resources.from_dict(data.get("resources")),
             image=image.strip() if image else None,
-            priority=_int(data, "priority", 0),
+            priority=_int(data, "priority", 0, -limits.MAX_PRIORITY, limits.MAX_PRIORITY),
             retry=RetryPolicy(
-                retries=_int(data, "retries", 0, minimum=0),
+                retries=_int(data, "retries", 0, minimum=0, maximum=limits.MAX_RETRIES),
                 backoff=1.0 if backoff is None else backoff,
                 factor=2.0 if factor is None else factor,
                 max_backoff=300.0 if max_backoff is None else max_backoff,

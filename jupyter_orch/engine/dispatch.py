@@ -32,7 +32,7 @@ class Dispatch:
         if key.startswith("db:"):
             self.journal.add(InsertBlob(key, len(data), task_id, kind, data))
         else:
-            self.journal.put_blob(key, data)
+            self.journal.put_blob(key, data, unit=task_id)  # a blob that cannot be written fails its task
 
     async def _read_blob(self: Engine, key: str) -> bytes:
         if key.startswith("db:"):
@@ -114,18 +114,31 @@ class Dispatch:
         self.counters["scheduled"] += 1
         # the assignment is made durable before the worker hears of it: after a crash
         # the database knows every task a worker may be running
-        self._dispatch_queue.append((worker, row, row.attempt))
+        self._dispatch_queue.append((worker, row, row.attempt, self.journal.batches + 1))
         if len(self._dispatch_queue) == 1:
-            self.journal.after_commit(self._dispatch_committed, urgent=True)
+            self._await_dispatch()
+
+    def _await_dispatch(self: Engine) -> None:
+        # through an outage: the assignments leave once they are stored, however late
+        self.journal.after_commit(self._dispatch_committed, urgent=True, through_outage=True)
 
     def _dispatch_committed(self: Engine, failed: BaseException | None) -> None:
-        if failed is not None:
-            return
-        batch, self._dispatch_queue = self._dispatch_queue, []
+        # only what went with the batch just written (an assignment made while it was being
+        # written goes with the next one, and waits for it)
+        written = self.journal.batches
+        live = [  # not cancelled meanwhile, nor rolled back (its submit could not be stored)
+            entry
+            for entry in self._dispatch_queue
+            if self.tasks.get(entry[1].id) is entry[1]
+            and entry[1].attempt == entry[2]
+            and entry[1].state == TaskState.SCHEDULED
+        ]
+        batch = [entry for entry in live if entry[3] <= written]
+        self._dispatch_queue = [entry for entry in live if entry[3] > written]
+        if self._dispatch_queue:
+            self._await_dispatch()
         touched = {}
-        for worker, row, attempt in batch:
-            if row.attempt != attempt or row.state != TaskState.SCHEDULED:
-                continue  # cancelled meanwhile
+        for worker, row, attempt, _ in batch:
             blobs = self._assignment_blobs_cached(worker, row)
             if blobs is not None:
                 self._send_assign(worker, row, blobs)

@@ -22,6 +22,7 @@ from ..core.ids import blob_key
 from ..core.queue import FairQueue, PendingTask
 from ..core.records import AttemptRow, TaskRow, UpdateAttempt, UpdateTask
 from ..core.states import AttemptState, TaskState, transition
+from . import rollback
 from .deps import DependencyTracker
 from .dispatch import Dispatch
 from .events import EventBus
@@ -35,6 +36,7 @@ from .recovery import Recovery
 from .runs import Runs
 from .sessions import WorkerSessions
 from .submission import Submission
+from .tokens import TokenCache
 from .views import task_view
 
 __all__ = ["Engine", "EngineConfig", "blob_key"]
@@ -42,7 +44,7 @@ __all__ = ["Engine", "EngineConfig", "blob_key"]
 log = logging.getLogger("jupyter_orch.engine")
 
 # error kinds that the same code would hit again: never retried automatically
-NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency", "template"})
+NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency", "template", "store"})
 
 
 class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Handoff, Runs, Provisioning):
@@ -58,8 +60,13 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
             blobs,
             inline_max=64 if getattr(store, "local_commits", False) else 0,
             busy=self._backlogged,
+            on_rejected=lambda rejected: rollback.rejected(self, rejected),
         )
         self.tasks: dict[str, TaskRow] = {}  # every non-terminal task
+        # submitted, their insert not committed yet -> their view when accepted (None: no watcher then)
+        self._unstored: dict[str, dict[str, Any] | None] = {}
+        self._unstorable: set[str] = set()  # tasks a change of which the database refused
+        self._unannounced: set[str] = set()  # ended, announced once their result file is stored
         self._finished: OrderedDict[str, TaskRow] = OrderedDict()  # recent terminal tasks
         self.queue = FairQueue()
         self.deps = DependencyTracker()
@@ -70,11 +77,13 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         self._seq = 0
         self._kick_pending = False
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._dispatch_queue: list[tuple[Any, TaskRow, int]] = []
+        # assignments waiting for their commit: (worker, row, attempt, the journal batch they go with)
+        self._dispatch_queue: list[tuple[Any, TaskRow, int, int]] = []
         self._attempts: dict[str, AttemptRow] = {}  # current attempt of each active task
         self._free_attempts: dict[str, int] = {}  # attempts that never started (not retries)
         self._max_id = ""  # the largest task id stored: a larger one cannot be in the store
         self.unplaceable: dict[str, str] = {}
+        self.token_cache = TokenCache()
         self.provider: Any = None
         self.counters = {
             "submitted": 0,
@@ -146,7 +155,8 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         return waiting > 2 * slots
 
     def _publish_task(self, row: TaskRow) -> None:
-        if self.bus.subscriber_count:  # a view costs more than the rest of a state change
+        # a view costs more than the rest of a state change; a task not stored yet is no news
+        if self.bus.subscriber_count and row.id not in self._unstored:
             self.bus.publish({"type": "task", "task": task_view(row)})
 
     def _update(self, row: TaskRow, *, lazy: bool = False) -> None:
@@ -368,7 +378,23 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         row.reason = None
         self._update(row)
         self._retire(row)
+        if row.result_key is not None and not row.result_key.startswith("db:"):
+            # a result in the blob store: nobody hears of the outcome before the file is
+            # written and its row stored (if the disk refuses it, the task fails instead)
+            self._unannounced.add(row.id)
+            self.journal.after_commit(
+                lambda _: self._announce_stored(row), keys=[row.id], through_outage=True
+            )
+            return
         self._after_terminal(row)
+
+    def _announce_stored(self, row: TaskRow) -> None:
+        self._unannounced.discard(row.id)
+        self._after_terminal(row)
+
+    def _ended(self, row: TaskRow) -> bool:
+        """Terminal, and announced: a waiter may have it."""
+        return row.state.terminal and row.id not in self._unannounced
 
     def _requeue(self, task_id: str) -> None:
         self._timers.pop(task_id, None)

@@ -129,11 +129,16 @@ class Provisioning:
         w.state = "gone"
         w.disconnected_at = w.disconnected_at or time.time()
         ended = []
+        unstarted = {task_id for task_id, slot in w.running.items() if slot.queued}
         for task_id, slot in list(w.running.items()):
             w.release(task_id)
             row = self.tasks.get(task_id)
             if row is not None and row.attempt == slot.attempt and row.state.active:
-                self._finish_attempt(row, ok=False, lost=True, error_kind=error_kind, error=error)
+                if task_id in unstarted:  # sent ahead, never started there: placed again, no retry used
+                    why = f"worker {w.name} was lost before it started this task; it is placed again"
+                    self._finish_attempt(row, ok=False, error_kind="not_started", error=why)
+                else:
+                    self._finish_attempt(row, ok=False, lost=True, error_kind=error_kind, error=error)
                 ended.append(task_id)
         if ended:
             log.warning("worker %s is gone (%s): %d task(s) ended", w.name, error_kind, len(ended))

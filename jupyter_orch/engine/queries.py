@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core import protocol
-from ..core.errors import Conflict
+from ..core.errors import Conflict, Unavailable
 from ..core.records import TaskRow, TokenRow
 from ..core.states import RETRYABLE, TaskState
 from .views import attempt_view, task_view
@@ -85,7 +85,7 @@ class Queries:
         """A future resolved (after the commit) when ``row`` reaches a terminal state."""
         fut: asyncio.Future[TaskRow] = asyncio.get_running_loop().create_future()
         row = self._lookup_memory(row.id) or row  # the live row, not a copy read earlier
-        if row.state.terminal:
+        if self._ended(row):
             fut.set_result(row)
         else:
             self._done.setdefault(row.id, []).append(fut)
@@ -95,14 +95,14 @@ class Queries:
         """Call ``callback(row)`` when ``row`` reaches a terminal state: in the loop turn it
         is announced (no future, no turn more), or now if it has already."""
         row = self._lookup_memory(row.id) or row
-        if row.state.terminal:
+        if self._ended(row):
             callback(row)
         else:
             self._done_calls.setdefault(row.id, []).append(callback)
 
     async def wait(self: Engine, task_id: str, timeout: float | None, owner: str | None = None) -> TaskRow:
         row = await self.get_row(task_id, owner)
-        if row.state.terminal:
+        if self._ended(row):
             return row
         fut: asyncio.Future[TaskRow] = asyncio.get_running_loop().create_future()
         self._done.setdefault(task_id, []).append(fut)
@@ -184,10 +184,25 @@ class Queries:
         )
 
     async def find_token(self: Engine, secret: str) -> TokenRow | None:
-        return await self.journal.run(self.store.find_token, secret)
+        """The token (revoked or not), from memory when it was read lately; while the
+        database is unavailable, a token read before still counts."""
+        token = self.token_cache.get(secret)
+        if token is not None:
+            return token
+        try:
+            token = await self.journal.run(self.store.find_token, secret)
+        except Unavailable:
+            token = self.token_cache.get(secret, stale=True)
+            if token is None:
+                raise
+            return token
+        if token is not None:
+            self.token_cache.put(secret, token)
+        return token
 
     async def revoke_token(self: Engine, token_id: str) -> bool:
         ok = await self.journal.run(self.store.revoke_token, token_id)
+        self.token_cache.forget(token_id)
         for worker in list(self.workers.values()):
             if worker.token_id == token_id and worker.link is not None:
                 log.warning("worker %s: its token was revoked; disconnecting it", worker.name)

@@ -25,6 +25,10 @@ class Recovery:
             return
         for row in rows:
             self.tasks[row.id] = row
+        # attempts that never started use up no retry (kept in memory while running)
+        retried = [r.id for r in rows if r.attempt > 1]
+        if retried:
+            self._free_attempts.update(await self.journal.run(self.store.not_started_counts, retried))
         outside = sorted({d for r in rows for d in r.spec.depends if d not in self.tasks})
         known = await self.journal.run(self.store.get_tasks, outside) if outside else {}
         workers = {w.id: w for w in await self.journal.run(self.store.list_workers)}

@@ -44,15 +44,19 @@ class Runs:
         run.created_at = run.updated_at = time.time()
         self.runs[run.id] = run
         self._progress[run.id] = RunProgress(remaining={s.id for s in plan.specs})
+        unit = "run:" + run.id
+        self.journal.bind(unit, [s.id for s in plan.specs])  # the run and its steps, or nothing
         try:
             accepted = self._accept(plan.specs, plan.payloads, {})  # refuses before it stores anything
             self.journal.add(SaveRun(dataclasses.replace(run)))  # in the commit of its steps
-            self._publish_run(run)
             await self.committed(accepted)
         except Exception:
             self.runs.pop(run.id, None)
             self._progress.pop(run.id, None)
             raise
+        finally:
+            self.journal.unbind(unit)
+        self._publish_run(run)
         return run
 
     # ------------------------------------------------------------------ following steps

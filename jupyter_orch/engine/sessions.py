@@ -31,7 +31,9 @@ class WorkerSessions:
         self._last_worker_event: dict[str, float] = {}
         self._worker_event_due: dict[str, asyncio.TimerHandle] = {}
         self._log_next: dict[tuple[str, int], int] = {}  # next log offset expected per attempt
-        self._acks: dict[str, list[list[Any]]] = {}  # worker id -> reports to acknowledge
+        # worker id -> reports to acknowledge: (task id, attempt, the journal batch of its outcome)
+        self._acks: dict[str, list[tuple[str, int, int]]] = {}
+        self._log_failures: set[tuple[str, int]] = set()  # logs that could not be written (logged once)
 
     def stop_sessions(self: Engine) -> None:
         for timer in [*self._grace_timers.values(), *self._worker_event_due.values()]:
@@ -269,7 +271,13 @@ class WorkerSessions:
             lines.insert(0, (lines[0][0], "stderr", note))
         if not lines:
             return
-        count = self.logs.append(task_id, attempt, lines)
+        try:
+            count = self.logs.append(task_id, attempt, lines)
+        except OSError as exc:  # a full or read-only disk: the lines still reach live readers
+            count = offset + len(lines)
+            if key not in self._log_failures:
+                self._log_failures.add(key)
+                log.error("could not write the log of task %s (attempt %d): %s", task_id, attempt, exc)
         row = self.tasks.get(task_id)
         self.bus.publish(
             {
@@ -328,16 +336,23 @@ class WorkerSessions:
         """Acknowledge reports once they are stored, many per frame; the worker keeps each
         report until then. The worker's next messages are not held up by the commit."""
         pending = self._acks.setdefault(handle.id, [])
-        pending.append([task_id, attempt])
+        pending.append((task_id, attempt, self.journal.batches + 1))  # the batch its outcome goes with
         if len(pending) == 1:
-            self.journal.after_commit(lambda failed: self._send_acks(handle, failed))
+            self._await_acks(handle)
+
+    def _await_acks(self: Engine, handle: WorkerHandle) -> None:
+        # through an outage: the worker keeps its reports until they are stored, however late
+        self.journal.after_commit(lambda failed: self._send_acks(handle, failed), through_outage=True)
 
     def _send_acks(self: Engine, handle: WorkerHandle, failed: BaseException | None) -> None:
-        if failed is not None:  # not stored: the worker keeps its reports and sends them again
-            self._acks.pop(handle.id, None)
-            return
-        items = self._acks.pop(handle.id, [])
-        if items:
+        pending = self._acks.pop(handle.id, [])
+        written = self.journal.batches
+        items = [[task_id, attempt] for task_id, attempt, batch in pending if batch <= written]
+        later = [entry for entry in pending if entry[2] > written]  # reported while that batch was written
+        if later:
+            self._acks[handle.id] = later
+            self._await_acks(handle)
+        if items and failed is None:
             # nobody waits on an ack: it leaves with the worker's next assignment, or soon
             handle.send(protocol.encode({"type": "ack", "items": items}), lazy=True)
 

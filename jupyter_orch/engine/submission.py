@@ -15,11 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..core.errors import Conflict, SpecError, TooLarge
+from ..core.errors import Conflict, NotFound, OrchError, SpecError, TooLarge
 from ..core.ids import blob_key
 from ..core.records import InsertTask, TaskRow
 from ..core.spec import TaskSpec
+from .isolation import describe
 from .ports import StoredPayload
+from .views import task_view
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -51,17 +53,18 @@ class Submission:
         return self._accept(specs, payloads, {})
 
     async def committed(self: Engine, accepted: Accepted) -> None:
-        """Wait for the commit of accepted tasks; if it fails they are forgotten (and the
-        error raised: the caller must not say "accepted")."""
+        """Wait for the commit of accepted tasks. If they cannot be stored they were rolled
+        back (:mod:`.rollback`) and the error is raised: the caller must not say "accepted".
+        An unavailable database is :class:`Unavailable` (503); data the database refused is
+        :class:`SpecError` naming the task."""
         fresh = accepted.fresh
         try:
             await accepted.stored
-        except Exception:
-            for row in fresh:
-                self.tasks.pop(row.id, None)
-                self.queue.remove(row.id)
-                self.deps.forget(row.id)
+        except OrchError:
             raise
+        except Exception as exc:
+            names = ", ".join(r.id for r in fresh[:3]) + (" ..." if len(fresh) > 3 else "")
+            raise SpecError(f"the database refused task {names}: {describe(exc)}") from exc
         self.counters["submitted"] += len(fresh)
 
     def _lookups_needed(self: Engine, specs: Sequence[TaskSpec]) -> list[str]:
@@ -103,7 +106,7 @@ class Submission:
                 if dep == spec.id:
                     raise SpecError("a task cannot depend on itself", field="depends")
                 if dep not in batch_ids and self._lookup_memory(dep) is None and dep not in known:
-                    raise SpecError(f"depends names unknown task {dep}", field="depends")
+                    raise NotFound(f"depends names unknown task {dep}", field="depends")
             self._seq += 1
             row = TaskRow(spec=spec, seq=self._seq, created_at=now, updated_at=now)
             if isinstance(payload, StoredPayload):
@@ -120,18 +123,26 @@ class Submission:
             if row.payload_key and payload is not None and not isinstance(payload, StoredPayload):
                 self._put_blob(row.payload_key, payload, row.id, "payload")
                 self._payloads.put(row.id, payload)
+            # shown to nobody until stored (rolled back if the commit fails); watchers then
+            # see it as it was when accepted, then as it is
+            self._unstored[row.id] = task_view(row) if self.bus.subscriber_count else None
             self.tasks[row.id] = row
             if row.id > self._max_id:
                 self._max_id = row.id
             self.journal.add(InsertTask(dataclasses.replace(row)))
-        for row in fresh:
-            self._publish_task(row)
+        for row in fresh:  # published once stored (done() below)
             self._enqueue_or_wait(row, known)
         # scheduling now puts the new tasks' assignments in the same commit as their insert
         self._schedule_now()
         stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def done(failed: BaseException | None) -> None:
+            if failed is None:
+                for row in fresh:  # stored: now they are news
+                    first = self._unstored.pop(row.id, None)
+                    if first is not None and self.bus.subscriber_count and first["state"] != row.state.value:
+                        self.bus.publish({"type": "task", "task": first})
+                    self._publish_task(row)
             if stored.done():
                 return
             if failed is not None:
@@ -139,5 +150,6 @@ class Submission:
             else:
                 stored.set_result(None)
 
-        self.journal.after_commit(done, urgent=True)  # the commit that holds these inserts
+        # the commit that holds these inserts; with the database out, they are given up (503)
+        self.journal.after_commit(done, urgent=True, keys=[r.id for r in fresh], abandon=True)
         return Accepted(rows, fresh, stored)

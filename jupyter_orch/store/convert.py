@@ -14,6 +14,13 @@ from jupyter_orch.core.records import AttemptRow, InsertBlob, TaskRow, TokenRow,
 from jupyter_orch.core.spec import TaskSpec
 from jupyter_orch.core.states import AttemptState, TaskState
 
+from .failures import storable_text
+
+
+def _kind(value: str | None) -> str | None:
+    """An error kind (a worker's word) as its column holds it: storable, 64 characters."""
+    return None if value is None else storable_text(value[:64])
+
 
 def spec_to_json(spec: TaskSpec) -> dict[str, Any]:
     data = spec.to_dict()
@@ -51,10 +58,10 @@ def task_to_update_columns(row: TaskRow) -> dict[str, Any]:
         "payload_size": row.payload_size,
         "result_key": row.result_key,
         "result_size": row.result_size,
-        "error": row.error,
-        "error_kind": row.error_kind,
-        "traceback": row.traceback,
-        "reason": row.reason,
+        "error": storable_text(row.error),  # what a worker or exception said: any text
+        "error_kind": _kind(row.error_kind),
+        "traceback": storable_text(row.traceback),
+        "reason": storable_text(row.reason),
         "updated_at": row.updated_at,
         "started_at": row.started_at,
         "ended_at": row.ended_at,
@@ -64,7 +71,7 @@ def task_to_update_columns(row: TaskRow) -> dict[str, Any]:
 
 def task_from_row(m: Mapping[Any, Any]) -> TaskRow:
     return TaskRow(
-        spec=TaskSpec.from_dict(m["spec"], owner=m["owner"]),
+        spec=TaskSpec.from_dict(m["spec"], owner=m["owner"], stored=True),
         state=TaskState(m["state"]),
         seq=m["seq"],
         created_at=m["created_at"],
@@ -97,8 +104,8 @@ def attempt_to_columns(row: AttemptRow) -> dict[str, Any]:
         "started_at": row.started_at,
         "ended_at": row.ended_at,
         "exit_code": row.exit_code,
-        "error": row.error,
-        "error_kind": row.error_kind,
+        "error": storable_text(row.error),
+        "error_kind": _kind(row.error_kind),
     }
 
 

@@ -55,6 +55,7 @@ from .convert import (
     worker_to_columns,
 )
 from .database import IMMEDIATE, is_sqlite_memory, make_engine
+from .failures import outages_as_unavailable
 from .migrations import alembic_config
 from .models import ATTEMPTS, BLOBS, RUNS, STEP_CACHE, TASKS, TOKENS, WORKERS, TaskModel
 from .workflows import WorkflowTables, cache_to_columns, run_to_columns
@@ -207,6 +208,21 @@ def _upsert_blobs(conn: Connection, rows: list[dict[str, Any]]) -> None:
         _upsert(conn, BLOBS, rows)
 
 
+def _insert_attempts(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert attempts; one already there is overwritten (a batch retried after its
+    connection broke during COMMIT may have been stored after all)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement = pg_insert(ATTEMPTS)
+        columns = {c: statement.excluded[c] for c in rows[0] if c not in ("task_id", "number")}
+        conn.execute(
+            statement.on_conflict_do_update(index_elements=["task_id", "number"], set_=columns), rows
+        )
+    else:
+        conn.execute(insert(ATTEMPTS), rows)
+
+
 def _warn_missing(table: Table, expected: int, matched: int) -> None:
     if 0 <= matched < expected:
         log.warning("%s: %d of %d updated rows were not found", table.name, expected - matched, expected)
@@ -215,13 +231,17 @@ def _warn_missing(table: Table, expected: int, matched: int) -> None:
 class SqlStore(WorkflowTables):
     """Persistence for the engine on any SQLAlchemy database (SQLite and PostgreSQL tested)."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, write_busy_timeout: float = 2.0) -> None:
+        """``write_busy_timeout``: seconds an engine commit waits for another process's write
+        lock on a SQLite file before the database counts as unavailable."""
         self.url = url
+        self.write_busy_ms = max(0, int(write_busy_timeout * 1000))
         self.engine: Engine = make_engine(url, echo=echo)
         self._sqlite = self.engine.dialect.name == "sqlite"
         # a SQLite file: engine writes go through one connection of their own (_apply_raw)
         self._raw_writes = self._sqlite and not is_sqlite_memory(self.engine.url)
         self._writer: Any = None
+        self._writer_busy = -1  # the busy timeout (ms) set on the writer connection
         self._write_lock = threading.Lock()
 
     @property
@@ -262,26 +282,34 @@ class SqlStore(WorkflowTables):
 
     @contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with outages_as_unavailable(), self.engine.connect() as conn:
             if write and self._sqlite:
                 conn.execution_options(**{IMMEDIATE: True})
             yield conn
 
     # --- writes ------------------------------------------------------------------------------
 
-    def apply(self, changes: Sequence[Change]) -> None:
+    def apply(self, changes: Sequence[Change], *, wait: bool = True) -> None:
         """Write a batch of changes in one transaction: all of it is stored, or none of it.
 
         Rows are written with one executemany per kind of change, in the order tasks,
         attempts, workers, blobs; a row changed several times is written once, as last seen.
+        An unreachable, locked or full database raises :class:`Unavailable`; anything else
+        is about the data. ``wait=False``: a SQLite file locked by another writer fails at
+        once instead of after the busy timeout (the engine's commits on its event loop).
         """
         if not changes:
             return
         batch = _Batch.fold(changes)
-        tasks, attempts = TASKS, ATTEMPTS
         if self._raw_writes:
-            self._apply_raw(batch)
+            with outages_as_unavailable():
+                self._apply_raw(batch, wait)
             return
+        with outages_as_unavailable():
+            self._apply_core(batch)
+
+    def _apply_core(self, batch: _Batch) -> None:
+        tasks, attempts = TASKS, ATTEMPTS
         with self._connect(write=True) as conn, conn.begin():
             if self._sqlite:
                 self._apply_sqlite(sqlite_fast.cursor_of(conn), batch)
@@ -292,7 +320,7 @@ class SqlStore(WorkflowTables):
                 rows = [task_to_update_columns(r) for r in batch.task_updates.values()]
                 _update_by_pk(conn, tasks, rows)
             if batch.attempt_inserts:
-                conn.execute(insert(attempts), [attempt_to_columns(r) for r in batch.attempt_inserts])
+                _insert_attempts(conn, [attempt_to_columns(r) for r in batch.attempt_inserts])
             if batch.attempt_updates:
                 rows = [attempt_to_columns(r) for r in batch.attempt_updates.values()]
                 _update_by_pk(conn, attempts, rows)
@@ -306,7 +334,7 @@ class SqlStore(WorkflowTables):
             if batch.cache:
                 _upsert(conn, STEP_CACHE, [cache_to_columns(c) for c in batch.cache.values()])
 
-    def _apply_raw(self, batch: _Batch) -> None:
+    def _apply_raw(self, batch: _Batch, wait: bool = True) -> None:
         """A SQLite file: the batch on the store's own writer connection, in one
         ``BEGIN IMMEDIATE`` ... ``COMMIT`` (no pool checkout or events per commit). SQLite
         takes one writer at a time anyway; the lock makes concurrent callers wait their turn
@@ -314,7 +342,12 @@ class SqlStore(WorkflowTables):
         with self._write_lock:
             if self._writer is None:
                 self._writer = self.engine.raw_connection()
+                self._writer_busy = -1
             cursor = self._writer.dbapi_connection.cursor()
+            busy = self.write_busy_ms if wait else 0
+            if busy != self._writer_busy:
+                sqlite_fast.execute(cursor, f"PRAGMA busy_timeout={busy}")
+                self._writer_busy = busy
             sqlite_fast.execute(cursor, "BEGIN IMMEDIATE")
             try:
                 self._apply_sqlite(cursor, batch)
@@ -332,8 +365,8 @@ class SqlStore(WorkflowTables):
         if batch.task_updates:
             rows = [task_to_update_columns(r) for r in batch.task_updates.values()]
             _warn_missing(TASKS, len(rows), sqlite_fast.update_rows(cursor, TASKS, rows))
-        if batch.attempt_inserts:
-            sqlite_fast.insert_rows(cursor, ATTEMPTS, [attempt_to_columns(r) for r in batch.attempt_inserts])
+        if batch.attempt_inserts:  # an upsert: a batch retried after a lost connection may be there
+            sqlite_fast.upsert_rows(cursor, ATTEMPTS, [attempt_to_columns(r) for r in batch.attempt_inserts])
         if batch.attempt_updates:
             rows = [attempt_to_columns(r) for r in batch.attempt_updates.values()]
             _warn_missing(ATTEMPTS, len(rows), sqlite_fast.update_rows(cursor, ATTEMPTS, rows))
@@ -390,6 +423,21 @@ class SqlStore(WorkflowTables):
         query = select(a).where(a.c.task_id == task_id).order_by(a.c.number)
         with self._connect() as conn:
             return [attempt_from_row(r._mapping) for r in conn.execute(query)]
+
+    def not_started_counts(self, task_ids: Sequence[str]) -> dict[str, int]:
+        """How many attempts of each task ended ``not_started`` (sent ahead, never begun,
+        placed again): they use up no retry. Tasks with none are left out."""
+        a = ATTEMPTS
+        out: dict[str, int] = {}
+        with self._connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(task_ids))):
+                query = (
+                    select(a.c.task_id, func.count())
+                    .where(a.c.task_id.in_(chunk), a.c.error_kind == "not_started")
+                    .group_by(a.c.task_id)
+                )
+                out.update({task_id: int(n) for task_id, n in conn.execute(query)})
+        return out
 
     def list_tasks(
         self,

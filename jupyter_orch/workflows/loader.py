@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ..core import limits
 from ..core.errors import SpecError
 from ..core.workflow import Path, Problem, Workflow, build, check
 
@@ -67,9 +68,18 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse(text: str, filename: str = "<workflow>") -> Document:
-    """The document and its positions; ``WorkflowFileInvalid`` for text that is not YAML."""
+    """The document and its positions; ``WorkflowFileInvalid`` for text that is not YAML,
+    is nested too deep, or whose aliases would expand it past the budget (a "billion
+    laughs" document is refused before anything is built from it)."""
+    if len(text) > limits.MAX_WORKFLOW_BYTES:
+        raise SpecError(
+            f"{filename} is {len(text)} characters, over the limit of {limits.MAX_WORKFLOW_BYTES}",
+            field="source",
+        )
+    limits.check_text(text, "source", nul=True)  # a lone surrogate is not text YAML can read
     loader = _LOADER(text)  # libyaml's parser when PyYAML has it: ten times faster, same marks
     try:
+        _guard(text, filename)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
@@ -85,6 +95,50 @@ def parse(text: str, filename: str = "<workflow>") -> Document:
     if node is not None:
         _positions(node, (), doc, yaml.SafeLoader(""))
     return doc
+
+
+def _guard(text: str, filename: str) -> None:
+    """One pass over the parser's events, before any node is built: nesting at most
+    ``MAX_DEPTH`` deep, and the values that aliases bring in (each alias counts the size
+    of what it names, nested aliases multiplied out) at most ``MAX_YAML_ALIAS_NODES`` or
+    ten times the document's own size, whichever is larger."""
+    sizes: dict[str, int] = {}  # anchor -> how many values it stands for
+    stack: list[list[Any]] = []  # open collections: [anchor, size so far]
+    own = from_aliases = 0
+    budget = limits.MAX_YAML_ALIAS_NODES
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+            if isinstance(event, yaml.AliasEvent):
+                size = sizes.get(event.anchor or "", 1)
+                from_aliases += size
+                budget = max(limits.MAX_YAML_ALIAS_NODES, 10 * own)
+                if from_aliases > budget:
+                    raise _refused(event, filename, f"aliases expand this file past {budget} values "
+                                   f"(*{event.anchor} alone stands for {size}); write the values out "
+                                   "or nest fewer aliases")  # fmt: skip
+            else:
+                size = 1
+                own += 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+            if stack:
+                stack[-1][1] += size
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if len(stack) >= limits.MAX_DEPTH:
+                raise _refused(event, filename, f"values are nested more than {limits.MAX_DEPTH} levels deep")
+            own += 1
+            stack.append([event.anchor, 1])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            anchor, size = stack.pop()
+            if anchor:
+                sizes[anchor] = size
+            if stack:
+                stack[-1][1] += size
+
+
+def _refused(event: Any, filename: str, message: str) -> WorkflowFileInvalid:
+    mark = event.start_mark
+    return WorkflowFileInvalid(filename, [Located(mark.line + 1, mark.column + 1, message)])
 
 
 def _positions(node: yaml.Node, path: Path, doc: Document, keyer: yaml.SafeLoader) -> None:
@@ -154,6 +208,7 @@ def problems_of(
                 found.append(doc.locate(Problem(path + (extra,), f"unknown field {extra!r}{hint}", key=True)))
             continue
         found.append(doc.locate(Problem(path, _schema_message(error))))
+    found += [doc.locate(p) for p in _text_problems(doc.data)]
     exists = notebook_exists
     if exists is None and base_dir is not None:
         exists = lambda p: os.path.isfile(os.path.join(base_dir, p))  # noqa: E731
@@ -163,6 +218,25 @@ def problems_of(
     for item in found:
         unique.setdefault((item.line, item.column, item.message), item)
     return sorted(unique.values(), key=lambda p: (p.line, p.column))
+
+
+def _text_problems(data: Any) -> list[Problem]:
+    """Strings no database can store: a NUL character, a lone UTF-16 surrogate (both can
+    be written as escapes in a double-quoted YAML string)."""
+    out: list[Problem] = []
+    stack: list[tuple[Any, Path]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            try:
+                limits.check_text(value, "value")
+            except SpecError as exc:
+                out.append(Problem(path, exc.message.removeprefix("value ")))
+        elif isinstance(value, dict):
+            stack.extend((v, path + (k,)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, path + (i,)) for i, v in enumerate(value))
+    return out
 
 
 def _schema_message(error: Any) -> str:

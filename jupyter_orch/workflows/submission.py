@@ -40,7 +40,9 @@ def plan_request(
         raise SpecError("filename must be a string", field="filename")
     source = body.get("source")
     if source is None and isinstance(body.get("workflow"), Mapping):
-        source = json.dumps(body["workflow"], indent=1)  # a document sent as JSON: lines of that
+        # a document sent as JSON: lines of that (characters as they are: YAML refuses the
+        # surrogate pairs json.dumps would write for an emoji)
+        source = json.dumps(body["workflow"], indent=1, ensure_ascii=False)
     if not isinstance(source, str) or not source.strip():
         raise SpecError("source must be the workflow file's text (YAML or JSON)", field="source")
     files = body.get("files") or {}

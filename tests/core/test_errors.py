@@ -14,6 +14,7 @@ from jupyter_orch.core.errors import (
     SpecError,
     TooLarge,
     Unauthorized,
+    Unavailable,
 )
 
 EXPECTED = {
@@ -24,6 +25,7 @@ EXPECTED = {
     "too_large": TooLarge,
     "forbidden": Forbidden,
     "unauthorized": Unauthorized,
+    "unavailable": Unavailable,
 }
 
 

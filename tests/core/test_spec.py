@@ -339,3 +339,25 @@ def test_display_name_of_a_function_task() -> None:
     assert TaskSpec.from_dict({"kind": "function", "metadata": {"function": "m.f"}}).display_name == "m.f"
     assert TaskSpec.from_dict({"kind": "function"}).display_name == "function"
     assert TaskSpec.from_dict({"kind": "notebook"}).display_name == "notebook"
+
+
+def test_whole_numbers_written_as_floats_are_whole_numbers() -> None:
+    spec = TaskSpec.from_dict({"kind": "shell", "command": "true", "retries": 3.0, "priority": -2.0})
+    assert (spec.retry.retries, spec.priority) == (3, -2)
+    with pytest.raises(SpecError) as err:
+        TaskSpec.from_dict({"kind": "shell", "command": "true", "retries": 2.5})
+    assert err.value.field == "retries"
+
+
+@pytest.mark.parametrize("value", [False, 0, "", []])
+def test_metadata_of_another_type_is_refused_even_when_empty(value: object) -> None:
+    with pytest.raises(SpecError) as err:
+        TaskSpec.from_dict({"kind": "shell", "command": "true", "metadata": value})
+    assert err.value.field == "metadata"
+
+
+@pytest.mark.parametrize("value", [False, 0, "", {}])
+def test_depends_of_another_type_is_refused_even_when_empty(value: object) -> None:
+    with pytest.raises(SpecError) as err:
+        TaskSpec.from_dict({"kind": "shell", "command": "true", "depends": value})
+    assert err.value.field == "depends"

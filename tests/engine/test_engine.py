@@ -368,17 +368,17 @@ def test_how_many_tasks_a_worker_is_sent_ahead_follows_its_task_run_times() -> N
 
 @pytest.mark.asyncio
 async def test_a_submit_whose_commit_fails_is_not_accepted_and_is_forgotten(engine: Engine) -> None:
-    def broken(changes: Any) -> None:
+    def broken(changes: Any, **_: Any) -> None:
         raise OSError("disk full")
 
     engine.store.apply = broken  # type: ignore[method-assign]
     accepted = engine.submit_nowait([shell()], {})
     assert accepted is not None and len(accepted.fresh) == 1
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(SpecError, match="the database refused task .*: disk full"):
         await engine.committed(accepted)
     task_id = accepted.fresh[0].id
     assert task_id not in engine.tasks and engine.queue.get(task_id) is None
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(SpecError, match="disk full"):
         await engine.submit([shell()], {})
 
 

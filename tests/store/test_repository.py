@@ -278,7 +278,7 @@ def test_failing_batch_rolls_back_late_failure(store: SqlStore) -> None:
                 InsertTask(new),
                 UpdateTask(dataclasses.replace(existing, state=TaskState.FAILED)),
                 InsertAttempt(AttemptRow(task_id=new.id, number=1)),
-                InsertAttempt(attempt),  # duplicate (task_id, number)
+                InsertAttempt(AttemptRow(task_id=make_task(3).id, number=1)),  # no such task
             ]
         )
     assert store.get_task(new.id) is None
