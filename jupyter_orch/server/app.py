@@ -30,8 +30,9 @@ from ..providers import PROVIDERS, Provider, ProviderContext
 from ..store import BlobStore, FileBlobStore, FileLogStore, SqlStore
 from ..store.runfiles import RunFiles
 from . import metrics, notebooks, openapi, schedules, tasks, websockets, workers, workflows
+from .signals import restore_sigint, stop_on_sigint
 
-API = "/orch/api/v1"
+API = openapi.API_BASE
 ID = r"(?P<task_id>[0-9a-z]{26})"
 
 
@@ -77,6 +78,12 @@ class OrchApp(ExtensionApp):
     )
     max_payload_size = Unicode(
         "512Mi", config=True, help="Largest payload accepted for one task (e.g. 512Mi)."
+    )
+    max_body_size = Unicode(
+        "64Mi",
+        config=True,
+        help="Largest JSON request body the REST API reads (e.g. 64Mi); larger ones get 413. "
+        "The SDK sends payloads over its WebSocket session, which max_payload_size bounds.",
     )
     worker_grace = Float(
         60.0,
@@ -139,6 +146,10 @@ class OrchApp(ExtensionApp):
         return __version__
 
     @property
+    def max_body_bytes(self) -> int:
+        return parse_memory(self.max_body_size, "OrchApp.max_body_size")
+
+    @property
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
             policy=self.scheduler_policy,
@@ -157,6 +168,8 @@ class OrchApp(ExtensionApp):
         self._ready: asyncio.Future[Engine] | None = None
         self.engine: Engine | None = None
         self.schedules: Schedules | None = None
+        self._sigint: Any = None  # our SIGINT handler, when we installed one (signals.py)
+        self._stopped: asyncio.Future[None] | None = None
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(
@@ -196,6 +209,7 @@ class OrchApp(ExtensionApp):
                 (API + r"/info", workers.InfoHandler),
                 (API + r"/openapi.json", openapi.OpenAPIHandler),
                 (r"/orch/metrics", metrics.MetricsHandler),
+                (API + r"/.*", openapi.UnknownPathHandler),  # last: a JSON 404 for any other path
             ]
         )
 
@@ -208,6 +222,7 @@ class OrchApp(ExtensionApp):
     # ------------------------------------------------------------------ start/stop
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         ready = self.ready()
+        self._sigint = stop_on_sigint(serverapp)  # without a terminal: stop_extension must run
         try:
             engine = await self._start_engine(serverapp)
         except Exception as exc:
@@ -320,6 +335,23 @@ class OrchApp(ExtensionApp):
         return secret
 
     async def stop_extension(self) -> None:
+        """Stop the provider (its local workers), the engine and the store; once, however many
+        times the server asks (a second SIGINT or SIGTERM while stopping)."""
+        if self._stopped is None:
+            self._stopped = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopped)
+
+    async def _stop(self) -> None:
+        try:
+            await self._stop_engine()
+        finally:
+            restore_sigint(self._sigint)
+
+    async def _stop_engine(self) -> None:
+        starting = self._ready
+        if starting is not None and not starting.done():
+            # stopped while starting (Ctrl-C at once): stop what the start is about to start
+            await asyncio.wait([starting], timeout=120)
         engine = self.engine
         if engine is None:
             return

@@ -9,6 +9,8 @@ token, its login cookie with XSRF). Handlers stay thin: parse, call the engine, 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.identity import User
@@ -16,8 +18,8 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from ..core import tasktokens
-from ..core.errors import OrchError, SpecError, Unauthorized
+from ..core import limits, tasktokens
+from ..core.errors import OrchError, SpecError, TooLarge, Unauthorized
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -30,9 +32,34 @@ STATUS = {
     "not_found": 404,
     "wrong_state": 409,
     "too_large": 413,
+    "unavailable": 503,
     "error": 500,
 }
+HTTP_CODES = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "wrong_state",
+    413: "too_large",
+    503: "unavailable",
+}
 TOKEN_PREFIX = "orch_"
+MAX_INT64 = 2**63 - 1
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(handler_class: type[web.RequestHandler]) -> list[str]:
+    """The methods a handler class implements (tornado's defaults answer 405): what the
+    ``Allow`` header of its 405 lists, and what the OpenAPI document must describe."""
+    return [
+        m
+        for m in HTTP_METHODS
+        if getattr(handler_class, m.lower()) is not getattr(web.RequestHandler, m.lower())
+    ]
 
 
 def bearer_secret(handler: web.RequestHandler) -> str | None:
@@ -103,6 +130,55 @@ class OrchMixin(ExtensionHandlerMixin):
             return str(getattr(user, "username", "") or self.orch.owner)
         return self.orch.owner
 
+    # ------------------------------------------------------------------ errors (REST and WebSocket)
+    def send_orch_error(self, exc: OrchError) -> None:
+        self.set_status(STATUS.get(exc.code, 500))  # type: ignore[attr-defined]
+        self.set_header("Content-Type", "application/json")  # type: ignore[attr-defined]
+        self.finish(json.dumps(exc.to_dict()))  # type: ignore[attr-defined]
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error in the public shape, as JSON (never Jupyter's HTML error page, which
+        needs a logged-in page context a WebSocket route or an API client does not have);
+        a 405 names the methods the route has in ``Allow``."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, OrchError):
+            self.set_status(STATUS.get(exc.code, 500))  # type: ignore[attr-defined]
+            body = exc.to_dict()
+        elif isinstance(exc, web.HTTPError):
+            code = HTTP_CODES.get(status_code, "error")
+            message = exc.log_message or exc.reason or str(status_code)
+            if status_code == 405:
+                message = f"{self.request.method} is not allowed here; allowed: {self.allow_header()}"  # type: ignore[attr-defined]
+            body = {"error": code, "message": message}
+        else:
+            body = {"error": "error", "message": "internal error: see the server log"}
+        if status_code == 405:
+            self.set_header("Allow", self.allow_header())  # type: ignore[attr-defined]
+        self.set_header("Content-Type", "application/json")  # type: ignore[attr-defined]
+        self.finish(json.dumps(body))  # type: ignore[attr-defined]
+
+    def allow_header(self) -> str:
+        return ", ".join(allowed_methods(type(self)))  # type: ignore[arg-type]
+
+    def check_xsrf_cookie(self) -> None:
+        # a method the route does not have is a 405 whoever asks, not an XSRF question
+        if self.request.method not in allowed_methods(type(self)):  # type: ignore[attr-defined,arg-type]
+            raise web.HTTPError(405)
+        super().check_xsrf_cookie()  # type: ignore[misc]
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, OrchError):
+            self.log.info("%s %s: %s", self.request.method, self.request.path, value.message)  # type: ignore[attr-defined]
+        else:
+            super().log_exception(typ, value, tb)  # type: ignore[misc]
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, OrchError):
+            if not self._finished:  # type: ignore[attr-defined]
+                self.send_error(STATUS.get(e.code, 500), exc_info=(type(e), e, None))  # type: ignore[attr-defined]
+            return
+        super()._handle_request_exception(e)  # type: ignore[misc]
+
 
 class OrchAPIHandler(OrchMixin, APIHandler):
     async def prepare(self) -> None:  # type: ignore[override]
@@ -116,78 +192,45 @@ class OrchAPIHandler(OrchMixin, APIHandler):
         if self.current_user is None:
             self.send_orch_error(Unauthorized("log in to Jupyter or send an orch token"))
 
-    def send_orch_error(self, exc: OrchError) -> None:
-        self.set_status(STATUS.get(exc.code, 500))
-        self.finish(json.dumps(exc.to_dict()))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, OrchError):
-            self.set_status(STATUS.get(exc.code, 500))
-            body = exc.to_dict()
-        elif isinstance(exc, web.HTTPError):
-            code = {
-                400: "invalid",
-                401: "unauthorized",
-                403: "forbidden",
-                404: "not_found",
-                405: "method_not_allowed",
-                409: "wrong_state",
-                413: "too_large",
-            }.get(status_code, "error")
-            body = {"error": code, "message": exc.log_message or exc.reason or str(status_code)}
-        else:
-            body = {"error": "error", "message": "internal error: see the server log"}
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, OrchError):
-            self.log.info("%s %s: %s", self.request.method, self.request.path, value.message)
-        else:
-            super().log_exception(typ, value, tb)
-
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, OrchError):
-            if not self._finished:
-                self.send_error(STATUS.get(e.code, 500), exc_info=(type(e), e, None))
-            return
-        super()._handle_request_exception(e)
-
     def json_body(self) -> Any:
-        if not self.request.body:
+        """The request's JSON, within the body size limit (413) and nesting depth (400), with
+        every string storable text (see :mod:`jupyter_orch.core.limits`)."""
+        body = self.request.body
+        if not body:
             raise SpecError("the request needs a JSON body")
-        try:
-            return json.loads(self.request.body)
-        except ValueError as exc:
-            raise SpecError(f"the request body is not valid JSON: {exc}") from None
+        limit = self.orch.max_body_bytes
+        if len(body) > limit:
+            raise TooLarge(
+                f"the request body is {len(body)} bytes, over the limit of {limit} (c.OrchApp.max_body_size)",
+                field="body",
+            )
+        return limits.loads_limited(body, field="request body")
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(data))
 
     def int_arg(
-        self, name: str, default: int | None, minimum: int = 0, maximum: int | None = None
+        self, name: str, default: int | None, minimum: int = 0, maximum: int = MAX_INT64
     ) -> int | None:
+        """A whole-number query argument (digits only; an empty one is refused, not taken
+        for the default), within [minimum, maximum]: a 64-bit integer at most, as the
+        database keeps it."""
         raw = self.get_query_argument(name, None)
-        if raw is None or raw == "":
+        if raw is None:
             return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SpecError(f"query parameter {name} must be a whole number", field=name) from None
-        if value < minimum or (maximum is not None and value > maximum):
+        if not _INT_RE.fullmatch(raw):
+            raise SpecError(f"query parameter {name} must be a whole number", field=name)
+        value = int(raw)
+        if not minimum <= value <= maximum:
             raise SpecError(f"query parameter {name} must be between {minimum} and {maximum}", field=name)
         return value
 
     def float_arg(self, name: str, default: float | None, maximum: float = 3600.0) -> float | None:
         raw = self.get_query_argument(name, None)
-        if raw is None or raw == "":
+        if raw is None:
             return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise SpecError(f"query parameter {name} must be a number of seconds", field=name) from None
+        value = float(raw) if _NUMBER_RE.fullmatch(raw) else math.nan
         if not 0 <= value <= maximum:
-            raise SpecError(f"query parameter {name} must be between 0 and {maximum:g}", field=name)
+            raise SpecError(f"query parameter {name} must be a number from 0 to {maximum:g}", field=name)
         return value

@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.errors import NotFound, SpecError
+from ..core.limits import check_text
 from ..core.notebooktask import notebook_payload, notebook_spec, task_fields
 from ..core.params import PARAM_TYPES, Param, coerce, type_name
+from ..core.resources import Resources
 from ..core.spec import TaskSpec
 from ..engine.views import task_view
 from .base import OrchAPIHandler
@@ -39,7 +41,8 @@ def resolve(root_dir: str, path: Any) -> str:
     """The file ``path`` (relative to the server's root, API style with ``/``) names on disk."""
     if not isinstance(path, str) or not path.strip():
         raise SpecError("path must name a notebook, relative to the Jupyter root", field="path")
-    rel = path.strip().lstrip("/")
+    check_text(path, "path")  # a NUL is no file name (and no 500 from the OS)
+    rel = path.lstrip("/")  # as given: a name may start or end with a space
     root = os.path.realpath(root_dir)
     full = os.path.realpath(os.path.join(root, *rel.split("/")))
     if os.path.commonpath([root, full]) != root:
@@ -54,8 +57,10 @@ def read_notebook(os_path: str, path: str) -> Any:
 
     try:
         return nbformat.read(os_path, as_version=4)
-    except Exception as exc:  # not JSON, not a notebook
-        raise SpecError(f"{path} is not a readable notebook: {exc}", field="path") from None
+    except ValueError:  # not UTF-8 JSON; its message would quote the file's first bytes
+        raise SpecError(f"{path} is not a readable notebook: it is not JSON", field="path") from None
+    except Exception as exc:  # JSON, but not a notebook nbformat reads
+        raise SpecError(f"{path} is not a readable notebook: {type(exc).__name__}", field="path") from None
 
 
 def kernel_of(nb: Any) -> str | None:
@@ -154,22 +159,26 @@ def build_run(root_dir: str, body: Any) -> tuple[dict[str, Any], bytes]:
     extra = sorted(set(resources) - RESOURCE_KEYS)
     if extra:
         raise SpecError(f"resources.{extra[0]} is not a known resource", field=f"resources.{extra[0]}")
+    res = Resources.from_dict(resources)  # each checked here (labels as a list, gpus as text, ...)
     kernel = body.get("kernel")
     if kernel is not None and not isinstance(kernel, str):
         raise SpecError("kernel must be a kernel name", field="kernel")
+    env = body.get("env")
+    if env is not None and not isinstance(env, Mapping):
+        raise SpecError("env must be an object of names to strings", field="env")
     name = body.get("name") or os.path.basename(os_path)
     fields = task_fields(
-        resources.get("cpus", 1),
+        res.cpus,
         resources.get("memory") or None,
-        resources.get("gpus", 0),
-        resources.get("gpu_type") or None,
-        resources.get("labels"),
+        res.gpus,
+        res.gpu_type,
+        res.labels,
         body.get("image") or None,
         body.get("priority", 0),
         body.get("retries", 0),
         None,
         body.get("timeout"),
-        body.get("env"),
+        env,
     )
     spec = notebook_spec(os_path, name, parameters, fields)
     payload = notebook_payload(nb, parameters, kernel, os.path.basename(os_path))

@@ -5,35 +5,65 @@ from __future__ import annotations
 
 from typing import Any
 
-from .openapi import _NULLABLE_NUM, _NULLABLE_STR, _errors, _json, _ref
+from ..core import limits
+from ..core.runs import RUN_STATES
+from ..workflows.submission import MAX_FILES
+from .openapi import (
+    _NULLABLE_NUM,
+    _NULLABLE_STR,
+    ID_PATTERN,
+    NOT_BLANK,
+    _errors,
+    _json,
+    _ref,
+    json_body,
+    path_id,
+    query,
+    seconds,
+    text,
+)
 
-_RUN_STATES = ["running", "succeeded", "failed", "cancelled"]
-
-
-RUN_ID = {
-    "name": "run_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9a-z]{26}$"},
-}
+_RUN_STATES = list(RUN_STATES)
+RUN_ID = path_id("run_id")
+STATE_LIST = r"^((" + "|".join(_RUN_STATES) + r")?,)*(" + "|".join(_RUN_STATES) + r")?$"
 
 SCHEMAS: dict[str, Any] = {
     "WorkflowSubmit": {
         "type": "object",
+        "description": "the workflow file's text as `source`, or the document itself as `workflow`; its "
+        "steps, dependencies and templates are checked (400 with every problem as file:line:column); "
+        f"a file's text is at most {limits.MAX_WORKFLOW_BYTES} bytes (413), with at most "
+        f"{limits.MAX_YAML_ALIAS_NODES} nodes reached through YAML aliases",
+        "anyOf": [
+            {"required": ["source"], "properties": {"source": {"type": "string", "pattern": NOT_BLANK}}},
+            {
+                "required": ["workflow"],
+                "properties": {"source": {"type": "null"}, "workflow": {"type": "object"}},
+            },
+        ],
         "properties": {
-            "source": {"type": "string", "description": "the workflow file's text (YAML or JSON)"},
-            "workflow": {"type": "object", "description": "or the document itself"},
-            "filename": {"type": "string", "description": "named in every problem (file:line:column)"},
-            "params": {
+            "source": {"type": ["string", "null"], "description": "the workflow file's text (YAML or JSON)"},
+            "workflow": {
                 "type": "object",
+                "description": "or the document itself (its JSON Schema: /workflows/schema)",
+            },
+            "filename": text("named in every problem (file:line:column)", blank=True, nullable=True),
+            "params": {
+                "type": ["object", "null"],
                 "description": "overrides of the file's params, checked against their types",
             },
-            "files": {"type": "object", "description": "notebook path (as in the file) -> notebook JSON"},
-            "base_dir": {
-                "type": "string",
-                "description": "the file's directory: notebooks not sent are read there (server's machine), "
-                "and function steps import from it",
+            "files": {
+                "type": ["object", "null"],
+                "maxProperties": MAX_FILES,
+                "propertyNames": {"pattern": r"^[^\x00]*$"},
+                "description": "notebook path (as in the file) -> notebook JSON",
             },
+            "base_dir": text(
+                "the file's directory: notebooks not sent are read there (server's machine), "
+                "and function steps import from it",
+                blank=True,
+                nullable=True,
+            ),
         },
     },
     "Run": {
@@ -61,12 +91,12 @@ SCHEMAS: dict[str, Any] = {
         "required": ["name", "kind", "task_id", "depends", "state"],
         "properties": {
             "name": {"type": "string", "description": "matrix steps are base[k=v,...]"},
-            "base": {"type": "string"},
+            "base": _NULLABLE_STR,
             "kind": {"type": "string", "enum": ["notebook", "function", "shell"]},
-            "target": {"type": "string"},
+            "target": _NULLABLE_STR,
             "task_id": {"type": "string"},
             "depends": {"type": "array", "items": {"type": "string"}},
-            "cache": {"type": "boolean"},
+            "cache": {"type": ["boolean", "null"]},
             "cached": {"type": "boolean", "description": "its result was reused from an earlier run"},
             "state": {"type": "string"},
             "reason": _NULLABLE_STR,
@@ -104,14 +134,13 @@ SCHEMAS["ScheduleSubmit"] = {
     "allOf": [_ref("WorkflowSubmit")],
     "type": "object",
     "required": ["cron"],
-    "properties": {"cron": {"type": "string"}, "name": {"type": "string", "maxLength": 200}},
+    "properties": {
+        "cron": {"type": "string", "description": "a cron expression (five fields, UTC), e.g. 0 3 * * *"},
+        "name": text("default: the workflow's name", max_len=limits.MAX_NAME, blank=True, nullable=True),
+    },
 }
-SCHEDULE_ID = {
-    "name": "schedule_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9a-z]{26}$"},
-}
+SCHEDULE_ID = path_id("schedule_id")
+_STORE = ("401", "503")
 
 
 def _schedule_paths() -> dict[str, Any]:
@@ -128,31 +157,31 @@ def _schedule_paths() -> dict[str, Any]:
                             "properties": {"schedules": {"type": "array", "items": _ref("Schedule")}},
                         }
                     ),
-                    **_errors("401"),
+                    **_errors(*_STORE),
                 },
             },
             "post": {
                 "summary": "Register a workflow to run on a cron expression (checked now; fires once "
                 "for the latest missed time after a downtime)",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("ScheduleSubmit")}},
+                "requestBody": json_body(_ref("ScheduleSubmit")),
+                "responses": {
+                    "201": _json(_ref("Schedule"), "registered"),
+                    **_errors("400", "401", "403", "413", "503"),
                 },
-                "responses": {"201": _json(_ref("Schedule"), "registered"), **_errors("400", "401")},
             },
         },
         "/workflows/schedules/{schedule_id}": {
             "get": {
                 "summary": "One schedule",
                 "parameters": [SCHEDULE_ID],
-                "responses": {"200": one, **_errors("401", "403", "404")},
+                "responses": {"200": one, **_errors("401", "403", "404", "503")},
             },
             "delete": {
                 "summary": "Remove a schedule (its past runs stay)",
                 "parameters": [SCHEDULE_ID],
                 "responses": {
                     "200": _json(_ref("Schedule"), "the removed schedule"),
-                    **_errors("401", "403", "404"),
+                    **_errors("401", "403", "404", "503"),
                 },
             },
         },
@@ -163,30 +192,41 @@ def paths() -> dict[str, Any]:
     return {**_schedule_paths(), **_run_paths()}
 
 
+_FILES = {
+    "type": "object",
+    "required": ["run_id", "files"],
+    "properties": {
+        "run_id": {"type": "string"},
+        "run_dir": {"type": "string"},
+        "files": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "size"],
+                "properties": {
+                    "path": {"type": "string"},
+                    "size": {"type": "integer"},
+                    "modified": _NULLABLE_NUM,
+                },
+            },
+        },
+    },
+}
+
+
 def _run_paths() -> dict[str, Any]:
     run = _json(_ref("Run"), "the run with its steps' states")
+    one = ("401", "403", "404", "503")
     return {
         "/workflows": {
             "get": {
                 "summary": "List workflow runs, newest first",
                 "parameters": [
-                    {
-                        "name": "state",
-                        "in": "query",
-                        "schema": {"type": "string"},
-                        "description": "comma-separated",
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                    },
-                    {
-                        "name": "before",
-                        "in": "query",
-                        "schema": {"type": "string"},
-                        "description": "a run id",
-                    },
+                    query("state", {"type": "string", "pattern": STATE_LIST}, "comma-separated run states"),
+                    query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "default 100"),
+                    query(
+                        "before", {"type": "string", "pattern": ID_PATTERN}, "a run id: the runs before it"
+                    ),
                 ],
                 "responses": {
                     "200": _json(
@@ -196,75 +236,51 @@ def _run_paths() -> dict[str, Any]:
                             "properties": {"runs": {"type": "array", "items": _ref("Run")}},
                         }
                     ),
-                    **_errors("400", "401"),
+                    **_errors("400", *_STORE),
                 },
             },
             "post": {
                 "summary": "Run a workflow: its steps become tasks; nothing runs when the file has a problem",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("WorkflowSubmit")}},
+                "requestBody": json_body(_ref("WorkflowSubmit")),
+                "responses": {
+                    "201": _json(_ref("Run"), "accepted"),
+                    **_errors("400", "401", "403", "413", "503"),
                 },
-                "responses": {"201": _json(_ref("Run"), "accepted"), **_errors("400", "401")},
             },
         },
         "/workflows/{run_id}": {
             "get": {
                 "summary": "A run with each step's state (the DAG)",
                 "parameters": [RUN_ID],
-                "responses": {"200": run, **_errors("401", "403", "404")},
+                "responses": {"200": run, **_errors(*one)},
             }
         },
         "/workflows/{run_id}/wait": {
             "get": {
                 "summary": "Long poll: answers when the run ends or after timeout seconds",
-                "parameters": [RUN_ID, {"name": "timeout", "in": "query", "schema": {"type": "number"}}],
-                "responses": {"200": run, **_errors("400", "401", "403", "404")},
+                "parameters": [RUN_ID, query("timeout", seconds(), "default 30")],
+                "responses": {"200": run, **_errors("400", *one)},
             }
         },
         "/workflows/{run_id}/cancel": {
             "post": {
                 "summary": "Cancel the run's unfinished steps (steps after them become upstream_failed)",
                 "parameters": [RUN_ID],
-                "responses": {"200": run, **_errors("401", "403", "404", "409")},
+                "responses": {"200": run, **_errors("409", *one)},
             }
         },
         "/workflows/{run_id}/retry": {
             "post": {
                 "summary": "Run again only the steps that failed, were cancelled or never ran",
                 "parameters": [RUN_ID],
-                "responses": {"200": run, **_errors("401", "403", "404", "409")},
+                "responses": {"200": run, **_errors("409", *one)},
             }
         },
         "/workflows/{run_id}/files": {
             "get": {
                 "summary": "The files in the run's directory (ORCH_RUN_DIR)",
                 "parameters": [RUN_ID],
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["run_id", "files"],
-                            "properties": {
-                                "run_id": {"type": "string"},
-                                "run_dir": {"type": "string"},
-                                "files": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["path", "size"],
-                                        "properties": {
-                                            "path": {"type": "string"},
-                                            "size": {"type": "integer"},
-                                            "modified": _NULLABLE_NUM,
-                                        },
-                                    },
-                                },
-                            },
-                        }
-                    ),
-                    **_errors("401", "403", "404"),
-                },
+                "responses": {"200": _json(_FILES), **_errors(*one)},
             }
         },
         "/workflows/{run_id}/files/{path}": {
@@ -272,12 +288,22 @@ def _run_paths() -> dict[str, Any]:
                 "summary": "One file of the run's directory (?download=1 to save it)",
                 "parameters": [
                     RUN_ID,
-                    {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "download", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "path",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                        "description": "relative to the run's directory",
+                    },
+                    query("download", {"type": "string"}, "any non-empty value: as an attachment"),
                 ],
                 "responses": {
-                    "200": {"description": "the file's bytes", "content": {"application/octet-stream": {}}},
-                    **_errors("400", "401", "403", "404"),
+                    "200": {
+                        "description": "the file's bytes, with the type its name says (never rendered: "
+                        "Content-Security-Policy sandbox)",
+                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    **_errors("400", *one),
                 },
             }
         },

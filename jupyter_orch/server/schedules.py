@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..core.errors import OrchError
 from ..engine.schedules import Schedules
 from .base import OrchAPIHandler
+from .workflows import check_run_request
 
 
 class _Base(OrchAPIHandler):
@@ -25,7 +26,8 @@ class SchedulesHandler(_Base):
 
     async def post(self) -> None:
         schedules = await self.schedules()
-        self.write_json(await schedules.add(self.json_body(), self.owner), status=201)
+        body = check_run_request(self.json_body())
+        self.write_json(await schedules.add(body, self.owner), status=201)
 
 
 class ScheduleHandler(_Base):

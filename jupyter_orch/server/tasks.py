@@ -8,18 +8,20 @@ import json
 import os
 from typing import Any
 
-from ..core.errors import Conflict, SpecError
+from ..core.errors import Conflict, NotFound, SpecError
+from ..core.limits import MAX_BATCH
 from ..core.spec import TaskSpec
 from ..core.states import TaskState
 from ..engine.views import task_view
 from .base import OrchAPIHandler
 
-MAX_BATCH = 10_000
-
 
 def parse_submission(body: Any, owner: str) -> tuple[list[TaskSpec], dict[str, bytes]]:
     """One task object, or ``{"tasks": [...]}``; a payload travels base64 in ``payload``."""
     many = isinstance(body, dict) and "tasks" in body and "kind" not in body
+    if many and len(body) > 1:
+        extra = sorted(k for k in body if k != "tasks")[0]
+        raise SpecError(f"{extra} is not a known field of a batch (only tasks)", field=extra)
     items = body["tasks"] if many else [body]
     if not isinstance(items, list) or not items:
         raise SpecError("tasks must be a non-empty list", field="tasks")
@@ -141,8 +143,8 @@ class LogsHandler(OrchAPIHandler):
         engine = await self.engine()
         row = await engine.get_row(task_id, self.owner)
         attempt = self.int_arg("attempt", None, 1)
-        if attempt is not None and attempt > row.attempt:
-            raise SpecError(f"task {task_id} has {row.attempt} attempt(s)", field="attempt")
+        if attempt is not None and attempt > row.attempt:  # no such attempt (yet): not a bad request
+            raise NotFound(f"task {task_id} has {row.attempt} attempt(s), not {attempt}", field="attempt")
         lines, next_offset, number = await engine.read_logs(
             row, attempt, self.int_arg("offset", 0, 0) or 0, self.int_arg("limit", None, 1)
         )

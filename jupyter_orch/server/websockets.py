@@ -15,15 +15,16 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from .. import wire
 from ..core import protocol
 from ..core.batching import FrameBatcher
-from ..core.errors import OrchError, Unauthorized
+from ..core.errors import OrchError, SpecError, Unauthorized
 from ..engine.views import outcome_view, task_view
-from .base import OrchMixin, bearer_secret
+from .base import bearer_secret
 from .tasks import parse_submission
+from .wsroute import MAX_INT64, WebSocketRoute
 
 INLINE_RESULT_LIMIT = 1 << 20  # results up to this size ride along with "done"
 
 
-class WorkerConnectHandler(OrchMixin, WebSocketHandler):
+class WorkerConnectHandler(WebSocketRoute, WebSocketHandler):
     """``/workers/connect``: a worker's one connection (see ``core.protocol``)."""
 
     token: Any = None
@@ -58,12 +59,13 @@ class WorkerConnectHandler(OrchMixin, WebSocketHandler):
                 else ("a revoked token" if token and token.revoked else "a bad token")
             )
             self.log.warning("refused a worker connection from %s: %s", self.request.remote_ip, why)
-            self.set_status(401)
-            self.finish(json.dumps({"error": "unauthorized", "message": f"worker refused: {why}"}))
+            self.send_orch_error(Unauthorized(f"worker refused: {why}"))
             return
+        self.check_handshake()
         self.token = token
         self._engine = engine
-        await super().get(*args, **kwargs)
+        await super().get(*args, **kwargs)  # returns when the connection has ended
+        self.log_closed()
 
     def get_compression_options(self) -> None:
         return None
@@ -125,7 +127,7 @@ def _batcher(write: Any) -> FrameBatcher:
     return FrameBatcher(write, loop.call_soon, loop.call_later)
 
 
-class AuthedWebSocket(OrchMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
+class AuthedWebSocket(WebSocketRoute, WebSocketMixin, WebSocketHandler, JupyterHandler):
     """A WebSocket behind the same authentication as the REST API."""
 
     async def prepare(self) -> None:  # type: ignore[override]
@@ -138,9 +140,16 @@ class AuthedWebSocket(OrchMixin, WebSocketMixin, WebSocketHandler, JupyterHandle
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if self.current_user is None:
-            raise web.HTTPError(403)
+            raise web.HTTPError(403, "log in to Jupyter or send an orch token")
+        self.check_handshake()
+        self.read_arguments()
         self._engine = await self.engine()
-        await super().get(*args, **kwargs)
+        await super().get(*args, **kwargs)  # returns when the connection has ended
+        self.log_closed()
+
+    def read_arguments(self) -> None:
+        """Check the query arguments before the upgrade (a bad one is a 400, not a closed
+        socket)."""
 
     def get_compression_options(self) -> None:
         return None
@@ -199,6 +208,17 @@ class EventsHandler(AuthedWebSocket):
 class LogFollowHandler(AuthedWebSocket):
     """``/tasks/{id}/logs/follow``: the log so far, then live lines, then ``end``."""
 
+    def read_arguments(self) -> None:
+        self._attempt, self._offset = (self._whole_number(n) for n in ("attempt", "offset"))
+
+    def _whole_number(self, name: str) -> int:
+        raw = self.get_query_argument(name, "0")
+        if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_INT64:
+            raise SpecError(
+                f"query parameter {name} must be a whole number from 0 to {MAX_INT64}", field=name
+            )
+        return int(raw)
+
     def open(self, task_id: str) -> None:  # type: ignore[override]
         self._pump = asyncio.ensure_future(self._follow(task_id))
 
@@ -210,8 +230,8 @@ class LogFollowHandler(AuthedWebSocket):
             self.send_json({"type": "error", **exc.to_dict()})
             self.close()
             return
-        attempt = int(self.get_query_argument("attempt", "0") or 0) or row.attempt
-        offset = int(self.get_query_argument("offset", "0") or 0)
+        attempt = self._attempt or row.attempt
+        offset = self._offset
         sub = engine.bus.subscribe(
             lambda e: (
                 (e["type"] == "log" and e["task_id"] == task_id)
@@ -281,7 +301,10 @@ class SessionHandler(AuthedWebSocket):
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.set_nodelay(True)
         self._watching: set[str] = set()
-        self._finished: dict[str, Any] = {}  # task id -> row, to send; once each per frame
+        # task id -> row, to send; once each per frame. Not ``_finished``: that is tornado's flag
+        # for an ended response, and an empty dict there made tornado call finish() on the
+        # upgraded connection when the client left (an "Uncaught exception" per session)
+        self._done_rows: dict[str, Any] = {}
         self._submits: set[asyncio.Task[None]] = set()  # in flight, in order of arrival
         if self.get_query_argument("batch", None) == str(protocol.BATCH):
             self._batcher = _batcher(self._write)
@@ -410,28 +433,28 @@ class SessionHandler(AuthedWebSocket):
         if self.ws_connection is None:
             return
         self._watching.discard(row.id)
-        first = not self._finished
-        self._finished[row.id] = row  # a task tracked twice (submit, then watch) goes once
+        first = not self._done_rows
+        self._done_rows[row.id] = row  # a task tracked twice (submit, then watch) goes once
         if first:
             asyncio.get_running_loop().call_soon(self._send_done_soon)
 
     def _send_done_soon(self) -> None:
         # results still in memory go at once; otherwise they are read first (a task)
         blobs = []
-        for row in self._finished.values():
+        for row in self._done_rows.values():
             data = self._engine.cached_result(row) if _inline(row) else b""
             if data is None:
                 asyncio.ensure_future(self._send_done())
                 return
             if _inline(row):
                 blobs.append((f"result:{row.id}", data))
-        rows, self._finished = list(self._finished.values()), {}
+        rows, self._done_rows = list(self._done_rows.values()), {}
         self.send_frame({"type": "done", "tasks": [outcome_view(r) for r in rows]}, blobs)
         if self._batcher is not None:
             self._batcher.flush()  # the client waits on these: no loop turn more
 
     async def _send_done(self) -> None:
-        rows, self._finished = list(self._finished.values()), {}
+        rows, self._done_rows = list(self._done_rows.values()), {}
         blobs = []
         for row in rows:
             if _inline(row):

@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 from ..core.errors import Forbidden, NotFound, SpecError
+from ..core.limits import check_text
 from ..core.records import TokenRow
 from .base import OrchAPIHandler
+
+MAX_TOKEN_NAME = 100  # characters
 
 
 def token_view(token: TokenRow) -> dict[str, Any]:
@@ -53,9 +56,17 @@ class TokensHandler(OrchAPIHandler):
     async def post(self) -> None:
         engine = await self.engine()
         body = self.json_body() if self.request.body else {}
-        name = body.get("name") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not name.strip() or len(name) > 100:
-            raise SpecError("name must be a non-empty string of at most 100 characters", field="name")
+        if not isinstance(body, dict):
+            raise SpecError("the request must be a JSON object with the token's name")
+        unknown = sorted(set(body) - {"name"})
+        if unknown:
+            raise SpecError(f"{unknown[0]} is not a known field; known: name", field=unknown[0])
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOKEN_NAME:
+            raise SpecError(
+                f"name must be a non-empty string of at most {MAX_TOKEN_NAME} characters", field="name"
+            )
+        check_text(name, "name")
         token, secret = await engine.create_token(
             name.strip(), scope="worker", owner=self.owner, provider="static"
         )

@@ -4,14 +4,32 @@ and the run directory's files."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import mimetypes
 import posixpath
+from collections.abc import Mapping
 from typing import Any
 
-from ..core.errors import SpecError
+from ..core.errors import NotFound, SpecError
+from ..core.ids import is_valid_id
+from ..core.limits import check_text
 from ..core.runs import RUN_STATES
 from ..workflows.submission import plan_request
 from .base import OrchAPIHandler
+
+
+def check_run_request(body: Any) -> Any:
+    """A run request's (or schedule's) names and paths are text a file system and a database
+    take: a NUL in one is a 400 naming it, before anything reads a file."""
+    if isinstance(body, Mapping):
+        for key in ("filename", "base_dir", "name"):
+            if isinstance(body.get(key), str):
+                check_text(body[key], key)
+        files = body.get("files")
+        if isinstance(files, Mapping):
+            for path in files:
+                check_text(str(path), f"files.{path}")
+    return body
 
 
 class WorkflowsHandler(OrchAPIHandler):
@@ -21,17 +39,20 @@ class WorkflowsHandler(OrchAPIHandler):
         for s in states:
             if s not in RUN_STATES:
                 raise SpecError(f"unknown run state {s!r}; known: {', '.join(RUN_STATES)}", field="state")
+        before = self.get_query_argument("before", None)
+        if before is not None and not is_valid_id(before):
+            raise SpecError("query parameter before must be a run id (26 characters)", field="before")
         runs = await engine.list_runs(
             owner=self.owner,
             states=states or None,
             limit=self.int_arg("limit", 100, 1, 1000) or 100,
-            before=self.get_query_argument("before", None) or None,
+            before=before,
         )
         self.write_json({"runs": runs})
 
     async def post(self) -> None:
         engine = await self.engine()
-        body = self.json_body()
+        body = check_run_request(self.json_body())
         # checking and planning a large file takes seconds: not on the loop workers talk to
         plan = await asyncio.get_running_loop().run_in_executor(
             None, lambda: plan_request(body, owner=self.owner, prepare_dir=self.orch.run_files.prepare)
@@ -84,7 +105,14 @@ class WorkflowFileHandler(WorkflowFilesHandler):
     async def get(self, run_id: str, path: str) -> None:  # type: ignore[override]
         engine = await self.engine()
         run = await engine.get_run(run_id, self.owner)
-        data = await self._in_thread(self.orch.run_files.read, run.id, path)
+        try:
+            data = await self._in_thread(self.orch.run_files.read, run.id, path)
+        except (NotADirectoryError, PermissionError):
+            raise NotFound(f"run {run.id} has no file {path}") from None
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            raise SpecError(f"{path[:80]}... is too long a file name", field="path") from None
         kind, _ = mimetypes.guess_type(path)
         if self.get_query_argument("download", ""):
             name = posixpath.basename(path).replace('"', "")

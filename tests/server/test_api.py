@@ -70,7 +70,11 @@ def test_other_bad_bodies(orch):
     status, body = raw(orch, "POST", "/tasks", {"kind": "function"})
     assert (status, body["field"]) == (400, "payload")
     status, body = raw(orch, "POST", "/tasks", {"kind": "shell", "command": "true", "depends": [new_id()]})
-    assert (status, body["field"]) == (400, "depends")
+    assert (status, body["field"], body["error"]) == (
+        404,
+        "depends",
+        "not_found",
+    )  # well formed: the task is missing
     status, body = raw(
         orch,
         "POST",

@@ -171,3 +171,39 @@ def test_bad_parameters_are_named(orch, notebook):
     )
     assert task["image"] == "python:3.11"  # local workers have no images: it waits, cancelled here
     api.post(f"/tasks/{task['id']}/cancel")
+
+
+def test_a_nul_in_a_notebook_path_is_a_400_naming_it(orch, notebook):
+    """Issue 12: a NUL in the path was a 500 (ValueError: embedded null byte)."""
+    api = orch.api()
+    for body in ({"path": "jobs/train\0.ipynb"}, {"path": "\0"}):
+        with pytest.raises(SpecError) as info:
+            api.post("/notebooks/run", body)
+        assert info.value.field == "path" and "NUL" in info.value.message
+
+
+def test_an_unreadable_notebook_is_named_without_quoting_the_file(orch):
+    """The error says the file is no notebook, and does not echo its first bytes (a path
+    under the root may name a secret, such as the orch data directory's API token file)."""
+    (orch.root / "secret.ipynb").write_text("orch_SECRET-VALUE-0123456789")
+    with pytest.raises(SpecError) as info:
+        inspect(orch.api(), "secret.ipynb")
+    assert info.value.field == "path" and "not a readable notebook" in info.value.message
+    assert "SECRET" not in info.value.message
+
+
+def test_labels_as_a_list_and_bad_resources_are_handled(orch, notebook):
+    """``resources`` as the document says (the labels' list form included), each checked
+    with the field named: ``labels: ["k=v"]`` was a 500, ``env: "x"`` too."""
+    api = orch.api()
+    task = api.post("/notebooks/run", {"path": notebook, "resources": {"labels": ["team=ml"], "cpus": "1"}})
+    assert task["resources"]["labels"] == {"team": "ml"}
+    api.post(f"/tasks/{task['id']}/cancel")
+    for body, field in (
+        ({"resources": {"labels": ["no-equals"]}}, "resources.labels"),
+        ({"resources": {"gpus": 1.5}}, "resources.gpus"),
+        ({"env": "x"}, "env"),
+    ):
+        with pytest.raises(SpecError) as info:
+            api.post("/notebooks/run", {"path": notebook, **body})
+        assert info.value.field == field, (body, info.value.message)

@@ -21,7 +21,7 @@ from jupyter_orch.server.websockets import SessionHandler
 async def test_a_task_reported_twice_before_its_frame_leaves_is_in_it_once() -> None:
     sent: list[Any] = []
     handler = object.__new__(SessionHandler)  # only the done path, without a connection
-    handler._finished = {}
+    handler._done_rows = {}
     handler._watching = set()
     handler._batcher = None
     handler.ws_connection = object()  # type: ignore[assignment]

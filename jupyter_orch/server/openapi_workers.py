@@ -1,0 +1,218 @@
+"""The workers part of the OpenAPI document (workers, their tokens, server info) and the
+WebSocket routes (workers connecting, events, the SDK's session, following a log), merged
+into :func:`jupyter_orch.server.openapi.document`.
+
+OpenAPI describes HTTP, not WebSockets: the WebSocket routes are listed apart, under
+``x-websockets`` (each a GET with the opening handshake's headers of RFC 6455 as required
+header parameters, with the patterns the server checks, see :mod:`.wsroute`), so that
+HTTP tools and fuzzers leave them alone. A plain GET on one is a 400 that says what the
+route is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .openapi import _NULLABLE_STR, NOT_BLANK, _errors, _json, _ref, json_body, path_id, query, whole
+from .workers import MAX_TOKEN_NAME
+from .wsroute import CONNECTION_PATTERN, KEY_PATTERN, UPGRADE_PATTERN, WS_VERSION
+
+SCHEMAS: dict[str, Any] = {
+    "Worker": {
+        "type": "object",
+        "required": ["id", "name", "state", "slots", "slots_used", "cpus", "memory", "gpus", "labels"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "provider": {"type": "string"},
+            "state": {"type": "string", "enum": ["connected", "disconnected", "gone"]},
+            "hostname": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "image": _NULLABLE_STR,
+            "slots": {"type": "integer"},
+            "slots_used": {"type": "integer"},
+            "cpus": {"type": "number"},
+            "memory": {"type": "integer"},
+            "gpus": {
+                "type": "array",
+                "items": {"type": "object", "required": ["index", "uuid", "model", "memory"]},
+            },
+            "running": {"type": "array", "items": {"type": "string"}},
+            "metrics": {"type": "object"},
+        },
+    },
+    "Token": {
+        "type": "object",
+        "required": ["id", "name", "scope", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "scope": {"type": "string"},
+            "owner": {"type": "string"},
+            "provider": {"type": "string"},
+            "created_at": {"type": "number"},
+            "revoked_at": {"type": ["number", "null"]},
+            "token": {"type": "string", "description": "the secret; only in the answer to POST"},
+        },
+    },
+}
+
+
+def _header(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": True, "schema": schema}
+
+
+HANDSHAKE = [
+    _header("Upgrade", {"type": "string", "pattern": UPGRADE_PATTERN}),
+    _header("Connection", {"type": "string", "pattern": CONNECTION_PATTERN}),
+    _header("Sec-WebSocket-Version", {"type": "string", "enum": [WS_VERSION]}),
+    _header("Sec-WebSocket-Key", {"type": "string", "pattern": KEY_PATTERN}),
+]
+
+
+def websocket(summary: str, parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "WebSocket: " + summary,
+            "parameters": [*(parameters or []), *HANDSHAKE],
+            "responses": {
+                "101": {"description": "Switching protocols: the WebSocket is open"},
+                "400": _json(
+                    _ref("Error"),
+                    "Not a WebSocket opening handshake (a plain GET: 'this is a WebSocket endpoint'), "
+                    "or a bad query parameter",
+                ),
+                "401": _json(_ref("Error"), "Bad or revoked credentials"),
+                "403": _json(_ref("Error"), "No credentials, or a browser's Origin where none is allowed"),
+            },
+        }
+    }
+
+
+def paths() -> dict[str, Any]:
+    tokens = {
+        "type": "object",
+        "required": ["tokens"],
+        "properties": {"tokens": {"type": "array", "items": _ref("Token")}},
+    }
+    return {
+        "/workers": {
+            "get": {
+                "summary": "Connected workers with slots, GPUs and live metrics",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["workers"],
+                            "properties": {
+                                "workers": {"type": "array", "items": _ref("Worker")},
+                                "provider": {"type": "object"},
+                            },
+                        }
+                    ),
+                    **_errors("401"),
+                },
+            },
+        },
+        "/workers/{worker_id}": {
+            "get": {
+                "summary": "One worker",
+                "parameters": [
+                    {"name": "worker_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _json(_ref("Worker")), **_errors("401", "404")},
+            },
+        },
+        "/workers/tokens": {
+            "get": {
+                "summary": "Worker tokens (secrets are never shown again); not with a task's own token",
+                "responses": {"200": _json(tokens), **_errors("401", "403", "503")},
+            },
+            "post": {
+                "summary": "Issue a worker token",
+                "requestBody": json_body(
+                    {
+                        "type": "object",
+                        "required": ["name"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string", "maxLength": MAX_TOKEN_NAME, "pattern": NOT_BLANK}
+                        },
+                    }
+                ),
+                "responses": {"201": _json(_ref("Token")), **_errors("400", "401", "403", "413", "503")},
+            },
+        },
+        "/workers/tokens/{token_id}": {
+            "delete": {
+                "summary": "Revoke a worker token (its workers are disconnected)",
+                "parameters": [path_id("token_id")],
+                "responses": {"204": {"description": "Revoked"}, **_errors("401", "403", "404", "503")},
+            },
+        },
+        "/workflows/schema": {
+            "get": {
+                "summary": "The JSON Schema of workflow files (YAML or JSON)",
+                "responses": {
+                    "200": {
+                        "description": "a JSON Schema (draft 2020-12)",
+                        "content": {"application/schema+json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors("401"),
+                },
+            },
+        },
+        "/info": {
+            "get": {
+                "summary": "Server version, provider and task counts",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["version", "owner"],
+                            "properties": {
+                                "version": {"type": "string"},
+                                "owner": {"type": "string"},
+                                "provider": _NULLABLE_STR,
+                                "policy": {"type": "string"},
+                                "max_payload_bytes": {"type": "integer"},
+                                "counts": {"type": "object"},
+                                "workers": {"type": "integer"},
+                            },
+                        }
+                    ),
+                    **_errors("401", "503"),
+                },
+            },
+        },
+    }
+
+
+def websockets() -> dict[str, Any]:
+    """The WebSocket routes (the document's ``x-websockets``), as path items."""
+    return {
+        "/workers/connect": websocket(
+            "a worker's one connection (Authorization: Bearer <worker token>; no browser Origin)"
+        ),
+        "/events": websocket(
+            "task, worker, log and workflow run events as JSON lines",
+            [
+                query(
+                    "types",
+                    {"type": "string"},
+                    "comma-separated: task, worker, log, run (default task,worker)",
+                )
+            ],
+        ),
+        "/session": websocket(
+            "the Python SDK's session: submit tasks and collect results",
+            [query("batch", {"type": "string"}, "the frame batching the client speaks")],
+        ),
+        "/tasks/{task_id}/logs/follow": websocket(
+            "the log so far, then live lines, then `end`",
+            [
+                path_id("task_id"),
+                query("attempt", whole(), "default: the latest"),
+                query("offset", whole(), "lines to skip"),
+            ],
+        ),
+    }
