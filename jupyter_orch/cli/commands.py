@@ -11,15 +11,13 @@ import shlex
 import sys
 from typing import Any
 
-import websocket
-
 from ..client.http import HttpApi
 from ..client.logstream import plain_text
 from ..core.errors import OrchError
 from ..core.ids import new_id
 from ..core.resources import parse_labels
 from ..core.spec import TaskSpec
-from ..discovery import find_server
+from ..discovery import NoServer, locate
 from ..serialization import call_by_reference, dumps_call, environment, loads_value
 from . import render
 
@@ -27,8 +25,11 @@ EXIT_STATUS = {"succeeded": 0, "failed": 1, "upstream_failed": 1, "cancelled": 1
 
 
 def api_from(args: argparse.Namespace) -> HttpApi:
-    url, token = find_server(args.url, args.token)
-    return HttpApi(url, token)
+    try:
+        found = locate(args.url, args.token)
+    except NoServer as exc:
+        raise SystemExit(f"jupyter orch {args.command}: {exc}") from None
+    return HttpApi(found.url, found.token, origin=found.source)
 
 
 def emit(args: argparse.Namespace, data: Any, human: Any) -> None:
@@ -170,9 +171,8 @@ def exit_status(api: HttpApi, task: dict[str, Any]) -> int:
 
 def follow(api: HttpApi, task_id: str, attempt: int | None = None, quiet: bool = False) -> dict[str, Any]:
     """Print the task's log as it grows; return the task once it has ended."""
-    url = api.ws_url(f"/tasks/{task_id}/logs/follow") + (f"?attempt={attempt}" if attempt else "")
-    ws = websocket.create_connection(
-        url, header=[f"{k}: {v}" for k, v in api.headers().items()], timeout=None
+    ws = api.websocket(
+        f"/tasks/{task_id}/logs/follow" + (f"?attempt={attempt}" if attempt else ""), timeout=None
     )
     try:
         while True:

@@ -18,6 +18,7 @@ from ..core.errors import SpecError, TooLarge
 from ..core.ids import new_id
 from ..core.notebooktask import notebook_spec, task_fields
 from ..core.spec import TaskSpec
+from ..discovery import locate
 from ..serialization import dumps_call, environment
 from . import handoff
 from .futures import Future
@@ -33,20 +34,19 @@ _clients_lock = threading.Lock()
 
 def connect(url: str | None = None, token: str | None = None, *, timeout: float = 60.0) -> Client:
     """A client for the orchestrator at ``url`` (default: ``JUPYTER_ORCH_URL``, which a
-    kernel of a server with the extension has). The same URL and token give the same client."""
-    url = url or os.environ.get("JUPYTER_ORCH_URL")
-    token = token if token is not None else os.environ.get("JUPYTER_ORCH_TOKEN")
-    if not url:
-        raise RuntimeError(
-            "no jupyter-orch server found: JUPYTER_ORCH_URL is not set. Start one with "
-            "`jupyter orch serve` (or run JupyterLab with the extension) and use its kernels, "
-            "or call jupyter_orch.connect(url, token)."
-        )
-    key = (url.rstrip("/"), token)
+    kernel of a server with the extension has, else the server running on this machine as its
+    ``server.json`` names it). The same URL and token give the same client.
+
+    No server to be found, or one that its ``server.json`` names but is not running: a
+    :class:`~jupyter_orch.discovery.NoServer` (a ``RuntimeError``) saying so in one sentence."""
+    if token is None:
+        token = os.environ.get("JUPYTER_ORCH_TOKEN")
+    found = locate(url, token)
+    key = (found.url.rstrip("/"), found.token)
     with _clients_lock:
         client = _clients.get(key)
         if client is None or client.closed:
-            client = _clients[key] = Client(url, token, timeout=timeout)
+            client = _clients[key] = Client(found.url, found.token, timeout=timeout, origin=found.source)
     return client
 
 
@@ -61,8 +61,10 @@ def close_all() -> None:
 
 
 class Client:
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
-        self.api = HttpApi(url, token, timeout=timeout)
+    def __init__(
+        self, url: str, token: str | None = None, *, timeout: float = 60.0, origin: Any = None
+    ) -> None:
+        self.api = HttpApi(url, token, timeout=timeout, origin=origin)
         self.info = self.api.get("/info")  # fails fast, in one clear line, when unreachable
         self.max_payload = int(self.info.get("max_payload_bytes") or 0)
         self._futures: weakref.WeakValueDictionary[str, Future] = weakref.WeakValueDictionary()

@@ -23,7 +23,8 @@ class ServerUnreachable(OrchError):
 
 
 class HttpApi:
-    def __init__(self, url: str, token: str | None, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str | None, timeout: float = 60.0, origin: Any = None) -> None:
+        """``origin``: the connection file the URL was read from (named when unreachable)."""
         parts = urlsplit(url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"the server URL must look like http://host:port[/base], not {url!r}")
@@ -34,6 +35,7 @@ class HttpApi:
         self.base = parts.path.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.origin = origin
         self._local = threading.local()
 
     def headers(self) -> dict[str, str]:
@@ -84,10 +86,7 @@ class HttpApi:
                 conn.close()
                 self._local.conn = None
                 if attempt == 2 or isinstance(exc, socket.timeout):
-                    raise ServerUnreachable(
-                        f"cannot reach the jupyter-orch server at {self.url} ({exc}); start one with "
-                        "`jupyter orch serve` or open JupyterLab with the extension"
-                    ) from None
+                    raise self.unreachable(exc) from None
         if resp.status >= 400:
             raise _error_from(resp.status, payload)
         if raw:
@@ -95,6 +94,30 @@ class HttpApi:
         if resp.status == 204 or not payload:
             return None
         return json.loads(payload)
+
+    def unreachable(self, exc: BaseException) -> ServerUnreachable:
+        """The one sentence for a server that does not answer, naming where its URL came from."""
+        found = f", named in {self.origin}" if self.origin else ""
+        gone = "; if that server is no longer running, " if self.origin else "; "
+        return ServerUnreachable(
+            f"cannot reach the jupyter-orch server at {self.url}{found} ({str(exc) or type(exc).__name__}){gone}"
+            "start one with `jupyter orch serve` or open JupyterLab with the extension"
+        )
+
+    def websocket(self, path: str, **options: Any) -> Any:
+        """A websocket-client connection to ``path`` under the API, with this API's token;
+        an unreachable server or a refused upgrade is an :class:`OrchError` in one sentence."""
+        import websocket
+
+        try:
+            return websocket.create_connection(
+                self.ws_url(path), header=[f"{k}: {v}" for k, v in self.headers().items()], **options
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            body = exc.resp_body if isinstance(exc.resp_body, bytes) else b""
+            raise _error_from(exc.status_code, body) from None
+        except (OSError, websocket.WebSocketException) as exc:
+            raise self.unreachable(exc) from None
 
     def get(self, path: str, **query: Any) -> Any:
         return self.request("GET", path, query=query or None)

@@ -33,6 +33,7 @@ from jupyter_orch.worker.hostmetrics import HostMetrics, cpu_count, total_memory
 from jupyter_orch.worker.outbox import Key, Outbox
 from jupyter_orch.worker.outcomes import Outcome
 from jupyter_orch.worker.slots import Slot, TaskRequest
+from jupyter_orch.worker.watchdog import OrphanWatchdog
 
 log = logging.getLogger("jupyter_orch.worker")
 
@@ -63,6 +64,11 @@ class WorkerConfig:
     cwd: str | None = None  # tasks' working directory; default: the worker's
     python: str = sys.executable  # interpreter of the executor processes
     discover_gpus: bool = True
+    # stop (killing running tasks) after this many seconds without a server once the process
+    # that started this worker is gone (local workers; None: retry for ever)
+    orphan_timeout: float | None = None
+    parent_pid: int | None = None  # the process whose exit starts that count (default: the parent)
+    server_file: str | None = None  # re-read the server's URL from it before reconnecting
 
 
 @dataclass
@@ -89,7 +95,9 @@ class Worker:
         self.cpus = config.cpus if config.cpus is not None else cpu_count()
         self.memory = config.memory if config.memory is not None else total_memory()
         self.heartbeat_interval = config.heartbeat_interval
-        self.connection = Connection(config.server, config.token, max_backoff=config.max_backoff)
+        self.connection = Connection(
+            config.server, config.token, max_backoff=config.max_backoff, server_file=config.server_file
+        )
         self.gpus: list[dict[str, Any]] = []
         self.slots: list[Slot] = []
         self._gpu_monitor = Gpus()
@@ -135,6 +143,15 @@ class Worker:
         conn_task = asyncio.ensure_future(self.connection.run(self))
         heartbeat = asyncio.ensure_future(self._heartbeats())
         done = asyncio.ensure_future(self._done.wait())
+        watchers: list[asyncio.Future[Any]] = [heartbeat, done]
+        if self.config.orphan_timeout:
+            watchdog = OrphanWatchdog(
+                self.config.orphan_timeout,
+                lambda: self.connection.connected,
+                self._orphaned,
+                self.config.parent_pid,
+            )
+            watchers.append(asyncio.ensure_future(watchdog.run()))
         await asyncio.wait([conn_task, done], return_when=asyncio.FIRST_COMPLETED)
         code = 1 if self._forced else 0
         if conn_task.done() and not conn_task.cancelled() and conn_task.exception() is not None:
@@ -145,7 +162,7 @@ class Worker:
             else:
                 log.error("the worker's connection failed", exc_info=exc)
                 code = 1
-        await self._cleanup(conn_task, heartbeat, done)
+        await self._cleanup(conn_task, *watchers)
         log.info("worker %s stopped", self.name)
         return code
 
@@ -184,6 +201,10 @@ class Worker:
             f"waiting for {len(self._running)} running task(s) to finish" if self._running else "idle",
         )
         self._stopper = asyncio.ensure_future(self._graceful_stop())
+
+    def _orphaned(self, why: str) -> None:
+        log.warning("stopping: %s", why)
+        self.stop(why, force=True)
 
     async def _graceful_stop(self) -> None:
         await self._wait_until(lambda: not self._running)
@@ -244,6 +265,7 @@ class Worker:
                 self.outbox.rewind((str(task_id), int(attempt)), int(offset))
             except (TypeError, ValueError):
                 continue
+        self._task_url = http_url(self.connection.server)  # it may have moved (server_file)
         again = self.connection.connections > 1
         log.info(
             "%s to %s as %s (server %s)",

@@ -65,6 +65,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="SIGTERM to SIGKILL on timeout/cancel",
     )
     add("--max-backoff", type=float, default=5.0, metavar="SECONDS", help="longest wait between reconnects")
+    add(
+        "--orphan-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop, killing running tasks, once no server has been connected for this long after "
+        "the process that started this worker exited (default: retry for ever)",
+    )
+    add(
+        "--parent-pid",
+        type=int,
+        metavar="PID",
+        help="with --orphan-timeout: the process whose exit starts the count (default: the parent)",
+    )
+    add(
+        "--server-file",
+        metavar="PATH",
+        help="a server's server.json: its URL is read again from it before each reconnect",
+    )
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
@@ -95,6 +113,8 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
     for flag, value in (("--heartbeat", args.heartbeat), ("--max-backoff", args.max_backoff)):
         if value <= 0:
             raise UsageError(f"{flag} must be a positive number of seconds")
+    if args.orphan_timeout is not None and args.orphan_timeout <= 0:
+        raise UsageError("--orphan-timeout must be a positive number of seconds")
     if args.kill_grace < 0:
         raise UsageError("--kill-grace must be a number of seconds >= 0")
     if args.cpus is not None and args.cpus <= 0:
@@ -122,6 +142,9 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
         heartbeat_interval=args.heartbeat,
         kill_grace=args.kill_grace,
         max_backoff=args.max_backoff,
+        orphan_timeout=args.orphan_timeout,
+        parent_pid=args.parent_pid,
+        server_file=args.server_file,
     )
 
 

@@ -8,6 +8,10 @@ running task: what the agent cannot send while disconnected, it buffers itself.
 A refused token (HTTP 401/403 on the upgrade) or an ``error`` message from the server is
 fatal (:class:`ServerRefused`); anything else (refused connection, 5xx, a dropped socket)
 is retried.
+
+With a ``server_file`` (the ``server.json`` a server writes into its data directory; local
+workers get theirs), the URL is read again from it before each new connection: a server
+restarted on another port (a crash, then a JupyterHub spawn on a new port) is followed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import logging
 import random
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -98,9 +103,11 @@ class Connection:
         initial_backoff: float = 0.1,
         connect_timeout: float = 10.0,
         welcome_timeout: float = 30.0,
+        server_file: str | None = None,
     ) -> None:
         self.server = server
         self.url = connect_url(server)
+        self.server_file = server_file
         self.token = token
         self.max_backoff = max_backoff
         self.initial_backoff = initial_backoff
@@ -171,6 +178,20 @@ class Connection:
             conn.protocol.set_nodelay(True)
         return conn
 
+    def _follow_server_file(self) -> None:
+        """Take the server's URL from ``server_file`` when it names another one (a missing
+        or unreadable file changes nothing)."""
+        if not self.server_file:
+            return
+        try:
+            url = json.loads(Path(self.server_file).read_text())["url"]
+            ws_url = connect_url(str(url))
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if ws_url != self.url:
+            log.info("the server is now at %s (from %s)", url, self.server_file)
+            self.server, self.url = str(url), ws_url
+
     async def _sleep(self, attempt: int) -> None:
         delay = min(self.max_backoff, self.initial_backoff * 2**attempt) * random.uniform(0.5, 1.0)
         await wait_event(self._stopping, delay)
@@ -181,6 +202,7 @@ class Connection:
         last_error = ""
         while not self._stopping.is_set():
             link = _Link()
+            self._follow_server_file()
             try:
                 conn = await self._connect(link)
             except ServerRefused:

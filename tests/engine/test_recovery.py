@@ -69,7 +69,8 @@ def test_killed_worker_mid_task(orch_factory, tmp_path, retries):
     else:
         assert done["state"] == "failed"
         assert done["error_kind"] == "worker_lost"
-        assert "did not come back within 2 s" in done["error"]
+        # the provider saw the process die: no wait for the worker grace
+        assert "was killed by SIGKILL" in done["error"]
     # the provider replaced the dead worker
     server.wait_workers(2)
 
