@@ -58,9 +58,11 @@ class OrchServer:
         args: list[str] | None = None,
         env: dict[str, str] | None = None,
         full: bool = False,
+        wrap: list[str] | None = None,
     ) -> None:
         """``full``: a whole ``jupyter server`` (kernels, contents, other extensions) with the
-        extension enabled, instead of ``jupyter orch serve``."""
+        extension enabled, instead of ``jupyter orch serve``. ``wrap``: a command line the
+        server is started under (it must exec the rest of its arguments: ``unshare ...``)."""
         self.root = root
         self.data_dir = root / "data" / "orch"
         self.port = free_port()
@@ -71,9 +73,11 @@ class OrchServer:
         self.args = list(args or [])
         self.env = dict(env or {})
         self.full = full
+        self.wrap = list(wrap or [])
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._ready = threading.Event()
+        self._serving = False  # the ready line was seen (not just the end of its output)
         self._cond = threading.Condition()
 
     # ------------------------------------------------------------------ process
@@ -106,12 +110,20 @@ class OrchServer:
         ]
         if self.db_url:
             cmd.append(f"--OrchApp.db_url={self.db_url}")
+        cmd = self.wrap + cmd
         self._ready.clear()
+        self._serving = False
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.root
+            cmd,
+            stdin=subprocess.DEVNULL,  # no terminal, as a service or JupyterHub runs it (SIGINT stops it)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=self.root,
         )
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
-        if not self._ready.wait(timeout) or self.proc.poll() is not None:
+        if not self._ready.wait(timeout) or not self._serving or self.proc.poll() is not None:
             raise RuntimeError("the orch server did not start:\n" + self.log_text())
         info = json.loads((self.data_dir / "server.json").read_text())
         self.url, self.token = info["url"], info["token"]
@@ -124,6 +136,7 @@ class OrchServer:
                 self.lines.append(line.rstrip("\n"))
                 self._cond.notify_all()
             if READY_MARK in line and READY_MARK2 in line:
+                self._serving = True
                 self._ready.set()
         self._ready.set()  # exited: wake start() so it can report
 
@@ -259,6 +272,66 @@ class OrchServer:
     def local_worker_pids(self) -> dict[str, int]:
         entries = json.loads((self.data_dir / "local-workers.json").read_text())
         return {e["worker_id"]: e["pid"] for e in entries}
+
+    def start_worker(self, token: str, *args: str, url: str | None = None) -> WorkerProcess:
+        """``jupyter orch worker`` started by hand (the static provider's way) with ``token``,
+        connecting to ``url`` (default: this server, e.g. a proxy's URL instead), tagged so
+        the teardown ends it; its output is kept (:meth:`WorkerProcess.wait_for_log`)."""
+        env = dict(os.environ, JUPYTER_ORCH_TOKEN=token, ORCH_TEST_TAG=self.tag, PYTHONUNBUFFERED="1")
+        env.pop("JUPYTER_ORCH_URL", None)
+        cmd = [sys.executable, "-m", "jupyter_orch.worker", "--server", url or self.url, *args]
+        return WorkerProcess(cmd, env, cwd=self.root)
+
+
+class WorkerProcess:
+    """A worker process started by a test, its output read as it comes (so a chatty
+    worker never blocks on a full pipe) and kept for :meth:`wait_for_log`."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd
+        )
+        self.pid = self.proc.pid
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def log_text(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines[-200:])
+
+    def wait_for_log(self, text: str, timeout: float = 30, start: int = 0) -> str:
+        """Block until an output line (from index ``start`` on) contains ``text``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[start:]:
+                    if text in line:
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise TimeoutError(
+                        f"no worker output line with {text!r}:\n" + "\n".join(self.lines[-60:])
+                    )
+                self._cond.wait(min(left, 1.0))
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM (graceful: running tasks finish), SIGKILL if it is still there after ``timeout``."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return int(self.proc.returncode)
 
 
 class EventStream:

@@ -1,0 +1,1 @@
+"""Chaos tests: real servers and workers killed, cut off and restarted mid-run."""
