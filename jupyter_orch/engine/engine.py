@@ -392,7 +392,7 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         self._unannounced.discard(row.id)
         self._after_terminal(row)
 
-    def _ended(self, row: TaskRow) -> bool:
+    def ended(self, row: TaskRow) -> bool:
         """Terminal, and announced: a waiter may have it."""
         return row.state.terminal and row.id not in self._unannounced
 

@@ -85,7 +85,7 @@ class Queries:
         """A future resolved (after the commit) when ``row`` reaches a terminal state."""
         fut: asyncio.Future[TaskRow] = asyncio.get_running_loop().create_future()
         row = self._lookup_memory(row.id) or row  # the live row, not a copy read earlier
-        if self._ended(row):
+        if self.ended(row):
             fut.set_result(row)
         else:
             self._done.setdefault(row.id, []).append(fut)
@@ -95,14 +95,14 @@ class Queries:
         """Call ``callback(row)`` when ``row`` reaches a terminal state: in the loop turn it
         is announced (no future, no turn more), or now if it has already."""
         row = self._lookup_memory(row.id) or row
-        if self._ended(row):
+        if self.ended(row):
             callback(row)
         else:
             self._done_calls.setdefault(row.id, []).append(callback)
 
     async def wait(self: Engine, task_id: str, timeout: float | None, owner: str | None = None) -> TaskRow:
         row = await self.get_row(task_id, owner)
-        if self._ended(row):
+        if self.ended(row):
             return row
         fut: asyncio.Future[TaskRow] = asyncio.get_running_loop().create_future()
         self._done.setdefault(task_id, []).append(fut)

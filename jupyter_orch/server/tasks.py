@@ -117,9 +117,9 @@ class ResultHandler(OrchAPIHandler):
         engine = await self.engine()
         timeout = self.float_arg("wait", 0.0)
         row = await engine.get_row(task_id, self.owner)
-        if timeout and not row.state.terminal:
+        if timeout and not engine.ended(row):
             row = await engine.wait(task_id, timeout, self.owner)
-        if not row.state.terminal:
+        if not engine.ended(row):  # a result still being written counts as not there yet
             raise Conflict(f"task {task_id} is {row.state.value}; it has no result yet")
         if row.result_key is None:
             raise Conflict(
@@ -128,14 +128,14 @@ class ResultHandler(OrchAPIHandler):
         data = await engine.result_bytes(row)
         self.set_header("X-Orch-Result", "value" if row.state == TaskState.SUCCEEDED else "error")
         self.set_header("X-Orch-State", row.state.value)
-        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Type", "application/octet-stream")  # sent with the first piece
         view = memoryview(data)
         self.set_header("Content-Length", str(view.nbytes))
         for start in range(0, view.nbytes, RESULT_CHUNK):  # large results stream out in pieces
             self.write(bytes(view[start : start + RESULT_CHUNK]))
             if view.nbytes > RESULT_CHUNK:
                 await self.flush()
-        self.finish()
+        self.finish(set_content_type="application/octet-stream")  # APIHandler would say JSON
 
 
 class LogsHandler(OrchAPIHandler):

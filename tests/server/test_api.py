@@ -225,3 +225,19 @@ def test_results_belong_to_their_owner(orch_factory):
         server.api(server.jupyter_token).get(f"/tasks/{task['id']}")
     status, body = raw(server, "GET", f"/tasks/{task['id']}/result", token=server.jupyter_token)
     assert status == 403 and body["error"] == "forbidden"
+
+
+def test_a_result_is_served_as_the_bytes_it_is(orch):
+    """The pickled value, as the document says: application/octet-stream (the handler's base
+    class said application/json; the contract test's server runs no task, so it never saw
+    a result)."""
+    task = orch.api().post("/tasks", function_task(double, 21))
+    assert orch.api().get(f"/tasks/{task['id']}/wait?timeout=60")["state"] == "succeeded"
+    req = urllib.request.Request(
+        orch.url + f"/orch/api/v1/tasks/{task['id']}/result",
+        headers={"Authorization": f"Bearer {orch.token}"},
+    )
+    with urllib.request.urlopen(req) as resp:
+        assert resp.headers["Content-Type"] == "application/octet-stream"
+        assert resp.headers["X-Orch-Result"] == "value"
+        assert cloudpickle.loads(resp.read()) == 42
