@@ -14,6 +14,8 @@ from common import Adapter, run_suite
 
 class OrchAdapter(Adapter):
     name = "orch"  # the script is bench_orch.py: run_all.sh names its records after it
+    server_args = ["--LocalProvider.workers=2", "--LocalProvider.slots_per_worker=1"]
+    workers = 2  # start() waits for this many
     dag_notes = {
         "native": "client.submit(fan_in, *futures): futures as arguments are "
         "dependencies kept by the server; values go worker to worker via the server"
@@ -29,13 +31,20 @@ class OrchAdapter(Adapter):
         )
 
     def start(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="bench-orch-")
+        self.launch()
+
+    def launch(self):
+        """Start the server (again) on the data dir of :meth:`start`."""
         import json
         import socket
 
         from jupyter_orch.client import Client
 
-        self.tmp = tempfile.TemporaryDirectory(prefix="bench-orch-")
         data = os.path.join(self.tmp.name, "data")
+        info_file = os.path.join(data, "orch", "server.json")
+        if os.path.exists(info_file):
+            os.unlink(info_file)  # a killed server's: wait for the new one's
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -47,7 +56,7 @@ class OrchAdapter(Adapter):
         )
         env.pop("JUPYTER_ORCH_URL", None)
         env.pop("JUPYTER_ORCH_TOKEN", None)
-        self.log = open(os.path.join(self.tmp.name, "server.log"), "w+")
+        self.log = open(os.path.join(self.tmp.name, "server.log"), "a+")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -57,8 +66,7 @@ class OrchAdapter(Adapter):
                 f"--ServerApp.port={port}",
                 "--ServerApp.ip=127.0.0.1",
                 "--ServerApp.port_retries=0",
-                "--LocalProvider.workers=2",
-                "--LocalProvider.slots_per_worker=1",
+                *self.server_args,
                 "--ServerApp.log_level=WARN",
             ],
             env=env,
@@ -66,7 +74,6 @@ class OrchAdapter(Adapter):
             stderr=subprocess.STDOUT,
             cwd=self.tmp.name,
         )
-        info_file = os.path.join(data, "orch", "server.json")
         deadline = time.monotonic() + 60
         while not os.path.exists(info_file):  # the server writes it once it is ready
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -76,7 +83,7 @@ class OrchAdapter(Adapter):
         info = json.load(open(info_file))
         self.client = Client(info["url"], info["token"])
         # block until both workers can run tasks
-        while sum(w["state"] == "connected" for w in self.client.workers()) < 2:
+        while sum(w["state"] == "connected" for w in self.client.workers()) < self.workers:
             if time.monotonic() > deadline:
                 raise RuntimeError("workers did not connect")
             time.sleep(0.01)

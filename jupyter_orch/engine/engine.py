@@ -70,8 +70,10 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         self._finished: OrderedDict[str, TaskRow] = OrderedDict()  # recent terminal tasks
         self.queue = FairQueue()
         self.deps = DependencyTracker()
-        self._payloads = BytesLRU(self.config.result_cache_bytes)
-        self._results = BytesLRU(self.config.result_cache_bytes)
+        # results of recent tasks (at most 4x the finished rows kept), payloads of active ones
+        cached = 4 * self.config.finished_cache
+        self._payloads = BytesLRU(self.config.result_cache_bytes, max_items=cached)
+        self._results = BytesLRU(self.config.result_cache_bytes, max_items=cached)
         self._done: dict[str, list[asyncio.Future[TaskRow]]] = {}
         self._done_calls: dict[str, list[Callable[[TaskRow], None]]] = {}
         self._seq = 0

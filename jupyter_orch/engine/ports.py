@@ -77,10 +77,16 @@ class StoredPayload:
 
 
 class BytesLRU:
-    """Recent payloads/results in memory, bounded by total size."""
+    """Recent payloads/results in memory, bounded by total size and by count. Each entry
+    counts ``OVERHEAD`` bytes besides its data (the key, the dict slot, the bytes object):
+    a million tiny results cost memory although their data is a few bytes each (a server
+    under load grew by that without bound)."""
 
-    def __init__(self, capacity: int) -> None:
+    OVERHEAD = 200
+
+    def __init__(self, capacity: int, max_items: int | None = None) -> None:
         self.capacity = capacity
+        self.max_items = max_items
         self.size = 0
         self._items: OrderedDict[str, bytes] = OrderedDict()
 
@@ -91,16 +97,19 @@ class BytesLRU:
         return data
 
     def put(self, key: str, data: bytes) -> None:
-        if len(data) > self.capacity:
+        if len(data) + self.OVERHEAD > self.capacity:
             return
         self.pop(key)
         self._items[key] = data
-        self.size += len(data)
-        while self.size > self.capacity:
+        self.size += len(data) + self.OVERHEAD
+        while self.size > self.capacity or (self.max_items is not None and len(self._items) > self.max_items):
             _, old = self._items.popitem(last=False)
-            self.size -= len(old)
+            self.size -= len(old) + self.OVERHEAD
 
     def pop(self, key: str) -> None:
         old = self._items.pop(key, None)
         if old is not None:
-            self.size -= len(old)
+            self.size -= len(old) + self.OVERHEAD
+
+    def __len__(self) -> int:
+        return len(self._items)
