@@ -22,19 +22,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from jupyter_orch.client.http import HttpApi
 
-from support.orchserver import free_port, tagged_pids
+from support.orchserver import free_port, tagged_pids, wait_gone
+from support.output import Output
 
 ROOT = Path(__file__).resolve().parents[2]
 PROXY = ROOT / ".hub-test-deps" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -85,9 +83,7 @@ class Hub:
         self.port, self.hub_port, self.proxy_port = free_port(), free_port(), free_port()
         self.home = root / "home" / USER
         self.proc: subprocess.Popen[str] | None = None
-        self.lines: list[str] = []
-        self._cond = threading.Condition()
-        self._closed = False
+        self.output = Output("hub")
         root.mkdir(parents=True, exist_ok=True)
         (root / "jupyterhub_config.py").write_text(
             CONFIG.format(
@@ -110,7 +106,6 @@ class Hub:
         env.update(ORCH_TEST_TAG=self.tag, PYTHONUNBUFFERED="1")
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         start = len(self.lines)
-        self._closed = False
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(self.root / "jupyterhub_config.py")],
             stdin=subprocess.DEVNULL,
@@ -120,32 +115,17 @@ class Hub:
             env=env,
             cwd=self.root,
         )
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        assert self.proc.stdout is not None
+        self.output.follow(self.proc.stdout)
         self.wait_for_log("JupyterHub is now running", start=start)
         return self
 
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self.lines.append("<hub output closed>")
-            self._closed = True
-            self._cond.notify_all()
+    @property
+    def lines(self) -> list[str]:
+        return self.output.lines
 
     def wait_for_log(self, text: str, timeout: float = 90, start: int = 0) -> str:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for line in self.lines[start:]:
-                    if text in line:
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0 or self._closed:
-                    raise TimeoutError(f"no hub log line with {text!r}:\n" + "\n".join(self.lines[-80:]))
-                self._cond.wait(left)
+        return self.output.wait_for(text, timeout, start)
 
     def api(self, method: str, path: str) -> tuple[int, Any]:
         request = urllib.request.Request(
@@ -211,25 +191,6 @@ class Hub:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-
-
-def wait_gone(pids: list[int], timeout: float = 60) -> list[str]:
-    """Wait for these processes to exit; the command lines of those still there."""
-    procs = []
-    for pid in pids:
-        try:
-            procs.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    left = []
-    for p in alive:
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE:
-                left.append(f"{p.pid}: {' '.join(p.cmdline())}")
-        except psutil.Error:
-            pass
-    return left
 
 
 @pytest.fixture

@@ -20,32 +20,9 @@ from __future__ import annotations
 import os
 import signal
 
-import psutil
 import pytest
 
-from support.orchserver import free_port, tagged_pids
-
-
-def wait_gone(pids, timeout=90):
-    """Wait for these processes to exit; those still there after ``timeout``."""
-    procs = []
-    for pid in pids:
-        try:
-            procs.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    return [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE]
-
-
-def describe(pids):
-    out = []
-    for pid in pids:
-        try:
-            out.append(f"{pid}: {' '.join(psutil.Process(pid).cmdline())}")
-        except psutil.Error:
-            pass
-    return out
+from support.orchserver import free_port, tagged_pids, wait_gone
 
 
 def gated(tmp_path, name):
@@ -65,13 +42,12 @@ def test_a_server_that_stops_normally_takes_its_workers_tasks_and_files_with_it(
     task = api.post("/tasks", {"kind": "shell", "command": command})
     server.wait_log(task["id"], "started")
     everything = tagged_pids(server.tag)  # the server, 2 workers, their executors, the task
-    assert len(everything) >= 6, describe(everything)
+    assert len(everything) >= 6, everything
 
     server.proc.send_signal(sig)
     assert server.proc.wait(60) == 0
     server.wait_for_log("Shutting down")  # the graceful path, extensions' stop included
-    left = wait_gone(everything)
-    assert left == [], describe(left)
+    assert wait_gone(everything) == []
     assert not (server.data_dir / "server.json").exists()
     assert not (server.data_dir / "local-workers.json").exists()
 
@@ -93,8 +69,7 @@ def test_the_workers_of_a_killed_server_stop_after_the_orphan_timeout(orch_facto
     server.stop(kill=True)  # nothing of the server's shutdown runs
     # the workers' own log lines (they share the server's output pipe)
     server.wait_for_log("no server came back within 2 s", timeout=90)
-    left = wait_gone(everything)
-    assert left == [], describe(left)
+    assert wait_gone(everything) == []
     assert tagged_pids(server.tag) == []
 
 

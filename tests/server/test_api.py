@@ -4,7 +4,6 @@ nothing is lost; errors have the public shape ``{"error", "message", "field"}``.
 from __future__ import annotations
 
 import base64
-import json
 import sys
 import urllib.request
 
@@ -15,25 +14,13 @@ from jupyter_orch.core.errors import Conflict, Forbidden, NotFound, SpecError, T
 from jupyter_orch.core.ids import new_id
 from jupyter_orch.serialization import dumps_call
 
+from support.rawhttp import raw
+
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def double(x):
     return 2 * x
-
-
-def raw(orch, method, path, body=None, token=None, headers=None):
-    """A request with nothing of our client in between: status, JSON body."""
-    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    req = urllib.request.Request(orch.url + "/orch/api/v1" + path, data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token or orch.token}")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
 
 
 def function_task(fn, *args, **fields):

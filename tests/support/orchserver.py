@@ -16,13 +16,16 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import websocket
 
 from jupyter_orch.client.http import HttpApi
+
+from .output import Output
 
 READY_MARK = "jupyter-orch "
 READY_MARK2 = ": API at "
@@ -46,6 +49,26 @@ def tagged_pids(tag: str) -> list[int]:
         if f"ORCH_TEST_TAG={tag}".encode() in env.split(b"\0"):
             pids.append(int(entry.name))
     return pids
+
+
+def wait_gone(pids: Iterable[int], timeout: float = 90) -> list[str]:
+    """Wait for these processes to exit; the command lines of those still there (zombies,
+    which have exited, count as gone)."""
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    left = []
+    for p in alive:
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{p.pid}: {' '.join(p.cmdline())}")
+        except psutil.Error:
+            pass
+    return left
 
 
 class OrchServer:
@@ -75,10 +98,9 @@ class OrchServer:
         self.full = full
         self.wrap = list(wrap or [])
         self.proc: subprocess.Popen[str] | None = None
-        self.lines: list[str] = []
+        self.output = Output("server")
         self._ready = threading.Event()
         self._serving = False  # the ready line was seen (not just the end of its output)
-        self._cond = threading.Condition()
 
     # ------------------------------------------------------------------ process
     def start(self, timeout: float = 60) -> OrchServer:
@@ -122,40 +144,30 @@ class OrchServer:
             env=env,
             cwd=self.root,
         )
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        assert self.proc.stdout is not None
+        self.output.follow(self.proc.stdout, on_line=self._on_line, on_end=self._ready.set)
         if not self._ready.wait(timeout) or not self._serving or self.proc.poll() is not None:
             raise RuntimeError("the orch server did not start:\n" + self.log_text())
         info = json.loads((self.data_dir / "server.json").read_text())
         self.url, self.token = info["url"], info["token"]
         return self
 
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-            if READY_MARK in line and READY_MARK2 in line:
-                self._serving = True
-                self._ready.set()
-        self._ready.set()  # exited: wake start() so it can report
+    def _on_line(self, line: str) -> None:
+        if READY_MARK in line and READY_MARK2 in line:
+            self._serving = True
+            self._ready.set()  # (its end sets it too: start() then reports the exit)
+
+    @property
+    def lines(self) -> list[str]:
+        """The server's output so far (its local workers' too)."""
+        return self.output.lines
 
     def log_text(self) -> str:
-        with self._cond:
-            return "\n".join(self.lines[-200:])
+        return self.output.text()
 
     def wait_for_log(self, text: str, timeout: float = 30, start: int = 0) -> str:
         """Block until a server/worker log line containing ``text`` appears."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for line in self.lines[start:]:
-                    if text in line:
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"no log line with {text!r}:\n" + "\n".join(self.lines[-60:]))
-                self._cond.wait(left)
+        return self.output.wait_for(text, timeout, start)
 
     def stop(self, kill: bool = False, timeout: float = 30) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -292,35 +304,20 @@ class WorkerProcess:
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd
         )
         self.pid = self.proc.pid
-        self.lines: list[str] = []
-        self._cond = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
+        self.output = Output("worker")
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
+        self.output.follow(self.proc.stdout)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.output.lines
 
     def log_text(self) -> str:
-        with self._cond:
-            return "\n".join(self.lines[-200:])
+        return self.output.text()
 
     def wait_for_log(self, text: str, timeout: float = 30, start: int = 0) -> str:
         """Block until an output line (from index ``start`` on) contains ``text``."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for line in self.lines[start:]:
-                    if text in line:
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise TimeoutError(
-                        f"no worker output line with {text!r}:\n" + "\n".join(self.lines[-60:])
-                    )
-                self._cond.wait(min(left, 1.0))
+        return self.output.wait_for(text, timeout, start)
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM (graceful: running tasks finish), SIGKILL if it is still there after ``timeout``."""
