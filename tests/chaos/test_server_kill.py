@@ -205,6 +205,9 @@ def test_an_attempt_bounced_before_a_kill_does_not_use_up_a_retry(orch_factory, 
                 "/tasks", {"kind": "shell", "command": command, "retries": 1, "retry_backoff": 0.1}
             )
             events.wait(lambda e, _: e["type"] == "task" and e["task"]["state"] == "scheduled", timeout=60)
+            # the assignment leaves once it is stored: wait until it is in the partition (a cut
+            # before that leaves it to the reconnected worker, a first attempt like any other)
+            assert proxy.wait_held(task["id"].encode(), 60)
             proxy.refuse()  # ...and is lost with the connection
             events.wait(lambda e, ws: ws[worker_id]["state"] == "disconnected", timeout=60)
             proxy.heal()

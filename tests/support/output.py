@@ -13,6 +13,7 @@ class Output:
         self.what = what  # "server", "worker", "hub": for the error message
         self.lines: list[str] = []
         self.closed = False
+        self._generation = 0  # of the stream followed now
         self._cond = threading.Condition()
 
     def follow(
@@ -21,21 +22,33 @@ class Output:
         on_line: Callable[[str], None] | None = None,
         on_end: Callable[[], None] | None = None,
     ) -> None:
-        """Read ``stream`` (a process's stdout, text) until it ends, from a thread."""
+        """Read ``stream`` (a process's stdout, text) until it ends, from a thread. A later
+        call (the process started again) supersedes it: the earlier stream's lines are still
+        kept, but its end no longer counts (children of a killed server may hold its pipe
+        open for a while, and it must not end the new one's wait)."""
         with self._cond:
             self.closed = False
-        threading.Thread(target=self._read, args=(stream, on_line, on_end), daemon=True).start()
+            self._generation += 1
+            generation = self._generation
+        threading.Thread(target=self._read, args=(stream, on_line, on_end, generation), daemon=True).start()
 
     def _read(
-        self, stream: Iterable[str], on_line: Callable[[str], None] | None, on_end: Callable[[], None] | None
+        self,
+        stream: Iterable[str],
+        on_line: Callable[[str], None] | None,
+        on_end: Callable[[], None] | None,
+        generation: int,
     ) -> None:
         for line in stream:
             with self._cond:
                 self.lines.append(line.rstrip("\n"))
                 self._cond.notify_all()
-            if on_line is not None:
+                current = generation == self._generation
+            if on_line is not None and current:
                 on_line(line)
         with self._cond:
+            if generation != self._generation:
+                return
             self.closed = True
             self._cond.notify_all()
         if on_end is not None:

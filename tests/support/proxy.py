@@ -36,6 +36,7 @@ class CuttableProxy:
         self.port = int(self.listener.getsockname()[1])
         self.state = "open"  # open | refusing | blackhole
         self.accepted = threading.Semaphore(0)  # released for each connection forwarded
+        self.held = bytearray()  # what the current blackhole swallowed (see wait_held)
         self._pairs: list[_Pair] = []
         self._cond = threading.Condition()
         self._closed = False
@@ -79,6 +80,10 @@ class CuttableProxy:
         try:
             while self._flowing(pair):
                 data = src.recv(65536)
+                if data and self.state == "blackhole":
+                    with self._cond:  # bytes that went into the partition
+                        self.held += data
+                        self._cond.notify_all()
                 # a partition that began while we waited holds what was read, its end too
                 if not self._flowing(pair):
                     return
@@ -100,10 +105,20 @@ class CuttableProxy:
     def cut(self) -> None:
         """Drop every open connection (the listener stays, so clients can reconnect)."""
         with self._cond:
-            pairs, self._pairs = self._pairs, []
-            for pair in pairs:
-                pair.dropped = True
-            self._cond.notify_all()
+            pairs = self._drop_all()
+        self._close(pairs)
+
+    def _drop_all(self) -> list[_Pair]:
+        # under the lock: a pipe thread woken by the same change must already see its pair
+        # dropped, or it would deliver what a blackhole held before the drop
+        pairs, self._pairs = self._pairs, []
+        for pair in pairs:
+            pair.dropped = True
+        self._cond.notify_all()
+        return pairs
+
+    @staticmethod
+    def _close(pairs: list[_Pair]) -> None:
         for pair in pairs:
             for s in pair.sockets:
                 try:
@@ -118,18 +133,25 @@ class CuttableProxy:
             if self.state == "refusing":
                 return
             self.state = "refusing"
-            self._cond.notify_all()
             # a listening socket that is shut down stops listening but keeps its port
             self.listener.shutdown(socket.SHUT_RD)
-        self.cut()
+            pairs = self._drop_all()
+        self._close(pairs)
 
     def blackhole(self) -> None:
         """Forward nothing and close nothing until :meth:`heal` (a network partition)."""
         with self._cond:
             if self.state == "refusing":
                 self._listen_again()
+            self.held = bytearray()
             self.state = "blackhole"
             self._cond.notify_all()
+
+    def wait_held(self, needle: bytes, timeout: float = 60) -> bool:
+        """Wait until the blackhole has swallowed bytes containing ``needle`` (a WebSocket
+        frame from the server is not masked: a task id in it reads as it is)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: needle in self.held, timeout)
 
     def heal(self) -> None:
         """Forward again: held bytes are delivered, new connections taken."""
@@ -167,4 +189,5 @@ class CuttableProxy:
             except OSError:
                 pass
             self.listener.close()
-        self.cut()
+            pairs = self._drop_all()
+        self._close(pairs)
