@@ -45,7 +45,7 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 def output(name: str, value: Any) -> None:
     """Record ``value`` (JSON) as output ``name`` of the running notebook: later workflow
     steps read it as ``{{ tasks.STEP.outputs.NAME }}``, the API as the task's outputs."""
-    from .notebooks.outputs import output as record
+    from .kernel.record import output as record
 
     record(name, value)
 
