@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ...core.queue import PendingTask
@@ -25,13 +25,16 @@ from .podspec import (
     PodSettings,
     secret_name,
 )
-from .records import Limits, PodRecord, record_from
-from .scaling import Scaling
+from .records import Limits, PodBook, PodRecord, record_from
+from .scaling import Scaler
 
 log = logging.getLogger("jupyter_orch.providers.kubernetes")
 
 
-class Pods(Scaling):
+class Pods:
+    """The provider's worker pods: follows them (watch, verdicts, removal) and makes new
+    ones through its :class:`~.scaling.Scaler`."""
+
     def __init__(
         self,
         api: KubeApi,
@@ -47,18 +50,43 @@ class Pods(Scaling):
         self.settings = settings
         self.ctx = context
         self.limits = limits
-        self._gpu_types = gpu_types  # GPU type label values of the cluster's nodes
         self._changed = changed  # our pods changed: the cluster capacity is worth a refresh
-        self.records: dict[str, PodRecord] = {}
-        self._task_pod: dict[str, str] = {}
-        self._blocked: set[str] = set()  # tasks waiting for room under the limits
-        self._lock = asyncio.Lock()
+        self.book = PodBook(context)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.created = 0
         self.deleted = 0
+        self.scaling = Scaler(
+            self.book,
+            api,
+            settings,
+            context,
+            limits,
+            gpu_types,
+            changed,
+            remove=self.remove,
+            cleanup=self._cleanup,
+            spawn=self._spawn,
+            later=self._later,
+            log=self.log,
+        )
+
+    @property
+    def records(self) -> dict[str, PodRecord]:
+        return self.book.records
+
+    @property
+    def created(self) -> int:
+        return self.scaling.created
+
+    async def provision(self, tasks: Sequence[PendingTask]) -> None:
+        """Worker pods for tasks nothing can place (each task once, within the limits)."""
+        await self.scaling.provision(tasks)
+
+    async def release(self, worker_ids: Sequence[str]) -> None:
+        """Delete the pods of workers idle past ``idle_timeout``."""
+        await self.scaling.release(worker_ids)
 
     # ------------------------------------------------------------------ helpers
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -66,26 +94,6 @@ class Pods(Scaling):
     def _later(self, rec: PodRecord, which: str, delay: float, callback: Callable[[], Any]) -> None:
         rec.cancel(which)
         rec.timers[which] = asyncio.get_running_loop().call_later(max(0.0, delay), callback)
-
-    def _reason(self, task_ids: Iterable[str], reason: str | None) -> None:
-        if self.ctx.set_pending_reason is not None:
-            self.ctx.set_pending_reason(list(task_ids), reason)
-
-    def _fail(self, task_ids: Iterable[str], kind: str, error: str) -> list[str]:
-        if self.ctx.fail_pending is None:
-            return []
-        return self.ctx.fail_pending(list(task_ids), kind, error)
-
-    def _status(self, rec: PodRecord) -> dict[str, Any] | None:
-        status = self.ctx.worker_status(rec.name) if self.ctx.worker_status is not None else None
-        if status is not None:
-            rec.connected = True
-        return status
-
-    def _still_pending(self, task_ids: Iterable[str]) -> list[PendingTask]:
-        if self.ctx.pending_tasks is None:
-            return []
-        return self.ctx.pending_tasks(list(task_ids))
 
     def stop(self) -> None:
         for rec in self.records.values():
@@ -124,19 +132,12 @@ class Pods(Scaling):
         if gone:
             self.gone(rec.name)
 
-    def _forget(self, rec: PodRecord) -> None:
-        rec.cancel()
-        self.records.pop(rec.name, None)
-        for task_id in rec.task_ids:
-            if self._task_pod.get(task_id) == rec.name:
-                del self._task_pod[task_id]
-
     def gone(self, name: str) -> None:
         """The pod no longer exists: forget it; its worker is gone; room for blocked tasks."""
         rec = self.records.get(name)
         if rec is None:
             return
-        self._forget(rec)
+        self.book.forget(rec)
         if self.ctx.worker_lost is not None and self.ctx.worker_status is not None:
             if self.ctx.worker_status(name) is not None:
                 why = (
@@ -147,14 +148,13 @@ class Pods(Scaling):
                 kind = rec.verdict.kind if why and rec.verdict else "worker_removed"
                 self.ctx.worker_lost(name, kind, why or f"its worker pod {name} was deleted")
         self._changed()
-        blocked, self._blocked = list(self._blocked), set()
-        self._spawn(self.reprovision([*rec.task_ids, *blocked]))
+        self._spawn(self.scaling.reprovision([*rec.task_ids, *self.scaling.take_blocked()]))
 
     def sweep(self) -> None:
         """Pods whose worker connected once and is gone (the engine gave up on it after
         its grace) serve nobody: delete them."""
         for rec in list(self.records.values()):
-            if rec.connected and not rec.deleting and self._status(rec) is None:
+            if rec.connected and not rec.deleting and self.book.status(rec) is None:
                 self._spawn(self.remove(rec, "its worker is gone"))
 
     # ------------------------------------------------------------------ watching
@@ -182,7 +182,7 @@ class Pods(Scaling):
                 return
             rec = self.records[name] = record_from(pod, self.settings.gpu_resource)
             for task_id in rec.task_ids:
-                self._task_pod.setdefault(task_id, name)
+                self.book.task_pod.setdefault(task_id, name)
             self._later(rec, "adopt", self.limits.adopt_grace, lambda: self._check_adopted(name))
             self.log.info("jupyter-orch: found worker pod %s from an earlier run; adopting it", name)
         verdict = failures.classify(pod, kueue_queue=self.settings.kueue_queue)
@@ -194,12 +194,12 @@ class Pods(Scaling):
         elif verdict.kind != "image_pull":
             rec.cancel("pull")
         rec.verdict = verdict
-        self._status(rec)
+        self.book.status(rec)
         if rec.deleting:
             return
         if verdict.action == failures.WAIT:
             if not rec.connected:
-                self._reason(rec.task_ids, verdict.sentence)
+                self.book.reason(rec.task_ids, verdict.sentence)
             if verdict.kind == "unschedulable":
                 if "unschedulable" not in rec.timers:
                     self._later(
@@ -213,7 +213,7 @@ class Pods(Scaling):
         elif verdict.action == failures.RUNNING:
             rec.cancel("unschedulable")
             if not rec.connected:
-                self._reason(rec.task_ids, verdict.sentence)
+                self.book.reason(rec.task_ids, verdict.sentence)
                 if "connect" not in rec.timers and not rec.adopted:
                     self._later(
                         rec,
@@ -252,7 +252,7 @@ class Pods(Scaling):
         if verdict.action == failures.FAIL:
             self._spawn(self._ended(rec, verdict))
         elif not rec.connected:
-            self._reason(rec.task_ids, verdict.sentence)
+            self.book.reason(rec.task_ids, verdict.sentence)
 
     async def _count_pull_events(self, name: str) -> None:
         """The kubelet's events count every failed try, also those its status did not show."""
@@ -278,7 +278,7 @@ class Pods(Scaling):
 
     def _check_adopted(self, name: str) -> None:
         rec = self.records.get(name)
-        if rec is not None and not rec.deleting and self._status(rec) is None and not rec.connected:
+        if rec is not None and not rec.deleting and self.book.status(rec) is None and not rec.connected:
             self._spawn(
                 self.remove(
                     rec,
@@ -291,7 +291,7 @@ class Pods(Scaling):
         if rec is None or rec.deleting or rec.verdict is None or rec.verdict.kind != "unschedulable":
             return
         timeout = self.limits.unschedulable_timeout
-        self._fail(
+        self.book.fail(
             rec.task_ids,
             "unschedulable",
             f"{rec.verdict.sentence} (gave up after {timeout:g} s: KubernetesProvider.unschedulable_timeout)",
@@ -300,14 +300,14 @@ class Pods(Scaling):
 
     async def _no_connect(self, name: str) -> None:
         rec = self.records.get(name)
-        if rec is None or rec.deleting or self._status(rec) is not None or rec.connected:
+        if rec is None or rec.deleting or self.book.status(rec) is not None or rec.connected:
             return
         sentence = (
             f"the worker in pod {name} did not connect to {self.settings.server_url} within "
             f"{self.limits.connect_timeout:g} s: check KubernetesProvider.server_url and that the "
             "NetworkPolicy lets worker pods reach the server"
         )
-        self._fail(
+        self.book.fail(
             rec.task_ids,
             "pod_connect",
             failures.with_logs(sentence, await self._logs(name, WORKER_CONTAINER)),
@@ -339,7 +339,7 @@ class Pods(Scaling):
         if rec.deleting:
             return
         rec.deleting = True  # no second verdict while this one is acted on
-        if self._status(rec) is not None:
+        if self.book.status(rec) is not None:
             if self.ctx.worker_lost is not None:
                 kind = verdict.kind if verdict.action != failures.ENDED else "worker_stopped"
                 self.ctx.worker_lost(rec.name, kind, verdict.sentence)
@@ -350,6 +350,6 @@ class Pods(Scaling):
                     RUNTIME_CONTAINER if verdict.sentence.startswith("its runtime copy") else WORKER_CONTAINER
                 )
                 text = failures.with_logs(text, await self._logs(rec.name, container), self.limits.log_lines)
-            self._fail(rec.task_ids, verdict.kind, text)
+            self.book.fail(rec.task_ids, verdict.kind, text)
         rec.deleting = False
         await self.remove(rec, verdict.sentence)

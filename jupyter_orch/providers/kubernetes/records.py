@@ -1,12 +1,16 @@
-"""What the provider keeps of each worker pod, and its limits."""
+"""What the provider keeps of each worker pod (one :class:`PodRecord` each, all of them in a
+:class:`PodBook` shared by the pods' lifecycle and their scaling), and its limits."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...core.queue import PendingTask
+from ..base import ProviderContext
 from . import failures
 from .podspec import OWNER_ANNOTATION, TASKS_ANNOTATION, TOKEN_ANNOTATION, WORKER_CONTAINER, PodShape
 from .pulls import PullTries
@@ -84,3 +88,42 @@ def record_from(pod: dict[str, Any], gpu_resource: str) -> PodRecord:
         token_id=str(ann.get(TOKEN_ANNOTATION) or ""),
         adopted=True,
     )
+
+
+class PodBook:
+    """Our pods by name, which pod serves which task, and what the engine is told of them
+    (through the provider context's hooks)."""
+
+    def __init__(self, context: ProviderContext) -> None:
+        self.ctx = context
+        self.records: dict[str, PodRecord] = {}
+        self.task_pod: dict[str, str] = {}
+
+    def forget(self, rec: PodRecord) -> None:
+        rec.cancel()
+        self.records.pop(rec.name, None)
+        for task_id in rec.task_ids:
+            if self.task_pod.get(task_id) == rec.name:
+                del self.task_pod[task_id]
+
+    def reason(self, task_ids: Iterable[str], reason: str | None) -> None:
+        if self.ctx.set_pending_reason is not None:
+            self.ctx.set_pending_reason(list(task_ids), reason)
+
+    def fail(self, task_ids: Iterable[str], kind: str, error: str) -> list[str]:
+        if self.ctx.fail_pending is None:
+            return []
+        return self.ctx.fail_pending(list(task_ids), kind, error)
+
+    def status(self, rec: PodRecord) -> dict[str, Any] | None:
+        """The pod's worker as the engine sees it (None: not connected); a status seen once
+        marks the pod as connected."""
+        status = self.ctx.worker_status(rec.name) if self.ctx.worker_status is not None else None
+        if status is not None:
+            rec.connected = True
+        return status
+
+    def still_pending(self, task_ids: Iterable[str]) -> list[PendingTask]:
+        if self.ctx.pending_tasks is None:
+            return []
+        return self.ctx.pending_tasks(list(task_ids))

@@ -1,18 +1,22 @@
 """Making worker pods: one per task nothing can place, within ``max_pods`` and
-``max_gpus_per_user``, and deleting the ones idle past ``idle_timeout``. A mixin of
-:class:`~.lifecycle.Pods`, which follows the pods once they exist."""
+``max_gpus_per_user``, and deleting the ones idle past ``idle_timeout``. A part of
+:class:`~.lifecycle.Pods` (which follows the pods once they exist): it shares their records
+and is given the few operations of theirs it uses."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 from ...core.queue import PendingTask
-from .client import ApiException, api_message
+from ..base import ProviderContext
+from .client import ApiException, KubeApi, api_message
 from .podspec import (
     PodRequest,
+    PodSettings,
     PodShape,
     build_pod,
     build_secret,
@@ -22,23 +26,60 @@ from .podspec import (
     secret_name,
     shape_of,
 )
-from .records import PodRecord
-
-if TYPE_CHECKING:
-    from .lifecycle import Pods
+from .records import Limits, PodBook, PodRecord
 
 
-class Scaling:
+class Scaler:
+    """Creates pods for pending tasks and releases idle ones. ``remove`` deletes a pod,
+    ``cleanup`` its Secret and token, ``spawn`` runs a coroutine in the background and
+    ``later`` arms a timer on a pod record: all of :class:`~.lifecycle.Pods`."""
+
+    def __init__(
+        self,
+        book: PodBook,
+        api: KubeApi,
+        settings: PodSettings,
+        context: ProviderContext,
+        limits: Limits,
+        gpu_types: Callable[[], Sequence[str]],
+        changed: Callable[[], None],
+        remove: Callable[[PodRecord, str], Awaitable[None]],
+        cleanup: Callable[[str, str], Awaitable[None]],
+        spawn: Callable[[Awaitable[Any]], None],
+        later: Callable[[PodRecord, str, float, Callable[[], Any]], None],
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+    ) -> None:
+        self.book = book
+        self.api = api
+        self.settings = settings
+        self.ctx = context
+        self.limits = limits
+        self._gpu_types = gpu_types  # GPU type label values of the cluster's nodes
+        self._changed = changed
+        self._remove = remove
+        self._cleanup = cleanup
+        self._spawn = spawn
+        self._later = later
+        self.log = log
+        self._blocked: set[str] = set()  # tasks waiting for room under the limits
+        self._lock = asyncio.Lock()
+        self.created = 0
+
+    def take_blocked(self) -> list[str]:
+        """The tasks that waited for room (room was made: they are tried again)."""
+        blocked, self._blocked = list(self._blocked), set()
+        return blocked
+
     # ------------------------------------------------------------------ creating
-    def _limit_reason(self: Pods, owner: str, shape: PodShape) -> str | None:
+    def _limit_reason(self, owner: str, shape: PodShape) -> str | None:
         lim = self.limits
-        if lim.max_pods and len(self.records) >= lim.max_pods:
+        if lim.max_pods and len(self.book.records) >= lim.max_pods:
             return (
-                f"waiting for room for a worker pod: {len(self.records)} of at most {lim.max_pods} "
+                f"waiting for room for a worker pod: {len(self.book.records)} of at most {lim.max_pods} "
                 "exist (KubernetesProvider.max_pods)"
             )
         if lim.max_gpus_per_user and shape.gpus:
-            held = sum(r.shape.gpus for r in self.records.values() if r.owner == owner)
+            held = sum(r.shape.gpus for r in self.book.records.values() if r.owner == owner)
             if held + shape.gpus > lim.max_gpus_per_user:
                 return (
                     f"waiting for room for a worker pod: {owner}'s pods hold {held} of at most "
@@ -46,17 +87,17 @@ class Scaling:
                 )
         return None
 
-    async def provision(self: Pods, tasks: Sequence[PendingTask]) -> None:
+    async def provision(self, tasks: Sequence[PendingTask]) -> None:
         """Worker pods for tasks nothing can place (each task once, within the limits)."""
         async with self._lock:
             for task in tasks:
-                pod = self.records.get(self._task_pod.get(task.id, ""))
+                pod = self.book.records.get(self.book.task_pod.get(task.id, ""))
                 if pod is not None and not pod.deleting:
                     continue  # its pod is on its way
                 shape = shape_of(task, self.limits.default_image, self.limits.default_memory)
                 cap = self.limits.max_gpus_per_user
                 if cap and shape.gpus > cap:
-                    self._fail(
+                    self.book.fail(
                         [task.id],
                         "limit",
                         f"the task asks for {shape.gpus} GPUs; a user may hold at most {cap} on the "
@@ -66,17 +107,17 @@ class Scaling:
                 why = self._limit_reason(task.owner, shape)
                 if why is not None:
                     self._blocked.add(task.id)
-                    self._reason([task.id], why)
+                    self.book.reason([task.id], why)
                     continue
                 self._blocked.discard(task.id)
                 await self._create(task.owner, shape, (task.id,))
 
-    async def _create(self: Pods, owner: str, shape: PodShape, task_ids: tuple[str, ...]) -> None:
+    async def _create(self, owner: str, shape: PodShape, task_ids: tuple[str, ...]) -> None:
         name = pod_name(owner)
-        rec = self.records[name] = PodRecord(name, owner, shape, task_ids)
+        rec = self.book.records[name] = PodRecord(name, owner, shape, task_ids)
         for task_id in task_ids:
-            self._task_pod[task_id] = name
-        self._reason(task_ids, f"starting worker pod {name} ({shape.describe()})")
+            self.book.task_pod[task_id] = name
+        self.book.reason(task_ids, f"starting worker pod {name} ({shape.describe()})")
         secret = secret_name(name)
         try:
             rec.token_id, token = await self.ctx.issue_worker_token(name, "kubernetes")
@@ -99,8 +140,8 @@ class Scaling:
         except Exception as exc:
             self.log.warning("could not make pod %s the owner of its Secret: %s", name, api_message(exc))
 
-    async def _creation_failed(self: Pods, rec: PodRecord, exc: BaseException) -> None:
-        self._forget(rec)
+    async def _creation_failed(self, rec: PodRecord, exc: BaseException) -> None:
+        self.book.forget(rec)
         await self._cleanup(rec.name, rec.token_id)
         status = exc.status if isinstance(exc, ApiException) else None
         message = api_message(exc)
@@ -110,7 +151,7 @@ class Scaling:
                 if status == 403
                 else ""
             )
-            self._fail(
+            self.book.fail(
                 rec.task_ids, "provider", f"the cluster refused worker pod {rec.name}: {message}{hint}"
             )
             return
@@ -118,23 +159,25 @@ class Scaling:
         self.log.warning(
             "could not create worker pod %s (%s); trying again in %g s", rec.name, message, delay
         )
-        self._reason(rec.task_ids, f"could not create a worker pod ({message}); trying again in {delay:g} s")
+        self.book.reason(
+            rec.task_ids, f"could not create a worker pod ({message}); trying again in {delay:g} s"
+        )
         asyncio.get_running_loop().call_later(delay, lambda: self._spawn(self.reprovision(rec.task_ids)))
 
-    async def reprovision(self: Pods, task_ids: Iterable[str]) -> None:
+    async def reprovision(self, task_ids: Iterable[str]) -> None:
         """Provision again for tasks still pending whose pod went (or that were blocked)."""
-        pending = [t for t in self._still_pending(task_ids) if t.id not in self._task_pod]
+        pending = [t for t in self.book.still_pending(task_ids) if t.id not in self.book.task_pod]
         if pending:
             await self.provision(pending)
 
-    async def release(self: Pods, worker_ids: Sequence[str]) -> None:
+    async def release(self, worker_ids: Sequence[str]) -> None:
         """Workers idle past the engine's idle timeout: delete their pods once idle for
         ``idle_timeout`` (now, or later if that is longer)."""
         for worker_id in worker_ids:
-            rec = self.records.get(worker_id)
+            rec = self.book.records.get(worker_id)
             if rec is None or rec.deleting:
                 continue
-            status = self._status(rec)
+            status = self.book.status(rec)
             if status is None or status["running"] or status["idle_since"] is None:
                 continue
             left = self.limits.idle_timeout - (time.time() - status["idle_since"])
@@ -143,7 +186,7 @@ class Scaling:
                 continue
             if self.ctx.retire_worker is not None and not self.ctx.retire_worker(worker_id):
                 continue  # it took a task meanwhile
-            await self.remove(rec, f"idle for {self.limits.idle_timeout:g} s")
+            await self._remove(rec, f"idle for {self.limits.idle_timeout:g} s")
 
-    def _release_later(self: Pods, worker_id: str) -> Callable[[], None]:
+    def _release_later(self, worker_id: str) -> Callable[[], None]:
         return lambda: self._spawn(self.release([worker_id]))
