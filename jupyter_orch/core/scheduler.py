@@ -8,6 +8,10 @@ memory, GPUs, GPU type, labels and image, then scores them: ``binpack`` (default
 task where the fewest GPUs (then CPUs) stay free, keeping whole nodes free for big GPU
 tasks; ``spread`` does the opposite. A task that no worker could hold even when idle is
 reported in ``unplaceable`` with the reason, so it is never left pending silently.
+
+A placement policy is a :class:`Placement` (``score`` of a task on a worker, lower is
+better); the named ones are in ``PLACEMENTS``, and a deployment may configure its own
+subclass (``c.OrchApp.scheduler_policy_class``).
 """
 
 from __future__ import annotations
@@ -117,15 +121,46 @@ def _fits_now(task: PendingTask, w: WorkerCapacity) -> tuple[int, ...] | None:
     return tuple(free[: r.gpus])
 
 
-def _score(task: PendingTask, w: WorkerCapacity, policy: str) -> tuple[float, ...]:
-    """Lower is better."""
-    gpus_left = len(w.gpus_free) - task.resources.gpus
-    cpus_left = w.cpus_free - task.resources.cpus
+class Placement:
+    """Where a task goes among the workers that can run it now: the lowest ``score``.
+    Subclass it and set ``c.OrchApp.scheduler_policy_class`` for a policy of your own."""
+
+    name = "binpack"
+
+    def score(self, task: PendingTask, worker: WorkerCapacity) -> tuple[float, ...]:
+        """Lower is better. ``binpack``: where the fewest GPUs (then CPUs, slots) stay free."""
+        gpus_left = len(worker.gpus_free) - task.resources.gpus
+        cpus_left = worker.cpus_free - task.resources.cpus
+        return (_gpu_penalty(task, worker), gpus_left, cpus_left, worker.slots_free)
+
+
+class Spread(Placement):
+    """Where the most GPUs (then CPUs, slots) stay free."""
+
+    name = "spread"
+
+    def score(self, task: PendingTask, worker: WorkerCapacity) -> tuple[float, ...]:
+        gpus_left = len(worker.gpus_free) - task.resources.gpus
+        cpus_left = worker.cpus_free - task.resources.cpus
+        return (_gpu_penalty(task, worker), -gpus_left, -cpus_left, -worker.slots_free)
+
+
+PLACEMENTS: dict[str, type[Placement]] = {"binpack": Placement, "spread": Spread}
+
+
+def _gpu_penalty(task: PendingTask, worker: WorkerCapacity) -> int:
     # CPU-only tasks should stay off GPU workers when they can
-    gpu_penalty = 1 if (not task.resources.gpus and w.gpus) else 0
-    if policy == "spread":
-        return (gpu_penalty, -gpus_left, -cpus_left, -w.slots_free)
-    return (gpu_penalty, gpus_left, cpus_left, w.slots_free)
+    return 1 if (not task.resources.gpus and worker.gpus) else 0
+
+
+def placement(policy: str | Placement) -> Placement:
+    """The policy an engine was configured with: a name of ``PLACEMENTS`` or an instance."""
+    if isinstance(policy, Placement):
+        return policy
+    cls = PLACEMENTS.get(policy)
+    if cls is None:
+        raise ValueError(f"unknown scheduling policy {policy!r}; known: {', '.join(POLICIES)}")
+    return cls()
 
 
 def _take(w: WorkerCapacity, task: PendingTask, gpus: tuple[int, ...]) -> WorkerCapacity:
@@ -149,11 +184,10 @@ def explain_unplaceable(task: PendingTask, workers: Sequence[WorkerCapacity]) ->
 def schedule(
     pending: Iterable[PendingTask],
     workers: Sequence[WorkerCapacity],
-    policy: str = "binpack",
+    policy: str | Placement = "binpack",
 ) -> Schedule:
     """Assign as many pending tasks as fit, in fair order. Pure: inputs are not changed."""
-    if policy not in POLICIES:
-        raise ValueError(f"unknown scheduling policy {policy!r}; known: {', '.join(POLICIES)}")
+    place = placement(policy)
     result = Schedule()
     free = {w.id: w for w in workers}
     slots_left = sum(w.slots_free + w.queue_free for w in workers if w.accepting)
@@ -174,7 +208,7 @@ def schedule(
             gpus = _fits_now(task, current)
             if gpus is None:
                 continue
-            score = _score(task, current, policy)
+            score = place.score(task, current)
             if best is None or score < best[0]:
                 best = (score, current, gpus)
         if best is None:

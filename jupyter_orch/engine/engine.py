@@ -23,12 +23,14 @@ from ..core.queue import FairQueue, PendingTask
 from ..core.records import AttemptRow, TaskRow, UpdateAttempt, UpdateTask
 from ..core.states import AttemptState, TaskState, transition
 from . import rollback
+from .caches import BytesLRU
+from .config import EngineConfig
 from .deps import DependencyTracker
 from .dispatch import Dispatch
 from .events import EventBus
 from .handoff import Handoff
 from .journal import Journal
-from .ports import Blobs, BytesLRU, EngineConfig, Logs, Store
+from .ports import Blobs, Logs, Provider, Store
 from .provisioning import Provisioning
 from .queries import Queries
 from .rebalance import Rebalance
@@ -48,7 +50,14 @@ NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependenc
 
 
 class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Handoff, Runs, Provisioning):
-    def __init__(self, store: Store, blobs: Blobs, logs: Logs, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blobs: Blobs,
+        logs: Logs,
+        config: EngineConfig | None = None,
+        provider: Provider | None = None,
+    ) -> None:
         self.store = store
         self.blobs = blobs
         self.logs = logs
@@ -86,7 +95,7 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         self._max_id = ""  # the largest task id stored: a larger one cannot be in the store
         self.unplaceable: dict[str, str] = {}
         self.token_cache = TokenCache()
-        self.provider: Any = None
+        self.provider = provider  # None: workers only come as they connect
         self.counters = {
             "submitted": 0,
             "finished": 0,

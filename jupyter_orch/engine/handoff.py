@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import SpecError, TooLarge
 from ..core.ids import blob_key
-from .ports import StoredPayload
+from .caches import StoredPayload
 
 if TYPE_CHECKING:
     from .engine import Engine

@@ -19,8 +19,8 @@ from ..core.errors import Conflict, NotFound, OrchError, SpecError, TooLarge
 from ..core.ids import blob_key
 from ..core.records import InsertTask, TaskRow
 from ..core.spec import TaskSpec
+from .caches import StoredPayload
 from .isolation import describe
-from .ports import StoredPayload
 from .views import task_view
 
 if TYPE_CHECKING:

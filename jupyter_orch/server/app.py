@@ -23,6 +23,7 @@ from traitlets import Bool, Enum, Float, Int, Type, Unicode, default
 
 from .._version import __version__
 from ..core.resources import parse_memory
+from ..core.scheduler import Placement
 from ..discovery import remove_connection_file, write_connection_file
 from ..engine import Engine, EngineConfig
 from ..engine.schedules import Schedules
@@ -74,7 +75,29 @@ class OrchApp(ExtensionApp):
         ["binpack", "spread"],
         "binpack",
         config=True,
-        help="binpack: fill workers' GPUs before using new ones; spread: the opposite.",
+        help="binpack: fill workers' GPUs before using new ones; spread: the opposite "
+        "(or a scheduler_policy_class).",
+    )
+    scheduler_policy_class = Type(
+        None,
+        klass=Placement,
+        allow_none=True,
+        config=True,
+        help="A jupyter_orch.core.scheduler.Placement subclass (its score(task, worker) chooses "
+        "where a task goes) to use instead of the named scheduler_policy.",
+    )
+    store_class = Type(
+        SqlStore,
+        klass=SqlStore,
+        config=True,
+        help="The database store (a jupyter_orch.store.SqlStore subclass taking the db_url).",
+    )
+    log_store_class = Type(
+        FileLogStore,
+        klass=FileLogStore,
+        config=True,
+        help="Where task output lines are kept (a jupyter_orch.store.FileLogStore subclass "
+        "taking a root path).",
     )
     max_payload_size = Unicode(
         "512Mi", config=True, help="Largest payload accepted for one task (e.g. 512Mi)."
@@ -152,7 +175,7 @@ class OrchApp(ExtensionApp):
     @property
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
-            policy=self.scheduler_policy,
+            policy=self.scheduler_policy_class() if self.scheduler_policy_class else self.scheduler_policy,
             max_payload_bytes=parse_memory(self.max_payload_size, "OrchApp.max_payload_size"),
             worker_grace=self.worker_grace,
             heartbeat_interval=self.heartbeat_interval,
@@ -263,13 +286,19 @@ class OrchApp(ExtensionApp):
     async def _start_engine(self, serverapp: Any) -> Engine:
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         url = self._database_url()
-        store = SqlStore(url)
+        store = self.store_class(url)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, store.migrate)
         blobs = self.blob_store_class(os.path.join(self.data_dir, "blobs"))
-        logs = FileLogStore(os.path.join(self.data_dir, "logs"))
+        logs = self.log_store_class(os.path.join(self.data_dir, "logs"))
         config = dataclasses.replace(self.engine_config, task_token_secret=self._task_token_secret())
-        engine = Engine(store, blobs, logs, config)
+        provider_cls = self.provider_class or PROVIDERS.get(self.provider)
+        if provider_cls is None:
+            raise ValueError(
+                f"OrchApp.provider: unknown provider {self.provider!r}; known: {', '.join(PROVIDERS)}"
+            )
+        provider = provider_cls(parent=self)
+        engine = Engine(store, blobs, logs, config, provider=provider)
         await engine.start()
         self.engine = engine
         self._store, self._logs = store, logs
@@ -280,12 +309,6 @@ class OrchApp(ExtensionApp):
             os.environ["JUPYTER_ORCH_URL"] = server_url
             os.environ["JUPYTER_ORCH_TOKEN"] = secret
         write_connection_file(self.data_dir, server_url, secret)
-        provider_cls = self.provider_class or PROVIDERS.get(self.provider)
-        if provider_cls is None:
-            raise ValueError(
-                f"OrchApp.provider: unknown provider {self.provider!r}; known: {', '.join(PROVIDERS)}"
-            )
-        provider = provider_cls(parent=self)
         context = ProviderContext(
             server_url=server_url,
             data_dir=self.data_dir,
@@ -298,7 +321,6 @@ class OrchApp(ExtensionApp):
             retire_worker=engine.retire_worker,
             worker_lost=engine.worker_lost,
         )
-        engine.provider = provider
         await provider.start(context)
         self.log.info(
             "jupyter-orch %s: API at %s%s, database %s, provider %s",

@@ -14,9 +14,12 @@ from jupyter_orch.core.resources import Gpu, Resources
 from jupyter_orch.core.scheduler import (
     POLICIES,
     Assignment,
+    Placement,
     Schedule,
+    Spread,
     WorkerCapacity,
     order_tasks,
+    placement,
     schedule,
 )
 
@@ -546,3 +549,16 @@ def test_no_worker_is_ever_over_committed(policy: str) -> None:
         total_free = sum(w.slots_free for w in workers if w.accepting)
         if len(result.assignments) < total_free:
             assert set(flat) == set(by_id)
+
+
+def test_a_placement_of_ones_own_chooses_the_worker():
+    class FewestSlotsLast(Placement):
+        def score(self, task, w):
+            return (-w.slots_free,)  # the emptiest worker first, whatever binpack says
+
+    tasks = [task("t")]
+    workers = [worker("small", slots=1), worker("big", slots=4)]
+    assert [a.worker_id for a in schedule(tasks, workers).assignments] == ["small"]  # binpack
+    assert [a.worker_id for a in schedule(tasks, workers, FewestSlotsLast()).assignments] == ["big"]
+    assert [a.worker_id for a in schedule(tasks, workers, "spread").assignments] == ["big"]
+    assert placement("spread").name == "spread" and isinstance(placement(Spread()), Spread)

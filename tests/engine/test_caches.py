@@ -3,7 +3,7 @@ kept every tiny result it ever saw: 160,000 tasks in 5 minutes grew it by 45 MB)
 
 from __future__ import annotations
 
-from jupyter_orch.engine.ports import BytesLRU
+from jupyter_orch.engine.caches import BytesLRU
 
 
 def test_tiny_entries_are_bounded_by_count_and_by_their_overhead() -> None:

@@ -300,8 +300,8 @@ class RecordingProvider:
 
 @pytest.mark.asyncio
 async def test_the_provider_hears_of_idle_workers_and_unplaceable_tasks(tmp_path: Any) -> None:
-    engine = make_engine(tmp_path, worker_idle_timeout=0.2)
-    provider = engine.provider = RecordingProvider()
+    provider = RecordingProvider()
+    engine = make_engine(tmp_path, provider=provider, worker_idle_timeout=0.2)
     await engine.start()
     try:
         link = Link()

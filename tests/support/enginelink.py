@@ -34,7 +34,7 @@ class Link:
                 return msg
 
 
-def make_engine(tmp_path: Any, **config: Any) -> Engine:
+def make_engine(tmp_path: Any, provider: Any = None, **config: Any) -> Engine:
     store = SqlStore(f"sqlite:///{tmp_path / 'orch.sqlite'}")
     store.migrate()
     return Engine(
@@ -42,6 +42,7 @@ def make_engine(tmp_path: Any, **config: Any) -> Engine:
         FileBlobStore(str(tmp_path / "blobs")),
         FileLogStore(str(tmp_path / "logs")),
         EngineConfig(**config),
+        provider=provider,
     )
 
 
