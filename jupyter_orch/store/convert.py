@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jupyter_orch.core.records import AttemptRow, InsertBlob, TaskRow, TokenRow, WorkerRow
-from jupyter_orch.core.spec import TaskSpec
-from jupyter_orch.core.states import AttemptState, TaskState
-
+from ..core.records import AttemptRow, InsertBlob, TaskRow, TokenRow, WorkerRow
+from ..core.spec import TaskSpec
+from ..core.states import AttemptState, TaskState
 from .failures import storable_text
 
 

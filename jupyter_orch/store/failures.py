@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import exc as sa_exc
 
-from jupyter_orch.core.errors import Unavailable
+from ..core.errors import Unavailable
 
 # SQLite reports data and schema problems as OperationalError too: these are not outages
 _SQLITE_NOT_OUTAGE = ("no such table", "no such column", "syntax error", "has no column", "too many")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-import fsspec
+import fsspec  # type: ignore[import-untyped]
 
-from jupyter_orch.core.errors import NotFound, SpecError
+from ..core.errors import NotFound, SpecError
 
 MAX_LISTED = 10_000
 

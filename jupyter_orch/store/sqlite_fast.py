@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, Connection, Table
 from sqlalchemy.exc import DBAPIError
@@ -43,7 +43,9 @@ def _params(table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) 
 
 def cursor_of(conn: Connection) -> sqlite3.Cursor:
     """A DBAPI cursor on the connection (and transaction) SQLAlchemy holds."""
-    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr,no-any-return]
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # a connection SQLAlchemy holds open
+    return cast(sqlite3.Cursor, dbapi.cursor())
 
 
 def execute(cursor: sqlite3.Cursor, sql: str) -> None:

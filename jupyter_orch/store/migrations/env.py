@@ -13,6 +13,7 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
+# absolute: Alembic runs this file as a script, not as a module of the package
 from jupyter_orch.store.database import make_engine
 from jupyter_orch.store.models import Base
 
