@@ -1,5 +1,6 @@
-"""Persistence for jupyter-orch: the SQL store of tasks, attempts, workers, tokens and blob
-index (:class:`SqlStore`), and the on-disk blob and log stores.
+"""Persistence for jupyter-orch: the SQL store of tasks, attempts, workers, tokens, blob
+index, workflow runs, step cache and schedules (:class:`SqlStore`), and the on-disk blob and
+log stores.
 
 Imports nothing from jupyter_orch but :mod:`jupyter_orch.core`.
 """

@@ -1,8 +1,8 @@
 """SQLAlchemy 2 declarative models: the database schema of jupyter-orch.
 
 This module owns the table layout only. Conversions between rows and the engine's
-records live in :mod:`jupyter_orch.store.repository`; schema changes go through the
-Alembic migrations in ``jupyter_orch/store/migrations`` (a test checks both agree).
+records live in :mod:`.convert`, :mod:`.workflows` and :mod:`.schedules`; schema changes
+go through the Alembic migrations in ``jupyter_orch/store/migrations`` (a test checks both agree).
 Times are floats of unix seconds; enums are stored as their string values.
 """
 
