@@ -4,7 +4,9 @@ supported, strict: unknown fields fail)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -12,7 +14,9 @@ import pytest
 
 from jupyter_orch.core.queue import PendingTask
 from jupyter_orch.core.resources import Resources
+from jupyter_orch.providers.base import ProviderContext
 from jupyter_orch.providers.kubernetes import KubernetesProvider, podspec
+from jupyter_orch.providers.kubernetes import client as kube_client
 from jupyter_orch.providers.kubernetes.client import unknown_fields
 
 VERSIONS = ("1.27.0", "1.37.0")  # the Kubernetes versions supported (lowest, highest)
@@ -276,3 +280,25 @@ def test_the_default_settings_are_sound() -> None:
     provider.check_settings()
     assert provider.gpu_resource == "nvidia.com/gpu" and provider.max_pods == 10
     assert provider.runtime_command[-1] == provider.runtime_path + "/"
+
+
+def test_kube_context_picks_the_kubeconfig_context(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``kube_context`` (not the server's ProviderContext) is the context the kubeconfig is read with."""
+    seen: dict[str, Any] = {}
+
+    def connect(**kwargs: Any) -> Any:
+        seen.update(kwargs)
+        raise OSError("no cluster here")
+
+    async def issue(name: str, provider: str) -> tuple[str, str]:
+        return "id", "secret"
+
+    async def revoke(token_id: str) -> bool:
+        return True
+
+    monkeypatch.setattr(kube_client, "connect", connect)
+    provider = KubernetesProvider(kubeconfig=str(tmp_path / "kubeconfig"), kube_context="emu")
+    context = ProviderContext("http://127.0.0.1:8888", str(tmp_path), issue, revoke)
+    with pytest.raises(RuntimeError, match="no cluster configuration"):
+        asyncio.run(provider.start(context))
+    assert seen["context"] == "emu" and seen["kubeconfig"] == str(tmp_path / "kubeconfig")

@@ -59,7 +59,7 @@ class KubernetesProvider(KubernetesSettings):
                 api_url=self.api_url,
                 api_token=self.api_token,
                 kubeconfig=self.kubeconfig,
-                context=self.context,
+                context=self.kube_context,
                 in_cluster=in_cluster,
             )
         except Exception as exc:
