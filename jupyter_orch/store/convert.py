@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..core.records import AttemptRow, InsertBlob, TaskRow, TokenRow, WorkerRow
+from ..core.records import (
+    AttemptRow,
+    InsertBlob,
+    RunRow,
+    SaveCacheEntry,
+    ScheduleRow,
+    TaskRow,
+    TokenRow,
+    WorkerRow,
+)
 from ..core.spec import TaskSpec
 from ..core.states import AttemptState, TaskState
 from .failures import storable_text
@@ -173,3 +182,61 @@ def blob_to_columns(change: InsertBlob, now: float) -> dict[str, Any]:
         "created_at": now,
         "data": change.data,
     }
+
+
+def run_to_columns(row: RunRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "owner": row.owner,
+        "state": row.state,
+        "params": row.params,
+        "steps": row.steps,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "ended_at": row.ended_at,
+        "source": row.source,
+        "run_dir": row.run_dir,
+        "schedule_id": row.schedule_id,
+    }
+
+
+def run_from_row(m: Mapping[Any, Any]) -> RunRow:
+    return RunRow(
+        id=m["id"],
+        name=m["name"],
+        owner=m["owner"],
+        state=m["state"],
+        params=dict(m["params"] or {}),
+        steps=list(m["steps"] or []),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        ended_at=m["ended_at"],
+        source=m["source"] or "",
+        run_dir=m["run_dir"] or "",
+        schedule_id=m["schedule_id"],
+    )
+
+
+def cache_to_columns(entry: SaveCacheEntry) -> dict[str, Any]:
+    return {
+        "key": entry.key,
+        "task_id": entry.task_id,
+        "result_key": entry.result_key,
+        "result_size": entry.result_size,
+        "created_at": entry.created_at,
+    }
+
+
+def schedule_from_row(m: Mapping[Any, Any]) -> ScheduleRow:
+    return ScheduleRow(
+        id=m["id"],
+        name=m["name"],
+        owner=m["owner"],
+        cron=m["cron"],
+        workflow=dict(m["workflow"] or {}),
+        params=dict(m["params"] or {}),
+        created_at=m["created_at"],
+        last_fired_at=m["last_fired_at"],
+        last_run_id=m["last_run_id"],
+    )

@@ -4,29 +4,15 @@ the engine's batches."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
 from ..core.ids import new_id
 from ..core.records import ScheduleRow
+from .convert import schedule_from_row
 from .database import Database
 from .models import SCHEDULES
-
-
-def schedule_from_row(m: Mapping[Any, Any]) -> ScheduleRow:
-    return ScheduleRow(
-        id=m["id"],
-        name=m["name"],
-        owner=m["owner"],
-        cron=m["cron"],
-        workflow=dict(m["workflow"] or {}),
-        params=dict(m["params"] or {}),
-        created_at=m["created_at"],
-        last_fired_at=m["last_fired_at"],
-        last_run_id=m["last_run_id"],
-    )
 
 
 class ScheduleTable:

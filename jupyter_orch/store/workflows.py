@@ -1,61 +1,16 @@
-"""The store's workflow runs and their step cache: conversions and reads (run and cache
-rows are written in the engine's batches as ``SaveRun`` and ``SaveCacheEntry``, see
-:mod:`.writer`)."""
+"""The store's reads of workflow runs and their step cache (run and cache rows are written
+in the engine's batches as ``SaveRun`` and ``SaveCacheEntry``, see :mod:`.writer`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from sqlalchemy import select
 
 from ..core.records import RunRow, SaveCacheEntry
+from .convert import run_from_row
 from .database import Database
 from .models import RUNS, STEP_CACHE
-
-
-def run_to_columns(row: RunRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "owner": row.owner,
-        "state": row.state,
-        "params": row.params,
-        "steps": row.steps,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "ended_at": row.ended_at,
-        "source": row.source,
-        "run_dir": row.run_dir,
-        "schedule_id": row.schedule_id,
-    }
-
-
-def run_from_row(m: Mapping[Any, Any]) -> RunRow:
-    return RunRow(
-        id=m["id"],
-        name=m["name"],
-        owner=m["owner"],
-        state=m["state"],
-        params=dict(m["params"] or {}),
-        steps=list(m["steps"] or []),
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        ended_at=m["ended_at"],
-        source=m["source"] or "",
-        run_dir=m["run_dir"] or "",
-        schedule_id=m["schedule_id"],
-    )
-
-
-def cache_to_columns(entry: SaveCacheEntry) -> dict[str, Any]:
-    return {
-        "key": entry.key,
-        "task_id": entry.task_id,
-        "result_key": entry.result_key,
-        "result_size": entry.result_size,
-        "created_at": entry.created_at,
-    }
 
 
 class RunTables:

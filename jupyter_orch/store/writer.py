@@ -23,6 +23,8 @@ from .batches import Batch
 from .convert import (
     attempt_to_columns,
     blob_to_columns,
+    cache_to_columns,
+    run_to_columns,
     task_to_columns,
     task_to_update_columns,
     worker_to_columns,
@@ -30,7 +32,6 @@ from .convert import (
 from .database import Database, chunks
 from .failures import outages_as_unavailable
 from .models import ATTEMPTS, BLOBS, RUNS, STEP_CACHE, TASKS, WORKERS
-from .workflows import cache_to_columns, run_to_columns
 
 # the name the store's write warnings have always been logged under
 log = logging.getLogger("jupyter_orch.store.repository")
