@@ -1,9 +1,12 @@
 """The kubernetes provider: worker pods on demand, sized for the tasks that need them.
 
 ``podspec`` builds the manifests, ``failures`` reads a pod's status as a sentence,
-``capacity`` counts the cluster's free GPUs (all three pure); ``client`` holds every API
-call (and the RBAC each needs), ``watching`` the pod watch, ``lifecycle`` what pods are for
-and when they go, ``provider`` the configuration. See docs/kubernetes.md.
+``pulls`` counts failed image pulls, ``capacity`` the cluster's free GPUs (all pure);
+``client`` holds every API call (and the RBAC each needs), ``watching`` the pod watch.
+``lifecycle.Pods`` follows the pods (what each is for, what its status means, when it goes)
+and owns a ``scaling.Scaler`` that makes pods within the limits and releases idle ones;
+both share a ``records.PodBook``. ``settings`` is the configuration, ``provider`` starts
+and wires it all. See docs/kubernetes.md.
 """
 
 from .provider import KubernetesProvider
