@@ -23,17 +23,17 @@ from typing import Any
 
 import cloudpickle
 
-from jupyter_orch import __version__
-from jupyter_orch.core import protocol
-from jupyter_orch.core.ids import new_id
-from jupyter_orch.worker.aio import wait_event
-from jupyter_orch.worker.connection import Connection, ServerRefused, http_url
-from jupyter_orch.worker.gpus import Gpus, visible_devices_restriction
-from jupyter_orch.worker.hostmetrics import HostMetrics, cpu_count, total_memory
-from jupyter_orch.worker.outbox import Key, Outbox
-from jupyter_orch.worker.outcomes import Outcome
-from jupyter_orch.worker.slots import Slot, TaskRequest
-from jupyter_orch.worker.watchdog import OrphanWatchdog
+from .._version import __version__
+from ..core import protocol
+from ..core.ids import new_id
+from .aio import wait_event
+from .connection import Connection, ServerRefused, http_url
+from .gpus import Gpus, visible_devices_restriction
+from .hostmetrics import HostMetrics, cpu_count, total_memory
+from .outbox import Key, Outbox
+from .outcomes import Outcome
+from .slots import Slot, TaskRequest
+from .watchdog import OrphanWatchdog
 
 log = logging.getLogger("jupyter_orch.worker")
 

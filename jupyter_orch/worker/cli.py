@@ -15,10 +15,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from jupyter_orch.core.errors import SpecError
-from jupyter_orch.core.resources import parse_labels, parse_memory
-from jupyter_orch.worker.agent import Worker, WorkerConfig
-from jupyter_orch.worker.connection import connect_url
+from ..core.errors import SpecError
+from ..core.resources import parse_labels, parse_memory
+from .agent import Worker, WorkerConfig
+from .connection import connect_url
 
 log = logging.getLogger("jupyter_orch.worker")
 

@@ -28,10 +28,11 @@ from urllib.parse import urlsplit, urlunsplit
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
-from jupyter_orch import __version__, wire
-from jupyter_orch.core import protocol
-from jupyter_orch.core.batching import FrameBatcher
-from jupyter_orch.worker.aio import wait_event, wait_future
+from .. import wire
+from .._version import __version__
+from ..core import protocol
+from ..core.batching import FrameBatcher
+from .aio import wait_event, wait_future
 
 log = logging.getLogger("jupyter_orch.worker")
 

@@ -12,8 +12,8 @@ import asyncio
 import collections
 from typing import Any
 
-from jupyter_orch.worker.connection import Connection
-from jupyter_orch.worker.outcomes import Outcome
+from .connection import Connection
+from .outcomes import Outcome
 
 Key = tuple[str, int]
 

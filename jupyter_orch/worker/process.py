@@ -17,9 +17,9 @@ import socket
 import subprocess
 from typing import Any
 
-from jupyter_orch.worker import frames
-from jupyter_orch.worker.aio import wait_future
-from jupyter_orch.worker.output import PipeReader, Sink
+from . import frames
+from .aio import wait_future
+from .output import PipeReader, Sink
 
 log = logging.getLogger("jupyter_orch.worker")
 

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jupyter_orch.worker.aio import wait_future
-from jupyter_orch.worker.outcomes import Outcome, process_death
-from jupyter_orch.worker.output import Sink
-from jupyter_orch.worker.process import ExecutorProcess, ExecutorStartError
+from .aio import wait_future
+from .outcomes import Outcome, process_death
+from .output import Sink
+from .process import ExecutorProcess, ExecutorStartError
 
 log = logging.getLogger("jupyter_orch.worker")
 

@@ -17,9 +17,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from jupyter_orch import serialization
-from jupyter_orch.core.errors import SpecError
-from jupyter_orch.core.templates import render
+from .. import serialization
+from ..core.errors import SpecError
+from ..core.templates import render
 
 
 class StepError(Exception):
