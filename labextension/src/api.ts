@@ -1,6 +1,7 @@
-// The REST client of /orch/api/v1. Pure: the transport is injected (in the lab it is
+// The REST client of /orch/api/v1 (URLs, errors, one method per endpoint; formatting is in
+// format.ts). Pure: the transport is injected (in the lab it is
 // ServerConnection.makeRequest, so Jupyter's own auth applies), which keeps it unit-testable.
-import type { IInfo, IParameter, IProviderInfo, IResources, IRun, ITask, IWorker, ILogLine } from './types';
+import type { IInfo, IParameter, IProviderInfo, IRun, ITask, IWorker, ILogLine } from './types';
 
 export const API_PATH = 'orch/api/v1';
 
@@ -234,49 +235,4 @@ export class OrchApi {
   runNotebook(job: INotebookJob): Promise<ITask> {
     return this.request<ITask>('POST', 'notebooks/run', { body: job, what: `running ${job.path} as a job` });
   }
-}
-
-export function formatResources(r: IResources | undefined): string {
-  if (!r) {
-    return '';
-  }
-  const parts: string[] = [];
-  if (r.gpus) {
-    parts.push(`${r.gpus} GPU${r.gpus > 1 ? 's' : ''}${r.gpu_type ? ' ' + r.gpu_type : ''}`);
-  }
-  if (r.cpus) {
-    parts.push(`${r.cpus} CPU`);
-  }
-  if (r.memory) {
-    parts.push(typeof r.memory === 'number' ? formatBytes(r.memory) : String(r.memory));
-  }
-  return parts.join(' · ');
-}
-
-export function formatBytes(n: number | undefined | null): string {
-  if (n === undefined || n === null || !isFinite(n)) {
-    return '';
-  }
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v >= 10 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
-}
-
-export function formatDuration(seconds: number | null | undefined): string {
-  if (seconds === null || seconds === undefined || !isFinite(seconds) || seconds < 0) {
-    return '';
-  }
-  if (seconds < 60) {
-    return seconds < 10 ? `${seconds.toFixed(1)}s` : `${Math.round(seconds)}s`;
-  }
-  const s = Math.round(seconds);
-  if (s < 3600) {
-    return `${Math.floor(s / 60)}m ${s % 60}s`;
-  }
-  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }

@@ -1,6 +1,8 @@
 // Loads the state, keeps it live from the events WebSocket (re-reading it on every reconnect
-// and after an overflow) and runs the actions the views ask for.
+// and after an overflow), follows the log of the store's log task for the logs view (a LogFeed)
+// and runs the actions the views ask for.
 import { OrchApi, OrchApiError } from './api';
+import { LogFeed, LogListener } from './logfeed';
 import { OrchStore } from './store';
 import { ReconnectingSocket, SocketFactory } from './socket';
 import type { IInfo, ITask, OrchEvent } from './types';
@@ -9,6 +11,8 @@ export interface IControllerOptions {
   api: OrchApi;
   store: OrchStore;
   eventsUrl: () => string;
+  /** the URL of a task's log socket (/tasks/{id}/logs/follow) */
+  logUrl: (taskId: string) => string;
   socketFactory?: SocketFactory;
   maxRows?: number;
 }
@@ -16,6 +20,8 @@ export interface IControllerOptions {
 export class OrchController {
   readonly api: OrchApi;
   readonly store: OrchStore;
+  /** the live log of the store's log task, while a view watches it */
+  readonly logs: LogFeed;
   info: IInfo | null = null;
   /** a problem to show over the views ('no_extension' gets its own sentence) */
   error: { code: string; message: string } | null = null;
@@ -45,6 +51,11 @@ export class OrchController {
         this.store.changed(false);
       }
     });
+    this.logs = new LogFeed({
+      url: opts.logUrl,
+      factory: opts.socketFactory,
+      onTask: task => this.store.putTask(task)
+    });
   }
 
   async start(): Promise<void> {
@@ -60,6 +71,7 @@ export class OrchController {
 
   stop(): void {
     this.socket.stop();
+    this.logs.close();
     if (this.pollTimer) {
       clearInterval(this.pollTimer);
     }
@@ -78,6 +90,31 @@ export class OrchController {
       return;
     }
     this.socket.reconnect();
+  }
+
+  /** Give `listener` the log of the store's log task, following the selection as it changes
+   * (the socket is opened, re-opened and closed here), until the returned function is called. */
+  watchLog(listener: LogListener): () => void {
+    const unwatch = this.logs.watch(listener);
+    const unsubscribe = this.store.subscribe(() => this.syncLog());
+    this.syncLog();
+    return () => {
+      unsubscribe();
+      unwatch();
+    };
+  }
+
+  /** read the followed log again from its start (e.g. the view's buffer was replaced) */
+  restartLog(): void {
+    if (this.logs.taskId) {
+      this.logs.follow(this.logs.taskId);
+    }
+  }
+
+  private syncLog(): void {
+    if (this.store.logTaskId !== this.logs.taskId) {
+      this.logs.follow(this.store.logTaskId);
+    }
   }
 
   private async checkInfo(): Promise<boolean> {

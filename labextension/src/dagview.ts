@@ -2,7 +2,8 @@
 // updated in place as events arrive; a click shows the step's details and its log.
 import { Widget } from '@lumino/widgets';
 import dagre from '@dagrejs/dagre';
-import { formatDuration, joinUrl, API_PATH } from './api';
+import { joinUrl, API_PATH } from './api';
+import { formatDuration, stateLabel } from './format';
 import type { OrchController } from './controller';
 import { h, setAttr, setText } from './dom';
 import type { IRun, IStep } from './types';
@@ -106,7 +107,7 @@ export class DagView extends Widget {
       this.details.replaceChildren();
       return;
     }
-    setText(this.header, `${run.name} · ${run.state.replace('_', ' ')}${run.duration ? ' · ' + formatDuration(run.duration) : ''}`);
+    setText(this.header, `${run.name} · ${stateLabel(run.state)}${run.duration ? ' · ' + formatDuration(run.duration) : ''}`);
     const steps = run.steps || [];
     if (!steps.length) {
       this.shape = '';
@@ -129,7 +130,7 @@ export class DagView extends Widget {
         }
         const sub = g.querySelector('.jp-OrchDag-sub');
         if (sub) {
-          setText(sub, s.state.replace('_', ' ') + (s.cached ? ' (cached)' : ''));
+          setText(sub, stateLabel(s.state) + (s.cached ? ' (cached)' : ''));
         }
       }
     }
@@ -189,7 +190,7 @@ export class DagView extends Widget {
     }
     this.details.dataset.key = key;
     const rows: (Node | string)[] = [
-      h('div', { class: 'jp-OrchDag-stepname' }, h('strong', { text: s.name }), ` · ${s.kind} · ${s.state.replace('_', ' ')}`),
+      h('div', { class: 'jp-OrchDag-stepname' }, h('strong', { text: s.name }), ` · ${s.kind} · ${stateLabel(s.state)}`),
       h('div', {
         class: 'jp-OrchHint',
         text: [s.attempt ? `attempt ${s.attempt}` : '', s.duration ? formatDuration(s.duration) : '', s.target || '']

@@ -38,24 +38,3 @@ export function setText(el: Element, text: string): void {
     el.textContent = text;
   }
 }
-
-export function shortId(id: string): string {
-  return id.length > 10 ? id.slice(0, 8) + '…' : id;
-}
-
-export function ago(ts: number | null | undefined, now = Date.now() / 1000): string {
-  if (!ts) {
-    return '';
-  }
-  const d = Math.max(0, now - ts);
-  if (d < 60) {
-    return `${Math.round(d)}s ago`;
-  }
-  if (d < 3600) {
-    return `${Math.round(d / 60)}m ago`;
-  }
-  if (d < 86400) {
-    return `${Math.round(d / 3600)}h ago`;
-  }
-  return new Date(ts * 1000).toLocaleDateString();
-}

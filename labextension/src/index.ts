@@ -46,11 +46,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const ctl = new OrchController({
       api,
       store,
-      eventsUrl: () => socketUrl('events', { types: 'task,worker,run' })
+      eventsUrl: () => socketUrl('events', { types: 'task,worker,run' }),
+      logUrl: id => socketUrl(`tasks/${encodeURIComponent(id)}/logs/follow`)
     });
     const defaults: IJobDefaults = { gpus: 0, cpus: 1, memory: '', image: '' };
     let logCapacity = 10000;
-    const sidebar = new OrchSidebar(ctl, path => socketUrl(path), logCapacity);
+    const sidebar = new OrchSidebar(ctl, logCapacity);
     app.shell.add(sidebar, 'left', { rank: 600 });
     if (restorer) {
       restorer.add(sidebar, 'jupyter-orch-sidebar');

@@ -1,13 +1,13 @@
-// Logs: the selected task's output, live over /tasks/{id}/logs/follow (also for finished
-// tasks: the follow socket sends the log so far, then `end`). ANSI colours rendered; auto-scroll
-// stops when the user scrolls up and resumes at the bottom; search; download; bounded buffer.
+// Logs: renders the selected task's output as the controller's log feed gives it (the feed owns
+// the /tasks/{id}/logs/follow socket). ANSI colours rendered; auto-scroll stops when the user
+// scrolls up and resumes at the bottom; search; download; bounded buffer.
 import { Widget } from '@lumino/widgets';
-import { formatDuration } from './api';
+import { formatDuration, stateLabel } from './format';
 import { IAnsiStyle, parseAnsi } from './ansi';
 import type { OrchController } from './controller';
 import { h, setText } from './dom';
 import { LogBuffer } from './logbuffer';
-import { ReconnectingSocket } from './socket';
+import type { LogFeedMessage } from './logfeed';
 import type { ILogLine, ITask } from './types';
 
 export class LogsView extends Widget {
@@ -19,7 +19,7 @@ export class LogsView extends Widget {
   private followEl: HTMLButtonElement;
   private buffer: LogBuffer;
   private taskId: string | null = null;
-  private socket: ReconnectingSocket | null = null;
+  private unwatch: () => void;
   private ansiState: IAnsiStyle = {};
   private autoScroll = true;
   private ended = false;
@@ -32,7 +32,6 @@ export class LogsView extends Widget {
 
   constructor(
     private readonly ctl: OrchController,
-    private readonly wsUrl: (path: string) => string,
     capacity = 10000
   ) {
     super();
@@ -66,29 +65,24 @@ export class LogsView extends Widget {
     download.addEventListener('click', () => this.download());
     ctl.store.subscribe(() => this.sync());
     this.renderEmpty();
+    this.unwatch = ctl.watchLog(msg => this.onLog(msg));
   }
 
   dispose(): void {
-    this.socket?.stop();
+    this.unwatch();
     super.dispose();
   }
 
   setCapacity(n: number): void {
     if (n !== this.buffer.capacity) {
       this.buffer = new LogBuffer(n);
-      const id = this.taskId;
-      this.taskId = null;
-      if (id) {
-        this.follow(id);
-      }
+      this.ctl.restartLog();
     }
   }
 
   private sync(): void {
-    const id = this.ctl.store.logTaskId;
-    if (id !== this.taskId) {
-      this.follow(id);
-    } else if (id) {
+    const id = this.taskId;
+    if (id) {
       const t = this.ctl.store.tasks.get(id);
       if (t && t !== this.task) {
         this.task = t;
@@ -97,10 +91,46 @@ export class LogsView extends Widget {
     }
   }
 
-  /** show task `id`'s log (null: none) */
-  follow(id: string | null): void {
-    this.socket?.stop();
-    this.socket = null;
+  /** what the controller's log feed says */
+  private onLog(msg: LogFeedMessage): void {
+    switch (msg.type) {
+      case 'follow':
+        this.startOver(msg.taskId);
+        break;
+      case 'restart':
+        // the server sends the log from its start on every connection
+        this.buffer.clear();
+        this.view.replaceChildren();
+        this.ansiState = {};
+        this.pending = [];
+        break;
+      case 'lines':
+        this.pending.push(...msg.lines);
+        this.scheduleFlush();
+        break;
+      case 'state':
+        this.task = msg.task;
+        this.renderHeader();
+        this.renderEmpty();
+        break;
+      case 'end':
+        this.ended = true;
+        if (msg.task) {
+          this.task = msg.task;
+        }
+        this.scheduleFlush();
+        this.renderHeader();
+        this.renderEmpty();
+        break;
+      case 'error':
+        this.error = msg.message;
+        this.renderEmpty();
+        break;
+    }
+  }
+
+  /** start over with task `id`'s log (null: none) */
+  private startOver(id: string | null): void {
     this.taskId = id;
     this.task = id ? this.ctl.store.tasks.get(id) || null : null;
     this.buffer.clear();
@@ -111,56 +141,8 @@ export class LogsView extends Widget {
     this.error = '';
     this.matches = [];
     this.pending = [];
-    if (!id) {
-      this.renderHeader();
-      this.renderEmpty();
-      return;
-    }
-    this.socket = new ReconnectingSocket({
-      url: () => this.wsUrl(`tasks/${encodeURIComponent(id)}/logs/follow`),
-      onOpen: () => {
-        // the server sends the log from its start on every connection
-        this.buffer.clear();
-        this.view.replaceChildren();
-        this.ansiState = {};
-        this.pending = [];
-      },
-      onMessage: data => this.onMessage(id, data as { type: string; lines?: ILogLine[]; task?: ITask; message?: string })
-    });
-    this.socket.start();
     this.renderHeader();
     this.renderEmpty();
-  }
-
-  private onMessage(id: string, msg: { type: string; lines?: ILogLine[]; task?: ITask; message?: string }): void {
-    if (id !== this.taskId) {
-      return;
-    }
-    if (msg.type === 'lines' && msg.lines) {
-      this.pending.push(...msg.lines);
-      this.scheduleFlush();
-    } else if (msg.type === 'state' && msg.task) {
-      this.task = msg.task;
-      this.ctl.store.putTask(msg.task);
-      this.renderHeader();
-      this.renderEmpty();
-    } else if (msg.type === 'end') {
-      this.ended = true;
-      if (msg.task) {
-        this.task = msg.task;
-        this.ctl.store.putTask(msg.task);
-      }
-      this.socket?.stop();
-      this.socket = null;
-      this.scheduleFlush();
-      this.renderHeader();
-      this.renderEmpty();
-    } else if (msg.type === 'error') {
-      this.error = msg.message || 'The log cannot be read.';
-      this.socket?.stop();
-      this.socket = null;
-      this.renderEmpty();
-    }
   }
 
   private scheduleFlush(): void {
@@ -254,7 +236,7 @@ export class LogsView extends Widget {
       setText(this.header, '');
       return;
     }
-    const parts = [t?.name || this.taskId, t ? t.state.replace('_', ' ') : '', t?.attempt && t.attempt > 1 ? `attempt ${t.attempt}` : '', t?.duration ? formatDuration(t.duration) : ''];
+    const parts = [t?.name || this.taskId, t ? stateLabel(t.state) : '', t?.attempt && t.attempt > 1 ? `attempt ${t.attempt}` : '', t?.duration ? formatDuration(t.duration) : ''];
     setText(this.header, parts.filter(Boolean).join(' · ') + (this.ended || !t || !['pending', 'scheduled', 'running'].includes(t.state) ? '' : ' · live'));
     this.header.dataset.state = t?.state || '';
   }
@@ -272,7 +254,7 @@ export class LogsView extends Widget {
       } else if (t.state === 'running') {
         text = 'No log lines yet: the task is running but has printed nothing so far.';
       } else {
-        text = `This task printed nothing (it ${t.state.replace('_', ' ')}).${t.error ? ' ' + t.error : ''}`;
+        text = `This task printed nothing (it ${stateLabel(t.state)}).${t.error ? ' ' + t.error : ''}`;
       }
     }
     if (this.buffer.dropped) {

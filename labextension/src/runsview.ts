@@ -2,9 +2,10 @@
 // are in the DOM, so thousands of rows stay fast).
 import { Widget } from '@lumino/widgets';
 import { showErrorMessage } from '@jupyterlab/apputils';
-import { formatDuration, NO_EXTENSION_MESSAGE } from './api';
+import { NO_EXTENSION_MESSAGE } from './api';
+import { formatDuration, shortId, stateLabel } from './format';
 import type { OrchController } from './controller';
-import { h, setAttr, setText, shortId } from './dom';
+import { h, setAttr, setText } from './dom';
 import { IRow, rowDuration } from './store';
 import { TASK_STATES } from './types';
 
@@ -42,7 +43,7 @@ export class RunsView extends Widget {
       h('option', { value: '', text: 'All states' }),
       h('option', { value: 'active', text: 'Active' }),
       h('option', { value: 'workflow', text: 'Workflow runs' }),
-      ...TASK_STATES.map(s => h('option', { value: s, text: s.replace('_', ' ') }))
+      ...TASK_STATES.map(s => h('option', { value: s, text: stateLabel(s) }))
     );
     this.countEl = h('span', { class: 'jp-OrchCount' });
     this.banner = h('div', { class: 'jp-OrchBanner' });
@@ -223,7 +224,7 @@ export class RunsView extends Widget {
     const name = line.children[1] as HTMLElement;
     setText(name, row.name);
     setAttr(name, 'title', `${row.kind === 'workflow' ? 'Workflow run' : 'Task'} ${row.id}${row.detail ? '\n' + row.detail : ''}`);
-    setText(line.children[2], row.kind === 'workflow' ? `workflow · ${row.state.replace('_', ' ')}` : row.state.replace('_', ' '));
+    setText(line.children[2], row.kind === 'workflow' ? `workflow · ${stateLabel(row.state)}` : stateLabel(row.state));
     const buttons = line.children[3] as HTMLElement;
     const want = ACTIVE.has(row.state) ? 'cancel' : RETRYABLE.has(row.state) ? 'retry' : '';
     if (buttons.dataset.want !== want) {

@@ -18,7 +18,6 @@ export class OrchSidebar extends SidePanel {
 
   constructor(
     readonly ctl: OrchController,
-    wsUrl: (path: string) => string,
     logCapacity: number
   ) {
     super();
@@ -40,7 +39,7 @@ export class OrchSidebar extends SidePanel {
     this.runs = new RunsView(ctl);
     this.dag = new DagView(ctl);
     this.workers = new WorkersView(ctl);
-    this.logs = new LogsView(ctl, wsUrl, logCapacity);
+    this.logs = new LogsView(ctl, logCapacity);
     this.addWidget(this.runs);
     this.addWidget(this.dag);
     this.addWidget(this.workers);

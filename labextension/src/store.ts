@@ -1,7 +1,7 @@
 // The sidebar's state: tasks, workflow runs and workers, kept current by events. Pure (no DOM,
 // no JupyterLab imports) so that its event handling is unit-tested.
 import type { IProviderInfo, IRun, ITask, IWorker, OrchEvent } from './types';
-import { formatResources } from './api';
+import { formatResources } from './format';
 
 export type RowKind = 'task' | 'workflow';
 

@@ -1,7 +1,7 @@
 // Workers: each with labels and slots (and the task in each), each GPU with utilisation and
 // memory bars from heartbeats, and the cluster's free GPUs per node (kubernetes provider).
 import { Widget } from '@lumino/widgets';
-import { formatBytes } from './api';
+import { formatBytes } from './format';
 import type { OrchController } from './controller';
 import { h } from './dom';
 import type { IGpu, IWorker } from './types';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { apiUrl, errorMessage, formatDuration, formatResources, NO_EXTENSION_MESSAGE, OrchApi, OrchApiError, wsUrl } from '../api';
+import { apiUrl, errorMessage, NO_EXTENSION_MESSAGE, OrchApi, OrchApiError, wsUrl } from '../api';
 
 function fakeFetch(status: number, body: unknown, calls: { url: string; init: RequestInit }[] = []) {
   return async (url: string, init: RequestInit) => {
@@ -69,16 +69,5 @@ describe('errors', () => {
       throw new TypeError('Failed to fetch');
     });
     await expect(api.workers()).rejects.toMatchObject({ status: 0 });
-  });
-});
-
-describe('formatting', () => {
-  it('formats resources and durations', () => {
-    expect(formatResources({ gpus: 2, cpus: 4, memory: '8Gi' })).toBe('2 GPUs · 4 CPU · 8Gi');
-    expect(formatResources({ memory: 1073741824 })).toBe('1.0 GiB');
-    expect(formatDuration(3.21)).toBe('3.2s');
-    expect(formatDuration(125)).toBe('2m 5s');
-    expect(formatDuration(3725)).toBe('1h 2m');
-    expect(formatDuration(null)).toBe('');
   });
 });

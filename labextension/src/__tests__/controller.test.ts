@@ -59,6 +59,7 @@ describe('controller', () => {
       api: new OrchApi('http://h/', server(() => tasks, calls)),
       store,
       eventsUrl: () => 'ws://h/orch/api/v1/events?types=task,worker,run',
+      logUrl: id => `ws://h/orch/api/v1/tasks/${id}/logs/follow`,
       socketFactory: url => new FakeSocket(url) as unknown as WebSocket
     });
     await ctl.start();
@@ -102,12 +103,49 @@ describe('controller', () => {
       api: new OrchApi('http://h/', async () => new Response('<html>404</html>', { status: 404 })),
       store,
       eventsUrl: () => 'ws://h/x',
+      logUrl: id => `ws://h/logs/${id}`,
       socketFactory: url => new FakeSocket(url) as unknown as WebSocket
     });
     await ctl.start();
     expect(ctl.error?.code).toBe('no_extension');
     expect(ctl.error?.message).toContain('jupyter server extension enable jupyter_orch');
     expect(FakeSocket.all.length).toBe(0);
+    ctl.stop();
+  });
+
+  it('follows the log of the selected task for the view that watches it', async () => {
+    vi.useFakeTimers();
+    const store = new OrchStore();
+    const ctl = new OrchController({
+      api: new OrchApi('http://h/', server(() => [task('a', 'running', 1)], [])),
+      store,
+      eventsUrl: () => 'ws://h/orch/api/v1/events',
+      logUrl: id => `ws://h/orch/api/v1/tasks/${id}/logs/follow`,
+      socketFactory: url => new FakeSocket(url) as unknown as WebSocket
+    });
+    const seen: string[] = [];
+    const unwatch = ctl.watchLog(msg => seen.push(msg.type === 'follow' ? `follow ${msg.taskId}` : msg.type));
+    expect(FakeSocket.all.length).toBe(0);
+    store.select({ kind: 'task', id: 'a' });
+    expect(FakeSocket.all.map(s => s.url)).toEqual(['ws://h/orch/api/v1/tasks/a/logs/follow']);
+    const ws = FakeSocket.all[0];
+    ws.onopen!();
+    ws.send({ type: 'state', task: { ...task('a', 'succeeded', 1), updated_at: 9 } });
+    expect(store.tasks.get('a')!.state).toBe('succeeded');
+    // another task: the first socket closes, a new one opens
+    store.select({ kind: 'task', id: 'b' });
+    expect(ws.closed).toBe(true);
+    expect(FakeSocket.all[1].url).toBe('ws://h/orch/api/v1/tasks/b/logs/follow');
+    // the view's buffer was replaced: the log is read again from its start
+    ctl.restartLog();
+    expect(FakeSocket.all[1].closed).toBe(true);
+    expect(FakeSocket.all[2].url).toBe('ws://h/orch/api/v1/tasks/b/logs/follow');
+    expect(seen).toEqual(['follow a', 'restart', 'state', 'follow b', 'follow b']);
+    // the view closes: so does the socket, and selections open nothing more
+    unwatch();
+    expect(FakeSocket.all[2].closed).toBe(true);
+    store.select({ kind: 'task', id: 'c' });
+    expect(FakeSocket.all.length).toBe(3);
     ctl.stop();
   });
 });

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { ago, formatBytes, formatDuration, formatResources, shortId, stateLabel } from '../format';
+
+describe('formatting', () => {
+  it('formats resources and durations', () => {
+    expect(formatResources({ gpus: 2, cpus: 4, memory: '8Gi' })).toBe('2 GPUs · 4 CPU · 8Gi');
+    expect(formatResources({ memory: 1073741824 })).toBe('1.0 GiB');
+    expect(formatDuration(3.21)).toBe('3.2s');
+    expect(formatDuration(125)).toBe('2m 5s');
+    expect(formatDuration(3725)).toBe('1h 2m');
+    expect(formatDuration(null)).toBe('');
+  });
+  it('formats byte sizes', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(20 * 1024 * 1024)).toBe('20 MiB');
+    expect(formatBytes(undefined)).toBe('');
+    expect(formatBytes(NaN)).toBe('');
+  });
+  it('formats times, ids and states', () => {
+    expect(ago(1000, 1042)).toBe('42s ago');
+    expect(ago(1000, 1000 + 180)).toBe('3m ago');
+    expect(ago(1000, 1000 + 7200)).toBe('2h ago');
+    expect(ago(null)).toBe('');
+    expect(shortId('abcdef')).toBe('abcdef');
+    expect(shortId('0123456789abcdef')).toBe('01234567…');
+    expect(stateLabel('timed_out')).toBe('timed out');
+    expect(stateLabel('running')).toBe('running');
+  });
+});
