@@ -1,51 +1,17 @@
-"""REST handlers for tasks: submit, list, get, cancel, retry, wait, result, logs."""
+"""REST handlers for tasks: submit (the body read by :mod:`.submissions`), list, get,
+cancel, retry, wait, result, logs, and a notebook task's notebook and outputs."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 from typing import Any
 
 from ..core.errors import Conflict, NotFound, SpecError
-from ..core.limits import MAX_BATCH
-from ..core.spec import TaskSpec
 from ..core.states import TaskState
 from ..engine.views import task_view
 from .base import OrchAPIHandler
-
-
-def parse_submission(body: Any, owner: str) -> tuple[list[TaskSpec], dict[str, bytes]]:
-    """One task object, or ``{"tasks": [...]}``; a payload travels base64 in ``payload``."""
-    many = isinstance(body, dict) and "tasks" in body and "kind" not in body
-    if many and len(body) > 1:
-        extra = sorted(k for k in body if k != "tasks")[0]
-        raise SpecError(f"{extra} is not a known field of a batch (only tasks)", field=extra)
-    items = body["tasks"] if many else [body]
-    if not isinstance(items, list) or not items:
-        raise SpecError("tasks must be a non-empty list", field="tasks")
-    if len(items) > MAX_BATCH:
-        raise SpecError(f"at most {MAX_BATCH} tasks per request", field="tasks")
-    specs, payloads = [], {}
-    for i, item in enumerate(items):
-        prefix = f"tasks[{i}]." if many else ""
-        try:
-            spec = TaskSpec.from_dict(item, owner=owner)
-        except SpecError as exc:
-            raise SpecError(
-                exc.message if not many else f"tasks[{i}]: {exc.message}", field=prefix + (exc.field or "")
-            ) from None
-        raw = item.get("payload")
-        if raw is not None:
-            if not isinstance(raw, str):
-                raise SpecError("payload must be a base64 string", field=prefix + "payload")
-            try:
-                payloads[spec.id] = base64.b64decode(raw, validate=True)
-            except (binascii.Error, ValueError):
-                raise SpecError("payload is not valid base64", field=prefix + "payload") from None
-        specs.append(spec)
-    return specs, payloads
+from .submissions import is_batch, parse_submission  # parse_submission: still importable here
 
 
 class TasksHandler(OrchAPIHandler):
@@ -72,8 +38,7 @@ class TasksHandler(OrchAPIHandler):
         specs, payloads = parse_submission(body, self.owner)
         rows = await engine.submit(specs, payloads)
         views = [task_view(r) for r in rows]
-        many = isinstance(body, dict) and "tasks" in body and "kind" not in body
-        self.write_json({"tasks": views} if many else views[0], status=201)
+        self.write_json({"tasks": views} if is_batch(body) else views[0], status=201)
 
 
 class TaskHandler(OrchAPIHandler):

@@ -14,6 +14,7 @@ from jupyter_orch.core.ids import new_id
 from jupyter_orch.core.records import TaskRow
 from jupyter_orch.core.spec import TaskSpec
 from jupyter_orch.core.states import TaskState
+from jupyter_orch.server.socketwriter import SocketWriter
 from jupyter_orch.server.websockets import SessionHandler
 
 
@@ -23,7 +24,7 @@ async def test_a_task_reported_twice_before_its_frame_leaves_is_in_it_once() -> 
     handler = object.__new__(SessionHandler)  # only the done path, without a connection
     handler._done_rows = {}
     handler._watching = set()
-    handler._batcher = None
+    handler._writer = SocketWriter(lambda: None)  # frames unbatched (send_frame is replaced)
     handler.ws_connection = object()  # type: ignore[assignment]
     handler._engine = SimpleNamespace(cached_result=lambda row: b"pickled")
     handler.send_frame = lambda header, blobs=None, lazy=False: sent.append(protocol.encode(header, blobs))  # type: ignore[method-assign]

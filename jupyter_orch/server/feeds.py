@@ -1,0 +1,133 @@
+"""Live feeds a user follows over a WebSocket: ``/events`` (task, worker, log and workflow
+run events, filtered to what the user may see) and ``/tasks/{id}/logs/follow`` (one task's
+log so far, then its live lines, then ``end``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..core.errors import OrchError, SpecError
+from ..core.states import TaskState
+from ..engine.views import task_view
+from .authsocket import AuthedWebSocket
+from .wsroute import MAX_INT64
+
+
+class EventsHandler(AuthedWebSocket):
+    """``/events``: task, worker and (with ``?types=...,log,run``) log and workflow run
+    events, as JSON lines."""
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self.set_nodelay(True)
+        types = set((self.get_query_argument("types", "task,worker") or "").split(","))
+        owner = self.owner
+        see_all = self.orch.owner_from != "identity"
+
+        def wanted(event: dict[str, Any]) -> bool:
+            kind = event["type"]
+            if kind not in types:
+                return False
+            if kind == "task":
+                return see_all or event["task"]["owner"] == owner
+            if kind == "log":
+                return see_all or event.get("owner") == owner
+            if kind == "run":
+                return see_all or event["run"]["owner"] == owner
+            return True
+
+        self._sub = self._engine.bus.subscribe(wanted)
+        self.send_json({"type": "hello", "seq": self._engine.bus.seq, "workers": self._engine.worker_list()})
+        self._pump = asyncio.ensure_future(self._forward())
+
+    async def _forward(self) -> None:
+        while True:
+            event = await self._sub.get()
+            if event is None:
+                self.send_json({"type": "overflow", "message": "too many events; re-read the state"})
+                self.close()
+                return
+            self.send_json(event)
+
+    def on_message(self, message: str | bytes) -> None:
+        pass
+
+    def on_close(self) -> None:
+        if hasattr(self, "_sub"):
+            self._sub.close()
+            self._pump.cancel()
+
+
+class LogFollowHandler(AuthedWebSocket):
+    """``/tasks/{id}/logs/follow``: the log so far, then live lines, then ``end``."""
+
+    def read_arguments(self) -> None:
+        self._attempt, self._offset = (self._whole_number(n) for n in ("attempt", "offset"))
+
+    def _whole_number(self, name: str) -> int:
+        raw = self.get_query_argument(name, "0")
+        if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_INT64:
+            raise SpecError(
+                f"query parameter {name} must be a whole number from 0 to {MAX_INT64}", field=name
+            )
+        return int(raw)
+
+    def open(self, task_id: str) -> None:  # type: ignore[override]
+        self._pump = asyncio.ensure_future(self._follow(task_id))
+
+    async def _follow(self, task_id: str) -> None:
+        engine = self._engine
+        try:
+            row = await engine.get_row(task_id, self.owner)
+        except OrchError as exc:
+            self.send_json({"type": "error", **exc.to_dict()})
+            self.close()
+            return
+        attempt = self._attempt or row.attempt
+        offset = self._offset
+        sub = engine.bus.subscribe(
+            lambda e: (
+                (e["type"] == "log" and e["task_id"] == task_id)
+                or (e["type"] == "task" and e["task"]["id"] == task_id)
+            )
+        )
+        try:
+            # the state before the read: what happens during it arrives as events (lines
+            # already read are skipped by their offsets)
+            state = row.state
+            self.send_json({"type": "state", "task": task_view(row)})  # where it stands (and why)
+            if attempt:
+                lines, offset, _ = await engine.read_logs(row, attempt, offset, None)
+                if lines:
+                    self.send_json({"type": "lines", "attempt": attempt, "lines": lines})
+            while not state.terminal or (row.attempt != attempt and row.attempt > 0):
+                event = await sub.get()
+                if event is None:
+                    break
+                if event["type"] == "task":
+                    state = TaskState(event["task"]["state"])
+                    self.send_json({"type": "state", "task": event["task"]})
+                    if event["task"]["attempt"] != attempt and state.active:
+                        attempt, offset = event["task"]["attempt"], 0  # a retry started: follow it
+                    if state.terminal:
+                        break
+                    continue
+                if event["attempt"] != attempt:
+                    continue
+                skip = max(0, offset - event["offset"])
+                fresh = event["lines"][skip:]
+                if fresh:
+                    offset = event["offset"] + len(event["lines"])
+                    self.send_json({"type": "lines", "attempt": attempt, "lines": fresh})
+            final = await engine.get_row(task_id, self.owner)
+            self.send_json({"type": "end", "task": task_view(final)})
+        finally:
+            sub.close()
+        self.close()
+
+    def on_message(self, message: str | bytes) -> None:
+        pass
+
+    def on_close(self) -> None:
+        if hasattr(self, "_pump"):
+            self._pump.cancel()
