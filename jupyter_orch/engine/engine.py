@@ -20,10 +20,10 @@ from typing import Any
 from ..core.errors import Forbidden, NotFound
 from ..core.ids import blob_key
 from ..core.queue import FairQueue, PendingTask
-from ..core.records import AttemptRow, TaskRow, UpdateAttempt, UpdateTask
+from ..core.records import AttemptRow, TaskRow, TokenRow, UpdateAttempt, UpdateTask
 from ..core.states import AttemptState, TaskState, transition
 from . import rollback
-from .caches import BytesLRU
+from .caches import BytesLRU, StoredPayload
 from .config import EngineConfig
 from .deps import DependencyTracker
 from .dispatch import Dispatch
@@ -38,7 +38,7 @@ from .recovery import Recovery
 from .runs import Runs
 from .sessions import WorkerSessions
 from .submission import Submission
-from .tokens import TokenCache
+from .tokens import TokenCache, Tokens
 from .views import task_view
 
 __all__ = ["Engine", "EngineConfig", "blob_key"]
@@ -49,7 +49,7 @@ log = logging.getLogger("jupyter_orch.engine")
 NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency", "template", "store"})
 
 
-class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Handoff, Runs, Provisioning):
+class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Runs, Provisioning):
     def __init__(
         self,
         store: Store,
@@ -108,6 +108,9 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         WorkerSessions.__init__(self)
         self._init_runs()
         self._init_provisioning()
+        # services, each given what it uses
+        self.handoff = Handoff(blobs, self.config)
+        self.tokens = Tokens(store, self.journal, self.workers, self.token_cache)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -151,6 +154,31 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         self._timers.clear()
         self.stop_sessions()
         await self.journal.close()
+
+    # ------------------------------------------------------------------ services
+    def handoff_info(self) -> dict[str, Any] | None:
+        """What the session hello offers a client for writing payloads itself (see
+        :mod:`.handoff`), or None when the blob store is not a folder on this machine."""
+        return self.handoff.info()
+
+    def stored_payload(self, task_id: str) -> StoredPayload:
+        """The payload a client wrote for ``task_id``; SpecError when it is not there."""
+        return self.handoff.stored_payload(task_id)
+
+    async def create_token(
+        self, name: str, *, scope: str, owner: str = "", provider: str = "static"
+    ) -> tuple[TokenRow, str]:
+        return await self.tokens.create(name, scope=scope, owner=owner, provider=provider)
+
+    async def find_token(self, secret: str) -> TokenRow | None:
+        """The token (revoked or not); a token read lately counts while the database is out."""
+        return await self.tokens.find(secret)
+
+    async def revoke_token(self, token_id: str) -> bool:
+        return await self.tokens.revoke(token_id)
+
+    async def list_tokens(self, scope: str | None = None) -> list[TokenRow]:
+        return await self.tokens.of_scope(scope)
 
     # ------------------------------------------------------------------ helpers
     def _touch(self, row: TaskRow) -> None:

@@ -2,7 +2,7 @@
 payload straight into the blob store (where the engine would have written it) and submits
 the task without it, so megabytes cross no WebSocket and are not copied by the server.
 
-The server's session ``hello`` offers the hand-off (:meth:`Handoff.handoff_info`): the blob
+The server's session ``hello`` offers the hand-off (:meth:`Handoff.info`): the blob
 store's folder, a marker file whose content the client must read back (proof that it sees
 the same disk, not a same-named folder elsewhere), and the size from which it pays off. A
 submit that says ``payload_file`` is checked here: the file must be at the task's own key,
@@ -13,22 +13,26 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core.errors import SpecError, TooLarge
 from ..core.ids import blob_key
 from .caches import StoredPayload
-
-if TYPE_CHECKING:
-    from .engine import Engine
+from .config import EngineConfig
+from .ports import Blobs
 
 MARKER = ".orch-handoff"
 
 
 class Handoff:
-    _handoff: dict[str, Any] | None | bool = False  # False: not looked at yet
+    """The hand-off offer (looked at once) and the check of a payload file a client wrote."""
 
-    def handoff_info(self: Engine) -> dict[str, Any] | None:
+    def __init__(self, blobs: Blobs, config: EngineConfig) -> None:
+        self.blobs = blobs
+        self.config = config
+        self._handoff: dict[str, Any] | None | bool = False  # False: not looked at yet
+
+    def info(self) -> dict[str, Any] | None:
         """What the session hello offers a client for writing payloads itself, or None
         when the blob store is not a folder on this machine."""
         if self._handoff is False:
@@ -49,9 +53,9 @@ class Handoff:
                 }
         return self._handoff or None
 
-    def stored_payload(self: Engine, task_id: str) -> StoredPayload:
+    def stored_payload(self, task_id: str) -> StoredPayload:
         """The payload a client wrote for ``task_id``; SpecError when it is not there."""
-        if not self.handoff_info():
+        if not self.info():
             raise SpecError("this server takes no payload files: send the payload", field="payload_file")
         path = self.blobs.path(blob_key("payloads", task_id))  # type: ignore[attr-defined]
         try:

@@ -1,4 +1,4 @@
-"""What users ask of the engine: cancel, retry, wait, results, reads, and tokens."""
+"""What users ask of the engine: cancel, retry, wait, results and reads."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core import protocol
-from ..core.errors import Conflict, Unavailable
-from ..core.records import TaskRow, TokenRow
+from ..core.errors import Conflict
+from ..core.records import TaskRow
 from ..core.states import RETRYABLE, TaskState
 from .views import attempt_view, task_view
 
@@ -174,40 +174,3 @@ class Queries:
             None, self.logs.read, row.id, number, offset, limit
         )
         return lines, next_offset, number
-
-    # ------------------------------------------------------------------ tokens
-    async def create_token(
-        self, name: str, *, scope: str, owner: str = "", provider: str = "static"
-    ) -> tuple[TokenRow, str]:
-        return await self.journal.run(
-            lambda: self.store.create_token(name, scope=scope, owner=owner, provider=provider)
-        )
-
-    async def find_token(self: Engine, secret: str) -> TokenRow | None:
-        """The token (revoked or not), from memory when it was read lately; while the
-        database is unavailable, a token read before still counts."""
-        token = self.token_cache.get(secret)
-        if token is not None:
-            return token
-        try:
-            token = await self.journal.run(self.store.find_token, secret)
-        except Unavailable:
-            token = self.token_cache.get(secret, stale=True)
-            if token is None:
-                raise
-            return token
-        if token is not None:
-            self.token_cache.put(secret, token)
-        return token
-
-    async def revoke_token(self: Engine, token_id: str) -> bool:
-        ok = await self.journal.run(self.store.revoke_token, token_id)
-        self.token_cache.forget(token_id)
-        for worker in list(self.workers.values()):
-            if worker.token_id == token_id and worker.link is not None:
-                log.warning("worker %s: its token was revoked; disconnecting it", worker.name)
-                worker.link.close("token revoked")
-        return ok
-
-    async def list_tokens(self: Engine, scope: str | None = None) -> list[TokenRow]:
-        return await self.journal.run(self.store.list_tokens, scope)
