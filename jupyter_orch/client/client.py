@@ -60,6 +60,28 @@ def close_all() -> None:
         client.close()
 
 
+class _SessionEvents:
+    """The client's side of its session: answers the futures the session reports on."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def open_ids(self) -> list[str]:
+        return self._client._open_ids()
+
+    def on_done(self, view: dict[str, Any], blob: bytes | None) -> None:
+        self._client._on_done(view, blob)
+
+    def on_accepted(self, task_ids: list[str]) -> None:
+        self._client._on_accepted(task_ids)
+
+    def on_rejected(self, task_id: str | None, error: BaseException) -> None:
+        self._client._on_rejected(task_id, error)
+
+    def on_unknown(self, task_id: str | None, error: BaseException) -> None:
+        self._client._on_unknown(task_id, error)
+
+
 class Client:
     def __init__(
         self, url: str, token: str | None = None, *, timeout: float = 60.0, origin: Any = None
@@ -92,7 +114,7 @@ class Client:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = SessionChannel(self)
+                    self._session = SessionChannel(self.api, _SessionEvents(self))
         return self._session
 
     def close(self) -> None:

@@ -76,19 +76,19 @@ class Future:
         return f"<jupyter_orch.Future {self.id} {self.name or ''} {self.status}>".replace("  ", " ")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """In a notebook, a live status view (state, time, latest output line)."""
-        from .progress import in_notebook
+        """In a notebook, the registered "future" view (the kernel's live status: state,
+        time, latest output line); plain text elsewhere."""
+        from .display import notebook_factory
 
-        if not in_notebook():
+        factory = notebook_factory("future")
+        if factory is None:
             return {"text/plain": repr(self)}
-        from ..kernel.widgets import TaskStatusView
+        return dict(factory(self)._repr_mimebundle_(**kwargs))
 
-        if self._view is not None:
-            view = TaskStatusView(self, follow=False)
-            view.set_task(self._view)
-        else:
-            view = TaskStatusView(self)
-        return view._repr_mimebundle_(**kwargs)
+    @property
+    def last_view(self) -> dict[str, Any] | None:
+        """The task view that finished this future (None while it runs)."""
+        return self._view
 
     # -- fed by the client ------------------------------------------------------------
     def _set_done(

@@ -1,5 +1,6 @@
-"""Progress of many tasks: an ipywidgets bar in a notebook, a one-line text bar on a
-terminal (redrawn in place, like tqdm), nothing when output goes to a file."""
+"""Progress of many tasks: a bar in a notebook (the "progress" view of :mod:`.display`,
+registered by the kernel side), a one-line text bar on a terminal (redrawn in place, like
+tqdm), nothing when output goes to a file."""
 
 from __future__ import annotations
 
@@ -8,14 +9,9 @@ import threading
 import time
 from typing import Any
 
+from .display import in_notebook, lookup
 
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (where widgets render)."""
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+__all__ = ["ProgressBar", "in_notebook"]
 
 
 class ProgressBar:
@@ -33,13 +29,11 @@ class ProgressBar:
         self._stream = stream if stream is not None else sys.stderr
         self._last_text = 0.0
         self.widget: Any = None
-        self._text_widget: Any = None
-        if widget if widget is not None else in_notebook():
-            import ipywidgets
-
-            self._bar = ipywidgets.IntProgress(value=0, min=0, max=max(total, 1), bar_style="info")
-            self._text_widget = ipywidgets.HTML(value=self.summary())
-            self.widget = ipywidgets.HBox([self._bar, self._text_widget])
+        self._view: Any = None  # the notebook view, when one is registered and wanted
+        factory = lookup("progress") if (widget if widget is not None else in_notebook()) else None
+        if factory is not None:
+            self._view = factory(self)
+            self.widget = self._view.widget
 
     def summary(self) -> str:
         took = time.monotonic() - self._start
@@ -53,11 +47,8 @@ class ProgressBar:
             self._draw(final=self.done >= self.total)
 
     def _draw(self, final: bool = False) -> None:
-        if self.widget is not None:
-            self._bar.value = self.done
-            if final:
-                self._bar.bar_style = "danger" if self.failed else "success"
-            self._text_widget.value = self.summary()
+        if self._view is not None:
+            self._view.draw(final)
             return
         isatty = getattr(self._stream, "isatty", lambda: False)()
         now = time.monotonic()
@@ -71,10 +62,8 @@ class ProgressBar:
         self._stream.flush()
 
     def show(self) -> None:
-        if self.widget is not None:
-            from IPython.display import display
-
-            display(self.widget)
+        if self._view is not None:
+            self._view.show()
         else:
             self._draw(final=self.done >= self.total)
 

@@ -108,9 +108,14 @@ class RunHandle:
         return bytes(data)
 
     def _ipython_display_(self) -> None:
-        from ..kernel.dag import show_run
+        """In a notebook, the registered "run" view (the kernel's live DAG); else text."""
+        from .display import lookup
 
-        show_run(self)
+        factory = lookup("run")
+        if factory is None:
+            print(repr(self))
+        else:
+            factory(self)
 
     def _repr_json_(self) -> Any:
         return json.loads(json.dumps(self._view))

@@ -20,7 +20,7 @@ import select
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import protocol
 from ..core.errors import ERRORS_BY_CODE, OrchError
@@ -28,7 +28,7 @@ from . import handoff
 from .link import LinkError, Refused, SessionLink, drain
 
 if TYPE_CHECKING:
-    from .client import Client
+    from .http import HttpApi
 
 log = logging.getLogger("jupyter_orch.client")
 MAX_BATCH_TASKS = 2000
@@ -41,9 +41,26 @@ PING_INTERVAL = 20.0  # an idle connection is pinged this often, and dropped aft
 Item = tuple[dict[str, Any], bytes | None]
 
 
+class SessionListener(Protocol):
+    """What the session tells its owner (the client's table of futures)."""
+
+    def open_ids(self) -> list[str]:
+        """The tasks still awaited: watched again after a reconnect."""
+        ...
+
+    def on_done(self, view: dict[str, Any], blob: bytes | None) -> None: ...
+
+    def on_accepted(self, task_ids: list[str]) -> None: ...
+
+    def on_rejected(self, task_id: str | None, error: BaseException) -> None: ...
+
+    def on_unknown(self, task_id: str | None, error: BaseException) -> None: ...
+
+
 class SessionChannel:
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    def __init__(self, api: HttpApi, listener: SessionListener) -> None:
+        self.api = api
+        self.listener = listener
         # _lock guards the queue, the frames in flight and the current link; _wlock keeps
         # frames on the wire in the order of their request numbers (taken before _lock is left)
         self._lock = threading.Lock()
@@ -67,7 +84,7 @@ class SessionChannel:
     # ---------------------------------------------------------------- from any thread
     def submit(self, spec: dict[str, Any], payload: bytes | None) -> None:
         if self.last_error is not None:  # the server refused our token: nothing will be sent
-            self.client._on_rejected(spec["id"], OrchError(self.last_error))
+            self.listener.on_rejected(spec["id"], OrchError(self.last_error))
             return
         size = len(payload) if payload is not None else 0
         with self._lock:
@@ -195,7 +212,7 @@ class SessionChannel:
         drain(self._wake_r)
 
     def _connect(self) -> SessionLink:
-        api = self.client.api
+        api = self.api
         # batch=1: the server may send several messages in one frame
         link = SessionLink.open(
             api.ws_url(f"/session?batch={protocol.BATCH}"), api.headers(), api.timeout, api.host
@@ -223,7 +240,7 @@ class SessionChannel:
         self._flush(link)
         # the rest of the open futures are watched; those (re)submitted now need not be:
         # the server follows what it accepts on this session
-        self.watch([i for i in self.client._open_ids() if i not in submitting])
+        self.watch([i for i in self.listener.open_ids() if i not in submitting])
         return link
 
     def _serve(self, link: SessionLink) -> None:
@@ -265,11 +282,11 @@ class SessionChannel:
         kind = msg.type
         if kind == "done":
             for view in msg.get("tasks") or [msg["task"]]:
-                self.client._on_done(view, msg.blobs.get(f"result:{view['id']}", msg.blobs.get("result")))
+                self.listener.on_done(view, msg.blobs.get(f"result:{view['id']}", msg.blobs.get("result")))
         elif kind == "accepted":
             with self._lock:
                 self._inflight.pop(msg.get("req"), None)
-            self.client._on_accepted(list(msg.get("ids") or []))
+            self.listener.on_accepted(list(msg.get("ids") or []))
         elif kind == "rejected":
             with self._lock:
                 items = self._inflight.pop(msg.get("req"), [])
@@ -278,10 +295,10 @@ class SessionChannel:
             for spec, _ in items:
                 if spec.get("payload_file") and self.handoff is not None:
                     handoff.discard(self.handoff, spec["id"])
-                self.client._on_rejected(spec["id"], error)
+                self.listener.on_rejected(spec["id"], error)
         elif kind == "unknown":
             cls = ERRORS_BY_CODE.get(msg.get("error"), OrchError)
-            self.client._on_unknown(msg.get("id"), cls(msg.get("message") or "unknown task"))
+            self.listener.on_unknown(msg.get("id"), cls(msg.get("message") or "unknown task"))
         elif kind == "hello":
             self.handoff = handoff.usable(msg.get("handoff"))
         elif kind == "error":
@@ -295,4 +312,4 @@ class SessionChannel:
             self._inflight.clear()
             self._queued_at, self._urgent = None, False
         for spec, _ in items:
-            self.client._on_rejected(spec["id"], error)
+            self.listener.on_rejected(spec["id"], error)

@@ -156,7 +156,7 @@ class OrchMagics(Magics):
 
     # ---------------------------------------------------------------- %orch ...
     def _line_status(self, rest: str) -> None:
-        from ..cli import render
+        from ..client import render
 
         api = _client().api
         task_id = rest.strip()
@@ -202,7 +202,7 @@ class OrchMagics(Magics):
         print(f"task {task_id} {view['state']}")
 
     def _line_workers(self, rest: str) -> None:
-        from ..cli import render
+        from ..client import render
 
         data = _get(_client().api, "/workers")
         if not data["workers"]:
