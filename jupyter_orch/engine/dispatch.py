@@ -48,37 +48,37 @@ class Dispatch:
 
     def _schedule_now(self: Engine) -> None:
         self._kick_pending = False
-        if not self.queue:
+        if not self.state.queue:
             self._rebalance()  # nothing to place: perhaps tasks wait on a busy worker
             return
         cfg = self.config
         capacities = [
             w.capacity(cfg.prefetch, cfg.prefetch_below, cfg.prefetch_quick, cfg.prefetch_quick_below)
-            for w in self.workers.values()
+            for w in self.state.workers.values()
             if w.state == "connected"
         ]
         if not any(
             c.slots_free > 0 or c.queue_free > 0 for c in capacities
         ) and not self._needs_unplaceable_check(capacities):
             return
-        result = schedule(self.queue, capacities, self.config.policy)
+        result = schedule(self.state.queue, capacities, self.config.policy)
         for assignment in result.assignments:
             self._assign(assignment)
         newly_unplaceable = {}
         for task_id, reason in result.unplaceable.items():
             reason = self.provider_reason(task_id, reason)  # e.g. the cluster's word on its pod
-            row = self.tasks.get(task_id)
+            row = self.state.tasks.get(task_id)
             if row is not None and row.reason != reason:
                 row.reason = reason
                 self._publish_task(row)
                 newly_unplaceable[task_id] = reason
-            self.unplaceable[task_id] = reason
+            self.state.unplaceable[task_id] = reason
         for task_id in result.waiting:
-            self.unplaceable.pop(task_id, None)
+            self.state.unplaceable.pop(task_id, None)
         if not result.assignments:
             self._rebalance()  # nothing placed now: perhaps tasks wait on a busy worker
         if newly_unplaceable and self.provider is not None:
-            tasks = [t for t in (self.queue.get(i) for i in newly_unplaceable) if t is not None]
+            tasks = [t for t in (self.state.queue.get(i) for i in newly_unplaceable) if t is not None]
             asyncio.ensure_future(self.provider.request_capacity(tasks, newly_unplaceable))
 
     def _needs_unplaceable_check(self: Engine, capacities: list[Any]) -> bool:
@@ -86,19 +86,19 @@ class Dispatch:
         # but only once per change of the worker set
         sig: tuple[Any, ...] = tuple(sorted(c.id for c in capacities))
         if getattr(self.provider, "on_demand", False):  # it makes workers for new tasks: tell it of them
-            sig += (self.queue.pushes,)
+            sig += (self.state.queue.pushes,)
         if sig != getattr(self, "_unplaceable_sig", None):
             self._unplaceable_sig = sig
             return True
         return False
 
     def _assign(self: Engine, a: Assignment) -> None:
-        row = self.tasks.get(a.task_id)
-        worker = self.workers.get(a.worker_id)
+        row = self.state.tasks.get(a.task_id)
+        worker = self.state.workers.get(a.worker_id)
         if row is None or worker is None:
             return
-        self.queue.remove(row.id)
-        self.unplaceable.pop(row.id, None)
+        self.state.queue.remove(row.id)
+        self.state.unplaceable.pop(row.id, None)
         self._set_state(row, TaskState.SCHEDULED)
         row.attempt += 1
         row.worker_id = worker.id
@@ -107,11 +107,11 @@ class Dispatch:
         row.retry_at = None
         now = time.time()
         attempt = AttemptRow(row.id, row.attempt, AttemptState.SCHEDULED, worker.id, a.gpus, scheduled_at=now)
-        self._attempts[row.id] = attempt
+        self.state.attempts[row.id] = attempt
         self.journal.add(InsertAttempt(dataclasses.replace(attempt)))
         self._update(row)
         worker.take(row, queued=a.queued)
-        self.counters["scheduled"] += 1
+        self.state.counters["scheduled"] += 1
         # the assignment is made durable before the worker hears of it: after a crash
         # the database knows every task a worker may be running
         self._dispatch_queue.append((worker, row, row.attempt, self.journal.batches + 1))
@@ -129,7 +129,7 @@ class Dispatch:
         live = [  # not cancelled meanwhile, nor rolled back (its submit could not be stored)
             entry
             for entry in self._dispatch_queue
-            if self.tasks.get(entry[1].id) is entry[1]
+            if self.state.tasks.get(entry[1].id) is entry[1]
             and entry[1].attempt == entry[2]
             and entry[1].state == TaskState.SCHEDULED
         ]
@@ -152,14 +152,14 @@ class Dispatch:
     def _assignment_blobs_cached(self: Engine, worker: Any, row: TaskRow) -> list[tuple[str, bytes]] | None:
         blobs: list[tuple[str, bytes]] = []
         if row.payload_key and self._shared_payload_path(worker, row) is None:
-            payload = self._payloads.get(row.id)
+            payload = self.state.payloads.get(row.id)
             if payload is None:
                 return None
             blobs.append(("payload", payload))
         for dep in row.spec.depends:
-            data = self._results.get(dep)
+            data = self.state.results.get(dep)
             if data is None:
-                dep_row = self.tasks.get(dep) or self._finished.get(dep)
+                dep_row = self.state.tasks.get(dep) or self.state.finished.get(dep)
                 if dep_row is None or dep_row.result_key is not None:
                     return None  # a result to read first
                 data = NO_RESULT  # a shell task's value: None
@@ -178,7 +178,7 @@ class Dispatch:
                 if dep.result_key is None:  # it succeeded without a value (a shell task)
                     blobs.append((f"dep:{dep_id}", NO_RESULT))
                     continue
-                data = self._results.get(dep_id) or await self._read_blob(dep.result_key)
+                data = self.state.results.get(dep_id) or await self._read_blob(dep.result_key)
                 blobs.append((f"dep:{dep_id}", data))
         except KeyError as exc:
             if row.attempt == attempt and row.state == TaskState.SCHEDULED:
@@ -216,7 +216,7 @@ class Dispatch:
             # itself: megabytes do not cross the WebSocket twice
             header["payload_file"] = path
             blobs = [(name, data) for name, data in blobs if name != "payload"]
-            self.counters["file_handoffs"] += 1
+            self.state.counters["file_handoffs"] += 1
         worker.send(protocol.encode(header, blobs or [("none", b"")]))
 
     def _shared_payload_path(self: Engine, worker: Any, row: TaskRow) -> str | None:

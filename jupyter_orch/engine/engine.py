@@ -13,19 +13,16 @@ import dataclasses
 import logging
 import socket
 import time
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import Forbidden, NotFound
 from ..core.ids import blob_key
-from ..core.queue import FairQueue, PendingTask
-from ..core.records import AttemptRow, TaskRow, TokenRow, UpdateAttempt, UpdateTask
+from ..core.queue import FairQueue
+from ..core.records import TaskRow, TokenRow, UpdateAttempt, UpdateTask
 from ..core.states import AttemptState, TaskState, transition
 from . import rollback
-from .caches import BytesLRU, StoredPayload
+from .caches import StoredPayload
 from .config import EngineConfig
-from .deps import DependencyTracker
 from .dispatch import Dispatch
 from .events import EventBus
 from .handoff import Handoff
@@ -37,9 +34,11 @@ from .rebalance import Rebalance
 from .recovery import Recovery
 from .runs import Runs
 from .sessions import WorkerSessions
+from .state import EngineState
 from .submission import Submission
 from .tokens import TokenCache, Tokens
 from .views import task_view
+from .workers import WorkerHandle
 
 __all__ = ["Engine", "EngineConfig", "blob_key"]
 
@@ -71,38 +70,12 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
             busy=self._backlogged,
             on_rejected=lambda rejected: rollback.rejected(self, rejected),
         )
-        self.tasks: dict[str, TaskRow] = {}  # every non-terminal task
-        # submitted, their insert not committed yet -> their view when accepted (None: no watcher then)
-        self._unstored: dict[str, dict[str, Any] | None] = {}
-        self._unstorable: set[str] = set()  # tasks a change of which the database refused
-        self._unannounced: set[str] = set()  # ended, announced once their result file is stored
-        self._finished: OrderedDict[str, TaskRow] = OrderedDict()  # recent terminal tasks
-        self.queue = FairQueue()
-        self.deps = DependencyTracker()
-        # results of recent tasks (at most 4x the finished rows kept), payloads of active ones
-        cached = 4 * self.config.finished_cache
-        self._payloads = BytesLRU(self.config.result_cache_bytes, max_items=cached)
-        self._results = BytesLRU(self.config.result_cache_bytes, max_items=cached)
-        self._done: dict[str, list[asyncio.Future[TaskRow]]] = {}
-        self._done_calls: dict[str, list[Callable[[TaskRow], None]]] = {}
-        self._seq = 0
+        self.state = EngineState(self.config)
         self._kick_pending = False
-        self._timers: dict[str, asyncio.TimerHandle] = {}
         # assignments waiting for their commit: (worker, row, attempt, the journal batch they go with)
         self._dispatch_queue: list[tuple[Any, TaskRow, int, int]] = []
-        self._attempts: dict[str, AttemptRow] = {}  # current attempt of each active task
-        self._free_attempts: dict[str, int] = {}  # attempts that never started (not retries)
-        self._max_id = ""  # the largest task id stored: a larger one cannot be in the store
-        self.unplaceable: dict[str, str] = {}
         self.token_cache = TokenCache()
         self.provider = provider  # None: workers only come as they connect
-        self.counters = {
-            "submitted": 0,
-            "finished": 0,
-            "scheduled": 0,
-            "file_handoffs": 0,
-            "client_handoffs": 0,
-        }
         self.started_at = time.time()
         self.hostname = socket.gethostname()
         WorkerSessions.__init__(self)
@@ -110,13 +83,13 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         self._init_provisioning()
         # services, each given what it uses
         self.handoff = Handoff(blobs, self.config)
-        self.tokens = Tokens(store, self.journal, self.workers, self.token_cache)
+        self.tokens = Tokens(store, self.journal, self.state.workers, self.token_cache)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._seq = await self.journal.run(self.store.next_seq)
-        self._max_id = await self.journal.run(self.store.max_task_id) or ""
+        self.state.seq = await self.journal.run(self.store.next_seq)
+        self.state.max_id = await self.journal.run(self.store.max_task_id) or ""
         await self.recover_runs()
         await self.recover()
         self.kick()
@@ -131,7 +104,7 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
             now = time.time()
             idle = [
                 w
-                for w in self.workers.values()
+                for w in self.state.workers.values()
                 if w.state == "connected"
                 and not w.released
                 and w.idle_since is not None
@@ -149,11 +122,33 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         watch = getattr(self, "_idle_watch", None)
         if watch is not None:
             watch.cancel()
-        for timer in self._timers.values():
+        for timer in self.state.timers.values():
             timer.cancel()
-        self._timers.clear()
+        self.state.timers.clear()
         self.stop_sessions()
         await self.journal.close()
+
+    # ------------------------------------------------------------------ shared state
+    @property
+    def tasks(self) -> dict[str, TaskRow]:
+        """Every non-terminal task (read by the server's handlers and metrics)."""
+        return self.state.tasks
+
+    @property
+    def queue(self) -> FairQueue:
+        return self.state.queue
+
+    @property
+    def workers(self) -> dict[str, WorkerHandle]:
+        return self.state.workers
+
+    @property
+    def unplaceable(self) -> dict[str, str]:
+        return self.state.unplaceable
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self.state.counters
 
     # ------------------------------------------------------------------ services
     def handoff_info(self) -> dict[str, Any] | None:
@@ -187,15 +182,15 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
     def _backlogged(self) -> bool:
         """More tasks waiting than the workers hold: a short wait before a commit costs no
         one anything (workers have work queued) and saves commits."""
-        waiting = len(self.queue)
+        waiting = len(self.state.queue)
         if waiting <= 2:
             return False
-        slots = sum(w.slots for w in self.workers.values() if w.state == "connected")
+        slots = sum(w.slots for w in self.state.workers.values() if w.state == "connected")
         return waiting > 2 * slots
 
     def _publish_task(self, row: TaskRow) -> None:
         # a view costs more than the rest of a state change; a task not stored yet is no news
-        if self.bus.subscriber_count and row.id not in self._unstored:
+        if self.bus.subscriber_count and row.id not in self.state.unstored:
             self.bus.publish({"type": "task", "task": task_view(row)})
 
     def _update(self, row: TaskRow, *, lazy: bool = False) -> None:
@@ -206,19 +201,12 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
     def _set_state(self, row: TaskRow, state: TaskState) -> None:
         row.state = transition(row.state, state)
 
-    def _pending_entry(self, row: TaskRow) -> PendingTask:
-        spec = row.spec
-        return PendingTask(spec.id, spec.owner, spec.priority, row.seq, spec.resources, spec.image)
-
-    def _lookup_memory(self, task_id: str) -> TaskRow | None:
-        return self.tasks.get(task_id) or self._finished.get(task_id)
-
     async def _lookup(self, task_id: str) -> TaskRow | None:
-        row = self._lookup_memory(task_id)
+        row = self.state.lookup(task_id)
         if row is None:
             stored = await self.journal.run(self.store.get_task, task_id)
             # submitted or changed while the store was read: memory has the live row
-            row = self._lookup_memory(task_id) or stored
+            row = self.state.lookup(task_id) or stored
         return row
 
     async def get_row(self, task_id: str, owner: str | None = None) -> TaskRow:
@@ -229,38 +217,17 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
             raise Forbidden(f"task {task_id} belongs to another user")
         return row
 
-    def _attempt_of(self, row: TaskRow) -> AttemptRow:
-        """The record of ``row``'s current attempt, kept in memory while the task is active."""
-        attempt = self._attempts.get(row.id)
-        if attempt is None or attempt.number != row.attempt:
-            attempt = AttemptRow(row.id, row.attempt, AttemptState.SCHEDULED, row.worker_id, row.gpus)
-            self._attempts[row.id] = attempt
-        return attempt
-
     def _save_attempt(self, row: TaskRow, *, lazy: bool = False, **changes: Any) -> None:
-        attempt = self._attempt_of(row)
+        attempt = self.state.attempt_of(row)
         for key, value in changes.items():
             setattr(attempt, key, value)
         self.journal.add(UpdateAttempt(dataclasses.replace(attempt)), lazy=lazy)
 
     def _retire(self, row: TaskRow) -> None:
         """A task reached a terminal state: move it out of the active set."""
-        self.tasks.pop(row.id, None)
-        self._attempts.pop(row.id, None)
-        self._free_attempts.pop(row.id, None)
-        self.queue.remove(row.id)
-        self.unplaceable.pop(row.id, None)
-        self._payloads.pop(row.id)
+        self.state.retire(row)
         if row.state == TaskState.SUCCEEDED:
             self._drop_payload_file(row)
-        self.deps.forget(row.id)
-        timer = self._timers.pop(row.id, None)
-        if timer:
-            timer.cancel()
-        self._finished[row.id] = row
-        while len(self._finished) > self.config.finished_cache:
-            self._finished.popitem(last=False)
-        self.counters["finished"] += 1
 
     def _drop_payload_file(self, row: TaskRow) -> None:
         """A succeeded task is never run again (retry answers 409): once that is stored,
@@ -286,10 +253,10 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
     def _announce_done(self, rows: list[TaskRow]) -> None:
         """Wake the waiters of finished tasks (callbacks at once, futures as usual)."""
         for row in rows:
-            for fut in self._done.pop(row.id, ()):
+            for fut in self.state.done.pop(row.id, ()):
                 if not fut.done():
                     fut.set_result(row)
-            for callback in self._done_calls.pop(row.id, ()):
+            for callback in self.state.done_calls.pop(row.id, ()):
                 try:
                     callback(row)
                 except Exception:
@@ -297,7 +264,7 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
 
     # ------------------------------------------------------------------ submit
     def _dep_state(self, dep_id: str, known: dict[str, TaskRow]) -> TaskRow | None:
-        return self._lookup_memory(dep_id) or known.get(dep_id)
+        return self.state.lookup(dep_id) or known.get(dep_id)
 
     def _enqueue_or_wait(self, row: TaskRow, known: dict[str, TaskRow] | None = None) -> None:
         """A pending task: into the queue if its dependencies are met, else wait for them."""
@@ -311,7 +278,7 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
                 return
             unmet.add(dep_id)
         if unmet:
-            self.deps.wait(row.id, unmet)
+            self.state.deps.wait(row.id, unmet)
             row.reason = f"waiting for {len(unmet)} dependenc{'y' if len(unmet) == 1 else 'ies'}"
             return
         self._ready(row)
@@ -333,14 +300,14 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
     def _after_terminal(self, row: TaskRow) -> None:
         """Propagate to dependants, and wake waiters once the change is committed."""
         if row.state == TaskState.SUCCEEDED:
-            for task_id in self.deps.succeeded(row.id):
-                dependant = self.tasks.get(task_id)
+            for task_id in self.state.deps.succeeded(row.id):
+                dependant = self.state.tasks.get(task_id)
                 if dependant is not None and dependant.state == TaskState.PENDING:
                     dependant.reason = None
                     self._ready(dependant)
         else:
-            for task_id in self.deps.failed(row.id):
-                dependant = self.tasks.get(task_id)
+            for task_id in self.state.deps.failed(row.id):
+                dependant = self.state.tasks.get(task_id)
                 if dependant is not None:
                     self._fail_upstream(dependant, row)
         self._step_finished(row)
@@ -376,7 +343,7 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         if row.state.terminal:  # e.g. cancelled while it ran: keep the user's verdict
             return
         if error_kind == "not_started":  # sent ahead to a worker that stopped: place it again
-            self._free_attempts[row.id] = self._free_attempts.get(row.id, 0) + 1
+            self.state.free_attempts[row.id] = self.state.free_attempts.get(row.id, 0) + 1
             self._set_state(row, TaskState.PENDING)
             row.worker_id, row.gpus = None, ()
             self._update(row)
@@ -388,7 +355,7 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
                 row.result_key = self._blob_key("results", row.id, len(result))
                 row.result_size = len(result)
                 self._put_blob(row.result_key, result, row.id, "result")
-                self._results.put(row.id, result)
+                self.state.results.put(row.id, result)
             self._set_state(row, TaskState.SUCCEEDED)
             row.error = row.error_kind = row.traceback = None
         else:
@@ -397,8 +364,8 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
                 row.result_key = self._blob_key("errors", row.id, len(result))
                 row.result_size = len(result)
                 self._put_blob(row.result_key, result, row.id, "error")
-                self._results.put(row.id, result)
-            retries_used = row.attempt - 1 - self._free_attempts.get(row.id, 0)
+                self.state.results.put(row.id, result)
+            retries_used = row.attempt - 1 - self.state.free_attempts.get(row.id, 0)
             if error_kind not in NOT_RETRYABLE and retries_used < row.spec.retry.retries:
                 delay = row.spec.retry.delay(retries_used + 1)
                 self._set_state(row, TaskState.PENDING)
@@ -410,7 +377,9 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
                 row.worker_id = None
                 row.gpus = ()
                 self._update(row)
-                self._timers[row.id] = asyncio.get_running_loop().call_later(delay, self._requeue, row.id)
+                self.state.timers[row.id] = asyncio.get_running_loop().call_later(
+                    delay, self._requeue, row.id
+                )
                 return
             self._set_state(row, TaskState.FAILED)
         row.ended_at = now
@@ -420,7 +389,7 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         if row.result_key is not None and not row.result_key.startswith("db:"):
             # a result in the blob store: nobody hears of the outcome before the file is
             # written and its row stored (if the disk refuses it, the task fails instead)
-            self._unannounced.add(row.id)
+            self.state.unannounced.add(row.id)
             self.journal.after_commit(
                 lambda _: self._announce_stored(row), keys=[row.id], through_outage=True
             )
@@ -428,16 +397,16 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         self._after_terminal(row)
 
     def _announce_stored(self, row: TaskRow) -> None:
-        self._unannounced.discard(row.id)
+        self.state.unannounced.discard(row.id)
         self._after_terminal(row)
 
     def ended(self, row: TaskRow) -> bool:
         """Terminal, and announced: a waiter may have it."""
-        return row.state.terminal and row.id not in self._unannounced
+        return self.state.ended(row)
 
     def _requeue(self, task_id: str) -> None:
-        self._timers.pop(task_id, None)
-        row = self.tasks.get(task_id)
+        self.state.timers.pop(task_id, None)
+        row = self.state.tasks.get(task_id)
         if row is not None and row.state == TaskState.PENDING:
             row.retry_at = None
             row.reason = None

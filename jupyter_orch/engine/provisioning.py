@@ -37,7 +37,7 @@ class Provisioning:
         entry = self.provider_reasons.get(task_id)
         if entry is None:
             return reason
-        row = self.tasks.get(task_id)
+        row = self.state.tasks.get(task_id)
         if row is None or row.attempt != entry[0] or row.state != TaskState.PENDING:
             del self.provider_reasons[task_id]
             return reason
@@ -45,15 +45,15 @@ class Provisioning:
 
     def set_pending_reason(self: Engine, task_ids: Iterable[str], reason: str | None) -> None:
         """Pending tasks wait for the provider's capacity: show why (None: forget it)."""
-        for stale in [t for t in self.provider_reasons if t not in self.tasks]:
+        for stale in [t for t in self.provider_reasons if t not in self.state.tasks]:
             del self.provider_reasons[stale]
         for task_id in task_ids:
-            row = self.tasks.get(task_id)
+            row = self.state.tasks.get(task_id)
             if row is None or row.state != TaskState.PENDING:
                 continue
             if reason is None:
-                if self.provider_reasons.pop(task_id, None) is not None and task_id in self.unplaceable:
-                    row.reason = self.unplaceable[task_id]
+                if self.provider_reasons.pop(task_id, None) is not None and task_id in self.state.unplaceable:
+                    row.reason = self.state.unplaceable[task_id]
                     self._publish_task(row)
                 continue
             self.provider_reasons[task_id] = (row.attempt, reason)
@@ -63,15 +63,15 @@ class Provisioning:
 
     def pending_tasks(self: Engine, task_ids: Iterable[str]) -> list[PendingTask]:
         """Those of ``task_ids`` still waiting in the queue to be placed."""
-        return [t for t in (self.queue.get(i) for i in task_ids) if t is not None]
+        return [t for t in (self.state.queue.get(i) for i in task_ids) if t is not None]
 
     def fail_pending(self: Engine, task_ids: Iterable[str], error_kind: str, error: str) -> list[str]:
         """Fail tasks still waiting to be placed (the capacity made for them cannot work);
         the ids it failed."""
         failed = []
         for task_id in task_ids:
-            row = self.tasks.get(task_id)
-            if row is None or row.state != TaskState.PENDING or task_id not in self.queue:
+            row = self.state.tasks.get(task_id)
+            if row is None or row.state != TaskState.PENDING or task_id not in self.state.queue:
                 continue
             self._set_state(row, TaskState.FAILED)
             row.error, row.error_kind, row.traceback = error, error_kind, None
@@ -89,7 +89,7 @@ class Provisioning:
     def worker_status(self: Engine, worker_id: str) -> dict[str, Any] | None:
         """Whether the engine knows the worker, and how it stands (None: never connected,
         or gone)."""
-        w = self.workers.get(worker_id)
+        w = self.state.workers.get(worker_id)
         if w is None:
             return None
         return {"state": w.state, "idle_since": w.idle_since, "running": len(w.running), "name": w.name}
@@ -97,7 +97,7 @@ class Provisioning:
     def retire_worker(self: Engine, worker_id: str, undo: bool = False) -> bool:
         """Stop placing tasks on an idle worker that is about to be removed; False when it
         holds tasks (it stays). ``undo``: it stays after all (its removal failed)."""
-        w = self.workers.get(worker_id)
+        w = self.state.workers.get(worker_id)
         if w is None:
             return True
         if undo:
@@ -117,7 +117,7 @@ class Provisioning:
         """The provider knows the worker is gone (its pod was killed, evicted, deleted): end
         the attempts on it now with ``error`` (each retried or failed per its policy) instead
         of waiting out the worker grace. The ids of the tasks it ran."""
-        w = self.workers.get(worker_id)
+        w = self.state.workers.get(worker_id)
         if w is None:
             return []
         timer = self._grace_timers.pop(worker_id, None)
@@ -132,7 +132,7 @@ class Provisioning:
         unstarted = {task_id for task_id, slot in w.running.items() if slot.queued}
         for task_id, slot in list(w.running.items()):
             w.release(task_id)
-            row = self.tasks.get(task_id)
+            row = self.state.tasks.get(task_id)
             if row is not None and row.attempt == slot.attempt and row.state.active:
                 if task_id in unstarted:  # sent ahead, never started there: placed again, no retry used
                     why = f"worker {w.name} was lost before it started this task; it is placed again"
@@ -144,7 +144,7 @@ class Provisioning:
             log.warning("worker %s is gone (%s): %d task(s) ended", w.name, error_kind, len(ended))
         self._persist_worker(w)
         self._publish_worker(w)
-        del self.workers[worker_id]
+        del self.state.workers[worker_id]
         self._unplaceable_sig = None
         self.kick()
         return ended

@@ -33,7 +33,7 @@ class Queries:
         return row
 
     def _cancel_row(self: Engine, row: TaskRow, reason: str) -> None:
-        worker = self.workers.get(row.worker_id or "") if row.state.active else None
+        worker = self.state.workers.get(row.worker_id or "") if row.state.active else None
         self._set_state(row, TaskState.CANCELLED)
         row.error_kind = "cancelled"
         row.error = reason
@@ -69,7 +69,7 @@ class Queries:
 
     def _reset_for_retry(self: Engine, row: TaskRow) -> None:
         """A failed, cancelled or upstream-failed task back to pending (not queued yet)."""
-        self._finished.pop(row.id, None)
+        self.state.finished.pop(row.id, None)
         self._set_state(row, TaskState.PENDING)
         row.error = row.error_kind = row.traceback = None
         row.ended_at = row.retry_at = None
@@ -77,54 +77,50 @@ class Queries:
         row.gpus = ()
         row.result_key = None
         row.result_size = 0
-        self._results.pop(row.id)
-        self.tasks[row.id] = row
+        self.state.results.pop(row.id)
+        self.state.tasks[row.id] = row
         self._update(row)
 
     def when_done(self: Engine, row: TaskRow) -> asyncio.Future[TaskRow]:
         """A future resolved (after the commit) when ``row`` reaches a terminal state."""
         fut: asyncio.Future[TaskRow] = asyncio.get_running_loop().create_future()
-        row = self._lookup_memory(row.id) or row  # the live row, not a copy read earlier
+        row = self.state.lookup(row.id) or row  # the live row, not a copy read earlier
         if self.ended(row):
             fut.set_result(row)
         else:
-            self._done.setdefault(row.id, []).append(fut)
+            self.state.add_waiter(row.id, fut)
         return fut
 
     def on_done(self: Engine, row: TaskRow, callback: Callable[[TaskRow], None]) -> None:
         """Call ``callback(row)`` when ``row`` reaches a terminal state: in the loop turn it
         is announced (no future, no turn more), or now if it has already."""
-        row = self._lookup_memory(row.id) or row
+        row = self.state.lookup(row.id) or row
         if self.ended(row):
             callback(row)
         else:
-            self._done_calls.setdefault(row.id, []).append(callback)
+            self.state.done_calls.setdefault(row.id, []).append(callback)
 
     async def wait(self: Engine, task_id: str, timeout: float | None, owner: str | None = None) -> TaskRow:
         row = await self.get_row(task_id, owner)
         if self.ended(row):
             return row
         fut: asyncio.Future[TaskRow] = asyncio.get_running_loop().create_future()
-        self._done.setdefault(task_id, []).append(fut)
+        self.state.add_waiter(task_id, fut)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), timeout)
         except asyncio.TimeoutError:
-            return self._lookup_memory(task_id) or row
+            return self.state.lookup(task_id) or row
         finally:
-            waiters = self._done.get(task_id)
-            if waiters and fut in waiters:
-                waiters.remove(fut)
-                if not waiters:
-                    self._done.pop(task_id, None)
+            self.state.drop_waiter(task_id, fut)
 
     def cached_result(self: Engine, row: TaskRow) -> bytes | None:
         """The task's result if it is still in memory (most recent small results are)."""
-        return self._results.get(row.id) if row.result_key is not None else None
+        return self.state.results.get(row.id) if row.result_key is not None else None
 
     async def result_bytes(self: Engine, row: TaskRow) -> bytes:
         if row.result_key is None:
             raise Conflict(f"task {row.id} is {row.state.value} and has no result")
-        data = self._results.get(row.id)
+        data = self.state.results.get(row.id)
         if data is None:
             await self.journal.flush()  # a result too large to cache may not be on disk yet
             data = await self._read_blob(row.result_key)
@@ -158,7 +154,7 @@ class Queries:
         await self.journal.flush()  # what was announced is what the query sees
         rows = await self.journal.run(lambda: self.store.list_tasks(**filters))
         # the store may lag the engine by one commit: prefer the live rows
-        return [task_view(self._lookup_memory(r.id) or r) for r in rows]
+        return [task_view(self.state.lookup(r.id) or r) for r in rows]
 
     async def counts(self: Engine, owner: str | None = None) -> dict[str, int]:
         await self.journal.flush()

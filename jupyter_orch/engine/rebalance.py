@@ -21,7 +21,7 @@ class Rebalance:
     _rebalance_timer: asyncio.TimerHandle | None = None
 
     def _rebalance(self: Engine) -> None:
-        connected = [w for w in self.workers.values() if w.state == "connected" and w.link is not None]
+        connected = [w for w in self.state.workers.values() if w.state == "connected" and w.link is not None]
         free = sum(
             max(0, w.slots - sum(not r.queued for r in w.running.values()))
             for w in connected

@@ -24,12 +24,12 @@ class Recovery:
         if not rows:
             return
         for row in rows:
-            self.tasks[row.id] = row
+            self.state.tasks[row.id] = row
         # attempts that never started use up no retry (kept in memory while running)
         retried = [r.id for r in rows if r.attempt > 1]
         if retried:
-            self._free_attempts.update(await self.journal.run(self.store.not_started_counts, retried))
-        outside = sorted({d for r in rows for d in r.spec.depends if d not in self.tasks})
+            self.state.free_attempts.update(await self.journal.run(self.store.not_started_counts, retried))
+        outside = sorted({d for r in rows for d in r.spec.depends if d not in self.state.tasks})
         known = await self.journal.run(self.store.get_tasks, outside) if outside else {}
         workers = {w.id: w for w in await self.journal.run(self.store.list_workers)}
         now = time.time()
@@ -37,14 +37,14 @@ class Recovery:
         for row in rows:
             if row.state == TaskState.PENDING:
                 if row.retry_at and row.retry_at > now:
-                    self._timers[row.id] = asyncio.get_running_loop().call_later(
+                    self.state.timers[row.id] = asyncio.get_running_loop().call_later(
                         row.retry_at - now, self._requeue, row.id
                     )
                 else:
                     self._enqueue_or_wait(row, known)
                 continue
             worker_id = row.worker_id or ""
-            handle = self.workers.get(worker_id)
+            handle = self.state.workers.get(worker_id)
             if handle is None:
                 stored = workers.get(worker_id)
                 handle = WorkerHandle(
@@ -57,12 +57,12 @@ class Recovery:
                     state="disconnected",
                     disconnected_at=now,
                 )
-                self.workers[worker_id] = handle
+                self.state.workers[worker_id] = handle
             handle.take(row)
             waiting_on.add(worker_id)
             attempts = await self.journal.run(self.store.get_attempts, row.id)
             if attempts and attempts[-1].number == row.attempt:
-                self._attempts[row.id] = attempts[-1]
+                self.state.attempts[row.id] = attempts[-1]
         for worker_id in waiting_on:
             self._start_grace(worker_id, self.config.worker_grace)
         log.info(

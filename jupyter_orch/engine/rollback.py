@@ -35,7 +35,7 @@ def rejected(engine: Engine, units: dict[str, BaseException]) -> None:
             _forget_run(engine, key[4:])
         elif key.startswith("worker:"):
             log.error("could not store worker %s: %s", key[7:], describe(exc))
-        elif key in engine._unstored:
+        elif key in engine.state.unstored:
             _forget_task(engine, key, exc)
         else:
             _fail_task(engine, key, exc)
@@ -43,31 +43,24 @@ def rejected(engine: Engine, units: dict[str, BaseException]) -> None:
 
 
 def _forget_task(engine: Engine, task_id: str, exc: BaseException) -> None:
-    engine._unstored.pop(task_id, None)
-    row = engine.tasks.pop(task_id, None)
+    engine.state.unstored.pop(task_id, None)
+    row = engine.state.tasks.pop(task_id, None)
     if row is None:
         return
-    engine.queue.remove(task_id)
-    engine.unplaceable.pop(task_id, None)
+    engine.state.forget_active(task_id)
     engine.provider_reasons.pop(task_id, None)
-    engine._attempts.pop(task_id, None)
-    engine._free_attempts.pop(task_id, None)
-    engine._payloads.pop(task_id)
-    timer = engine._timers.pop(task_id, None)
-    if timer is not None:
-        timer.cancel()
-    worker = engine.workers.get(row.worker_id or "")
+    worker = engine.state.workers.get(row.worker_id or "")
     if worker is not None and task_id in worker.running:
         worker.release(task_id)  # never sent: the assignment waited for this commit
         engine._worker_slots_changed(worker)
-    for future in engine._done.pop(task_id, ()):
+    for future in engine.state.done.pop(task_id, ()):
         future.cancel()
-    engine._done_calls.pop(task_id, None)
-    waiting = engine.deps.failed(task_id)
-    engine.deps.forget(task_id)
+    engine.state.done_calls.pop(task_id, None)
+    waiting = engine.state.deps.failed(task_id)
+    engine.state.deps.forget(task_id)
     for dependant_id in waiting:  # stored tasks that were told to wait for it
-        dependant = engine.tasks.get(dependant_id)
-        if dependant is None or dependant.id in engine._unstored or dependant.state != TaskState.PENDING:
+        dependant = engine.state.tasks.get(dependant_id)
+        if dependant is None or dependant.id in engine.state.unstored or dependant.state != TaskState.PENDING:
             continue
         engine._set_state(dependant, TaskState.UPSTREAM_FAILED)
         dependant.error_kind = "dependency"
@@ -87,26 +80,26 @@ def _forget_run(engine: Engine, run_id: str) -> None:
 
 
 def _fail_task(engine: Engine, task_id: str, exc: BaseException) -> None:
-    row = engine.tasks.get(task_id) or engine._finished.get(task_id)
+    row = engine.state.tasks.get(task_id) or engine.state.finished.get(task_id)
     if row is None:
         return
     why = describe(exc)
-    if task_id in engine._unstorable:  # its failure could not be stored either: stop here
+    if task_id in engine.state.unstorable:  # its failure could not be stored either: stop here
         log.error(
             "task %s: still cannot store it (%s); the database keeps its last stored state", task_id, why
         )
         return
-    engine._unstorable.add(task_id)
+    engine.state.unstorable.add(task_id)
     message = f"the server could not store this task's outcome: {why}"
     now = time.time()
     if row.state.terminal:
         # announced, not stored: the stored outcome is a failure, without the result
         # that could not be kept
-        engine._results.pop(task_id)
+        engine.state.results.pop(task_id)
         row.state = TaskState.FAILED
         row.result_key, row.result_size, row.traceback = None, 0, None
     else:
-        worker = engine.workers.get(row.worker_id or "") if row.state.active else None
+        worker = engine.state.workers.get(row.worker_id or "") if row.state.active else None
         if worker is not None:
             worker.send(
                 protocol.encode(
@@ -126,9 +119,9 @@ def _fail_task(engine: Engine, task_id: str, exc: BaseException) -> None:
     if row.attempt:
         engine._save_attempt(row, state=AttemptState.FAILED, ended_at=now, error=message, error_kind="store")
     engine._update(row)
-    if task_id in engine.tasks:
+    if task_id in engine.state.tasks:
         engine._retire(row)
         engine._after_terminal(row)
     else:
-        engine._attempts.pop(task_id, None)
+        engine.state.attempts.pop(task_id, None)
     log.error("task %s failed: %s", row.id, row.error)

@@ -122,7 +122,7 @@ class Runs:
             self._cache_keys[row.id] = ""
             asyncio.ensure_future(self._check_cache(row, str(step.get("code", ""))))
             return
-        self.queue.push(self._pending_entry(row))
+        self.state.queue.push(self.state.pending_entry(row))
 
     async def _check_cache(self: Engine, row: TaskRow, code: str) -> None:
         entry = None
@@ -135,21 +135,21 @@ class Runs:
                     raise KeyError(dep_id)
                 data = None
                 if dep.result_key is not None:
-                    data = self._results.get(dep_id) or await self._read_blob(dep.result_key)
+                    data = self.state.results.get(dep_id) or await self._read_blob(dep.result_key)
                 name = (dep.spec.metadata.get("step") or {}).get("name", dep_id)
                 upstream[str(name)] = result_digest(data, dep.spec.kind)
             key = cache_key(code, upstream)
             entry = await self.journal.run(self.store.get_cache_entry, key)
         except Exception:  # no cache then: the step runs
             log.exception("the cache lookup of task %s failed", row.id)
-        if self.tasks.get(row.id) is not row or row.state != TaskState.PENDING:
+        if self.state.tasks.get(row.id) is not row or row.state != TaskState.PENDING:
             return  # cancelled meanwhile
         if entry is not None:
             self._cache_keys.pop(row.id, None)
             self._finish_cached(row, entry)
             return
         self._cache_keys[row.id] = key
-        self.queue.push(self._pending_entry(row))
+        self.state.queue.push(self.state.pending_entry(row))
         self.kick()
 
     def _finish_cached(self: Engine, row: TaskRow, entry: SaveCacheEntry) -> None:
@@ -196,11 +196,11 @@ class Runs:
 
     async def _step_rows(self: Engine, run: RunRow) -> dict[str, TaskRow]:
         ids = [s["task_id"] for s in run.steps]
-        rows = {i: r for i in ids if (r := self._lookup_memory(i)) is not None}
+        rows = {i: r for i in ids if (r := self.state.lookup(i)) is not None}
         missing = [i for i in ids if i not in rows]
         if missing:
             stored = await self.journal.run(self.store.get_tasks, missing)
-            rows.update({i: self._lookup_memory(i) or r for i, r in stored.items()})
+            rows.update({i: self.state.lookup(i) or r for i, r in stored.items()})
         return rows
 
     async def describe_run(self: Engine, run_id: str, owner: str | None = None) -> dict[str, Any]:

@@ -23,10 +23,7 @@ WORKER_EVENT_GAP = 0.25  # seconds between worker events for slot changes (per w
 
 
 class WorkerSessions:
-    workers: dict[str, WorkerHandle]
-
     def __init__(self) -> None:
-        self.workers = {}
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._last_worker_event: dict[str, float] = {}
         self._worker_event_due: dict[str, asyncio.TimerHandle] = {}
@@ -40,7 +37,7 @@ class WorkerSessions:
             timer.cancel()
         self._grace_timers.clear()
         self._worker_event_due.clear()
-        for worker in self.workers.values():
+        for worker in self.state.workers.values():
             if worker.link is not None:
                 worker.link.close("server stopping")
 
@@ -86,7 +83,7 @@ class WorkerSessions:
         if not isinstance(worker_id, str) or not worker_id:
             raise protocol.ProtocolError("hello needs a worker_id")
         info = {k: v for k, v in hello.header.items() if k not in ("type", "running", "finished")}
-        handle = self.workers.get(worker_id)
+        handle = self.state.workers.get(worker_id)
         if handle is not None and handle.token_id not in (None, token.id):
             raise protocol.ProtocolError(f"worker id {worker_id} is registered with another token")
         if handle is not None and handle.link is not None and handle.link is not link:
@@ -96,7 +93,7 @@ class WorkerSessions:
             handle = WorkerHandle(
                 worker_id, name, str(hello.get("provider") or token.provider), token.id, link, info
             )
-            self.workers[worker_id] = handle
+            self.state.workers[worker_id] = handle
             log.info("worker %s connected (%s)", name, self._describe_slots(handle))
         else:
             handle.link, handle.info, handle.name = link, info, name
@@ -161,7 +158,7 @@ class WorkerSessions:
             key = (task_id, slot.attempt)
             if key in running or key in finished:
                 continue
-            row = self.tasks.get(task_id)
+            row = self.state.tasks.get(task_id)
             handle.release(task_id)
             if row is not None and row.state == TaskState.SCHEDULED and row.attempt == slot.attempt:
                 # never reported started, and the worker does not hold it: the assignment
@@ -186,7 +183,7 @@ class WorkerSessions:
                 )
         # what it runs that we do not expect (e.g. cancelled while it was away)
         for task_id, attempt in running:
-            row = self.tasks.get(task_id)
+            row = self.state.tasks.get(task_id)
             if (task_id, attempt) in queued and task_id in handle.running:
                 handle.running[task_id].queued = True  # it waits there for a slot
             elif (
@@ -239,7 +236,7 @@ class WorkerSessions:
             return
         handle.started(msg["task_id"])
         self._worker_slots_changed(handle)
-        row = self.tasks.get(msg["task_id"])
+        row = self.state.tasks.get(msg["task_id"])
         if row is None or row.state != TaskState.SCHEDULED:
             return
         self._set_state(row, TaskState.RUNNING)
@@ -278,7 +275,7 @@ class WorkerSessions:
             if key not in self._log_failures:
                 self._log_failures.add(key)
                 log.error("could not write the log of task %s (attempt %d): %s", task_id, attempt, exc)
-        row = self.tasks.get(task_id)
+        row = self.state.tasks.get(task_id)
         self.bus.publish(
             {
                 "type": "log",
@@ -310,7 +307,7 @@ class WorkerSessions:
                 )
             )
             return
-        row = self.tasks.get(task_id) or self._finished.get(task_id)
+        row = self.state.tasks.get(task_id) or self.state.finished.get(task_id)
         if row is not None and row.started_at and msg.get("ok"):
             handle.observe(time.time() - row.started_at)
         handle.release(task_id)
@@ -385,13 +382,13 @@ class WorkerSessions:
     def worker_gone(self: Engine, worker_id: str, why: str) -> None:
         """The worker will not come back: its tasks are retried or failed."""
         self._grace_timers.pop(worker_id, None)
-        handle = self.workers.get(worker_id)
+        handle = self.state.workers.get(worker_id)
         if handle is None or handle.link is not None:
             return
         handle.state = "gone"
         for task_id, slot in list(handle.running.items()):
             handle.release(task_id)
-            row = self.tasks.get(task_id)
+            row = self.state.tasks.get(task_id)
             if row is not None and row.attempt == slot.attempt and row.state.active:
                 self._finish_attempt(
                     row,
@@ -402,9 +399,9 @@ class WorkerSessions:
                 )
         self._persist_worker(handle)
         self._publish_worker(handle)
-        del self.workers[worker_id]
+        del self.state.workers[worker_id]
         self._unplaceable_sig = None
         self.kick()
 
     def worker_list(self: Engine) -> list[dict[str, Any]]:
-        return [w.to_dict() for w in self.workers.values()]
+        return [w.to_dict() for w in self.state.workers.values()]

@@ -65,19 +65,19 @@ class Submission:
         except Exception as exc:
             names = ", ".join(r.id for r in fresh[:3]) + (" ..." if len(fresh) > 3 else "")
             raise SpecError(f"the database refused task {names}: {describe(exc)}") from exc
-        self.counters["submitted"] += len(fresh)
+        self.state.counters["submitted"] += len(fresh)
 
     def _lookups_needed(self: Engine, specs: Sequence[TaskSpec]) -> list[str]:
         batch_ids = {s.id for s in specs}
-        missing = [s.id for s in specs if self._lookup_memory(s.id) is None and self._maybe_stored(s.id)]
+        missing = [s.id for s in specs if self.state.lookup(s.id) is None and self._maybe_stored(s.id)]
         dep_ids = {d for s in specs for d in s.depends if d not in batch_ids}
-        return missing + [d for d in dep_ids if self._lookup_memory(d) is None]
+        return missing + [d for d in dep_ids if self.state.lookup(d) is None]
 
     def _maybe_stored(self: Engine, task_id: str) -> bool:
         """Could a task with this (client-chosen) id already be in the store? Ids sort by
         creation time, so a new one is larger than every stored id and its lookup, a round
         trip to the database per submit, is skipped."""
-        return task_id <= self._max_id
+        return task_id <= self.state.max_id
 
     def _accept(
         self: Engine, specs: Sequence[TaskSpec], payloads: Payloads, known: dict[str, TaskRow]
@@ -87,7 +87,7 @@ class Submission:
         fresh: list[TaskRow] = []
         now = time.time()
         for spec in specs:
-            existing = self._lookup_memory(spec.id) or known.get(spec.id)
+            existing = self.state.lookup(spec.id) or known.get(spec.id)
             if existing is not None:
                 if existing.owner != spec.owner or existing.spec.kind != spec.kind:
                     raise Conflict(f"task id {spec.id} is already used by another task", field="id")
@@ -105,14 +105,13 @@ class Submission:
             for dep in spec.depends:
                 if dep == spec.id:
                     raise SpecError("a task cannot depend on itself", field="depends")
-                if dep not in batch_ids and self._lookup_memory(dep) is None and dep not in known:
+                if dep not in batch_ids and self.state.lookup(dep) is None and dep not in known:
                     raise NotFound(f"depends names unknown task {dep}", field="depends")
-            self._seq += 1
-            row = TaskRow(spec=spec, seq=self._seq, created_at=now, updated_at=now)
+            row = TaskRow(spec=spec, seq=self.state.next_seq(), created_at=now, updated_at=now)
             if isinstance(payload, StoredPayload):
                 row.payload_key = blob_key("payloads", spec.id)  # there already
                 row.payload_size = payload.size
-                self.counters["client_handoffs"] += 1
+                self.state.counters["client_handoffs"] += 1
             elif payload is not None:
                 row.payload_key = self._blob_key("payloads", spec.id, len(payload))
                 row.payload_size = len(payload)
@@ -122,13 +121,12 @@ class Submission:
             payload = payloads.get(row.id)
             if row.payload_key and payload is not None and not isinstance(payload, StoredPayload):
                 self._put_blob(row.payload_key, payload, row.id, "payload")
-                self._payloads.put(row.id, payload)
+                self.state.payloads.put(row.id, payload)
             # shown to nobody until stored (rolled back if the commit fails); watchers then
             # see it as it was when accepted, then as it is
-            self._unstored[row.id] = task_view(row) if self.bus.subscriber_count else None
-            self.tasks[row.id] = row
-            if row.id > self._max_id:
-                self._max_id = row.id
+            self.state.unstored[row.id] = task_view(row) if self.bus.subscriber_count else None
+            self.state.tasks[row.id] = row
+            self.state.stored_id(row.id)
             self.journal.add(InsertTask(dataclasses.replace(row)))
         for row in fresh:  # published once stored (done() below)
             self._enqueue_or_wait(row, known)
@@ -139,7 +137,7 @@ class Submission:
         def done(failed: BaseException | None) -> None:
             if failed is None:
                 for row in fresh:  # stored: now they are news
-                    first = self._unstored.pop(row.id, None)
+                    first = self.state.unstored.pop(row.id, None)
                     if first is not None and self.bus.subscriber_count and first["state"] != row.state.value:
                         self.bus.publish({"type": "task", "task": first})
                     self._publish_task(row)

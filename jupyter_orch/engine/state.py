@@ -1,0 +1,130 @@
+"""The engine's shared in-memory state, in one object every engine part is given.
+
+What the engine knows of tasks between their submit and a while after their end: the
+active rows, the recent finished ones, the queue and dependency tracker, each active
+task's current attempt, the result and payload caches, the waiters of outcomes, retry
+timers, and the workers. No I/O here: the parts that journal, publish and talk to workers
+change this state through its named methods (or, for the collections a single part owns,
+directly), on the server's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from ..core.queue import FairQueue, PendingTask
+from ..core.records import AttemptRow, TaskRow
+from ..core.states import AttemptState
+from .caches import BytesLRU
+from .config import EngineConfig
+from .deps import DependencyTracker
+from .workers import WorkerHandle
+
+
+class EngineState:
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.tasks: dict[str, TaskRow] = {}  # every non-terminal task
+        self.finished: OrderedDict[str, TaskRow] = OrderedDict()  # recent terminal tasks
+        # submitted, their insert not committed yet -> their view when accepted (None: no watcher then)
+        self.unstored: dict[str, dict[str, Any] | None] = {}
+        self.unstorable: set[str] = set()  # tasks a change of which the database refused
+        self.unannounced: set[str] = set()  # ended, announced once their result file is stored
+        self.queue = FairQueue()
+        self.deps = DependencyTracker()
+        # results of recent tasks (at most 4x the finished rows kept), payloads of active ones
+        cached = 4 * config.finished_cache
+        self.payloads = BytesLRU(config.result_cache_bytes, max_items=cached)
+        self.results = BytesLRU(config.result_cache_bytes, max_items=cached)
+        # waiters of outcomes: futures, and callbacks called in the loop turn of the news
+        self.done: dict[str, list[asyncio.Future[TaskRow]]] = {}
+        self.done_calls: dict[str, list[Callable[[TaskRow], None]]] = {}
+        self.seq = 0  # the submit order of the last task accepted
+        self.max_id = ""  # the largest task id stored: a larger one cannot be in the store
+        self.timers: dict[str, asyncio.TimerHandle] = {}  # retries waiting for their delay
+        self.attempts: dict[str, AttemptRow] = {}  # current attempt of each active task
+        self.free_attempts: dict[str, int] = {}  # attempts that never started (not retries)
+        self.unplaceable: dict[str, str] = {}  # task -> why no worker can take it
+        self.workers: dict[str, WorkerHandle] = {}  # connected, or waited for after a restart
+        self.counters = {
+            "submitted": 0,
+            "finished": 0,
+            "scheduled": 0,
+            "file_handoffs": 0,
+            "client_handoffs": 0,
+        }
+
+    # ------------------------------------------------------------------ reads
+    def lookup(self, task_id: str) -> TaskRow | None:
+        """The live row of an active or recently finished task, or None."""
+        return self.tasks.get(task_id) or self.finished.get(task_id)
+
+    def ended(self, row: TaskRow) -> bool:
+        """Terminal, and announced: a waiter may have it."""
+        return row.state.terminal and row.id not in self.unannounced
+
+    @staticmethod
+    def pending_entry(row: TaskRow) -> PendingTask:
+        spec = row.spec
+        return PendingTask(spec.id, spec.owner, spec.priority, row.seq, spec.resources, spec.image)
+
+    # ------------------------------------------------------------------ changes
+    def attempt_of(self, row: TaskRow) -> AttemptRow:
+        """The record of ``row``'s current attempt, kept in memory while the task is active."""
+        attempt = self.attempts.get(row.id)
+        if attempt is None or attempt.number != row.attempt:
+            attempt = AttemptRow(row.id, row.attempt, AttemptState.SCHEDULED, row.worker_id, row.gpus)
+            self.attempts[row.id] = attempt
+        return attempt
+
+    def next_seq(self) -> int:
+        """The submit order of a task accepted now."""
+        self.seq += 1
+        return self.seq
+
+    def stored_id(self, task_id: str) -> None:
+        """A task with this id is (being) stored: ids up to the largest may be in the store."""
+        if task_id > self.max_id:
+            self.max_id = task_id
+
+    def add_waiter(self, task_id: str, fut: asyncio.Future[TaskRow]) -> None:
+        self.done.setdefault(task_id, []).append(fut)
+
+    def drop_waiter(self, task_id: str, fut: asyncio.Future[TaskRow]) -> None:
+        waiters = self.done.get(task_id)
+        if waiters and fut in waiters:
+            waiters.remove(fut)
+            if not waiters:
+                self.done.pop(task_id, None)
+
+    def cancel_timer(self, task_id: str) -> None:
+        timer = self.timers.pop(task_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def retire(self, row: TaskRow) -> None:
+        """``row`` reached a terminal state: out of the active set into the recent ones."""
+        self.tasks.pop(row.id, None)
+        self.attempts.pop(row.id, None)
+        self.free_attempts.pop(row.id, None)
+        self.queue.remove(row.id)
+        self.unplaceable.pop(row.id, None)
+        self.payloads.pop(row.id)
+        self.deps.forget(row.id)
+        self.cancel_timer(row.id)
+        self.finished[row.id] = row
+        while len(self.finished) > self.config.finished_cache:
+            self.finished.popitem(last=False)
+        self.counters["finished"] += 1
+
+    def forget_active(self, task_id: str) -> None:
+        """Drop what is kept about an active task that never was (its insert refused)."""
+        self.queue.remove(task_id)
+        self.unplaceable.pop(task_id, None)
+        self.attempts.pop(task_id, None)
+        self.free_attempts.pop(task_id, None)
+        self.payloads.pop(task_id)
+        self.cancel_timer(task_id)
