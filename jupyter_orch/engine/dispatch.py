@@ -34,11 +34,6 @@ class Dispatch:
         else:
             self.journal.put_blob(key, data, unit=task_id)  # a blob that cannot be written fails its task
 
-    async def _read_blob(self: Engine, key: str) -> bytes:
-        if key.startswith("db:"):
-            return await self.journal.run(self.store.get_blob, key)
-        return await self.journal.run(self.blobs.get, key)
-
     # ------------------------------------------------------------------ scheduling
     def kick(self: Engine) -> None:
         """Run the scheduler soon (once per loop iteration, however many changes)."""
@@ -49,7 +44,7 @@ class Dispatch:
     def _schedule_now(self: Engine) -> None:
         self._kick_pending = False
         if not self.state.queue:
-            self._rebalance()  # nothing to place: perhaps tasks wait on a busy worker
+            self.rebalancer.check()  # nothing to place: perhaps tasks wait on a busy worker
             return
         cfg = self.config
         capacities = [
@@ -76,7 +71,7 @@ class Dispatch:
         for task_id in result.waiting:
             self.state.unplaceable.pop(task_id, None)
         if not result.assignments:
-            self._rebalance()  # nothing placed now: perhaps tasks wait on a busy worker
+            self.rebalancer.check()  # nothing placed now: perhaps tasks wait on a busy worker
         if newly_unplaceable and self.provider is not None:
             tasks = [t for t in (self.state.queue.get(i) for i in newly_unplaceable) if t is not None]
             asyncio.ensure_future(self.provider.request_capacity(tasks, newly_unplaceable))
@@ -170,15 +165,15 @@ class Dispatch:
         try:
             blobs: list[tuple[str, bytes]] = []
             if row.payload_key and self._shared_payload_path(worker, row) is None:
-                blobs.append(("payload", await self._read_blob(row.payload_key)))
+                blobs.append(("payload", await self.reads.read_blob(row.payload_key)))
             for dep_id in row.spec.depends:
-                dep = await self._lookup(dep_id)
+                dep = await self.reads.lookup(dep_id)
                 if dep is None:
                     raise KeyError(f"result of dependency {dep_id}")
                 if dep.result_key is None:  # it succeeded without a value (a shell task)
                     blobs.append((f"dep:{dep_id}", NO_RESULT))
                     continue
-                data = self.state.results.get(dep_id) or await self._read_blob(dep.result_key)
+                data = self.state.results.get(dep_id) or await self.reads.read_blob(dep.result_key)
                 blobs.append((f"dep:{dep_id}", data))
         except KeyError as exc:
             if row.attempt == attempt and row.state == TaskState.SCHEDULED:

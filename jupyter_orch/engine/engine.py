@@ -13,9 +13,9 @@ import dataclasses
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
-from ..core.errors import Forbidden, NotFound
 from ..core.ids import blob_key
 from ..core.queue import FairQueue
 from ..core.records import TaskRow, TokenRow, UpdateAttempt, UpdateTask
@@ -30,7 +30,8 @@ from .journal import Journal
 from .ports import Blobs, Logs, Provider, Store
 from .provisioning import Provisioning
 from .queries import Queries
-from .rebalance import Rebalance
+from .reads import Reads
+from .rebalance import Rebalancer
 from .recovery import Recovery
 from .runs import Runs
 from .sessions import WorkerSessions
@@ -48,7 +49,7 @@ log = logging.getLogger("jupyter_orch.engine")
 NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency", "template", "store"})
 
 
-class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery, Runs, Provisioning):
+class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Runs, Provisioning):
     def __init__(
         self,
         store: Store,
@@ -83,6 +84,8 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
         self._init_provisioning()
         # services, each given what it uses
         self.handoff = Handoff(blobs, self.config)
+        self.rebalancer = Rebalancer(self.state.workers, self.config)
+        self.reads = Reads(self.state, self.journal, store, blobs, logs)
         self.tokens = Tokens(store, self.journal, self.state.workers, self.token_cache)
 
     # ------------------------------------------------------------------ lifecycle
@@ -150,6 +153,46 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
     def counters(self) -> dict[str, int]:
         return self.state.counters
 
+    # ------------------------------------------------------------------ reads (see .reads)
+    async def get_row(self, task_id: str, owner: str | None = None) -> TaskRow:
+        return await self.reads.get_row(task_id, owner)
+
+    def when_done(self, row: TaskRow) -> asyncio.Future[TaskRow]:
+        """A future resolved (after the commit) when ``row`` reaches a terminal state."""
+        return self.reads.when_done(row)
+
+    def on_done(self, row: TaskRow, callback: Callable[[TaskRow], None]) -> None:
+        """Call ``callback(row)`` when ``row`` reaches a terminal state (now if it has)."""
+        self.reads.on_done(row, callback)
+
+    async def wait(self, task_id: str, timeout: float | None, owner: str | None = None) -> TaskRow:
+        return await self.reads.wait(task_id, timeout, owner)
+
+    def cached_result(self, row: TaskRow) -> bytes | None:
+        """The task's result if it is still in memory (most recent small results are)."""
+        return self.reads.cached_result(row)
+
+    async def result_bytes(self, row: TaskRow) -> bytes:
+        return await self.reads.result_bytes(row)
+
+    async def notebook_result(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
+        """A notebook task's stored result, ``{"notebook", "outputs", "name"}``."""
+        return await self.reads.notebook_result(task_id, owner)
+
+    async def describe(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
+        return await self.reads.describe(task_id, owner)
+
+    async def list_tasks(self, **filters: Any) -> list[dict[str, Any]]:
+        return await self.reads.list_tasks(**filters)
+
+    async def counts(self, owner: str | None = None) -> dict[str, int]:
+        return await self.reads.counts(owner)
+
+    async def read_logs(
+        self, row: TaskRow, attempt: int | None, offset: int, limit: int | None
+    ) -> tuple[list[dict[str, Any]], int, int]:
+        return await self.reads.read_logs(row, attempt, offset, limit)
+
     # ------------------------------------------------------------------ services
     def handoff_info(self) -> dict[str, Any] | None:
         """What the session hello offers a client for writing payloads itself (see
@@ -200,22 +243,6 @@ class Engine(Submission, Dispatch, Rebalance, Queries, WorkerSessions, Recovery,
 
     def _set_state(self, row: TaskRow, state: TaskState) -> None:
         row.state = transition(row.state, state)
-
-    async def _lookup(self, task_id: str) -> TaskRow | None:
-        row = self.state.lookup(task_id)
-        if row is None:
-            stored = await self.journal.run(self.store.get_task, task_id)
-            # submitted or changed while the store was read: memory has the live row
-            row = self.state.lookup(task_id) or stored
-        return row
-
-    async def get_row(self, task_id: str, owner: str | None = None) -> TaskRow:
-        row = await self._lookup(task_id)
-        if row is None:
-            raise NotFound(f"no task {task_id}")
-        if owner is not None and row.owner != owner:
-            raise Forbidden(f"task {task_id} belongs to another user")
-        return row
 
     def _save_attempt(self, row: TaskRow, *, lazy: bool = False, **changes: Any) -> None:
         attempt = self.state.attempt_of(row)

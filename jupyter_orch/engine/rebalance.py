@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
 from ..core import protocol
+from .config import EngineConfig
+from .workers import WorkerHandle
 
-if TYPE_CHECKING:
-    from .engine import Engine
 
+class Rebalancer:
+    """Asks busy workers to release tasks they hold queued, for others' free slots."""
 
-class Rebalance:
-    _rebalance_timer: asyncio.TimerHandle | None = None
+    def __init__(self, workers: Mapping[str, WorkerHandle], config: EngineConfig) -> None:
+        self.workers = workers
+        self.config = config
+        self._timer: asyncio.TimerHandle | None = None  # a check again, once a horizon passes
 
-    def _rebalance(self: Engine) -> None:
-        connected = [w for w in self.state.workers.values() if w.state == "connected" and w.link is not None]
+    def check(self) -> None:
+        """Release tasks queued on busy workers if other workers have free slots now."""
+        connected = [w for w in self.workers.values() if w.state == "connected" and w.link is not None]
         free = sum(
             max(0, w.slots - sum(not r.queued for r in w.running.values()))
             for w in connected
@@ -51,11 +56,11 @@ class Rebalance:
                 worker.link.flush_frames()
             if free <= 0:
                 return
-        if recheck is not None and self._rebalance_timer is None:
+        if recheck is not None and self._timer is None:
             delay = max(0.0, recheck - now) + 0.001
 
             def again() -> None:
-                self._rebalance_timer = None
-                self._rebalance()
+                self._timer = None
+                self.check()
 
-            self._rebalance_timer = asyncio.get_running_loop().call_later(delay, again)
+            self._timer = asyncio.get_running_loop().call_later(delay, again)

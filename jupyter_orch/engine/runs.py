@@ -130,12 +130,12 @@ class Runs:
         try:
             upstream: dict[str, str] = {}
             for dep_id in row.spec.depends:
-                dep = await self._lookup(dep_id)
+                dep = await self.reads.lookup(dep_id)
                 if dep is None:
                     raise KeyError(dep_id)
                 data = None
                 if dep.result_key is not None:
-                    data = self.state.results.get(dep_id) or await self._read_blob(dep.result_key)
+                    data = self.state.results.get(dep_id) or await self.reads.read_blob(dep.result_key)
                 name = (dep.spec.metadata.get("step") or {}).get("name", dep_id)
                 upstream[str(name)] = result_digest(data, dep.spec.kind)
             key = cache_key(code, upstream)
