@@ -10,8 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..core import protocol, tasktokens
-from ..core.ids import blob_key
-from ..core.records import AttemptRow, InsertAttempt, InsertBlob, TaskRow
+from ..core.records import AttemptRow, InsertAttempt, TaskRow
 from ..core.scheduler import Assignment, schedule
 from ..core.states import AttemptState, TaskState
 
@@ -22,18 +21,6 @@ if TYPE_CHECKING:
 
 
 class Dispatch:
-    # ------------------------------------------------------------------ blobs
-    def _blob_key(self: Engine, kind: str, task_id: str, size: int) -> str:
-        """Small blobs go into the database (``db:`` keys), larger ones to the blob store."""
-        key = blob_key(kind, task_id)
-        return "db:" + key if size <= self.config.inline_blob_limit else key
-
-    def _put_blob(self: Engine, key: str, data: bytes, task_id: str, kind: str) -> None:
-        if key.startswith("db:"):
-            self.journal.add(InsertBlob(key, len(data), task_id, kind, data))
-        else:
-            self.journal.put_blob(key, data, unit=task_id)  # a blob that cannot be written fails its task
-
     # ------------------------------------------------------------------ scheduling
     def kick(self: Engine) -> None:
         """Run the scheduler soon (once per loop iteration, however many changes)."""

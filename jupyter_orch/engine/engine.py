@@ -21,11 +21,13 @@ from ..core.queue import FairQueue
 from ..core.records import TaskRow, TokenRow, UpdateAttempt, UpdateTask
 from ..core.states import AttemptState, TaskState, transition
 from . import rollback
+from .blobfiles import BlobFiles
 from .caches import StoredPayload
 from .config import EngineConfig
 from .dispatch import Dispatch
 from .events import EventBus
 from .handoff import Handoff
+from .idle import IdleWatch
 from .journal import Journal
 from .ports import Blobs, Logs, Provider, Store
 from .provisioning import Provisioning
@@ -84,6 +86,8 @@ class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Runs, Prov
         self._init_provisioning()
         # services, each given what it uses
         self.handoff = Handoff(blobs, self.config)
+        self.idle_watch = IdleWatch(self.state.workers, provider, self.config)
+        self.blobfiles = BlobFiles(self.journal, blobs, self.config)
         self.rebalancer = Rebalancer(self.state.workers, self.config)
         self.reads = Reads(self.state, self.journal, store, blobs, logs)
         self.tokens = Tokens(store, self.journal, self.state.workers, self.token_cache)
@@ -96,35 +100,10 @@ class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Runs, Prov
         await self.recover_runs()
         await self.recover()
         self.kick()
-        self._idle_watch = asyncio.ensure_future(self._watch_idle())
-
-    async def _watch_idle(self) -> None:
-        """Tell the provider about workers idle past ``worker_idle_timeout`` (it may release
-        them: a Kubernetes pod is deleted; local and static workers stay)."""
-        timeout = self.config.worker_idle_timeout
-        while True:
-            await asyncio.sleep(min(5.0, max(timeout / 4, 0.05)))
-            now = time.time()
-            idle = [
-                w
-                for w in self.state.workers.values()
-                if w.state == "connected"
-                and not w.released
-                and w.idle_since is not None
-                and now - w.idle_since >= timeout
-            ]
-            if idle and self.provider is not None:
-                for w in idle:
-                    w.released = True
-                try:
-                    await self.provider.release_idle([w.id for w in idle])
-                except Exception:  # a provider failure must not stop the engine
-                    log.exception("the provider failed to release idle workers")
+        self.idle_watch.start()
 
     async def stop(self) -> None:
-        watch = getattr(self, "_idle_watch", None)
-        if watch is not None:
-            watch.cancel()
+        self.idle_watch.stop()
         for timer in self.state.timers.values():
             timer.cancel()
         self.state.timers.clear()
@@ -254,28 +233,7 @@ class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Runs, Prov
         """A task reached a terminal state: move it out of the active set."""
         self.state.retire(row)
         if row.state == TaskState.SUCCEEDED:
-            self._drop_payload_file(row)
-
-    def _drop_payload_file(self, row: TaskRow) -> None:
-        """A succeeded task is never run again (retry answers 409): once that is stored,
-        its payload file goes, and with it megabytes of disk and page cache per task.
-        Failed and cancelled tasks keep theirs for a retry; small payloads stay in the
-        database."""
-        key = row.payload_key
-        if key is None or key.startswith("db:"):
-            return
-
-        def drop(failed: BaseException | None) -> None:
-            if failed is None:
-                asyncio.get_running_loop().run_in_executor(self.journal.thread, self._delete_blob, key)
-
-        self.journal.after_commit(drop)
-
-    def _delete_blob(self, key: str) -> None:
-        try:
-            self.blobs.delete(key)
-        except OSError as exc:
-            log.warning("could not delete %s: %s", key, exc)
+            self.blobfiles.drop_payload_file(row)
 
     def _announce_done(self, rows: list[TaskRow]) -> None:
         """Wake the waiters of finished tasks (callbacks at once, futures as usual)."""
@@ -379,18 +337,18 @@ class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Runs, Prov
             return
         if ok:
             if result:  # shell tasks succeed without a value
-                row.result_key = self._blob_key("results", row.id, len(result))
+                row.result_key = self.blobfiles.key("results", row.id, len(result))
                 row.result_size = len(result)
-                self._put_blob(row.result_key, result, row.id, "result")
+                self.blobfiles.put(row.result_key, result, row.id, "result")
                 self.state.results.put(row.id, result)
             self._set_state(row, TaskState.SUCCEEDED)
             row.error = row.error_kind = row.traceback = None
         else:
             row.error, row.error_kind, row.traceback = error, error_kind, traceback
             if result:  # the pickled exception
-                row.result_key = self._blob_key("errors", row.id, len(result))
+                row.result_key = self.blobfiles.key("errors", row.id, len(result))
                 row.result_size = len(result)
-                self._put_blob(row.result_key, result, row.id, "error")
+                self.blobfiles.put(row.result_key, result, row.id, "error")
                 self.state.results.put(row.id, result)
             retries_used = row.attempt - 1 - self.state.free_attempts.get(row.id, 0)
             if error_kind not in NOT_RETRYABLE and retries_used < row.spec.retry.retries:

@@ -113,14 +113,14 @@ class Submission:
                 row.payload_size = payload.size
                 self.state.counters["client_handoffs"] += 1
             elif payload is not None:
-                row.payload_key = self._blob_key("payloads", spec.id, len(payload))
+                row.payload_key = self.blobfiles.key("payloads", spec.id, len(payload))
                 row.payload_size = len(payload)
             rows.append(row)
             fresh.append(row)
         for row in fresh:
             payload = payloads.get(row.id)
             if row.payload_key and payload is not None and not isinstance(payload, StoredPayload):
-                self._put_blob(row.payload_key, payload, row.id, "payload")
+                self.blobfiles.put(row.payload_key, payload, row.id, "payload")
                 self.state.payloads.put(row.id, payload)
             # shown to nobody until stored (rolled back if the commit fails); watchers then
             # see it as it was when accepted, then as it is
