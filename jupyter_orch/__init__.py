@@ -6,6 +6,7 @@ runs; the server extension (``OrchApp``) is the API service and scheduler.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ._version import __version__
@@ -62,5 +63,19 @@ def __getattr__(name: str) -> Any:
     if name in _CLIENT_NAMES:
         from . import client
 
+        _install_notebook_views()
         return getattr(client, name)
     raise AttributeError(name)
+
+
+def _install_notebook_views() -> None:
+    """Inside IPython, register the kernel's views of futures, runs and progress (live
+    widgets) with the client's display registry, as ``%load_ext jupyter_orch`` does, so a
+    notebook that only does ``jupyter_orch.connect()`` shows them. The client imports no
+    notebook code; this package root sits above both, and a script (no IPython loaded)
+    never imports the kernel package. Idempotent and cheap: ipywidgets loads when a view
+    is drawn."""
+    if "IPython" in sys.modules:
+        from .kernel import displays
+
+        displays.install()
