@@ -1,9 +1,15 @@
-"""The engine proper: accepting and finishing tasks, the state every part shares.
+"""The engine proper: the one entry point the server uses, accepting and finishing tasks.
 
 All state transitions happen on the server's event loop, in memory first; every change is
 journaled (group commit) and published on the event bus. A submit returns only once its
-task is committed. Scheduling and dispatch live in :mod:`.dispatch`, what users ask in
-:mod:`.queries`, worker messages in :mod:`.sessions`, restarts in :mod:`.recovery`.
+task is committed. The shared in-memory state is one :class:`.state.EngineState`; the
+constructor builds it and the services, each given what it uses: :class:`.reads.Reads`
+(what users read), :class:`.tokens.Tokens`, :class:`.handoff.Handoff`,
+:class:`.blobfiles.BlobFiles`, :class:`.rebalance.Rebalancer`, :class:`.idle.IdleWatch`.
+Parts still mixed in (they reach the state as ``self.state``): submission, scheduling and
+dispatch (:mod:`.dispatch`), cancel and retry (:mod:`.queries`), worker connections and
+their messages (:mod:`.connections`), restarts (:mod:`.recovery`), workflow runs
+(:mod:`.runs`), provider reasons (:mod:`.provisioning`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from . import rollback
 from .blobfiles import BlobFiles
 from .caches import StoredPayload
 from .config import EngineConfig
+from .connections import WorkerConnections
 from .dispatch import Dispatch
 from .events import EventBus
 from .handoff import Handoff
@@ -36,7 +43,6 @@ from .reads import Reads
 from .rebalance import Rebalancer
 from .recovery import Recovery
 from .runs import Runs
-from .sessions import WorkerSessions
 from .state import EngineState
 from .submission import Submission
 from .tokens import TokenCache, Tokens
@@ -51,7 +57,7 @@ log = logging.getLogger("jupyter_orch.engine")
 NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency", "template", "store"})
 
 
-class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Runs, Provisioning):
+class Engine(Submission, Dispatch, Queries, WorkerConnections, Recovery, Runs, Provisioning):
     def __init__(
         self,
         store: Store,
@@ -81,7 +87,7 @@ class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Runs, Prov
         self.provider = provider  # None: workers only come as they connect
         self.started_at = time.time()
         self.hostname = socket.gethostname()
-        WorkerSessions.__init__(self)
+        WorkerConnections.__init__(self)
         self._init_runs()
         self._init_provisioning()
         # services, each given what it uses
@@ -107,7 +113,7 @@ class Engine(Submission, Dispatch, Queries, WorkerSessions, Recovery, Runs, Prov
         for timer in self.state.timers.values():
             timer.cancel()
         self.state.timers.clear()
-        self.stop_sessions()
+        self.stop_connections()
         await self.journal.close()
 
     # ------------------------------------------------------------------ shared state

@@ -1,4 +1,4 @@
-"""Worker sessions: hello and re-attach, heartbeats, started/log/finished reports, and what
+"""Worker connections: hello and re-attach, heartbeats, started/log/finished reports, and what
 happens when a worker goes away (a grace period, then its tasks are retried or failed).
 """
 
@@ -22,7 +22,7 @@ FINISH_COMMIT_WINDOW = 0.005  # seconds a reported outcome may wait to share a c
 WORKER_EVENT_GAP = 0.25  # seconds between worker events for slot changes (per worker)
 
 
-class WorkerSessions:
+class WorkerConnections:
     def __init__(self) -> None:
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._last_worker_event: dict[str, float] = {}
@@ -32,7 +32,7 @@ class WorkerSessions:
         self._acks: dict[str, list[tuple[str, int, int]]] = {}
         self._log_failures: set[tuple[str, int]] = set()  # logs that could not be written (logged once)
 
-    def stop_sessions(self: Engine) -> None:
+    def stop_connections(self: Engine) -> None:
         for timer in [*self._grace_timers.values(), *self._worker_event_due.values()]:
             timer.cancel()
         self._grace_timers.clear()
