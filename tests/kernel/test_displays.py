@@ -4,15 +4,11 @@ views; a notebook that only imports ``jupyter_orch`` (no ``%load_ext``) still sh
 
 from __future__ import annotations
 
-import inspect
 import io
 import subprocess
 import sys
 from typing import Any
 
-import pytest
-
-import jupyter_orch
 from jupyter_orch.client import display
 from jupyter_orch.client.futures import Future
 from jupyter_orch.client.progress import ProgressBar
@@ -65,14 +61,6 @@ def test_the_kernel_registers_its_views(monkeypatch):
     assert bar.widget.children[1].value == bar.summary()
 
 
-def _root_installs_the_views() -> bool:
-    return "displays" in inspect.getsource(jupyter_orch)
-
-
-@pytest.mark.xfail(
-    not _root_installs_the_views(),
-    reason="the package root's lazy client accessor does not install kernel.displays yet",
-)
 def test_a_plain_import_in_a_notebook_shows_widgets(orch: Any, tmp_path):
     with Notebook(orch, tmp_path, allow_errors=True) as nb:
         cell = nb.run(
