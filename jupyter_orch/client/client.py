@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from . import handoff
 from .futures import Future
 from .http import HttpApi
 from .session import SessionChannel
+from .tracking import FutureTable
 
 if TYPE_CHECKING:
     from .runs import RunHandle
@@ -60,28 +60,6 @@ def close_all() -> None:
         client.close()
 
 
-class _SessionEvents:
-    """The client's side of its session: answers the futures the session reports on."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    def open_ids(self) -> list[str]:
-        return self._client._open_ids()
-
-    def on_done(self, view: dict[str, Any], blob: bytes | None) -> None:
-        self._client._on_done(view, blob)
-
-    def on_accepted(self, task_ids: list[str]) -> None:
-        self._client._on_accepted(task_ids)
-
-    def on_rejected(self, task_id: str | None, error: BaseException) -> None:
-        self._client._on_rejected(task_id, error)
-
-    def on_unknown(self, task_id: str | None, error: BaseException) -> None:
-        self._client._on_unknown(task_id, error)
-
-
 class Client:
     def __init__(
         self, url: str, token: str | None = None, *, timeout: float = 60.0, origin: Any = None
@@ -89,9 +67,8 @@ class Client:
         self.api = HttpApi(url, token, timeout=timeout, origin=origin)
         self.info = self.api.get("/info")  # fails fast, in one clear line, when unreachable
         self.max_payload = int(self.info.get("max_payload_bytes") or 0)
-        self._futures: weakref.WeakValueDictionary[str, Future] = weakref.WeakValueDictionary()
-        self._open: dict[str, Future] = {}  # submitted or watched, not done yet
-        self._lock = threading.Lock()
+        self._table = FutureTable()  # our futures; what the session reports settles them
+        self._lock = threading.Lock()  # guards making the session
         self._session: SessionChannel | None = None
         self.closed = False
 
@@ -114,7 +91,7 @@ class Client:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = SessionChannel(self.api, _SessionEvents(self))
+                    self._session = SessionChannel(self.api, self._table)
         return self._session
 
     def close(self) -> None:
@@ -273,9 +250,7 @@ class Client:
                 field="payload",
             )
         fut = Future(self, spec["id"], spec.get("name") or spec.get("command", ""))
-        with self._lock:
-            self._futures[fut.id] = fut
-            self._open[fut.id] = fut
+        self._table.add(fut)
         session = self.session
         offer = session.handoff
         if payload is not None and offer is not None and len(payload) >= offer.get("min_size", 1 << 20):
@@ -291,51 +266,16 @@ class Client:
     # ---------------------------------------------------------------- futures plumbing
     def future(self, task_id: str) -> Future:
         """A future for an existing task (e.g. an id from the CLI or the sidebar)."""
-        with self._lock:
-            fut = self._futures.get(task_id)
-            if fut is not None:
-                return fut
+
+        def make() -> Future:
             fut = Future(self, task_id)
             fut._accepted.set()  # it exists already (an unknown id comes back as an error)
-            self._futures[task_id] = fut
-            self._open[task_id] = fut
-        self.session.watch([task_id])
+            return fut
+
+        fut, made = self._table.existing(task_id, make)
+        if made:
+            self.session.watch([task_id])
         return fut
-
-    def _open_ids(self) -> list[str]:
-        with self._lock:
-            return list(self._open)
-
-    def _on_done(self, view: dict[str, Any], blob: bytes | None) -> None:
-        with self._lock:
-            fut = self._open.pop(view["id"], None) or self._futures.get(view["id"])
-        if fut is not None:
-            fut.name = fut.name or view.get("name", "")
-            fut._set_done(view, blob)
-
-    def _on_accepted(self, task_ids: list[str]) -> None:
-        with self._lock:
-            futures = [self._futures.get(i) for i in task_ids]
-        for fut in futures:
-            if fut is not None:
-                fut._accepted.set()
-
-    def _on_rejected(self, task_id: str | None, error: BaseException) -> None:
-        with self._lock:
-            fut = self._open.pop(task_id or "", None)
-        if fut is not None:
-            fut._set_done(None, None, error)
-
-    def _on_unknown(self, task_id: str | None, error: BaseException) -> None:
-        """The server does not know a task we watch. Only a future it had accepted (or one
-        made for an existing id) is answered by that: a watch sent on connect can overtake
-        the submit of a future another thread is making, which the server then accepts."""
-        with self._lock:
-            fut = self._open.get(task_id or "")
-            if fut is None or not fut._accepted.is_set():
-                return
-            self._open.pop(task_id or "", None)
-        fut._set_done(None, None, error)
 
     def _wait(self, fut: Future, timeout: float | None) -> bool:
         return fut._event.wait(timeout)
@@ -375,8 +315,7 @@ class Client:
 
     def retry(self, task_id: str) -> Future:
         view = self.api.post(f"/tasks/{task_id}/retry")
-        with self._lock:
-            self._futures.pop(task_id, None)
+        self._table.forget(task_id)
         return self.future(view["id"])
 
 

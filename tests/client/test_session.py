@@ -119,11 +119,11 @@ def test_a_task_the_server_does_not_know_is_an_error_but_not_before_its_submit_i
     # a watch sent on (re)connect can overtake the submit of a future another thread is
     # making; the server's "unknown" for it must not fail it (its submit is on the way)
     submitting = Future(client, new_id())
-    with client._lock:
-        client._open[submitting.id] = submitting
-    client._on_unknown(submitting.id, NotFound("no task"))
+    with client._table.lock:
+        client._table.awaited[submitting.id] = submitting
+    client._table.on_unknown(submitting.id, NotFound("no task"))
     assert not submitting.done()
     submitting._accepted.set()  # once accepted, the server forgetting it is an error
-    client._on_unknown(submitting.id, NotFound("no task"))
+    client._table.on_unknown(submitting.id, NotFound("no task"))
     with pytest.raises(NotFound):
         submitting.result(1)
