@@ -4,6 +4,9 @@ the owner of the request, JSON errors in the public shape, and access to the eng
 Authentication: ``Authorization: Bearer orch_...`` with an API token the server issued
 (what kernels get as ``JUPYTER_ORCH_TOKEN``) or anything Jupyter itself accepts (its
 token, its login cookie with XSRF). Handlers stay thin: parse, call the engine, render.
+
+Handlers see the extension app through :class:`OrchSettings`, the few things they read of it
+(``server.app.OrchApp`` provides them), so no handler module imports ``server.app``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jupyter_server.auth.identity import User
 from jupyter_server.base.handlers import APIHandler
@@ -22,8 +26,35 @@ from ..core import limits, tasktokens
 from ..core.errors import OrchError, SpecError, TooLarge, Unauthorized
 
 if TYPE_CHECKING:
-    from ..engine import Engine
-    from .app import OrchApp
+    from ..engine import Engine, EngineConfig
+    from ..engine.schedules import Schedules
+    from ..store.runfiles import RunFiles
+
+
+class OrchSettings(Protocol):
+    """What handlers read of the extension app (``server.app.OrchApp``)."""
+
+    owner: str
+    owner_from: str  # "server" or "identity"
+    metrics_require_auth: bool
+    schedules: Schedules | None
+
+    @property
+    def run_files(self) -> RunFiles: ...
+
+    @property
+    def version_string(self) -> str: ...
+
+    @property
+    def max_body_bytes(self) -> int: ...
+
+    @property
+    def engine_config(self) -> EngineConfig: ...
+
+    def ready(self) -> Awaitable[Engine]:
+        """The engine, once started."""
+        ...
+
 
 STATUS = {
     "invalid": 400,
@@ -78,7 +109,7 @@ class OrchMixin(ExtensionHandlerMixin):
     task_token_of: str | None = None  # the task whose token authenticated this request
 
     @property
-    def orch(self) -> OrchApp:
+    def orch(self) -> OrchSettings:
         return self.extensionapp  # type: ignore[return-value]
 
     async def engine(self) -> Engine:

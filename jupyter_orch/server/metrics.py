@@ -79,9 +79,10 @@ class MetricsHandler(OrchAPIHandler):
 
     async def get(self) -> None:
         engine = await self.engine()
+        # one registry per app, kept on it: built on the first scrape
         registry: Any = getattr(self.orch, "_metrics_registry", None)
         if registry is None:
             registry = CollectorRegistry(auto_describe=False)
             registry.register(EngineCollector(engine))
-            self.orch._metrics_registry = registry
+            setattr(self.orch, "_metrics_registry", registry)  # noqa: B010 (not part of OrchSettings)
         self.finish(generate_latest(registry), set_content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import limits
-from .openapi import _NULLABLE_STR, NO_NUL, _errors, _json, _ref, json_body, text
+from .openapi_schema import _NULLABLE_STR, NO_NUL, _errors, _json, _ref, json_body, text
 from .openapi_tasks import RESOURCES
 
 # relative to the Jupyter root, inside it: not blank, no NUL, no ".." segment

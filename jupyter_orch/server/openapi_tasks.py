@@ -12,7 +12,7 @@ from typing import Any
 from ..core import limits
 from ..core.spec import KINDS, PAYLOAD_KINDS
 from ..core.states import TaskState
-from .openapi import (
+from .openapi_schema import (
     _NULLABLE_NUM,
     _NULLABLE_STR,
     ID_PATTERN,

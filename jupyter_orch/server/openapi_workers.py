@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .openapi import _NULLABLE_STR, NOT_BLANK, _errors, _json, _ref, json_body, path_id, query, whole
-from .workers import MAX_TOKEN_NAME
+from .openapi_schema import _NULLABLE_STR, NOT_BLANK, _errors, _json, _ref, json_body, path_id, query, whole
+from .submissions import MAX_TOKEN_NAME
 from .wsroute import CONNECTION_PATTERN, KEY_PATTERN, UPGRADE_PATTERN, WS_VERSION
 
 SCHEMAS: dict[str, Any] = {

@@ -8,7 +8,7 @@ from typing import Any
 from ..core import limits
 from ..core.runs import RUN_STATES
 from ..workflows.submission import MAX_FILES
-from .openapi import (
+from .openapi_schema import (
     _NULLABLE_NUM,
     _NULLABLE_STR,
     ID_PATTERN,

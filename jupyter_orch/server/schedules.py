@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..core.errors import OrchError
 from ..engine.schedules import Schedules
 from .base import OrchAPIHandler
-from .workflows import check_run_request
+from .submissions import check_run_request
 
 
 class _Base(OrchAPIHandler):

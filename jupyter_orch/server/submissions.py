@@ -1,19 +1,23 @@
-"""Reading task submissions into task specs and their payloads: the JSON body of
-``POST /tasks`` and the ``submit`` frames of the client session. Both handlers use this one
-parser, so a submission is checked the same way (same messages, same fields) whichever way
-it came."""
+"""Reading what clients submit, before any handler acts on it: task submissions into task
+specs and their payloads (the JSON body of ``POST /tasks`` and the ``submit`` frames of the
+client session: both handlers use this one parser, so a submission is checked the same way,
+same messages and fields, whichever way it came), run requests (``POST /workflows`` and
+``POST /schedules``) and worker-token requests (``POST /workers/tokens``). Imports no
+handler module, so handlers share it without importing each other."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..core import protocol
 from ..core.errors import SpecError
-from ..core.limits import MAX_BATCH
+from ..core.limits import MAX_BATCH, check_text
 from ..core.spec import TaskSpec
+
+MAX_TOKEN_NAME = 100  # characters
 
 
 def is_batch(body: Any) -> bool:
@@ -76,3 +80,33 @@ def parse_session_submit(
         elif spec.id in placed:
             payloads[spec.id] = stored_payload(spec.id)
     return specs, payloads
+
+
+def check_run_request(body: Any) -> Any:
+    """A run request's (or schedule's) names and paths are text a file system and a database
+    take: a NUL in one is a 400 naming it, before anything reads a file."""
+    if isinstance(body, Mapping):
+        for key in ("filename", "base_dir", "name"):
+            if isinstance(body.get(key), str):
+                check_text(body[key], key)
+        files = body.get("files")
+        if isinstance(files, Mapping):
+            for path in files:
+                check_text(str(path), f"files.{path}")
+    return body
+
+
+def parse_token_name(body: Any) -> str:
+    """The name in a ``POST /workers/tokens`` body (``{"name": ...}``), stripped."""
+    if not isinstance(body, dict):
+        raise SpecError("the request must be a JSON object with the token's name")
+    unknown = sorted(set(body) - {"name"})
+    if unknown:
+        raise SpecError(f"{unknown[0]} is not a known field; known: name", field=unknown[0])
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOKEN_NAME:
+        raise SpecError(
+            f"name must be a non-empty string of at most {MAX_TOKEN_NAME} characters", field="name"
+        )
+    check_text(name, "name")
+    return name.strip()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..core.errors import Forbidden, NotFound, SpecError
-from ..core.limits import check_text
+from ..core.errors import Forbidden, NotFound
 from ..core.records import TokenRow
 from .base import OrchAPIHandler
-
-MAX_TOKEN_NAME = 100  # characters
+from .submissions import MAX_TOKEN_NAME as MAX_TOKEN_NAME  # still importable here
+from .submissions import parse_token_name
 
 
 def token_view(token: TokenRow) -> dict[str, Any]:
@@ -56,20 +55,8 @@ class TokensHandler(OrchAPIHandler):
     async def post(self) -> None:
         engine = await self.engine()
         body = self.json_body() if self.request.body else {}
-        if not isinstance(body, dict):
-            raise SpecError("the request must be a JSON object with the token's name")
-        unknown = sorted(set(body) - {"name"})
-        if unknown:
-            raise SpecError(f"{unknown[0]} is not a known field; known: name", field=unknown[0])
-        name = body.get("name")
-        if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOKEN_NAME:
-            raise SpecError(
-                f"name must be a non-empty string of at most {MAX_TOKEN_NAME} characters", field="name"
-            )
-        check_text(name, "name")
-        token, secret = await engine.create_token(
-            name.strip(), scope="worker", owner=self.owner, provider="static"
-        )
+        name = parse_token_name(body)
+        token, secret = await engine.create_token(name, scope="worker", owner=self.owner, provider="static")
         self.write_json({**token_view(token), "token": secret}, status=201)
 
 

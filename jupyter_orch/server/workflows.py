@@ -7,29 +7,14 @@ import asyncio
 import errno
 import mimetypes
 import posixpath
-from collections.abc import Mapping
 from typing import Any
 
 from ..core.errors import NotFound, SpecError
 from ..core.ids import is_valid_id
-from ..core.limits import check_text
 from ..core.runs import RUN_STATES
 from ..workflows.submission import plan_request
 from .base import OrchAPIHandler
-
-
-def check_run_request(body: Any) -> Any:
-    """A run request's (or schedule's) names and paths are text a file system and a database
-    take: a NUL in one is a 400 naming it, before anything reads a file."""
-    if isinstance(body, Mapping):
-        for key in ("filename", "base_dir", "name"):
-            if isinstance(body.get(key), str):
-                check_text(body[key], key)
-        files = body.get("files")
-        if isinstance(files, Mapping):
-            for path in files:
-                check_text(str(path), f"files.{path}")
-    return body
+from .submissions import check_run_request  # check_run_request: still importable here
 
 
 class WorkflowsHandler(OrchAPIHandler):
