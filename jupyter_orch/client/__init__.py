@@ -1,5 +1,6 @@
 """The Python client (kernel or script): ``connect()``, ``Client``, futures, remote errors,
-``remote`` functions, ``gather`` and ``as_completed``."""
+``remote`` functions, ``gather`` and ``as_completed``. It imports no notebook code: how its
+objects look in a notebook is registered with :mod:`.display` by ``jupyter_orch.kernel``."""
 
 from .client import Client, connect
 from .collect import FutureList, as_completed, gather

@@ -1,6 +1,7 @@
 """Workflow runs from the client: ``client.submit_workflow(path, params=...)`` sends the file
 and its notebooks and returns a :class:`RunHandle` to wait on, inspect, cancel or retry the
-run; in a notebook the handle shows as a live DAG (:mod:`jupyter_orch.kernel.dag`)."""
+run; in a notebook the handle shows as the "run" view of :mod:`.display` (the kernel side
+registers a live DAG)."""
 
 from __future__ import annotations
 
