@@ -57,7 +57,7 @@ log = logging.getLogger("jupyter_orch.engine")
 NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency", "template", "store"})
 
 
-class Engine(Submission, Dispatch, Queries, WorkerConnections, Recovery, Runs, Provisioning):
+class Engine(Submission, Dispatch, Queries, WorkerConnections, Runs, Provisioning):
     def __init__(
         self,
         store: Store,
@@ -71,16 +71,17 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Recovery, Runs, P
         self.logs = logs
         self.config = config or EngineConfig()
         self.bus = EventBus()
+        self.state = EngineState(self.config)
         # small batches commit on the loop when the store says its commits are local (SQLite)
         self.journal = Journal(
             store,
             blobs,
             inline_max=64 if getattr(store, "local_commits", False) else 0,
-            busy=self._backlogged,
+            busy=self.state.backlogged,
             on_rejected=lambda rejected: rollback.rejected(self, rejected),
         )
-        self.state = EngineState(self.config)
         self._kick_pending = False
+        self._unplaceable_sig = None  # the unplaceable tasks last explained to the provider
         # assignments waiting for their commit: (worker, row, attempt, the journal batch they go with)
         self._dispatch_queue: list[tuple[Any, TaskRow, int, int]] = []
         self.token_cache = TokenCache()
@@ -96,13 +97,23 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Recovery, Runs, P
         self.blobfiles = BlobFiles(self.journal, blobs, self.config)
         self.rebalancer = Rebalancer(self.state.workers, self.config)
         self.reads = Reads(self.state, self.journal, store, blobs, logs)
+        self.recovery = Recovery(
+            self.state,
+            self.journal,
+            store,
+            self.config,
+            enqueue_or_wait=self._enqueue_or_wait,
+            requeue=self._requeue,
+            start_grace=self._start_grace,
+        )
         self.tokens = Tokens(store, self.journal, self.state.workers, self.token_cache)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.state.seq = await self.journal.run(self.store.next_seq)
-        self.state.max_id = await self.journal.run(self.store.max_task_id) or ""
+        max_id: str | None = await self.journal.run(self.store.max_task_id)
+        self.state.max_id = max_id or ""
         await self.recover_runs()
         await self.recover()
         self.kick()
@@ -137,6 +148,10 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Recovery, Runs, P
     @property
     def counters(self) -> dict[str, int]:
         return self.state.counters
+
+    async def recover(self) -> None:
+        """Take up the unfinished tasks stored (see :mod:`.recovery`)."""
+        await self.recovery.recover()
 
     # ------------------------------------------------------------------ reads (see .reads)
     async def get_row(self, task_id: str, owner: str | None = None) -> TaskRow:
@@ -207,15 +222,6 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Recovery, Runs, P
     def _touch(self, row: TaskRow) -> None:
         row.updated_at = time.time()
 
-    def _backlogged(self) -> bool:
-        """More tasks waiting than the workers hold: a short wait before a commit costs no
-        one anything (workers have work queued) and saves commits."""
-        waiting = len(self.state.queue)
-        if waiting <= 2:
-            return False
-        slots = sum(w.slots for w in self.state.workers.values() if w.state == "connected")
-        return waiting > 2 * slots
-
     def _publish_task(self, row: TaskRow) -> None:
         # a view costs more than the rest of a state change; a task not stored yet is no news
         if self.bus.subscriber_count and row.id not in self.state.unstored:
@@ -240,18 +246,6 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Recovery, Runs, P
         self.state.retire(row)
         if row.state == TaskState.SUCCEEDED:
             self.blobfiles.drop_payload_file(row)
-
-    def _announce_done(self, rows: list[TaskRow]) -> None:
-        """Wake the waiters of finished tasks (callbacks at once, futures as usual)."""
-        for row in rows:
-            for fut in self.state.done.pop(row.id, ()):
-                if not fut.done():
-                    fut.set_result(row)
-            for callback in self.state.done_calls.pop(row.id, ()):
-                try:
-                    callback(row)
-                except Exception:
-                    log.exception("a done callback of task %s failed", row.id)
 
     # ------------------------------------------------------------------ submit
     def _dep_state(self, dep_id: str, known: dict[str, TaskRow]) -> TaskRow | None:
@@ -305,7 +299,7 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Recovery, Runs, P
         # Waiters learn the outcome now, before its commit: a result a worker reported stays
         # with that worker until the commit is acknowledged, so a crash in between cannot
         # lose it (the worker sends it again), and the caller saves a commit of latency.
-        self._announce_done([row])
+        self.state.announce_done(row)
 
     # ------------------------------------------------------------------ finishing
     def _finish_attempt(

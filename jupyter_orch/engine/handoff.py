@@ -30,14 +30,15 @@ class Handoff:
     def __init__(self, blobs: Blobs, config: EngineConfig) -> None:
         self.blobs = blobs
         self.config = config
-        self._handoff: dict[str, Any] | None | bool = False  # False: not looked at yet
+        self._looked = False  # the blob store is looked at once
+        self._offer: dict[str, Any] | None = None
 
     def info(self) -> dict[str, Any] | None:
         """What the session hello offers a client for writing payloads itself, or None
         when the blob store is not a folder on this machine."""
-        if self._handoff is False:
+        if not self._looked:
             root = getattr(self.blobs, "root", None)
-            self._handoff = None
+            self._looked = True
             if isinstance(root, str) and hasattr(self.blobs, "path"):
                 token = secrets.token_hex(16)
                 try:
@@ -45,13 +46,13 @@ class Handoff:
                         f.write(token)
                 except OSError:
                     return None
-                self._handoff = {
+                self._offer = {
                     "root": root,
                     "marker": MARKER,
                     "token": token,
                     "min_size": self.config.file_handoff_min,
                 }
-        return self._handoff or None
+        return self._offer
 
     def stored_payload(self, task_id: str) -> StoredPayload:
         """The payload a client wrote for ``task_id``; SpecError when it is not there."""

@@ -7,19 +7,43 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
+from ..core.records import TaskRow
 from ..core.states import TaskState
+from .config import EngineConfig
+from .journal import Journal
+from .ports import Store
+from .state import EngineState
 from .workers import WorkerHandle
-
-if TYPE_CHECKING:
-    from .engine import Engine
 
 log = logging.getLogger("jupyter_orch.engine")
 
 
 class Recovery:
-    async def recover(self: Engine) -> None:
+    """Loads the unfinished tasks at start; what to do with each is the engine's to say
+    (queue it, requeue it later, give its worker a grace period)."""
+
+    def __init__(
+        self,
+        state: EngineState,
+        journal: Journal,
+        store: Store,
+        config: EngineConfig,
+        *,
+        enqueue_or_wait: Callable[[TaskRow, dict[str, TaskRow]], None],
+        requeue: Callable[[str], None],
+        start_grace: Callable[[str, float], None],
+    ) -> None:
+        self.state = state
+        self.journal = journal
+        self.store = store
+        self.config = config
+        self._enqueue_or_wait = enqueue_or_wait
+        self._requeue = requeue
+        self._start_grace = start_grace
+
+    async def recover(self) -> None:
         rows = await self.journal.run(self.store.load_active)
         if not rows:
             return

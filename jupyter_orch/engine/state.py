@@ -11,6 +11,7 @@ directly), on the server's event loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,8 @@ from .caches import BytesLRU
 from .config import EngineConfig
 from .deps import DependencyTracker
 from .workers import WorkerHandle
+
+log = logging.getLogger("jupyter_orch.engine")
 
 
 class EngineState:
@@ -66,6 +69,15 @@ class EngineState:
         """Terminal, and announced: a waiter may have it."""
         return row.state.terminal and row.id not in self.unannounced
 
+    def backlogged(self) -> bool:
+        """More tasks waiting than the workers hold: a short wait before a commit costs no
+        one anything (workers have work queued) and saves commits."""
+        waiting = len(self.queue)
+        if waiting <= 2:
+            return False
+        slots = sum(w.slots for w in self.workers.values() if w.state == "connected")
+        return waiting > 2 * slots
+
     @staticmethod
     def pending_entry(row: TaskRow) -> PendingTask:
         spec = row.spec
@@ -99,6 +111,17 @@ class EngineState:
             waiters.remove(fut)
             if not waiters:
                 self.done.pop(task_id, None)
+
+    def announce_done(self, row: TaskRow) -> None:
+        """Wake the waiters of a finished task (callbacks at once, futures as usual)."""
+        for fut in self.done.pop(row.id, ()):
+            if not fut.done():
+                fut.set_result(row)
+        for callback in self.done_calls.pop(row.id, ()):
+            try:
+                callback(row)
+            except Exception:
+                log.exception("a done callback of task %s failed", row.id)
 
     def cancel_timer(self, task_id: str) -> None:
         timer = self.timers.pop(task_id, None)
