@@ -124,9 +124,12 @@ class Provider(Protocol):
     """Where workers come from, as the engine calls it (``jupyter_orch.providers.Provider``);
     the provider calls the engine back through the ``ProviderContext`` the server gives it."""
 
+    name: str
     # it makes workers when tasks need them: the engine tells it of every task no
     # connected worker could run, even while no worker has a free slot
     on_demand: bool
+
+    def describe(self) -> dict[str, Any]: ...
 
     async def request_capacity(self, tasks: Sequence[PendingTask], reasons: dict[str, str]) -> None: ...
     async def release_idle(self, worker_ids: Sequence[str]) -> None: ...
