@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..core.queue import PendingTask
-from ..core.states import TaskState
+from ..core.records import TaskRow
+from .reasons import ProviderReasons
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -25,66 +26,35 @@ log = logging.getLogger("jupyter_orch.engine")
 
 
 class Provisioning:
-    # task id -> (the attempt it was said of, the provider's reason): a newer attempt
-    # (the task ran and came back) makes the entry stale
-    provider_reasons: dict[str, tuple[int, str]]
+    """The provider's hooks: reasons and failures of pending tasks (kept by a
+    :class:`.reasons.ProviderReasons`), and how workers stand, retire or are lost."""
 
-    def _init_provisioning(self) -> None:
-        self.provider_reasons = {}
+    def _init_provisioning(self: Engine) -> None:
+        self.reasons = ProviderReasons(self.state, publish_task=self._publish_task, end_task=self._end_task)
+        # task id -> (the attempt it was said of, the provider's reason)
+        self.provider_reasons = self.reasons.entries
 
-    def provider_reason(self: Engine, task_id: str, reason: str) -> str:
+    def _end_task(self: Engine, row: TaskRow) -> None:
+        self._update(row)
+        self._retire(row)
+        self._after_terminal(row)
+
+    def provider_reason(self, task_id: str, reason: str) -> str:
         """The reason to show for an unplaceable task: the provider's, while it holds."""
-        entry = self.provider_reasons.get(task_id)
-        if entry is None:
-            return reason
-        row = self.state.tasks.get(task_id)
-        if row is None or row.attempt != entry[0] or row.state != TaskState.PENDING:
-            del self.provider_reasons[task_id]
-            return reason
-        return entry[1]
+        return self.reasons.reason(task_id, reason)
 
-    def set_pending_reason(self: Engine, task_ids: Iterable[str], reason: str | None) -> None:
+    def set_pending_reason(self, task_ids: Iterable[str], reason: str | None) -> None:
         """Pending tasks wait for the provider's capacity: show why (None: forget it)."""
-        for stale in [t for t in self.provider_reasons if t not in self.state.tasks]:
-            del self.provider_reasons[stale]
-        for task_id in task_ids:
-            row = self.state.tasks.get(task_id)
-            if row is None or row.state != TaskState.PENDING:
-                continue
-            if reason is None:
-                if self.provider_reasons.pop(task_id, None) is not None and task_id in self.state.unplaceable:
-                    row.reason = self.state.unplaceable[task_id]
-                    self._publish_task(row)
-                continue
-            self.provider_reasons[task_id] = (row.attempt, reason)
-            if row.reason != reason:
-                row.reason = reason
-                self._publish_task(row)
+        self.reasons.set_pending(task_ids, reason)
 
-    def pending_tasks(self: Engine, task_ids: Iterable[str]) -> list[PendingTask]:
+    def pending_tasks(self, task_ids: Iterable[str]) -> list[PendingTask]:
         """Those of ``task_ids`` still waiting in the queue to be placed."""
-        return [t for t in (self.state.queue.get(i) for i in task_ids) if t is not None]
+        return self.reasons.pending_tasks(task_ids)
 
-    def fail_pending(self: Engine, task_ids: Iterable[str], error_kind: str, error: str) -> list[str]:
+    def fail_pending(self, task_ids: Iterable[str], error_kind: str, error: str) -> list[str]:
         """Fail tasks still waiting to be placed (the capacity made for them cannot work);
         the ids it failed."""
-        failed = []
-        for task_id in task_ids:
-            row = self.state.tasks.get(task_id)
-            if row is None or row.state != TaskState.PENDING or task_id not in self.state.queue:
-                continue
-            self._set_state(row, TaskState.FAILED)
-            row.error, row.error_kind, row.traceback = error, error_kind, None
-            row.reason = None
-            row.ended_at = time.time()
-            self.provider_reasons.pop(task_id, None)
-            self._update(row)
-            self._retire(row)
-            self._after_terminal(row)
-            failed.append(task_id)
-        if failed:
-            log.info("%d pending task(s) failed: %s", len(failed), error.splitlines()[0])
-        return failed
+        return self.reasons.fail_pending(task_ids, error_kind, error)
 
     def worker_status(self: Engine, worker_id: str) -> dict[str, Any] | None:
         """Whether the engine knows the worker, and how it stands (None: never connected,

@@ -48,7 +48,7 @@ def _forget_task(engine: Engine, task_id: str, exc: BaseException) -> None:
     if row is None:
         return
     engine.state.forget_active(task_id)
-    engine.provider_reasons.pop(task_id, None)
+    engine.reasons.forget(task_id)
     worker = engine.state.workers.get(row.worker_id or "")
     if worker is not None and task_id in worker.running:
         worker.release(task_id)  # never sent: the assignment waited for this commit
