@@ -40,6 +40,7 @@ from .ports import Blobs, Logs, Provider, Store
 from .provisioning import Provisioning
 from .queries import Queries
 from .reads import Reads
+from .reasons import ProviderReasons
 from .rebalance import Rebalancer
 from .recovery import Recovery
 from .runs import Runs
@@ -90,7 +91,8 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Runs, Provisionin
         self.hostname = socket.gethostname()
         WorkerConnections.__init__(self)
         self._init_runs()
-        self._init_provisioning()
+        self.reasons = ProviderReasons(self.state, publish_task=self._publish_task, end_task=self._end_task)
+        self.provider_reasons = self.reasons.entries  # task -> (attempt, the provider's reason)
         # services, each given what it uses
         self.handoff = Handoff(blobs, self.config)
         self.idle_watch = IdleWatch(self.state.workers, provider, self.config)

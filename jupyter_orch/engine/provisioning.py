@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.queue import PendingTask
 from ..core.records import TaskRow
-from .reasons import ProviderReasons
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -29,29 +28,24 @@ class Provisioning:
     """The provider's hooks: reasons and failures of pending tasks (kept by a
     :class:`.reasons.ProviderReasons`), and how workers stand, retire or are lost."""
 
-    def _init_provisioning(self: Engine) -> None:
-        self.reasons = ProviderReasons(self.state, publish_task=self._publish_task, end_task=self._end_task)
-        # task id -> (the attempt it was said of, the provider's reason)
-        self.provider_reasons = self.reasons.entries
-
     def _end_task(self: Engine, row: TaskRow) -> None:
         self._update(row)
         self._retire(row)
         self._after_terminal(row)
 
-    def provider_reason(self, task_id: str, reason: str) -> str:
+    def provider_reason(self: Engine, task_id: str, reason: str) -> str:
         """The reason to show for an unplaceable task: the provider's, while it holds."""
         return self.reasons.reason(task_id, reason)
 
-    def set_pending_reason(self, task_ids: Iterable[str], reason: str | None) -> None:
+    def set_pending_reason(self: Engine, task_ids: Iterable[str], reason: str | None) -> None:
         """Pending tasks wait for the provider's capacity: show why (None: forget it)."""
         self.reasons.set_pending(task_ids, reason)
 
-    def pending_tasks(self, task_ids: Iterable[str]) -> list[PendingTask]:
+    def pending_tasks(self: Engine, task_ids: Iterable[str]) -> list[PendingTask]:
         """Those of ``task_ids`` still waiting in the queue to be placed."""
         return self.reasons.pending_tasks(task_ids)
 
-    def fail_pending(self, task_ids: Iterable[str], error_kind: str, error: str) -> list[str]:
+    def fail_pending(self: Engine, task_ids: Iterable[str], error_kind: str, error: str) -> list[str]:
         """Fail tasks still waiting to be placed (the capacity made for them cannot work);
         the ids it failed."""
         return self.reasons.fail_pending(task_ids, error_kind, error)
