@@ -3,28 +3,7 @@ import { OrchApi } from '../api';
 import { OrchController } from '../controller';
 import { OrchStore } from '../store';
 import type { ITask } from '../types';
-
-class FakeSocket {
-  static all: FakeSocket[] = [];
-  onopen: (() => void) | null = null;
-  onmessage: ((ev: { data: string }) => void) | null = null;
-  onclose: (() => void) | null = null;
-  onerror: (() => void) | null = null;
-  closed = false;
-  constructor(readonly url: string) {
-    FakeSocket.all.push(this);
-  }
-  close() {
-    this.closed = true;
-  }
-  send(msg: unknown) {
-    this.onmessage?.({ data: JSON.stringify(msg) });
-  }
-}
-
-function task(id: string, state: string, at: number): ITask {
-  return { id, name: id, kind: 'shell', owner: 'ann', state, resources: {}, attempt: 1, created_at: at, updated_at: at };
-}
+import { FakeSocket, task } from './fakes';
 
 function server(tasks: () => ITask[], calls: string[]) {
   return async (url: string) => {

@@ -1,28 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LogFeed, LogFeedMessage } from '../logfeed';
 import type { ITask } from '../types';
-
-class FakeSocket {
-  static all: FakeSocket[] = [];
-  onopen: (() => void) | null = null;
-  onmessage: ((ev: { data: string }) => void) | null = null;
-  onclose: (() => void) | null = null;
-  onerror: (() => void) | null = null;
-  closed = false;
-  constructor(readonly url: string) {
-    FakeSocket.all.push(this);
-  }
-  close() {
-    this.closed = true;
-  }
-  send(msg: unknown) {
-    this.onmessage?.({ data: JSON.stringify(msg) });
-  }
-}
-
-function task(id: string, state: string): ITask {
-  return { id, name: id, kind: 'shell', owner: 'ann', state, resources: {}, attempt: 1, created_at: 1, updated_at: 1 };
-}
+import { FakeSocket, task } from './fakes';
 
 function feed(tasks: ITask[] = []) {
   const seen: LogFeedMessage[] = [];
