@@ -98,6 +98,7 @@ ERROR_KINDS = frozenset(
 
 _HEADER_LEN = struct.Struct(">I")
 LARGE_BLOB = 1 << 20  # decoded blobs this large are memoryviews (bytes-like), not copies
+Buffer = bytes | memoryview  # a blob as decoded: a large one is a view of its frame
 
 
 class ProtocolError(ValueError):
@@ -107,7 +108,7 @@ class ProtocolError(ValueError):
 @dataclass
 class Message:
     header: dict[str, Any]
-    blobs: dict[str, bytes | memoryview] = field(default_factory=dict)
+    blobs: dict[str, Buffer] = field(default_factory=dict)
 
     @property
     def type(self) -> str:
@@ -120,7 +121,7 @@ class Message:
         return self.header.get(key, default)
 
 
-def encode(header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]] | None = None) -> str | bytes:
+def encode(header: Mapping[str, Any], blobs: Sequence[tuple[str, Buffer]] | None = None) -> str | bytes:
     """A text frame for a header alone, a binary frame when there are blobs."""
     if not blobs:
         return json.dumps(header, separators=(",", ":"))
@@ -133,7 +134,7 @@ def encode_batch(frames: Sequence[str | bytes]) -> bytes:
     return encode_binary({"type": "batch"}, blobs)
 
 
-def encode_binary(header: Mapping[str, Any], blobs: Sequence[tuple[str, bytes]]) -> bytes:
+def encode_binary(header: Mapping[str, Any], blobs: Sequence[tuple[str, Buffer]]) -> bytes:
     head = dict(header)
     head["blobs"] = [[name, len(data)] for name, data in blobs]
     raw = json.dumps(head, separators=(",", ":")).encode()

@@ -161,7 +161,7 @@ class InsertBlob:
     size: int
     task_id: str | None
     kind: str  # payload | result | error | log
-    data: bytes | None = None  # a small blob kept in the database itself
+    data: bytes | memoryview | None = None  # a small blob kept in the database itself
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,7 @@ def cache_key(code: str, upstream: Mapping[str, str]) -> str:
     return h.hexdigest()
 
 
-def result_digest(result: bytes | None, kind: str) -> str:
+def result_digest(result: bytes | memoryview | None, kind: str) -> str:
     """What a step passes on, as a digest: a notebook's recorded outputs (the executed
     notebook itself differs run to run in its timings), another step's result bytes."""
     if not result:

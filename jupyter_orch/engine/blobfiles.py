@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 from ..core.ids import blob_key
+from ..core.protocol import Buffer
 from ..core.records import InsertBlob, TaskRow
 from .config import EngineConfig
 from .journal import Journal
@@ -28,7 +29,7 @@ class BlobFiles:
         key = blob_key(kind, task_id)
         return "db:" + key if size <= self.config.inline_blob_limit else key
 
-    def put(self, key: str, data: bytes, task_id: str, kind: str) -> None:
+    def put(self, key: str, data: Buffer, task_id: str, kind: str) -> None:
         if key.startswith("db:"):
             self.journal.add(InsertBlob(key, len(data), task_id, kind, data))
         else:

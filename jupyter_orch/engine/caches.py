@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from ..core.protocol import Buffer
+
 
 @dataclass(frozen=True)
 class StoredPayload:
@@ -27,15 +29,15 @@ class BytesLRU:
         self.capacity = capacity
         self.max_items = max_items
         self.size = 0
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._items: OrderedDict[str, Buffer] = OrderedDict()
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> Buffer | None:
         data = self._items.get(key)
         if data is not None:
             self._items.move_to_end(key)
         return data
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: Buffer) -> None:
         if len(data) + self.OVERHEAD > self.capacity:
             return
         self.pop(key)

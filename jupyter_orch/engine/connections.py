@@ -1,5 +1,7 @@
-"""Worker connections: hello and re-attach, heartbeats, started/log/finished reports, and what
-happens when a worker goes away (a grace period, then its tasks are retried or failed).
+"""Worker connections: hello and re-attach, disconnects (a grace period to come back, then
+the tasks on the worker are retried or failed), and what the provider says of its workers
+(retiring an idle one, one lost for good). What a connected worker reports on its tasks is
+:mod:`.reports`.
 """
 
 from __future__ import annotations
@@ -7,77 +9,70 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from ..core import protocol
-from ..core.records import UpsertWorker, WorkerRow
 from ..core.states import AttemptState, TaskState
+from .config import EngineConfig
+from .state import EngineState
+from .transitions import Transitions
+from .workerevents import WorkerEvents
 from .workers import WorkerHandle, WorkerLink
 
-if TYPE_CHECKING:
-    from .engine import Engine
-
 log = logging.getLogger("jupyter_orch.engine")
-FINISH_COMMIT_WINDOW = 0.005  # seconds a reported outcome may wait to share a commit
-WORKER_EVENT_GAP = 0.25  # seconds between worker events for slot changes (per worker)
+
+
+def _attempts(hello: protocol.Message, key: str) -> set[tuple[str, int]]:
+    """The (task id, attempt) pairs a worker's hello lists under ``key``."""
+    pairs = set()
+    for entry in hello.get(key) or []:
+        if isinstance(entry, dict):
+            task_id, attempt = entry.get("task_id"), entry.get("attempt")
+            if isinstance(task_id, str) and isinstance(attempt, int):
+                pairs.add((task_id, attempt))
+    return pairs
 
 
 class WorkerConnections:
-    def __init__(self) -> None:
-        self._grace_timers: dict[str, asyncio.TimerHandle] = {}
-        self._last_worker_event: dict[str, float] = {}
-        self._worker_event_due: dict[str, asyncio.TimerHandle] = {}
-        self._log_next: dict[tuple[str, int], int] = {}  # next log offset expected per attempt
-        # worker id -> reports to acknowledge: (task id, attempt, the journal batch of its outcome)
-        self._acks: dict[str, list[tuple[str, int, int]]] = {}
-        self._log_failures: set[tuple[str, int]] = set()  # logs that could not be written (logged once)
+    def __init__(
+        self,
+        state: EngineState,
+        config: EngineConfig,
+        transitions: Transitions,
+        events: WorkerEvents,
+        *,
+        log_offsets: Callable[[protocol.Message], list[list[Any]]],
+        kick: Callable[[], None],
+    ) -> None:
+        self.state = state
+        self.config = config
+        self.transitions = transitions
+        self.events = events
+        self._log_offsets = log_offsets  # how many log lines we hold of the attempts it has
+        self._kick = kick
+        self._grace_timers: dict[str, asyncio.TimerHandle] = {}  # disconnected workers awaited
 
-    def stop_connections(self: Engine) -> None:
-        for timer in [*self._grace_timers.values(), *self._worker_event_due.values()]:
+    def stop(self) -> None:
+        for timer in self._grace_timers.values():
             timer.cancel()
         self._grace_timers.clear()
-        self._worker_event_due.clear()
+        self.events.stop()
         for worker in self.state.workers.values():
             if worker.link is not None:
                 worker.link.close("server stopping")
 
-    def _persist_worker(self: Engine, w: WorkerHandle) -> None:
-        self.journal.add(
-            UpsertWorker(
-                WorkerRow(
-                    w.id,
-                    w.name,
-                    w.provider,
-                    w.token_id,
-                    w.info.get("hostname", ""),
-                    w.state,
-                    dict(w.info),
-                    w.connected_at,
-                    w.last_seen,
-                )
-            )
-        )
+    def awaited(self) -> list[str]:
+        """The disconnected workers given time to come back."""
+        return list(self._grace_timers)
 
-    def _publish_worker(self: Engine, w: WorkerHandle) -> None:
-        self._last_worker_event[w.id] = time.monotonic()
-        self._worker_event_due.pop(w.id, None)
-        self.bus.publish({"type": "worker", "worker": w.to_dict()})
-
-    def _worker_slots_changed(self: Engine, w: WorkerHandle) -> None:
-        """A task started or ended there: watchers (the sidebar) see which task holds which
-        slot. At most one event per worker per WORKER_EVENT_GAP; the last change is never
-        left out (a trailing event follows a burst)."""
-        if not self.bus.subscriber_count or w.id in self._worker_event_due:
-            return
-        wait = WORKER_EVENT_GAP - (time.monotonic() - self._last_worker_event.get(w.id, 0.0))
-        if wait <= 0:
-            self._publish_worker(w)
-        else:
-            loop = asyncio.get_running_loop()
-            self._worker_event_due[w.id] = loop.call_later(wait, self._publish_worker, w)
+    def _cancel_grace(self, worker_id: str) -> None:
+        timer = self._grace_timers.pop(worker_id, None)
+        if timer:
+            timer.cancel()
 
     # ------------------------------------------------------------------ connect
-    def worker_hello(self: Engine, token: Any, link: WorkerLink, hello: protocol.Message) -> WorkerHandle:
+    def hello(self, token: Any, link: WorkerLink, hello: protocol.Message) -> WorkerHandle:
         """A worker authenticated with ``token`` said hello: register or re-attach it."""
         worker_id = hello.get("worker_id")
         if not isinstance(worker_id, str) or not worker_id:
@@ -102,9 +97,7 @@ class WorkerConnections:
         handle.state = "connected"
         handle.connected_at = handle.last_seen = time.time()
         handle.disconnected_at = None
-        timer = self._grace_timers.pop(worker_id, None)
-        if timer:
-            timer.cancel()
+        self._cancel_grace(worker_id)
         link.send(
             protocol.encode(
                 {
@@ -118,41 +111,20 @@ class WorkerConnections:
             )
         )
         self._reattach(handle, hello)
-        self._persist_worker(handle)
-        self._publish_worker(handle)
-        self._unplaceable_sig = None  # the worker set changed: explain unplaceable tasks again
-        self.kick()
+        self.events.changed(handle)
+        self.state.worker_set_changed()
+        self._kick()
         return handle
-
-    def _log_offsets(self: Engine, hello: protocol.Message) -> list[list[Any]]:
-        """How many log lines we hold of each attempt the worker still has."""
-        out = []
-        for entry in [*(hello.get("running") or []), *(hello.get("finished") or [])]:
-            if not isinstance(entry, dict):
-                continue
-            task_id, attempt = entry.get("task_id"), entry.get("attempt")
-            if isinstance(task_id, str) and isinstance(attempt, int):
-                offset = self._log_next.get((task_id, attempt))
-                if offset is None:
-                    offset = self._log_next[(task_id, attempt)] = self.logs.count(task_id, attempt)
-                out.append([task_id, attempt, offset])
-        return out
 
     @staticmethod
     def _describe_slots(w: WorkerHandle) -> str:
         gpus = ", ".join(g.model or f"gpu{g.index}" for g in w.gpus) or "no GPUs"
         return f"{w.slots} slot(s), {w.cpus:g} cpus, {gpus}"
 
-    def _reattach(self: Engine, handle: WorkerHandle, hello: protocol.Message) -> None:
-        running = {
-            (r.get("task_id"), r.get("attempt")) for r in hello.get("running") or [] if isinstance(r, dict)
-        }
-        finished = {
-            (r.get("task_id"), r.get("attempt")) for r in hello.get("finished") or [] if isinstance(r, dict)
-        }
-        queued = {  # held there but not started (sent ahead)
-            (r.get("task_id"), r.get("attempt")) for r in hello.get("queued") or [] if isinstance(r, dict)
-        }
+    def _reattach(self, handle: WorkerHandle, hello: protocol.Message) -> None:
+        running = _attempts(hello, "running")
+        finished = _attempts(hello, "finished")
+        queued = _attempts(hello, "queued")  # held there but not started (sent ahead)
         # what we believe runs there
         for task_id, slot in list(handle.running.items()):
             key = (task_id, slot.attempt)
@@ -166,7 +138,7 @@ class WorkerConnections:
                 log.info(
                     "worker %s came back without unstarted task %s; placing it again", handle.name, task_id
                 )
-                self._finish_attempt(
+                self.transitions.finish_attempt(
                     row,
                     ok=False,
                     error_kind="not_started",
@@ -174,7 +146,7 @@ class WorkerConnections:
                 )
             elif row is not None and row.state.active and row.attempt == slot.attempt:
                 log.warning("worker %s came back without task %s; it is lost", handle.name, task_id)
-                self._finish_attempt(
+                self.transitions.finish_attempt(
                     row,
                     ok=False,
                     lost=True,
@@ -193,10 +165,10 @@ class WorkerConnections:
                 and row.attempt == attempt
             ):
                 # it started while we were not listening (or before a restart)
-                self._set_state(row, TaskState.RUNNING)
+                self.transitions.set_state(row, TaskState.RUNNING)
                 row.started_at = row.started_at or time.time()
-                self._save_attempt(row, state=AttemptState.RUNNING, started_at=row.started_at)
-                self._update(row)
+                self.transitions.save_attempt(row, state=AttemptState.RUNNING, started_at=row.started_at)
+                self.transitions.update(row)
             if task_id not in handle.running or row is None or row.state.terminal:
                 handle.send(
                     protocol.encode(
@@ -210,158 +182,14 @@ class WorkerConnections:
                     )
                 )
 
-    # ------------------------------------------------------------------ messages
-    def worker_message(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
-        handle.last_seen = time.time()
-        kind = msg.type
-        if kind == "heartbeat":
-            handle.metrics = dict(msg.get("metrics") or {})
-            if time.monotonic() - self._last_worker_event.get(handle.id, 0) >= 1.0:
-                self._publish_worker(handle)
-        elif kind == "started":
-            self._on_started(handle, msg)
-        elif kind == "log":
-            self._on_log(handle, msg)
-        elif kind == "finished":
-            self._on_finished(handle, msg)
-        else:
-            log.warning("worker %s sent an unexpected %r message; ignored", handle.name, kind)
-
-    def _owned(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> bool:
-        slot = handle.running.get(msg.get("task_id"))
-        return slot is not None and slot.attempt == msg.get("attempt")
-
-    def _on_started(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
-        if not self._owned(handle, msg):
-            return
-        handle.started(msg["task_id"])
-        self._worker_slots_changed(handle)
-        row = self.state.tasks.get(msg["task_id"])
-        if row is None or row.state != TaskState.SCHEDULED:
-            return
-        self._set_state(row, TaskState.RUNNING)
-        row.started_at = time.time()
-        # lazy: after a crash the worker's hello says again what runs (see _reattach)
-        self._save_attempt(row, lazy=True, state=AttemptState.RUNNING, started_at=row.started_at)
-        self._update(row, lazy=True)
-
-    def _on_log(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
-        if not self._owned(handle, msg):
-            return
-        lines = [(float(ts), str(stream), str(text)) for ts, stream, text in msg.get("lines") or []]
-        task_id, attempt = msg["task_id"], msg["attempt"]
-        key = (task_id, attempt)
-        expected = self._log_next.get(key)
-        if expected is None:
-            expected = self._log_next[key] = self.logs.count(task_id, attempt)
-        offset = msg.get("offset")
-        if not isinstance(offset, int) or offset < 0:
-            offset = expected
-        if offset < expected:  # a resend after a reconnect: keep only what is new
-            lines = lines[expected - offset :]
-            offset = expected
-        self._log_next[key] = offset + len(lines)  # in the worker's numbering
-        if offset > expected and lines:  # lines the worker could not keep while disconnected
-            note = (
-                f"[jupyter-orch: {offset - expected} line(s) of output were lost while the worker was away]"
-            )
-            lines.insert(0, (lines[0][0], "stderr", note))
-        if not lines:
-            return
-        try:
-            count = self.logs.append(task_id, attempt, lines)
-        except OSError as exc:  # a full or read-only disk: the lines still reach live readers
-            count = offset + len(lines)
-            if key not in self._log_failures:
-                self._log_failures.add(key)
-                log.error("could not write the log of task %s (attempt %d): %s", task_id, attempt, exc)
-        row = self.state.tasks.get(task_id)
-        self.bus.publish(
-            {
-                "type": "log",
-                "task_id": task_id,
-                "attempt": attempt,
-                "owner": row.owner if row else None,
-                "offset": count - len(lines),
-                "lines": [{"ts": t, "stream": s, "text": x} for t, s, x in lines],
-            }
-        )
-
-    def _on_finished(self: Engine, handle: WorkerHandle, msg: protocol.Message) -> None:
-        task_id, attempt = msg.get("task_id"), msg.get("attempt")
-        if not self._owned(handle, msg):
-            log.warning(
-                "worker %s reported a result for task %s attempt %s that it does not hold; refused",
-                handle.name,
-                task_id,
-                attempt,
-            )
-            handle.send(
-                protocol.encode(
-                    {
-                        "type": "refuse",
-                        "task_id": task_id,
-                        "attempt": attempt,
-                        "reason": "this worker does not hold that task attempt",
-                    }
-                )
-            )
-            return
-        row = self.state.tasks.get(task_id) or self.state.finished.get(task_id)
-        if row is not None and row.started_at and msg.get("ok"):
-            handle.observe(time.time() - row.started_at)
-        handle.release(task_id)
-        self._worker_slots_changed(handle)
-        self._log_next.pop((task_id, attempt), None)
-        # the outcome is announced now; its commit may wait a little for company
-        with self.journal.deferred(FINISH_COMMIT_WINDOW):
-            if row is not None and row.attempt == attempt:
-                ok = bool(msg.get("ok"))
-                self._finish_attempt(
-                    row,
-                    ok=ok,
-                    result=msg.blobs.get("result"),
-                    error=msg.get("error"),
-                    error_kind=msg.get("error_kind") or (None if ok else "exception"),
-                    traceback=msg.get("traceback"),
-                    exit_code=msg.get("exit_code"),
-                )
-            self.kick()
-            self._ack_after_commit(handle, task_id, attempt)
-
-    def _ack_after_commit(self: Engine, handle: WorkerHandle, task_id: str, attempt: int) -> None:
-        """Acknowledge reports once they are stored, many per frame; the worker keeps each
-        report until then. The worker's next messages are not held up by the commit."""
-        pending = self._acks.setdefault(handle.id, [])
-        pending.append((task_id, attempt, self.journal.batches + 1))  # the batch its outcome goes with
-        if len(pending) == 1:
-            self._await_acks(handle)
-
-    def _await_acks(self: Engine, handle: WorkerHandle) -> None:
-        # through an outage: the worker keeps its reports until they are stored, however late
-        self.journal.after_commit(lambda failed: self._send_acks(handle, failed), through_outage=True)
-
-    def _send_acks(self: Engine, handle: WorkerHandle, failed: BaseException | None) -> None:
-        pending = self._acks.pop(handle.id, [])
-        written = self.journal.batches
-        items = [[task_id, attempt] for task_id, attempt, batch in pending if batch <= written]
-        later = [entry for entry in pending if entry[2] > written]  # reported while that batch was written
-        if later:
-            self._acks[handle.id] = later
-            self._await_acks(handle)
-        if items and failed is None:
-            # nobody waits on an ack: it leaves with the worker's next assignment, or soon
-            handle.send(protocol.encode({"type": "ack", "items": items}), lazy=True)
-
     # ------------------------------------------------------------------ disconnect
-    def worker_disconnected(self: Engine, handle: WorkerHandle, link: WorkerLink) -> None:
+    def disconnected(self, handle: WorkerHandle, link: WorkerLink) -> None:
         if handle.link is not link:
             return  # an old connection of a worker that already reconnected
         handle.link = None
         handle.state = "disconnected"
         handle.disconnected_at = time.time()
-        self._persist_worker(handle)
-        self._publish_worker(handle)
+        self.events.changed(handle)
         grace = self.config.worker_grace
         log.warning(
             "worker %s disconnected; it has %g s to come back (%d task(s) on it)",
@@ -369,17 +197,17 @@ class WorkerConnections:
             grace,
             len(handle.running),
         )
-        self._start_grace(handle.id, grace)
+        self.start_grace(handle.id, grace)
 
-    def _start_grace(self: Engine, worker_id: str, grace: float) -> None:
+    def start_grace(self, worker_id: str, grace: float) -> None:
         old = self._grace_timers.pop(worker_id, None)
         if old:
             old.cancel()
         self._grace_timers[worker_id] = asyncio.get_running_loop().call_later(
-            grace, self.worker_gone, worker_id, f"did not come back within {grace:g} s"
+            grace, self.gone, worker_id, f"did not come back within {grace:g} s"
         )
 
-    def worker_gone(self: Engine, worker_id: str, why: str) -> None:
+    def gone(self, worker_id: str, why: str) -> None:
         """The worker will not come back: its tasks are retried or failed."""
         self._grace_timers.pop(worker_id, None)
         handle = self.state.workers.get(worker_id)
@@ -390,18 +218,80 @@ class WorkerConnections:
             handle.release(task_id)
             row = self.state.tasks.get(task_id)
             if row is not None and row.attempt == slot.attempt and row.state.active:
-                self._finish_attempt(
+                self.transitions.finish_attempt(
                     row,
                     ok=False,
                     lost=True,
                     error_kind="worker_lost",
                     error=f"worker {handle.name} was lost while running this task: it {why}",
                 )
-        self._persist_worker(handle)
-        self._publish_worker(handle)
+        self.events.changed(handle)
         del self.state.workers[worker_id]
-        self._unplaceable_sig = None
-        self.kick()
+        self.state.worker_set_changed()
+        self._kick()
 
-    def worker_list(self: Engine) -> list[dict[str, Any]]:
+    # ------------------------------------------------------------------ what the provider says
+    def status(self, worker_id: str) -> dict[str, Any] | None:
+        """Whether the engine knows the worker, and how it stands (None: never connected,
+        or gone)."""
+        w = self.state.workers.get(worker_id)
+        if w is None:
+            return None
+        return {"state": w.state, "idle_since": w.idle_since, "running": len(w.running), "name": w.name}
+
+    def retire(self, worker_id: str, undo: bool = False) -> bool:
+        """Stop placing tasks on an idle worker that is about to be removed; False when it
+        holds tasks (it stays). ``undo``: it stays after all (its removal failed)."""
+        w = self.state.workers.get(worker_id)
+        if w is None:
+            return True
+        if undo:
+            if w.state == "draining" and w.link is not None:
+                w.state = "connected"
+                self.events.publish(w)
+                self._kick()
+            return True
+        if w.running:
+            return False
+        if w.state == "connected":
+            w.state = "draining"
+            self.events.publish(w)
+        return True
+
+    def lost(self, worker_id: str, error_kind: str, error: str) -> list[str]:
+        """The provider knows the worker is gone (its pod was killed, evicted, deleted): end
+        the attempts on it now with ``error`` (each retried or failed per its policy) instead
+        of waiting out the worker grace. The ids of the tasks it ran."""
+        w = self.state.workers.get(worker_id)
+        if w is None:
+            return []
+        self._cancel_grace(worker_id)
+        link, w.link = w.link, None
+        if link is not None:
+            link.close(error.splitlines()[0][:120])
+        w.state = "gone"
+        w.disconnected_at = w.disconnected_at or time.time()
+        ended = []
+        unstarted = {task_id for task_id, slot in w.running.items() if slot.queued}
+        for task_id, slot in list(w.running.items()):
+            w.release(task_id)
+            row = self.state.tasks.get(task_id)
+            if row is not None and row.attempt == slot.attempt and row.state.active:
+                if task_id in unstarted:  # sent ahead, never started there: placed again, no retry used
+                    why = f"worker {w.name} was lost before it started this task; it is placed again"
+                    self.transitions.finish_attempt(row, ok=False, error_kind="not_started", error=why)
+                else:
+                    self.transitions.finish_attempt(
+                        row, ok=False, lost=True, error_kind=error_kind, error=error
+                    )
+                ended.append(task_id)
+        if ended:
+            log.warning("worker %s is gone (%s): %d task(s) ended", w.name, error_kind, len(ended))
+        self.events.changed(w)
+        del self.state.workers[worker_id]
+        self.state.worker_set_changed()
+        self._kick()
+        return ended
+
+    def listing(self) -> list[dict[str, Any]]:
         return [w.to_dict() for w in self.state.workers.values()]

@@ -7,31 +7,69 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ..core import protocol, tasktokens
+from ..core.protocol import Buffer
 from ..core.records import AttemptRow, InsertAttempt, TaskRow
-from ..core.scheduler import Assignment, schedule
+from ..core.scheduler import Assignment, WorkerCapacity, schedule
 from ..core.states import AttemptState, TaskState
+from .config import EngineConfig
+from .journal import Journal
+from .ports import Blobs, Provider
+from .state import EngineState
+from .transitions import Transitions
+from .workers import WorkerHandle
 
 NO_RESULT = b"\x80\x02N."  # pickle.dumps(None, 2): the value a dependency without a result passes on
 
-if TYPE_CHECKING:
-    from .engine import Engine
 
+class Dispatcher:
+    """Places queued tasks on workers' free slots, and sends each assignment once stored."""
 
-class Dispatch:
+    def __init__(
+        self,
+        state: EngineState,
+        journal: Journal,
+        config: EngineConfig,
+        blobs: Blobs,
+        transitions: Transitions,
+        *,
+        provider: Provider | None,
+        hostname: str,
+        reason: Callable[[str, str], str],
+        rebalance: Callable[[], None],
+        lookup: Callable[[str], Awaitable[TaskRow | None]],
+        read_blob: Callable[[str], Awaitable[Buffer]],
+    ) -> None:
+        self.state = state
+        self.journal = journal
+        self.config = config
+        self.blobs = blobs
+        self.transitions = transitions
+        self.provider = provider
+        self.hostname = hostname
+        self._reason = reason  # the provider's word on an unplaceable task, while it holds
+        self._rebalance = rebalance  # take back tasks queued on busy workers for idle ones
+        self._lookup = lookup  # a task, active or stored
+        self._read_blob = read_blob
+        self._kick_pending = False
+        self._unplaceable_sig: tuple[Any, ...] | None = None  # the unplaceable tasks last explained
+        # assignments waiting for their commit: (worker, row, attempt, the journal batch they go with)
+        self._queue: list[tuple[WorkerHandle, TaskRow, int, int]] = []
+
     # ------------------------------------------------------------------ scheduling
-    def kick(self: Engine) -> None:
+    def kick(self) -> None:
         """Run the scheduler soon (once per loop iteration, however many changes)."""
         if not self._kick_pending:
             self._kick_pending = True
-            asyncio.get_running_loop().call_soon(self._schedule_now)
+            asyncio.get_running_loop().call_soon(self.schedule_now)
 
-    def _schedule_now(self: Engine) -> None:
+    def schedule_now(self) -> None:
         self._kick_pending = False
         if not self.state.queue:
-            self.rebalancer.check()  # nothing to place: perhaps tasks wait on a busy worker
+            self._rebalance()  # nothing to place: perhaps tasks wait on a busy worker
             return
         cfg = self.config
         capacities = [
@@ -48,40 +86,41 @@ class Dispatch:
             self._assign(assignment)
         newly_unplaceable = {}
         for task_id, reason in result.unplaceable.items():
-            reason = self.provider_reason(task_id, reason)  # e.g. the cluster's word on its pod
+            reason = self._reason(task_id, reason)  # e.g. the cluster's word on its pod
             row = self.state.tasks.get(task_id)
             if row is not None and row.reason != reason:
                 row.reason = reason
-                self._publish_task(row)
+                self.transitions.publish(row)
                 newly_unplaceable[task_id] = reason
             self.state.unplaceable[task_id] = reason
         for task_id in result.waiting:
             self.state.unplaceable.pop(task_id, None)
         if not result.assignments:
-            self.rebalancer.check()  # nothing placed now: perhaps tasks wait on a busy worker
+            self._rebalance()  # nothing placed now: perhaps tasks wait on a busy worker
         if newly_unplaceable and self.provider is not None:
             tasks = [t for t in (self.state.queue.get(i) for i in newly_unplaceable) if t is not None]
             asyncio.ensure_future(self.provider.request_capacity(tasks, newly_unplaceable))
 
-    def _needs_unplaceable_check(self: Engine, capacities: list[Any]) -> bool:
+    def _needs_unplaceable_check(self, capacities: list[WorkerCapacity]) -> bool:
         # with no free slot anywhere, still explain tasks that no worker could ever run,
         # but only once per change of the worker set
         sig: tuple[Any, ...] = tuple(sorted(c.id for c in capacities))
+        sig += (self.state.worker_generation,)
         if getattr(self.provider, "on_demand", False):  # it makes workers for new tasks: tell it of them
             sig += (self.state.queue.pushes,)
-        if sig != getattr(self, "_unplaceable_sig", None):
+        if sig != self._unplaceable_sig:
             self._unplaceable_sig = sig
             return True
         return False
 
-    def _assign(self: Engine, a: Assignment) -> None:
+    def _assign(self, a: Assignment) -> None:
         row = self.state.tasks.get(a.task_id)
         worker = self.state.workers.get(a.worker_id)
         if row is None or worker is None:
             return
         self.state.queue.remove(row.id)
         self.state.unplaceable.pop(row.id, None)
-        self._set_state(row, TaskState.SCHEDULED)
+        self.transitions.set_state(row, TaskState.SCHEDULED)
         row.attempt += 1
         row.worker_id = worker.id
         row.gpus = a.gpus
@@ -91,33 +130,33 @@ class Dispatch:
         attempt = AttemptRow(row.id, row.attempt, AttemptState.SCHEDULED, worker.id, a.gpus, scheduled_at=now)
         self.state.attempts[row.id] = attempt
         self.journal.add(InsertAttempt(dataclasses.replace(attempt)))
-        self._update(row)
+        self.transitions.update(row)
         worker.take(row, queued=a.queued)
         self.state.counters["scheduled"] += 1
         # the assignment is made durable before the worker hears of it: after a crash
         # the database knows every task a worker may be running
-        self._dispatch_queue.append((worker, row, row.attempt, self.journal.batches + 1))
-        if len(self._dispatch_queue) == 1:
+        self._queue.append((worker, row, row.attempt, self.journal.batches + 1))
+        if len(self._queue) == 1:
             self._await_dispatch()
 
-    def _await_dispatch(self: Engine) -> None:
+    def _await_dispatch(self) -> None:
         # through an outage: the assignments leave once they are stored, however late
         self.journal.after_commit(self._dispatch_committed, urgent=True, through_outage=True)
 
-    def _dispatch_committed(self: Engine, failed: BaseException | None) -> None:
+    def _dispatch_committed(self, failed: BaseException | None) -> None:
         # only what went with the batch just written (an assignment made while it was being
         # written goes with the next one, and waits for it)
         written = self.journal.batches
         live = [  # not cancelled meanwhile, nor rolled back (its submit could not be stored)
             entry
-            for entry in self._dispatch_queue
+            for entry in self._queue
             if self.state.tasks.get(entry[1].id) is entry[1]
             and entry[1].attempt == entry[2]
             and entry[1].state == TaskState.SCHEDULED
         ]
         batch = [entry for entry in live if entry[3] <= written]
-        self._dispatch_queue = [entry for entry in live if entry[3] > written]
-        if self._dispatch_queue:
+        self._queue = [entry for entry in live if entry[3] > written]
+        if self._queue:
             self._await_dispatch()
         touched = {}
         for worker, row, attempt, _ in batch:
@@ -131,8 +170,8 @@ class Dispatch:
             if worker.link is not None:
                 worker.link.flush_frames()
 
-    def _assignment_blobs_cached(self: Engine, worker: Any, row: TaskRow) -> list[tuple[str, bytes]] | None:
-        blobs: list[tuple[str, bytes]] = []
+    def _assignment_blobs_cached(self, worker: WorkerHandle, row: TaskRow) -> list[tuple[str, Buffer]] | None:
+        blobs: list[tuple[str, Buffer]] = []
         if row.payload_key and self._shared_payload_path(worker, row) is None:
             payload = self.state.payloads.get(row.id)
             if payload is None:
@@ -148,31 +187,31 @@ class Dispatch:
             blobs.append((f"dep:{dep}", data))
         return blobs
 
-    async def _load_and_send(self: Engine, worker: Any, row: TaskRow, attempt: int) -> None:
+    async def _load_and_send(self, worker: WorkerHandle, row: TaskRow, attempt: int) -> None:
         try:
-            blobs: list[tuple[str, bytes]] = []
+            blobs: list[tuple[str, Buffer]] = []
             if row.payload_key and self._shared_payload_path(worker, row) is None:
-                blobs.append(("payload", await self.reads.read_blob(row.payload_key)))
+                blobs.append(("payload", await self._read_blob(row.payload_key)))
             for dep_id in row.spec.depends:
-                dep = await self.reads.lookup(dep_id)
+                dep = await self._lookup(dep_id)
                 if dep is None:
                     raise KeyError(f"result of dependency {dep_id}")
                 if dep.result_key is None:  # it succeeded without a value (a shell task)
                     blobs.append((f"dep:{dep_id}", NO_RESULT))
                     continue
-                data = self.state.results.get(dep_id) or await self.reads.read_blob(dep.result_key)
+                data = self.state.results.get(dep_id) or await self._read_blob(dep.result_key)
                 blobs.append((f"dep:{dep_id}", data))
         except KeyError as exc:
             if row.attempt == attempt and row.state == TaskState.SCHEDULED:
                 worker.release(row.id)
-                self._finish_attempt(
+                self.transitions.finish_attempt(
                     row, ok=False, error=f"stored data is missing: {exc}", error_kind="bad_payload"
                 )
             return
         if row.attempt == attempt and row.state == TaskState.SCHEDULED:
             self._send_assign(worker, row, blobs)
 
-    def _send_assign(self: Engine, worker: Any, row: TaskRow, blobs: list[tuple[str, bytes]]) -> None:
+    def _send_assign(self, worker: WorkerHandle, row: TaskRow, blobs: list[tuple[str, Buffer]]) -> None:
         spec = row.spec
         header = {
             "type": "assign",
@@ -201,7 +240,7 @@ class Dispatch:
             self.state.counters["file_handoffs"] += 1
         worker.send(protocol.encode(header, blobs or [("none", b"")]))
 
-    def _shared_payload_path(self: Engine, worker: Any, row: TaskRow) -> str | None:
+    def _shared_payload_path(self, worker: WorkerHandle, row: TaskRow) -> str | None:
         key = row.payload_key
         if (
             key is None

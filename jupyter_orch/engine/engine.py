@@ -2,63 +2,66 @@
 
 All state transitions happen on the server's event loop, in memory first; every change is
 journaled (group commit) and published on the event bus. A submit returns only once its
-task is committed. The shared in-memory state is one :class:`.state.EngineState`; the
-constructor builds it and the services, each given what it uses: :class:`.reads.Reads`
-(what users read), :class:`.tokens.Tokens`, :class:`.handoff.Handoff`,
-:class:`.blobfiles.BlobFiles`, :class:`.rebalance.Rebalancer`, :class:`.idle.IdleWatch`.
-Parts still mixed in (they reach the state as ``self.state``): submission, scheduling and
-dispatch (:mod:`.dispatch`), cancel and retry (:mod:`.queries`), worker connections and
-their messages (:mod:`.connections`), restarts (:mod:`.recovery`), workflow runs
-(:mod:`.runs`), provider reasons (:mod:`.provisioning`).
+task is committed.
+
+``Engine`` is a facade. The shared in-memory state is one :class:`.state.EngineState`;
+the task transitions every part makes go through one :class:`.transitions.Transitions`;
+the constructor builds them and the services, each given the state and only the
+collaborators it uses (other services' methods it calls are passed as callables, so no
+service imports another): :class:`.submission.Submitter`, :class:`.dispatch.Dispatcher`,
+:class:`.actions.TaskActions` (cancel, retry), :class:`.connections.WorkerConnections`,
+:class:`.reports.WorkerReports`, :class:`.runs.Runs` and :class:`.stepcache.StepCache`,
+:class:`.recovery.Recovery`, :class:`.rollback.Rollback`, :class:`.reads.Reads`,
+:class:`.tokens.Tokens`, :class:`.handoff.Handoff`, :class:`.blobfiles.BlobFiles`,
+:class:`.rebalance.Rebalancer`, :class:`.idle.IdleWatch` and
+:class:`.reasons.ProviderReasons`. Its public methods only delegate.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from ..core import protocol
 from ..core.ids import blob_key
-from ..core.queue import FairQueue
-from ..core.records import TaskRow, TokenRow, UpdateAttempt, UpdateTask
-from ..core.states import AttemptState, TaskState, transition
-from . import rollback
+from ..core.queue import FairQueue, PendingTask
+from ..core.records import RunRow, TaskRow, TokenRow
+from ..core.runs import RunPlan
+from ..core.spec import TaskSpec
+from .accepted import Accepted, Payloads
+from .actions import TaskActions
 from .blobfiles import BlobFiles
 from .caches import StoredPayload
 from .config import EngineConfig
 from .connections import WorkerConnections
-from .dispatch import Dispatch
+from .dispatch import Dispatcher
 from .events import EventBus
 from .handoff import Handoff
 from .idle import IdleWatch
 from .journal import Journal
 from .ports import Blobs, Logs, Provider, Store
-from .provisioning import Provisioning
-from .queries import Queries
 from .reads import Reads
 from .reasons import ProviderReasons
 from .rebalance import Rebalancer
 from .recovery import Recovery
+from .reports import WorkerReports
+from .rollback import Rollback
 from .runs import Runs
 from .state import EngineState
-from .submission import Submission
+from .stepcache import StepCache
+from .submission import Submitter
 from .tokens import TokenCache, Tokens
-from .views import task_view
-from .workers import WorkerHandle
+from .transitions import Transitions
+from .workerevents import WorkerEvents
+from .workers import WorkerHandle, WorkerLink
 
-__all__ = ["Engine", "EngineConfig", "blob_key"]
-
-log = logging.getLogger("jupyter_orch.engine")
-
-# error kinds that the same code would hit again: never retried automatically
-NOT_RETRYABLE = frozenset({"bad_payload", "environment", "cancelled", "dependency", "template", "store"})
+__all__ = ["Accepted", "Engine", "EngineConfig", "blob_key"]
 
 
-class Engine(Submission, Dispatch, Queries, WorkerConnections, Runs, Provisioning):
+class Engine:
     def __init__(
         self,
         store: Store,
@@ -70,49 +73,112 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Runs, Provisionin
         self.store = store
         self.blobs = blobs
         self.logs = logs
-        self.config = config or EngineConfig()
-        self.bus = EventBus()
-        self.state = EngineState(self.config)
-        # small batches commit on the loop when the store says its commits are local (SQLite)
-        self.journal = Journal(
-            store,
-            blobs,
-            inline_max=64 if getattr(store, "local_commits", False) else 0,
-            busy=self.state.backlogged,
-            on_rejected=lambda rejected: rollback.rejected(self, rejected),
-        )
-        self._kick_pending = False
-        self._unplaceable_sig = None  # the unplaceable tasks last explained to the provider
-        # assignments waiting for their commit: (worker, row, attempt, the journal batch they go with)
-        self._dispatch_queue: list[tuple[Any, TaskRow, int, int]] = []
-        self.token_cache = TokenCache()
+        self.config = config = config or EngineConfig()
         self.provider = provider  # None: workers only come as they connect
         self.started_at = time.time()
         self.hostname = socket.gethostname()
-        WorkerConnections.__init__(self)
-        self._init_runs()
-        self.reasons = ProviderReasons(self.state, publish_task=self._publish_task, end_task=self._end_task)
-        self.provider_reasons = self.reasons.entries  # task -> (attempt, the provider's reason)
-        # services, each given what it uses
-        self.handoff = Handoff(blobs, self.config)
-        self.idle_watch = IdleWatch(self.state.workers, provider, self.config)
-        self.blobfiles = BlobFiles(self.journal, blobs, self.config)
-        self.rebalancer = Rebalancer(self.state.workers, self.config)
-        self.reads = Reads(self.state, self.journal, store, blobs, logs)
-        self.recovery = Recovery(
-            self.state,
-            self.journal,
+        self.bus = bus = EventBus()
+        self.state = state = EngineState(config)
+        # small batches commit on the loop when the store says its commits are local (SQLite)
+        self.journal = journal = Journal(
             store,
-            self.config,
-            enqueue_or_wait=self._enqueue_or_wait,
-            requeue=self._requeue,
-            start_grace=self._start_grace,
+            blobs,
+            inline_max=64 if getattr(store, "local_commits", False) else 0,
+            busy=state.backlogged,
+            on_rejected=lambda units: self.rollback.rejected(units),
         )
-        self.tokens = Tokens(store, self.journal, self.state.workers, self.token_cache)
+        self.token_cache = TokenCache()
+        # the parts below state and journal, shared by the services
+        blobfiles = self.blobfiles = BlobFiles(journal, blobs, config)
+        events = self.worker_events = WorkerEvents(journal, bus)
+        # the services call each other's methods through these (bound at call time: the
+        # transitions come first, the services they call back are built after them)
+        transitions = self.transitions = Transitions(
+            state,
+            journal,
+            bus,
+            blobfiles,
+            kick=self.kick,
+            ready=lambda row: self.step_cache.ready(row),
+            step_finished=self._step_finished,
+        )
+        self.reads = reads = Reads(state, journal, store, blobs, logs)
+        self.reasons = ProviderReasons(state, publish_task=transitions.publish, end_task=transitions.end)
+        self.provider_reasons = self.reasons.entries  # task -> (attempt, the provider's reason)
+        self.rebalancer = Rebalancer(state.workers, config)
+        self.dispatcher = Dispatcher(
+            state,
+            journal,
+            config,
+            blobs,
+            transitions,
+            provider=provider,
+            hostname=self.hostname,
+            reason=self.reasons.reason,
+            rebalance=self.rebalancer.check,
+            lookup=reads.lookup,
+            read_blob=reads.read_blob,
+        )
+        self.submitter = Submitter(
+            state,
+            journal,
+            store,
+            bus,
+            config,
+            blobfiles,
+            transitions,
+            schedule_now=self.dispatcher.schedule_now,
+        )
+        self.actions = TaskActions(state, journal, config, transitions, get_row=reads.get_row, kick=self.kick)
+        self.reports = WorkerReports(state, journal, bus, logs, transitions, events, kick=self.kick)
+        self.connections = WorkerConnections(
+            state, config, transitions, events, log_offsets=self.reports.log_offsets, kick=self.kick
+        )
+        self.step_cache = StepCache(
+            state, journal, store, transitions, lookup=reads.lookup, read_blob=reads.read_blob, kick=self.kick
+        )
+        self.run_book = Runs(
+            state,
+            journal,
+            store,
+            bus,
+            transitions,
+            accept=self.submitter.accept,
+            committed=self.submitter.committed,
+            cancel_row=self.actions.cancel_row,
+            reset_for_retry=self.actions.reset_for_retry,
+            kick=self.kick,
+        )
+        self.runs = self.run_book.runs  # runs still running
+        self.rollback = Rollback(
+            state,
+            transitions,
+            forget_reason=self.reasons.forget,
+            forget_run=self.run_book.forget,
+            slots_changed=events.slots_changed,
+            kick=self.kick,
+        )
+        self.recovery = Recovery(
+            state,
+            journal,
+            store,
+            config,
+            enqueue_or_wait=transitions.enqueue_or_wait,
+            requeue=transitions.requeue,
+            start_grace=self.connections.start_grace,
+        )
+        self.handoff = Handoff(blobs, config)
+        self.idle_watch = IdleWatch(state.workers, provider, config)
+        self.tokens = Tokens(store, journal, state.workers, self.token_cache)
+
+    def _step_finished(self, row: TaskRow) -> None:
+        """A task ended: if it is a workflow step, the step cache and its run follow."""
+        if isinstance(row.spec.metadata.get("step"), dict):
+            self.step_cache.step_finished(row)
+            self.run_book.step_finished(row)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self.state.seq = await self.journal.run(self.store.next_seq)
         max_id: str | None = await self.journal.run(self.store.max_task_id)
         self.state.max_id = max_id or ""
@@ -128,6 +194,10 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Runs, Provisionin
         self.state.timers.clear()
         self.stop_connections()
         await self.journal.close()
+
+    async def recover(self) -> None:
+        """Take up the unfinished tasks stored (see :mod:`.recovery`)."""
+        await self.recovery.recover()
 
     # ------------------------------------------------------------------ shared state
     @property
@@ -151,9 +221,33 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Runs, Provisionin
     def counters(self) -> dict[str, int]:
         return self.state.counters
 
-    async def recover(self) -> None:
-        """Take up the unfinished tasks stored (see :mod:`.recovery`)."""
-        await self.recovery.recover()
+    def ended(self, row: TaskRow) -> bool:
+        """Terminal, and announced: a waiter may have it."""
+        return self.state.ended(row)
+
+    # ------------------------------------------------------------------ submit, cancel, retry
+    async def submit(self, specs: Sequence[TaskSpec], payloads: Payloads) -> list[TaskRow]:
+        """Accept tasks; returns once they are committed. Idempotent by task id."""
+        return await self.submitter.submit(specs, payloads)
+
+    def submit_nowait(self, specs: Sequence[TaskSpec], payloads: Payloads) -> Accepted | None:
+        """:meth:`submit` up to its commit, now (then ``await committed(...)``), or None
+        when a store lookup is needed (use :meth:`submit`)."""
+        return self.submitter.submit_nowait(specs, payloads)
+
+    async def committed(self, accepted: Accepted) -> None:
+        """Wait for the commit of accepted tasks (see :meth:`.submission.Submitter.committed`)."""
+        await self.submitter.committed(accepted)
+
+    def kick(self) -> None:
+        """Run the scheduler soon (once per loop iteration, however many changes)."""
+        self.dispatcher.kick()
+
+    async def cancel(self, task_id: str, owner: str | None = None) -> TaskRow:
+        return await self.actions.cancel(task_id, owner)
+
+    async def retry(self, task_id: str, owner: str | None = None) -> TaskRow:
+        return await self.actions.retry(task_id, owner)
 
     # ------------------------------------------------------------------ reads (see .reads)
     async def get_row(self, task_id: str, owner: str | None = None) -> TaskRow:
@@ -170,11 +264,11 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Runs, Provisionin
     async def wait(self, task_id: str, timeout: float | None, owner: str | None = None) -> TaskRow:
         return await self.reads.wait(task_id, timeout, owner)
 
-    def cached_result(self, row: TaskRow) -> bytes | None:
+    def cached_result(self, row: TaskRow) -> bytes | memoryview | None:
         """The task's result if it is still in memory (most recent small results are)."""
         return self.reads.cached_result(row)
 
-    async def result_bytes(self, row: TaskRow) -> bytes:
+    async def result_bytes(self, row: TaskRow) -> bytes | memoryview:
         return await self.reads.result_bytes(row)
 
     async def notebook_result(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -220,183 +314,85 @@ class Engine(Submission, Dispatch, Queries, WorkerConnections, Runs, Provisionin
     async def list_tokens(self, scope: str | None = None) -> list[TokenRow]:
         return await self.tokens.of_scope(scope)
 
-    # ------------------------------------------------------------------ helpers
-    def _touch(self, row: TaskRow) -> None:
-        row.updated_at = time.time()
+    # ------------------------------------------------------------------ workers (see .connections, .reports)
+    def worker_hello(self, token: Any, link: WorkerLink, hello: protocol.Message) -> WorkerHandle:
+        """A worker authenticated with ``token`` said hello: register or re-attach it."""
+        return self.connections.hello(token, link, hello)
 
-    def _publish_task(self, row: TaskRow) -> None:
-        # a view costs more than the rest of a state change; a task not stored yet is no news
-        if self.bus.subscriber_count and row.id not in self.state.unstored:
-            self.bus.publish({"type": "task", "task": task_view(row)})
+    def worker_message(self, handle: WorkerHandle, msg: protocol.Message) -> None:
+        self.reports.message(handle, msg)
 
-    def _update(self, row: TaskRow, *, lazy: bool = False) -> None:
-        self._touch(row)
-        self.journal.add(UpdateTask(dataclasses.replace(row)), lazy=lazy)
-        self._publish_task(row)
+    def worker_disconnected(self, handle: WorkerHandle, link: WorkerLink) -> None:
+        self.connections.disconnected(handle, link)
 
-    def _set_state(self, row: TaskRow, state: TaskState) -> None:
-        row.state = transition(row.state, state)
+    def worker_gone(self, worker_id: str, why: str) -> None:
+        """The worker will not come back: its tasks are retried or failed."""
+        self.connections.gone(worker_id, why)
 
-    def _save_attempt(self, row: TaskRow, *, lazy: bool = False, **changes: Any) -> None:
-        attempt = self.state.attempt_of(row)
-        for key, value in changes.items():
-            setattr(attempt, key, value)
-        self.journal.add(UpdateAttempt(dataclasses.replace(attempt)), lazy=lazy)
+    def worker_list(self) -> list[dict[str, Any]]:
+        return self.connections.listing()
 
-    def _retire(self, row: TaskRow) -> None:
-        """A task reached a terminal state: move it out of the active set."""
-        self.state.retire(row)
-        if row.state == TaskState.SUCCEEDED:
-            self.blobfiles.drop_payload_file(row)
+    def stop_connections(self) -> None:
+        self.connections.stop()
 
-    # ------------------------------------------------------------------ submit
-    def _dep_state(self, dep_id: str, known: dict[str, TaskRow]) -> TaskRow | None:
-        return self.state.lookup(dep_id) or known.get(dep_id)
+    # ------------------------------------------------------------------ the provider's hooks
+    def provider_reason(self, task_id: str, reason: str) -> str:
+        """The reason to show for an unplaceable task: the provider's, while it holds."""
+        return self.reasons.reason(task_id, reason)
 
-    def _enqueue_or_wait(self, row: TaskRow, known: dict[str, TaskRow] | None = None) -> None:
-        """A pending task: into the queue if its dependencies are met, else wait for them."""
-        unmet: set[str] = set()
-        for dep_id in row.spec.depends:
-            dep = self._dep_state(dep_id, known or {})
-            if dep is None or dep.state == TaskState.SUCCEEDED:
-                continue
-            if dep.state.terminal:
-                self._fail_upstream(row, dep)
-                return
-            unmet.add(dep_id)
-        if unmet:
-            self.state.deps.wait(row.id, unmet)
-            row.reason = f"waiting for {len(unmet)} dependenc{'y' if len(unmet) == 1 else 'ies'}"
-            return
-        self._ready(row)
+    def set_pending_reason(self, task_ids: Iterable[str], reason: str | None) -> None:
+        """Pending tasks wait for the provider's capacity: show why (None: forget it)."""
+        self.reasons.set_pending(task_ids, reason)
 
-    def _fail_upstream(self, row: TaskRow, dep: TaskRow) -> None:
-        if row.state != TaskState.PENDING:
-            return
-        self._set_state(row, TaskState.UPSTREAM_FAILED)
-        row.error_kind = "dependency"
-        row.error = f"dependency {dep.spec.display_name} ({dep.id}) {dep.state.value}" + (
-            f": {dep.error}" if dep.error else ""
-        )
-        row.reason = None
-        row.ended_at = time.time()
-        self._update(row)
-        self._retire(row)
-        self._after_terminal(row)
+    def pending_tasks(self, task_ids: Iterable[str]) -> list[PendingTask]:
+        """Those of ``task_ids`` still waiting in the queue to be placed."""
+        return self.reasons.pending_tasks(task_ids)
 
-    def _after_terminal(self, row: TaskRow) -> None:
-        """Propagate to dependants, and wake waiters once the change is committed."""
-        if row.state == TaskState.SUCCEEDED:
-            for task_id in self.state.deps.succeeded(row.id):
-                dependant = self.state.tasks.get(task_id)
-                if dependant is not None and dependant.state == TaskState.PENDING:
-                    dependant.reason = None
-                    self._ready(dependant)
-        else:
-            for task_id in self.state.deps.failed(row.id):
-                dependant = self.state.tasks.get(task_id)
-                if dependant is not None:
-                    self._fail_upstream(dependant, row)
-        self._step_finished(row)
-        # Waiters learn the outcome now, before its commit: a result a worker reported stays
-        # with that worker until the commit is acknowledged, so a crash in between cannot
-        # lose it (the worker sends it again), and the caller saves a commit of latency.
-        self.state.announce_done(row)
+    def fail_pending(self, task_ids: Iterable[str], error_kind: str, error: str) -> list[str]:
+        """Fail tasks still waiting to be placed (the capacity made for them cannot work);
+        the ids it failed."""
+        return self.reasons.fail_pending(task_ids, error_kind, error)
 
-    # ------------------------------------------------------------------ finishing
-    def _finish_attempt(
-        self,
-        row: TaskRow,
-        *,
-        ok: bool,
-        result: bytes | None = None,
-        error: str | None = None,
-        error_kind: str | None = None,
-        traceback: str | None = None,
-        exit_code: int | None = None,
-        lost: bool = False,
-    ) -> None:
-        """The current attempt of ``row`` ended: succeed, retry or fail the task."""
-        now = time.time()
-        if ok:
-            state = AttemptState.SUCCEEDED
-        elif error_kind == "cancelled":
-            state = AttemptState.CANCELLED
-        else:
-            state = AttemptState.LOST if lost or error_kind == "not_started" else AttemptState.FAILED
-        self._save_attempt(
-            row, state=state, ended_at=now, exit_code=exit_code, error=error, error_kind=error_kind
-        )
-        if row.state.terminal:  # e.g. cancelled while it ran: keep the user's verdict
-            return
-        if error_kind == "not_started":  # sent ahead to a worker that stopped: place it again
-            self.state.free_attempts[row.id] = self.state.free_attempts.get(row.id, 0) + 1
-            self._set_state(row, TaskState.PENDING)
-            row.worker_id, row.gpus = None, ()
-            self._update(row)
-            self._enqueue_or_wait(row)
-            self.kick()
-            return
-        if ok:
-            if result:  # shell tasks succeed without a value
-                row.result_key = self.blobfiles.key("results", row.id, len(result))
-                row.result_size = len(result)
-                self.blobfiles.put(row.result_key, result, row.id, "result")
-                self.state.results.put(row.id, result)
-            self._set_state(row, TaskState.SUCCEEDED)
-            row.error = row.error_kind = row.traceback = None
-        else:
-            row.error, row.error_kind, row.traceback = error, error_kind, traceback
-            if result:  # the pickled exception
-                row.result_key = self.blobfiles.key("errors", row.id, len(result))
-                row.result_size = len(result)
-                self.blobfiles.put(row.result_key, result, row.id, "error")
-                self.state.results.put(row.id, result)
-            retries_used = row.attempt - 1 - self.state.free_attempts.get(row.id, 0)
-            if error_kind not in NOT_RETRYABLE and retries_used < row.spec.retry.retries:
-                delay = row.spec.retry.delay(retries_used + 1)
-                self._set_state(row, TaskState.PENDING)
-                row.retry_at = now + delay
-                row.reason = (
-                    f"attempt {row.attempt} failed ({error}); retry {retries_used + 1} of "
-                    f"{row.spec.retry.retries} in {delay:g} s"
-                )
-                row.worker_id = None
-                row.gpus = ()
-                self._update(row)
-                self.state.timers[row.id] = asyncio.get_running_loop().call_later(
-                    delay, self._requeue, row.id
-                )
-                return
-            self._set_state(row, TaskState.FAILED)
-        row.ended_at = now
-        row.reason = None
-        self._update(row)
-        self._retire(row)
-        if row.result_key is not None and not row.result_key.startswith("db:"):
-            # a result in the blob store: nobody hears of the outcome before the file is
-            # written and its row stored (if the disk refuses it, the task fails instead)
-            self.state.unannounced.add(row.id)
-            self.journal.after_commit(
-                lambda _: self._announce_stored(row), keys=[row.id], through_outage=True
-            )
-            return
-        self._after_terminal(row)
+    def worker_status(self, worker_id: str) -> dict[str, Any] | None:
+        """Whether the engine knows the worker, and how it stands (None: never connected,
+        or gone)."""
+        return self.connections.status(worker_id)
 
-    def _announce_stored(self, row: TaskRow) -> None:
-        self.state.unannounced.discard(row.id)
-        self._after_terminal(row)
+    def retire_worker(self, worker_id: str, undo: bool = False) -> bool:
+        """Stop placing tasks on an idle worker that is about to be removed; False when it
+        holds tasks (it stays). ``undo``: it stays after all (its removal failed)."""
+        return self.connections.retire(worker_id, undo)
 
-    def ended(self, row: TaskRow) -> bool:
-        """Terminal, and announced: a waiter may have it."""
-        return self.state.ended(row)
+    def worker_lost(self, worker_id: str, error_kind: str, error: str) -> list[str]:
+        """The provider knows the worker is gone: the attempts on it end now with ``error``
+        (each retried or failed per its policy). The ids of the tasks it ran."""
+        return self.connections.lost(worker_id, error_kind, error)
 
-    def _requeue(self, task_id: str) -> None:
-        self.state.timers.pop(task_id, None)
-        row = self.state.tasks.get(task_id)
-        if row is not None and row.state == TaskState.PENDING:
-            row.retry_at = None
-            row.reason = None
-            self._enqueue_or_wait(row)
-            self._publish_task(row)
-            self.kick()
+    # ------------------------------------------------------------------ workflow runs (see .runs)
+    async def submit_run(self, plan: RunPlan) -> RunRow:
+        """Accept a run and its steps; returns once they are committed."""
+        return await self.run_book.submit(plan)
+
+    async def recover_runs(self) -> None:
+        await self.run_book.recover()
+
+    async def get_run(self, run_id: str, owner: str | None = None) -> RunRow:
+        return await self.run_book.get(run_id, owner)
+
+    async def wait_run(self, run_id: str, timeout: float | None, owner: str | None = None) -> RunRow:
+        """The run once it has ended, or as it is after ``timeout`` seconds."""
+        return await self.run_book.wait(run_id, timeout, owner)
+
+    async def describe_run(self, run_id: str, owner: str | None = None) -> dict[str, Any]:
+        """The run with each step's task state, reason, error and times (the DAG)."""
+        return await self.run_book.describe(run_id, owner)
+
+    async def list_runs(self, **filters: Any) -> list[dict[str, Any]]:
+        return await self.run_book.listing(**filters)
+
+    async def cancel_run(self, run_id: str, owner: str | None = None) -> dict[str, Any]:
+        return await self.run_book.cancel(run_id, owner)
+
+    async def retry_run(self, run_id: str, owner: str | None = None) -> dict[str, Any]:
+        """Run again the steps that failed, were cancelled or never ran."""
+        return await self.run_book.retry(run_id, owner)

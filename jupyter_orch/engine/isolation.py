@@ -38,12 +38,12 @@ class Sink(Protocol):
 
 
 class BlobSink(Protocol):
-    def put(self, key: str, data: bytes) -> int: ...
+    def put(self, key: str, data: bytes | memoryview) -> int: ...
 
 
 class BlobWrite(NamedTuple):
     key: str
-    data: bytes
+    data: bytes | memoryview
     unit: str  # what fails with it: the task the blob belongs to
 
 

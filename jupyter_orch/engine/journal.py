@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ..core.errors import Unavailable
+from ..core.protocol import Buffer
 from ..core.records import Change
-from .isolation import BlobWrite, Outcome, describe, unit_key, write_isolated
+from .isolation import BlobSink, BlobWrite, Outcome, describe, unit_key, write_isolated
 
 log = logging.getLogger("jupyter_orch.engine")
 T = TypeVar("T")
@@ -51,10 +52,6 @@ class ChangeSink(Protocol):
     def apply(self, changes: Sequence[Change], *, wait: bool = True) -> None: ...
 
     def checkpoint(self) -> None: ...
-
-
-class BlobSink(Protocol):
-    def put(self, key: str, data: bytes) -> int: ...
 
 
 @dataclass
@@ -117,7 +114,7 @@ class Journal:
         elif self._scheduled is None and not self._writing:
             self._scheduled = asyncio.get_running_loop().call_later(self.lazy_delay, self._run)
 
-    def put_blob(self, key: str, data: bytes, *, unit: str | None = None) -> None:
+    def put_blob(self, key: str, data: Buffer, *, unit: str | None = None) -> None:
         """Write a blob before the next commit; if it cannot be written, ``unit`` (the task
         it belongs to) is rejected, not the batch."""
         self._blob_writes.append(BlobWrite(key, data, unit or key))

@@ -26,6 +26,7 @@ __all__ = [
     "Logs",
     "Provider",
     "RunStore",
+    "RunsAndTasks",
     "ScheduleStore",
     "Store",
     "TaskStore",
@@ -98,6 +99,10 @@ class TokenStore(Protocol):
     def list_workers(self) -> list[WorkerRow]: ...
 
 
+class RunsAndTasks(TaskStore, RunStore, Protocol):
+    """What workflow runs read: their rows and their steps' tasks."""
+
+
 class Store(TaskStore, RunStore, ScheduleStore, TokenStore, Protocol):
     """The store as the engine sees it (``jupyter_orch.store.SqlStore`` implements it)."""
 
@@ -105,7 +110,7 @@ class Store(TaskStore, RunStore, ScheduleStore, TokenStore, Protocol):
 class Blobs(Protocol):
     """Payloads and results too large for the database (``jupyter_orch.store.BlobStore``)."""
 
-    def put(self, key: str, data: bytes) -> int: ...
+    def put(self, key: str, data: bytes | memoryview) -> int: ...
     def get(self, key: str) -> bytes: ...
     def delete(self, key: str) -> None: ...
 

@@ -82,11 +82,11 @@ class Reads:
         finally:
             self.state.drop_waiter(task_id, fut)
 
-    def cached_result(self, row: TaskRow) -> bytes | None:
+    def cached_result(self, row: TaskRow) -> bytes | memoryview | None:
         """The task's result if it is still in memory (most recent small results are)."""
         return self.state.results.get(row.id) if row.result_key is not None else None
 
-    async def result_bytes(self, row: TaskRow) -> bytes:
+    async def result_bytes(self, row: TaskRow) -> bytes | memoryview:
         if row.result_key is None:
             raise Conflict(f"task {row.id} is {row.state.value} and has no result")
         data = self.state.results.get(row.id)

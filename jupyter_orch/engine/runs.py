@@ -10,35 +10,66 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from ..core.errors import Conflict, Forbidden, NotFound
-from ..core.records import RunRow, SaveCacheEntry, SaveRun, TaskRow
-from ..core.runs import RunPlan, RunProgress, cache_key, result_digest
+from ..core.records import RunRow, SaveRun, TaskRow
+from ..core.runs import RunPlan, RunProgress
+from ..core.spec import TaskSpec
 from ..core.states import RETRYABLE, TaskState
+from .accepted import Accepted, Payloads
+from .events import EventBus
+from .journal import Journal
+from .ports import RunsAndTasks
+from .state import EngineState
+from .transitions import Transitions
 from .views import run_view, step_view
-
-if TYPE_CHECKING:
-    from .engine import Engine
-
-log = logging.getLogger("jupyter_orch.engine")
 
 FINISHED_RUNS = 1000  # finished runs kept in memory for fast reads
 
 
 class Runs:
-    def _init_runs(self: Engine) -> None:
+    def __init__(
+        self,
+        state: EngineState,
+        journal: Journal,
+        store: RunsAndTasks,
+        bus: EventBus,
+        transitions: Transitions,
+        *,
+        accept: Callable[[Sequence[TaskSpec], Payloads, dict[str, TaskRow]], Accepted],
+        committed: Callable[[Accepted], Awaitable[None]],
+        cancel_row: Callable[[TaskRow, str], None],
+        reset_for_retry: Callable[[TaskRow], None],
+        kick: Callable[[], None],
+    ) -> None:
+        self.state = state
+        self.journal = journal
+        self.store = store
+        self.bus = bus
+        self.transitions = transitions
+        self._accept = accept  # take in the steps, or refuse them before anything is stored
+        self._committed = committed
+        self._cancel_row = cancel_row
+        self._reset_for_retry = reset_for_retry
+        self._kick = kick
         self.runs: dict[str, RunRow] = {}  # runs still running
         self._progress: dict[str, RunProgress] = {}
         self._finished_runs: OrderedDict[str, RunRow] = OrderedDict()
-        self._cache_keys: dict[str, str] = {}  # cacheable step -> its key ("" while looked up)
         self._run_waiters: dict[str, list[asyncio.Future[RunRow]]] = {}
 
     # ------------------------------------------------------------------ submit
-    async def submit_run(self: Engine, plan: RunPlan) -> RunRow:
+    def forget(self, run_id: str) -> None:
+        """A run whose row was never stored (:mod:`.rollback`): as if it had never been."""
+        self.runs.pop(run_id, None)
+        self._progress.pop(run_id, None)
+        for future in self._run_waiters.pop(run_id, ()):
+            future.cancel()
+
+    async def submit(self, plan: RunPlan) -> RunRow:
         """Accept a run and its steps; returns once they are committed."""
         run = plan.run
         run.created_at = run.updated_at = time.time()
@@ -49,7 +80,7 @@ class Runs:
         try:
             accepted = self._accept(plan.specs, plan.payloads, {})  # refuses before it stores anything
             self.journal.add(SaveRun(dataclasses.replace(run)))  # in the commit of its steps
-            await self.committed(accepted)
+            await self._committed(accepted)
         except Exception:
             self.runs.pop(run.id, None)
             self._progress.pop(run.id, None)
@@ -60,14 +91,11 @@ class Runs:
         return run
 
     # ------------------------------------------------------------------ following steps
-    def _step_finished(self: Engine, row: TaskRow) -> None:
+    def step_finished(self, row: TaskRow) -> None:
         """A step's task reached a terminal state: the run follows."""
         step = row.spec.metadata.get("step")
         if not isinstance(step, dict):
             return
-        key = self._cache_keys.pop(row.id, "")
-        if key and row.state == TaskState.SUCCEEDED:
-            self.journal.add(SaveCacheEntry(key, row.id, row.result_key, row.result_size, time.time()))
         run_id = str(step.get("run"))
         progress, run = self._progress.get(run_id), self.runs.get(run_id)
         if progress is None or run is None:
@@ -75,7 +103,7 @@ class Runs:
         progress.record(row.id, row.state)
         self._set_run_state(run, progress.state)
 
-    def _set_run_state(self: Engine, run: RunRow, state: str) -> None:
+    def _set_run_state(self, run: RunRow, state: str) -> None:
         if state == run.state:
             return
         now = time.time()
@@ -94,11 +122,11 @@ class Runs:
             while len(self._finished_runs) > FINISHED_RUNS:
                 self._finished_runs.popitem(last=False)
 
-    def _publish_run(self: Engine, run: RunRow) -> None:
+    def _publish_run(self, run: RunRow) -> None:
         if self.bus.subscriber_count:
             self.bus.publish({"type": "run", "run": run_view(run)})
 
-    async def recover_runs(self: Engine) -> None:
+    async def recover(self) -> None:
         """After a restart: follow the runs that were running (their steps' states are read
         once; from then on each step's end updates them)."""
         runs = await self.journal.run(self.store.load_active_runs)
@@ -113,60 +141,8 @@ class Runs:
             self._progress[run.id] = progress
             self._set_run_state(run, progress.state)
 
-    # ------------------------------------------------------------------ caching
-    def _ready(self: Engine, row: TaskRow) -> None:
-        """A pending task whose dependencies are met: queue it, unless it is a cacheable
-        step not looked up yet (then the cache decides)."""
-        step = row.spec.metadata.get("step")
-        if isinstance(step, dict) and step.get("cache") and row.id not in self._cache_keys:
-            self._cache_keys[row.id] = ""
-            asyncio.ensure_future(self._check_cache(row, str(step.get("code", ""))))
-            return
-        self.state.queue.push(self.state.pending_entry(row))
-
-    async def _check_cache(self: Engine, row: TaskRow, code: str) -> None:
-        entry = None
-        key = ""
-        try:
-            upstream: dict[str, str] = {}
-            for dep_id in row.spec.depends:
-                dep = await self.reads.lookup(dep_id)
-                if dep is None:
-                    raise KeyError(dep_id)
-                data = None
-                if dep.result_key is not None:
-                    data = self.state.results.get(dep_id) or await self.reads.read_blob(dep.result_key)
-                name = (dep.spec.metadata.get("step") or {}).get("name", dep_id)
-                upstream[str(name)] = result_digest(data, dep.spec.kind)
-            key = cache_key(code, upstream)
-            entry = await self.journal.run(self.store.get_cache_entry, key)
-        except Exception:  # no cache then: the step runs
-            log.exception("the cache lookup of task %s failed", row.id)
-        if self.state.tasks.get(row.id) is not row or row.state != TaskState.PENDING:
-            return  # cancelled meanwhile
-        if entry is not None:
-            self._cache_keys.pop(row.id, None)
-            self._finish_cached(row, entry)
-            return
-        self._cache_keys[row.id] = key
-        self.state.queue.push(self.state.pending_entry(row))
-        self.kick()
-
-    def _finish_cached(self: Engine, row: TaskRow, entry: SaveCacheEntry) -> None:
-        now = time.time()
-        self._set_state(row, TaskState.SUCCEEDED)
-        row.result_key, row.result_size = entry.result_key, entry.result_size
-        row.reason = (
-            f"cached: reused the result of task {entry.task_id} "
-            "(same code, parameters and upstream results); not run again"
-        )
-        row.started_at = row.ended_at = now
-        self._update(row)
-        self._retire(row)
-        self._after_terminal(row)
-
     # ------------------------------------------------------------------ user actions
-    async def get_run(self: Engine, run_id: str, owner: str | None = None) -> RunRow:
+    async def get(self, run_id: str, owner: str | None = None) -> RunRow:
         run = self.runs.get(run_id) or self._finished_runs.get(run_id)
         if run is None:
             run = await self.journal.run(self.store.get_run, run_id)
@@ -176,9 +152,9 @@ class Runs:
             raise Forbidden(f"workflow run {run_id} belongs to another user")
         return run
 
-    async def wait_run(self: Engine, run_id: str, timeout: float | None, owner: str | None = None) -> RunRow:
+    async def wait(self, run_id: str, timeout: float | None, owner: str | None = None) -> RunRow:
         """The run once it has ended, or as it is after ``timeout`` seconds."""
-        run = await self.get_run(run_id, owner)
+        run = await self.get(run_id, owner)
         if run.state != "running":
             return run
         fut: asyncio.Future[RunRow] = asyncio.get_running_loop().create_future()
@@ -194,7 +170,7 @@ class Runs:
                 if not waiters:
                     del self._run_waiters[run_id]
 
-    async def _step_rows(self: Engine, run: RunRow) -> dict[str, TaskRow]:
+    async def _step_rows(self, run: RunRow) -> dict[str, TaskRow]:
         ids = [s["task_id"] for s in run.steps]
         rows = {i: r for i in ids if (r := self.state.lookup(i)) is not None}
         missing = [i for i in ids if i not in rows]
@@ -203,21 +179,21 @@ class Runs:
             rows.update({i: self.state.lookup(i) or r for i, r in stored.items()})
         return rows
 
-    async def describe_run(self: Engine, run_id: str, owner: str | None = None) -> dict[str, Any]:
+    async def describe(self, run_id: str, owner: str | None = None) -> dict[str, Any]:
         """The run with each step's task state, reason, error and times (the DAG)."""
-        run = await self.get_run(run_id, owner)
+        run = await self.get(run_id, owner)
         rows = await self._step_rows(run)
         view = run_view(run)
         view["steps"] = [step_view(s, rows.get(s["task_id"])) for s in run.steps]
         return view
 
-    async def list_runs(self: Engine, **filters: Any) -> list[dict[str, Any]]:
+    async def listing(self, **filters: Any) -> list[dict[str, Any]]:
         await self.journal.flush()
         runs = await self.journal.run(lambda: self.store.list_runs(**filters))
         return [run_view(self.runs.get(r.id) or self._finished_runs.get(r.id) or r) for r in runs]
 
-    async def cancel_run(self: Engine, run_id: str, owner: str | None = None) -> dict[str, Any]:
-        run = await self.get_run(run_id, owner)
+    async def cancel(self, run_id: str, owner: str | None = None) -> dict[str, Any]:
+        run = await self.get(run_id, owner)
         if run.state != "running":
             raise Conflict(f"workflow run {run_id} already {run.state}; nothing to cancel")
         rows = await self._step_rows(run)
@@ -226,13 +202,13 @@ class Runs:
             if row is not None and not row.state.terminal:
                 self._cancel_row(row, "the workflow run was cancelled")
         await self.journal.flush()
-        self.kick()
-        return await self.describe_run(run_id, owner)
+        self._kick()
+        return await self.describe(run_id, owner)
 
-    async def retry_run(self: Engine, run_id: str, owner: str | None = None) -> dict[str, Any]:
+    async def retry(self, run_id: str, owner: str | None = None) -> dict[str, Any]:
         """Run again the steps that failed, were cancelled or never ran; what succeeded
         (or came from the cache) stays."""
-        run = await self.get_run(run_id, owner)
+        run = await self.get(run_id, owner)
         if run.state == "running":
             raise Conflict(f"workflow run {run_id} is still running; cancel it or wait for it first")
         rows = await self._step_rows(run)
@@ -251,6 +227,6 @@ class Runs:
         await self.journal.flush()
         for row in again:  # all reset first: a step waits for a retried upstream step
             if row.state == TaskState.PENDING:
-                self._enqueue_or_wait(row)
-        self.kick()
-        return await self.describe_run(run_id, owner)
+                self.transitions.enqueue_or_wait(row)
+        self._kick()
+        return await self.describe(run_id, owner)

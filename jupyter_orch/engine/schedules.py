@@ -20,15 +20,15 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ..core.errors import Forbidden, NotFound, OrchError, SpecError
-from ..core.records import ScheduleRow
+from ..core.records import RunRow, ScheduleRow
+from ..core.runs import RunPlan
 from ..core.schedule import check_cron, due
 from ..workflows.submission import plan_request
-
-if TYPE_CHECKING:
-    from .engine import Engine
+from .journal import Journal
+from .ports import ScheduleStore
 
 log = logging.getLogger("jupyter_orch.engine")
 
@@ -36,16 +36,13 @@ REQUEST_KEYS = ("source", "filename", "files", "base_dir", "workflow")  # what a
 MAX_NAME = 200
 
 
-class ScheduleStore(Protocol):
-    """The store's schedule table (``jupyter_orch.store.SqlStore`` implements it)."""
+class RunSubmitter(Protocol):
+    """What firing a schedule needs of the engine (``jupyter_orch.engine.Engine``): a
+    journal to read the store through, and submitting a run."""
 
-    def create_schedule(
-        self, name: str, cron: str, workflow: dict[str, Any], params: dict[str, Any], *, owner: str = ...
-    ) -> ScheduleRow: ...
-    def list_schedules(self, owner: str | None = None) -> list[ScheduleRow]: ...
-    def get_schedule(self, schedule_id: str) -> ScheduleRow | None: ...
-    def delete_schedule(self, schedule_id: str) -> bool: ...
-    def mark_schedule_fired(self, schedule_id: str, fired_at: float, run_id: str | None) -> None: ...
+    journal: Journal
+
+    async def submit_run(self, plan: RunPlan) -> RunRow: ...
 
 
 def _dt(ts: float) -> datetime:
@@ -61,7 +58,7 @@ def _minute(ts: float) -> datetime:
 class Schedules:
     def __init__(
         self,
-        engine: Engine,
+        engine: RunSubmitter,
         store: ScheduleStore,
         prepare_dir: Callable[[str], str],
         *,

@@ -52,6 +52,7 @@ class EngineState:
         self.free_attempts: dict[str, int] = {}  # attempts that never started (not retries)
         self.unplaceable: dict[str, str] = {}  # task -> why no worker can take it
         self.workers: dict[str, WorkerHandle] = {}  # connected, or waited for after a restart
+        self.worker_generation = 0  # counts changes of the worker set (see worker_set_changed)
         self.counters = {
             "submitted": 0,
             "finished": 0,
@@ -101,6 +102,10 @@ class EngineState:
         """A task with this id is (being) stored: ids up to the largest may be in the store."""
         if task_id > self.max_id:
             self.max_id = task_id
+
+    def worker_set_changed(self) -> None:
+        """A worker came, came back or went: tasks no worker could take are explained again."""
+        self.worker_generation += 1
 
     def add_waiter(self, task_id: str, fut: asyncio.Future[TaskRow]) -> None:
         self.done.setdefault(task_id, []).append(fut)

@@ -1,7 +1,7 @@
 """Submission: accepting tasks. Committed before the caller hears "accepted", idempotent by
 task id (a client resends after a reconnect), with no store lookup for a fresh id.
 
-:meth:`Submission.submit_nowait` does all of it but the wait for the commit, on the
+:meth:`Submitter.submit_nowait` does all of it but the wait for the commit, on the
 caller's loop turn, when no store lookup is needed (the common case); the session handler
 uses it so the assignment's commit starts one loop turn earlier.
 """
@@ -11,48 +11,63 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
 from ..core.errors import Conflict, NotFound, OrchError, SpecError, TooLarge
 from ..core.ids import blob_key
 from ..core.records import InsertTask, TaskRow
 from ..core.spec import TaskSpec
+from .accepted import Accepted, Payloads
+from .blobfiles import BlobFiles
 from .caches import StoredPayload
+from .config import EngineConfig
+from .events import EventBus
 from .isolation import describe
+from .journal import Journal
+from .ports import TaskStore
+from .state import EngineState
+from .transitions import Transitions
 from .views import task_view
 
-if TYPE_CHECKING:
-    from .engine import Engine
 
-Payloads = Mapping[str, bytes | StoredPayload]
+class Submitter:
+    def __init__(
+        self,
+        state: EngineState,
+        journal: Journal,
+        store: TaskStore,
+        bus: EventBus,
+        config: EngineConfig,
+        blobfiles: BlobFiles,
+        transitions: Transitions,
+        *,
+        schedule_now: Callable[[], None],
+    ) -> None:
+        self.state = state
+        self.journal = journal
+        self.store = store
+        self.bus = bus
+        self.config = config
+        self.blobfiles = blobfiles
+        self.transitions = transitions
+        self._schedule_now = schedule_now  # run the scheduler at once (not on the next loop turn)
 
-
-@dataclass
-class Accepted:
-    rows: list[TaskRow]  # one per spec submitted (an existing row for a repeated id)
-    fresh: list[TaskRow]  # the new ones
-    stored: asyncio.Future[None]  # resolved once their commit is done (or failed)
-
-
-class Submission:
-    async def submit(self: Engine, specs: Sequence[TaskSpec], payloads: Payloads) -> list[TaskRow]:
+    async def submit(self, specs: Sequence[TaskSpec], payloads: Payloads) -> list[TaskRow]:
         """Accept tasks; returns once they are committed. Idempotent by task id."""
         missing = self._lookups_needed(specs)
         known = await self.journal.run(self.store.get_tasks, missing) if missing else {}
-        accepted = self._accept(specs, payloads, known)
+        accepted = self.accept(specs, payloads, known)
         await self.committed(accepted)
         return accepted.rows
 
-    def submit_nowait(self: Engine, specs: Sequence[TaskSpec], payloads: Payloads) -> Accepted | None:
+    def submit_nowait(self, specs: Sequence[TaskSpec], payloads: Payloads) -> Accepted | None:
         """:meth:`submit` up to its commit, now (then ``await committed(...)``), or None
         when a store lookup is needed (use :meth:`submit`)."""
         if self._lookups_needed(specs):
             return None
-        return self._accept(specs, payloads, {})
+        return self.accept(specs, payloads, {})
 
-    async def committed(self: Engine, accepted: Accepted) -> None:
+    async def committed(self, accepted: Accepted) -> None:
         """Wait for the commit of accepted tasks. If they cannot be stored they were rolled
         back (:mod:`.rollback`) and the error is raised: the caller must not say "accepted".
         An unavailable database is :class:`Unavailable` (503); data the database refused is
@@ -67,21 +82,22 @@ class Submission:
             raise SpecError(f"the database refused task {names}: {describe(exc)}") from exc
         self.state.counters["submitted"] += len(fresh)
 
-    def _lookups_needed(self: Engine, specs: Sequence[TaskSpec]) -> list[str]:
+    def _lookups_needed(self, specs: Sequence[TaskSpec]) -> list[str]:
         batch_ids = {s.id for s in specs}
         missing = [s.id for s in specs if self.state.lookup(s.id) is None and self._maybe_stored(s.id)]
         dep_ids = {d for s in specs for d in s.depends if d not in batch_ids}
         return missing + [d for d in dep_ids if self.state.lookup(d) is None]
 
-    def _maybe_stored(self: Engine, task_id: str) -> bool:
+    def _maybe_stored(self, task_id: str) -> bool:
         """Could a task with this (client-chosen) id already be in the store? Ids sort by
         creation time, so a new one is larger than every stored id and its lookup, a round
         trip to the database per submit, is skipped."""
         return task_id <= self.state.max_id
 
-    def _accept(
-        self: Engine, specs: Sequence[TaskSpec], payloads: Payloads, known: dict[str, TaskRow]
-    ) -> Accepted:
+    def accept(self, specs: Sequence[TaskSpec], payloads: Payloads, known: dict[str, TaskRow]) -> Accepted:
+        """Take in tasks now, or refuse them before anything is stored (``known``: rows of
+        repeated ids and outside dependencies read from the store). Their commit is under
+        way; :meth:`committed` waits for it."""
         batch_ids = {s.id for s in specs}
         rows: list[TaskRow] = []
         fresh: list[TaskRow] = []
@@ -129,7 +145,7 @@ class Submission:
             self.state.stored_id(row.id)
             self.journal.add(InsertTask(dataclasses.replace(row)))
         for row in fresh:  # published once stored (done() below)
-            self._enqueue_or_wait(row, known)
+            self.transitions.enqueue_or_wait(row, known)
         # scheduling now puts the new tasks' assignments in the same commit as their insert
         self._schedule_now()
         stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -140,7 +156,7 @@ class Submission:
                     first = self.state.unstored.pop(row.id, None)
                     if first is not None and self.bus.subscriber_count and first["state"] != row.state.value:
                         self.bus.publish({"type": "task", "task": first})
-                    self._publish_task(row)
+                    self.transitions.publish(row)
             if stored.done():
                 return
             if failed is not None:

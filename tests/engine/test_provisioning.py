@@ -159,7 +159,7 @@ async def test_a_lost_worker_that_was_disconnected_does_not_wait_out_its_grace(e
     engine.worker_lost("pod-1", "node_lost", "the node n1 of worker pod pod-1 was lost")
     done = await engine.wait(row.id, 5)
     assert done.state == TaskState.FAILED and done.error == "the node n1 of worker pod pod-1 was lost"
-    assert not engine._grace_timers
+    assert engine.connections.awaited() == []  # no grace timer left for it
     assert engine.worker_lost("pod-1", "node_lost", "again") == []
 
 

@@ -1,36 +1,51 @@
-"""What users do to tasks: cancel and retry (reads are in :mod:`.reads`)."""
+"""What users do to tasks: cancel and retry (reads are in :mod:`.reads`). Workflow runs
+cancel and retry their steps through the same methods."""
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from ..core import protocol
 from ..core.errors import Conflict
 from ..core.records import TaskRow
 from ..core.states import RETRYABLE, TaskState
+from .config import EngineConfig
+from .journal import Journal
+from .state import EngineState
+from .transitions import Transitions
 
-if TYPE_CHECKING:
-    from .engine import Engine
 
-log = logging.getLogger("jupyter_orch.engine")
+class TaskActions:
+    def __init__(
+        self,
+        state: EngineState,
+        journal: Journal,
+        config: EngineConfig,
+        transitions: Transitions,
+        *,
+        get_row: Callable[[str, str | None], Awaitable[TaskRow]],
+        kick: Callable[[], None],
+    ) -> None:
+        self.state = state
+        self.journal = journal
+        self.config = config
+        self.transitions = transitions
+        self._get_row = get_row  # the task, if ``owner`` may see it
+        self._kick = kick
 
-
-class Queries:
-    # ------------------------------------------------------------------ user actions
-    async def cancel(self: Engine, task_id: str, owner: str | None = None) -> TaskRow:
-        row = await self.get_row(task_id, owner)
+    async def cancel(self, task_id: str, owner: str | None = None) -> TaskRow:
+        row = await self._get_row(task_id, owner)
         if row.state.terminal:
             raise Conflict(f"task {task_id} already {row.state.value}; nothing to cancel")
-        self._cancel_row(row, "cancelled by the user")
+        self.cancel_row(row, "cancelled by the user")
         await self.journal.flush()
-        self.kick()
+        self._kick()
         return row
 
-    def _cancel_row(self: Engine, row: TaskRow, reason: str) -> None:
+    def cancel_row(self, row: TaskRow, reason: str) -> None:
         worker = self.state.workers.get(row.worker_id or "") if row.state.active else None
-        self._set_state(row, TaskState.CANCELLED)
+        self.transitions.set_state(row, TaskState.CANCELLED)
         row.error_kind = "cancelled"
         row.error = reason
         row.ended_at = time.time()
@@ -47,26 +62,24 @@ class Queries:
                     }
                 )
             )
-        self._update(row)
-        self._retire(row)
-        self._after_terminal(row)
+        self.transitions.end(row)
 
-    async def retry(self: Engine, task_id: str, owner: str | None = None) -> TaskRow:
-        row = await self.get_row(task_id, owner)
+    async def retry(self, task_id: str, owner: str | None = None) -> TaskRow:
+        row = await self._get_row(task_id, owner)
         if row.state not in RETRYABLE:
             raise Conflict(
                 f"task {task_id} is {row.state.value}; only failed or cancelled tasks can be retried"
             )
-        self._reset_for_retry(row)
+        self.reset_for_retry(row)
         await self.journal.flush()
-        self._enqueue_or_wait(row)
-        self.kick()
+        self.transitions.enqueue_or_wait(row)
+        self._kick()
         return row
 
-    def _reset_for_retry(self: Engine, row: TaskRow) -> None:
+    def reset_for_retry(self, row: TaskRow) -> None:
         """A failed, cancelled or upstream-failed task back to pending (not queued yet)."""
         self.state.finished.pop(row.id, None)
-        self._set_state(row, TaskState.PENDING)
+        self.transitions.set_state(row, TaskState.PENDING)
         row.error = row.error_kind = row.traceback = None
         row.ended_at = row.retry_at = None
         row.worker_id = None
@@ -75,4 +88,4 @@ class Queries:
         row.result_size = 0
         self.state.results.pop(row.id)
         self.state.tasks[row.id] = row
-        self._update(row)
+        self.transitions.update(row)
