@@ -78,7 +78,6 @@ class TaskActions:
 
     def reset_for_retry(self, row: TaskRow) -> None:
         """A failed, cancelled or upstream-failed task back to pending (not queued yet)."""
-        self.state.finished.pop(row.id, None)
         self.transitions.set_state(row, TaskState.PENDING)
         row.error = row.error_kind = row.traceback = None
         row.ended_at = row.retry_at = None
@@ -86,6 +85,6 @@ class TaskActions:
         row.gpus = ()
         row.result_key = None
         row.result_size = 0
-        self.state.results.pop(row.id)
-        self.state.tasks[row.id] = row
+        self.state.drop_result(row.id)
+        self.state.activate(row)
         self.transitions.update(row)

@@ -88,7 +88,7 @@ class WorkerConnections:
             handle = WorkerHandle(
                 worker_id, name, str(hello.get("provider") or token.provider), token.id, link, info
             )
-            self.state.workers[worker_id] = handle
+            self.state.add_worker(handle)
             log.info("worker %s connected (%s)", name, self._describe_slots(handle))
         else:
             handle.link, handle.info, handle.name = link, info, name
@@ -226,8 +226,7 @@ class WorkerConnections:
                     error=f"worker {handle.name} was lost while running this task: it {why}",
                 )
         self.events.changed(handle)
-        del self.state.workers[worker_id]
-        self.state.worker_set_changed()
+        self.state.remove_worker(worker_id)
         self._kick()
 
     # ------------------------------------------------------------------ what the provider says
@@ -288,8 +287,7 @@ class WorkerConnections:
         if ended:
             log.warning("worker %s is gone (%s): %d task(s) ended", w.name, error_kind, len(ended))
         self.events.changed(w)
-        del self.state.workers[worker_id]
-        self.state.worker_set_changed()
+        self.state.remove_worker(worker_id)
         self._kick()
         return ended
 

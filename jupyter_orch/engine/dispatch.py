@@ -118,8 +118,6 @@ class Dispatcher:
         worker = self.state.workers.get(a.worker_id)
         if row is None or worker is None:
             return
-        self.state.queue.remove(row.id)
-        self.state.unplaceable.pop(row.id, None)
         self.transitions.set_state(row, TaskState.SCHEDULED)
         row.attempt += 1
         row.worker_id = worker.id
@@ -128,11 +126,11 @@ class Dispatcher:
         row.retry_at = None
         now = time.time()
         attempt = AttemptRow(row.id, row.attempt, AttemptState.SCHEDULED, worker.id, a.gpus, scheduled_at=now)
-        self.state.attempts[row.id] = attempt
+        self.state.placed(attempt)
         self.journal.add(InsertAttempt(dataclasses.replace(attempt)))
         self.transitions.update(row)
         worker.take(row, queued=a.queued)
-        self.state.counters["scheduled"] += 1
+        self.state.count("scheduled")
         # the assignment is made durable before the worker hears of it: after a crash
         # the database knows every task a worker may be running
         self._queue.append((worker, row, row.attempt, self.journal.batches + 1))
@@ -237,7 +235,7 @@ class Dispatcher:
             # itself: megabytes do not cross the WebSocket twice
             header["payload_file"] = path
             blobs = [(name, data) for name, data in blobs if name != "payload"]
-            self.state.counters["file_handoffs"] += 1
+            self.state.count("file_handoffs")
         worker.send(protocol.encode(header, blobs or [("none", b"")]))
 
     def _shared_payload_path(self, worker: WorkerHandle, row: TaskRow) -> str | None:

@@ -67,7 +67,7 @@ class Reads:
         if self.state.ended(row):
             callback(row)
         else:
-            self.state.done_calls.setdefault(row.id, []).append(callback)
+            self.state.add_done_call(row.id, callback)
 
     async def wait(self, task_id: str, timeout: float | None, owner: str | None = None) -> TaskRow:
         row = await self.get_row(task_id, owner)

@@ -48,7 +48,7 @@ class Recovery:
         if not rows:
             return
         for row in rows:
-            self.state.tasks[row.id] = row
+            self.state.activate(row)
         # attempts that never started use up no retry (kept in memory while running)
         retried = [r.id for r in rows if r.attempt > 1]
         if retried:
@@ -61,9 +61,8 @@ class Recovery:
         for row in rows:
             if row.state == TaskState.PENDING:
                 if row.retry_at and row.retry_at > now:
-                    self.state.timers[row.id] = asyncio.get_running_loop().call_later(
-                        row.retry_at - now, self._requeue, row.id
-                    )
+                    timer = asyncio.get_running_loop().call_later(row.retry_at - now, self._requeue, row.id)
+                    self.state.set_timer(row.id, timer)
                 else:
                     self._enqueue_or_wait(row, known)
                 continue
@@ -81,7 +80,7 @@ class Recovery:
                     state="disconnected",
                     disconnected_at=now,
                 )
-                self.state.workers[worker_id] = handle
+                self.state.add_worker(handle)
             handle.take(row)
             waiting_on.add(worker_id)
             attempts = await self.journal.run(self.store.get_attempts, row.id)

@@ -60,19 +60,15 @@ class Rollback:
         self._kick()
 
     def _forget_task(self, task_id: str, exc: BaseException) -> None:
-        self.state.unstored.pop(task_id, None)
-        row = self.state.tasks.pop(task_id, None)
+        row = self.state.forget_active(task_id)
         if row is None:
             return
-        self.state.forget_active(task_id)
         self._forget_reason(task_id)
         worker = self.state.workers.get(row.worker_id or "")
         if worker is not None and task_id in worker.running:
             worker.release(task_id)  # never sent: the assignment waited for this commit
             self._slots_changed(worker)
-        for future in self.state.done.pop(task_id, ()):
-            future.cancel()
-        self.state.done_calls.pop(task_id, None)
+        self.state.cancel_waiters(task_id)
         waiting = self.state.deps.failed(task_id)
         self.state.deps.forget(task_id)
         for dependant_id in waiting:  # stored tasks that were told to wait for it
@@ -106,7 +102,7 @@ class Rollback:
         if row.state.terminal:
             # announced, not stored: the stored outcome is a failure, without the result
             # that could not be kept
-            self.state.results.pop(task_id)
+            self.state.drop_result(task_id)
             row.state = TaskState.FAILED
             row.result_key, row.result_size, row.traceback = None, 0, None
         else:

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from ..core.protocol import Buffer
 from ..core.queue import FairQueue, PendingTask
 from ..core.records import AttemptRow, TaskRow
 from ..core.states import AttemptState
@@ -103,12 +104,65 @@ class EngineState:
         if task_id > self.max_id:
             self.max_id = task_id
 
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] += n
+
+    def activate(self, row: TaskRow) -> None:
+        """``row`` is active: accepted, loaded after a restart, or back for a retry."""
+        self.finished.pop(row.id, None)
+        self.tasks[row.id] = row
+
+    def enqueue(self, row: TaskRow) -> None:
+        """A pending task whose dependencies are met: the scheduler may place it."""
+        self.queue.push(self.pending_entry(row))
+
+    def placed(self, attempt: AttemptRow) -> None:
+        """The task of ``attempt`` was placed on a worker: out of the queue, this its attempt."""
+        self.queue.remove(attempt.task_id)
+        self.unplaceable.pop(attempt.task_id, None)
+        self.attempts[attempt.task_id] = attempt
+
+    def not_started(self, task_id: str) -> None:
+        """An attempt of the task ended before it started: it uses up no retry."""
+        self.free_attempts[task_id] = self.free_attempts.get(task_id, 0) + 1
+
+    def keep_result(self, task_id: str, data: Buffer) -> None:
+        self.results.put(task_id, data)
+
+    def drop_result(self, task_id: str) -> None:
+        self.results.pop(task_id)
+
+    def set_timer(self, task_id: str, timer: asyncio.TimerHandle) -> None:
+        """The task waits for ``timer`` (a retry's delay)."""
+        self.cancel_timer(task_id)
+        self.timers[task_id] = timer
+
+    def timer_fired(self, task_id: str) -> None:
+        self.timers.pop(task_id, None)
+
+    def add_worker(self, handle: WorkerHandle) -> None:
+        self.workers[handle.id] = handle
+        self.worker_set_changed()
+
+    def remove_worker(self, worker_id: str) -> None:
+        del self.workers[worker_id]
+        self.worker_set_changed()
+
     def worker_set_changed(self) -> None:
         """A worker came, came back or went: tasks no worker could take are explained again."""
         self.worker_generation += 1
 
     def add_waiter(self, task_id: str, fut: asyncio.Future[TaskRow]) -> None:
         self.done.setdefault(task_id, []).append(fut)
+
+    def add_done_call(self, task_id: str, callback: Callable[[TaskRow], None]) -> None:
+        self.done_calls.setdefault(task_id, []).append(callback)
+
+    def cancel_waiters(self, task_id: str) -> None:
+        """The task will never end (it was never stored): its waiters are cancelled."""
+        for future in self.done.pop(task_id, ()):
+            future.cancel()
+        self.done_calls.pop(task_id, None)
 
     def drop_waiter(self, task_id: str, fut: asyncio.Future[TaskRow]) -> None:
         waiters = self.done.get(task_id)
@@ -148,11 +202,17 @@ class EngineState:
             self.finished.popitem(last=False)
         self.counters["finished"] += 1
 
-    def forget_active(self, task_id: str) -> None:
-        """Drop what is kept about an active task that never was (its insert refused)."""
+    def forget_active(self, task_id: str) -> TaskRow | None:
+        """Drop what is kept about an active task that never was (its insert refused); its
+        row, if it was active."""
+        self.unstored.pop(task_id, None)
+        row = self.tasks.pop(task_id, None)
+        if row is None:
+            return None
         self.queue.remove(task_id)
         self.unplaceable.pop(task_id, None)
         self.attempts.pop(task_id, None)
         self.free_attempts.pop(task_id, None)
         self.payloads.pop(task_id)
         self.cancel_timer(task_id)
+        return row

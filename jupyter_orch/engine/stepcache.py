@@ -54,7 +54,7 @@ class StepCache:
             self._keys[row.id] = ""
             asyncio.ensure_future(self._check(row, str(step.get("code", ""))))
             return
-        self.state.queue.push(self.state.pending_entry(row))
+        self.state.enqueue(row)
 
     def step_finished(self, row: TaskRow) -> None:
         """A step ended: a cacheable one that succeeded is stored under its key."""
@@ -87,7 +87,7 @@ class StepCache:
             self._finish_cached(row, entry)
             return
         self._keys[row.id] = key
-        self.state.queue.push(self.state.pending_entry(row))
+        self.state.enqueue(row)
         self._kick()
 
     def _finish_cached(self, row: TaskRow, entry: SaveCacheEntry) -> None:

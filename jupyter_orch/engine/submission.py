@@ -80,7 +80,7 @@ class Submitter:
         except Exception as exc:
             names = ", ".join(r.id for r in fresh[:3]) + (" ..." if len(fresh) > 3 else "")
             raise SpecError(f"the database refused task {names}: {describe(exc)}") from exc
-        self.state.counters["submitted"] += len(fresh)
+        self.state.count("submitted", len(fresh))
 
     def _lookups_needed(self, specs: Sequence[TaskSpec]) -> list[str]:
         batch_ids = {s.id for s in specs}
@@ -127,7 +127,7 @@ class Submitter:
             if isinstance(payload, StoredPayload):
                 row.payload_key = blob_key("payloads", spec.id)  # there already
                 row.payload_size = payload.size
-                self.state.counters["client_handoffs"] += 1
+                self.state.count("client_handoffs")
             elif payload is not None:
                 row.payload_key = self.blobfiles.key("payloads", spec.id, len(payload))
                 row.payload_size = len(payload)
@@ -141,7 +141,7 @@ class Submitter:
             # shown to nobody until stored (rolled back if the commit fails); watchers then
             # see it as it was when accepted, then as it is
             self.state.unstored[row.id] = task_view(row) if self.bus.subscriber_count else None
-            self.state.tasks[row.id] = row
+            self.state.activate(row)
             self.state.stored_id(row.id)
             self.journal.add(InsertTask(dataclasses.replace(row)))
         for row in fresh:  # published once stored (done() below)

@@ -136,7 +136,7 @@ class Transitions:
 
     def requeue(self, task_id: str) -> None:
         """A retry's delay is over: the task is placed again."""
-        self.state.timers.pop(task_id, None)
+        self.state.timer_fired(task_id)
         row = self.state.tasks.get(task_id)
         if row is not None and row.state == TaskState.PENDING:
             row.retry_at = None
@@ -172,7 +172,7 @@ class Transitions:
         if row.state.terminal:  # e.g. cancelled while it ran: keep the user's verdict
             return
         if error_kind == "not_started":  # sent ahead to a worker that stopped: place it again
-            self.state.free_attempts[row.id] = self.state.free_attempts.get(row.id, 0) + 1
+            self.state.not_started(row.id)
             self.set_state(row, TaskState.PENDING)
             row.worker_id, row.gpus = None, ()
             self.update(row)
@@ -209,7 +209,7 @@ class Transitions:
         row.result_key = self.blobfiles.key(kind, row.id, len(result))
         row.result_size = len(result)
         self.blobfiles.put(row.result_key, result, row.id, what)
-        self.state.results.put(row.id, result)
+        self.state.keep_result(row.id, result)
 
     def _retry_later(self, row: TaskRow, now: float, error: str | None, error_kind: str | None) -> bool:
         """Back to pending until the retry policy's delay is over; False when none is left."""
@@ -226,7 +226,7 @@ class Transitions:
         row.worker_id = None
         row.gpus = ()
         self.update(row)
-        self.state.timers[row.id] = asyncio.get_running_loop().call_later(delay, self.requeue, row.id)
+        self.state.set_timer(row.id, asyncio.get_running_loop().call_later(delay, self.requeue, row.id))
         return True
 
     def _announce_stored(self, row: TaskRow) -> None:
