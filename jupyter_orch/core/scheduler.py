@@ -48,6 +48,9 @@ class WorkerCapacity:
     # GPU-less tasks it takes ahead of a free slot (prefetch: it queues them and starts each
     # when a slot frees, hiding the round trip to the server between short tasks)
     queue_free: int = 0
+    # a user's own worker (registered with their token) runs only that user's tasks;
+    # None: a shared worker (the service's)
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,13 @@ def order_tasks(tasks: Iterable[PendingTask]) -> list[PendingTask]:
     return ordered
 
 
+_OTHERS = "another user's worker"
+
+
 def _static_mismatch(task: PendingTask, w: WorkerCapacity) -> str | None:
     """Why ``w`` could never run ``task``, even idle; None if it could."""
+    if w.owner is not None and w.owner != task.owner:
+        return _OTHERS
     r = task.resources
     if task.image is not None and not w.any_image and w.image != task.image:
         return f"image {task.image}"
@@ -175,9 +183,13 @@ def _take(w: WorkerCapacity, task: PendingTask, gpus: tuple[int, ...]) -> Worker
 
 
 def explain_unplaceable(task: PendingTask, workers: Sequence[WorkerCapacity]) -> str:
-    if not workers:
-        return "no workers are connected"
-    reasons = sorted({m for w in workers if (m := _static_mismatch(task, w))})
+    # another user's own worker is not named: it is none of this user's business
+    mine = [w for w in workers if w.owner is None or w.owner == task.owner]
+    if not mine:
+        return (
+            "no workers are connected" if not workers else "no shared worker, nor one of yours, is connected"
+        )
+    reasons = sorted({m for w in mine if (m := _static_mismatch(task, w))})
     return "no worker has " + " / ".join(reasons) + f" (needs {task.resources.describe()})"
 
 
@@ -193,9 +205,19 @@ def schedule(
     slots_left = sum(w.slots_free + w.queue_free for w in workers if w.accepting)
     ordered = iter(pending) if isinstance(pending, FairQueue) else iter(order_tasks(pending))
     possible_for: dict[tuple[object, ...], list[WorkerCapacity]] = {}
+    owned = any(w.owner is not None for w in workers)  # then who may use a worker depends on the task
     for task in ordered:
         r = task.resources
-        key = (r.cpus, r.memory, r.gpus, r.gpu_type, tuple(sorted(r.labels.items())), task.image)
+        key: tuple[object, ...] = (
+            r.cpus,
+            r.memory,
+            r.gpus,
+            r.gpu_type,
+            tuple(sorted(r.labels.items())),
+            task.image,
+        )
+        if owned:
+            key += (task.owner,)
         possible = possible_for.get(key)
         if possible is None:
             possible = possible_for[key] = [w for w in workers if _static_mismatch(task, w) is None]

@@ -23,6 +23,14 @@ from .workers import WorkerHandle, WorkerLink
 log = logging.getLogger("jupyter_orch.engine")
 
 
+def personal_owner(token: Any) -> str | None:
+    """Whose own worker one connecting with ``token`` is: a token a user issued
+    (``POST /workers/tokens``) is theirs; one issued as shared (no owner) or by a provider is
+    the service's (None)."""
+    owner = getattr(token, "owner", "") or ""
+    return owner if owner and getattr(token, "provider", "") == "static" else None
+
+
 def _attempts(hello: protocol.Message, key: str) -> set[tuple[str, int]]:
     """The (task id, attempt) pairs a worker's hello lists under ``key``."""
     pairs = set()
@@ -94,6 +102,7 @@ class WorkerConnections:
             handle.link, handle.info, handle.name = link, info, name
             handle.token_id = token.id
             log.info("worker %s reconnected", name)
+        handle.owner = personal_owner(token)
         handle.state = "connected"
         handle.connected_at = handle.last_seen = time.time()
         handle.disconnected_at = None

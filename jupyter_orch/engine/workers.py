@@ -54,6 +54,9 @@ class WorkerHandle:
     run_time: float | None = None  # moving average of its tasks' run times (seconds)
     idle_since: float | None = field(default_factory=time.time)  # None while it holds tasks
     released: bool = False  # the provider was told it is idle (once per idle spell)
+    # the user whose own worker this is (registered with their personal token): it runs only
+    # their tasks. None: a shared worker (the service's, or a provider's)
+    owner: str | None = None
 
     def observe(self, seconds: float) -> None:
         self.run_time = seconds if self.run_time is None else 0.8 * self.run_time + 0.2 * seconds
@@ -124,6 +127,7 @@ class WorkerHandle:
             any_image=False,
             accepting=self.state == "connected" and self.link is not None,
             queue_free=max(0, depth * self.slots - queued) if short else 0,
+            owner=self.owner,
         )
 
     def take(self, row: Any, queued: bool = False) -> None:
@@ -163,6 +167,7 @@ class WorkerHandle:
             "id": self.id,
             "name": self.name,
             "provider": self.provider,
+            "owner": self.owner,
             "state": self.state,
             "hostname": self.info.get("hostname", ""),
             "labels": self.labels,

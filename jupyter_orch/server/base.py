@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jupyter_server.auth.identity import User
@@ -23,6 +23,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from ..core import limits, tasktokens
+from ..core.access import Identity
 from ..core.errors import OrchError, SpecError, TooLarge, Unauthorized
 
 if TYPE_CHECKING:
@@ -151,6 +152,21 @@ class OrchMixin(ExtensionHandlerMixin):
         self.current_user = self._jupyter_current_user = user  # type: ignore[attr-defined]
         self._token_authenticated = True
         return True
+
+    @property
+    def identity(self) -> Identity:
+        """Who the caller is, and what they may see and change (:mod:`jupyter_orch.core.access`).
+
+        On a personal server (``owner_from = "server"``) its one user owns everything. With
+        ``owner_from = "identity"``, a JupyterHub user brings the groups and scopes of their
+        hub user model; an orch API token or a task's token acts as its owner, no more."""
+        if self.orch.owner_from != "identity":
+            return Identity(self.owner, admin=True)
+        if self._orch_owner is None:
+            hub_user = getattr(self.current_user, "hub_user", None)  # type: ignore[attr-defined]
+            if isinstance(hub_user, Mapping) and hub_user.get("name") == self.owner:
+                return Identity.from_hub_model(hub_user)
+        return Identity(self.owner)
 
     @property
     def owner(self) -> str:

@@ -11,6 +11,7 @@ from ..core.errors import OrchError, SpecError
 from ..core.states import TaskState
 from ..engine.views import task_view
 from .authsocket import AuthedWebSocket
+from .visibility import worker_view, worker_views
 from .wsroute import MAX_INT64
 
 
@@ -21,8 +22,9 @@ class EventsHandler(AuthedWebSocket):
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.set_nodelay(True)
         types = set((self.get_query_argument("types", "task,worker") or "").split(","))
-        owner = self.owner
-        see_all = self.orch.owner_from != "identity"
+        identity = self.identity
+        owner = identity.name
+        see_all = identity.reads_all
 
         def wanted(event: dict[str, Any]) -> bool:
             kind = event["type"]
@@ -37,7 +39,9 @@ class EventsHandler(AuthedWebSocket):
             return True
 
         self._sub = self._engine.bus.subscribe(wanted)
-        self.send_json({"type": "hello", "seq": self._engine.bus.seq, "workers": self._engine.worker_list()})
+        self._identity = identity
+        workers = worker_views(self._engine.worker_list(), identity, self._task_owner)
+        self.send_json({"type": "hello", "seq": self._engine.bus.seq, "workers": workers})
         self._pump = asyncio.ensure_future(self._forward())
 
     async def _forward(self) -> None:
@@ -47,7 +51,16 @@ class EventsHandler(AuthedWebSocket):
                 self.send_json({"type": "overflow", "message": "too many events; re-read the state"})
                 self.close()
                 return
+            if event["type"] == "worker" and not self._identity.reads_all:
+                view = worker_view(event["worker"], self._identity, self._task_owner)
+                if view is None:
+                    continue  # another user's own worker
+                event = {**event, "worker": view}
             self.send_json(event)
+
+    def _task_owner(self, task_id: str) -> str | None:
+        row = self._engine.tasks.get(task_id)
+        return row.owner if row is not None else None
 
     def on_message(self, message: str | bytes) -> None:
         pass
@@ -78,7 +91,7 @@ class LogFollowHandler(AuthedWebSocket):
     async def _follow(self, task_id: str) -> None:
         engine = self._engine
         try:
-            row = await engine.get_row(task_id, self.owner)
+            row = await engine.get_row(task_id, self.identity.read_filter())
         except OrchError as exc:
             self.send_json({"type": "error", **exc.to_dict()})
             self.close()
@@ -119,7 +132,7 @@ class LogFollowHandler(AuthedWebSocket):
                 if fresh:
                     offset = event["offset"] + len(event["lines"])
                     self.send_json({"type": "lines", "attempt": attempt, "lines": fresh})
-            final = await engine.get_row(task_id, self.owner)
+            final = await engine.get_row(task_id, self.identity.read_filter())
             self.send_json({"type": "end", "task": task_view(final)})
         finally:
             sub.close()

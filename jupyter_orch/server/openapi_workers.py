@@ -24,7 +24,11 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "string"},
             "name": {"type": "string"},
             "provider": {"type": "string"},
-            "state": {"type": "string", "enum": ["connected", "disconnected", "gone"]},
+            "owner": {
+                "type": ["string", "null"],
+                "description": "the user whose own worker it is (it runs only their tasks); null: shared",
+            },
+            "state": {"type": "string", "enum": ["connected", "disconnected", "draining", "gone"]},
             "hostname": {"type": "string"},
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
             "image": _NULLABLE_STR,
@@ -34,9 +38,23 @@ SCHEMAS: dict[str, Any] = {
             "memory": {"type": "integer"},
             "gpus": {
                 "type": "array",
-                "items": {"type": "object", "required": ["index", "uuid", "model", "memory"]},
+                "items": {
+                    "type": "object",
+                    "required": ["index", "uuid", "model", "memory"],
+                    "properties": {
+                        "task_id": {
+                            "type": ["string", "null"],
+                            "description": "the task holding it, if it is the caller's (or the caller reads all)",
+                        },
+                        "busy": {"type": "boolean", "description": "held by a task (anyone's)"},
+                    },
+                },
             },
-            "running": {"type": "array", "items": {"type": "string"}},
+            "running": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "the tasks on it that the caller may see",
+            },
             "metrics": {"type": "object"},
         },
     },
@@ -128,14 +146,20 @@ def paths() -> dict[str, Any]:
                 "responses": {"200": _json(tokens), **_errors("401", "403", "503")},
             },
             "post": {
-                "summary": "Issue a worker token",
+                "summary": "Issue a worker token: the caller's own, or (admins) a shared one",
                 "requestBody": json_body(
                     {
                         "type": "object",
                         "required": ["name"],
                         "additionalProperties": False,
                         "properties": {
-                            "name": {"type": "string", "maxLength": MAX_TOKEN_NAME, "pattern": NOT_BLANK}
+                            "name": {"type": "string", "maxLength": MAX_TOKEN_NAME, "pattern": NOT_BLANK},
+                            "shared": {
+                                "type": "boolean",
+                                "default": False,
+                                "description": "for shared workers (the service's; admins only). "
+                                "Otherwise the token is the caller's: its workers run only the caller's tasks",
+                            },
                         },
                     }
                 ),

@@ -22,7 +22,13 @@ class _Base(OrchAPIHandler):
 class SchedulesHandler(_Base):
     async def get(self) -> None:
         schedules = await self.schedules()
-        self.write_json({"schedules": await schedules.views(self.owner)})
+        self.write_json(
+            {
+                "schedules": await schedules.views(
+                    self.identity.listed_owner(self.get_query_argument("owner", None))
+                )
+            }
+        )
 
     async def post(self) -> None:
         schedules = await self.schedules()
@@ -33,8 +39,8 @@ class SchedulesHandler(_Base):
 class ScheduleHandler(_Base):
     async def get(self, schedule_id: str) -> None:
         schedules = await self.schedules()
-        self.write_json(schedules.view(await schedules.get(schedule_id, self.owner)))
+        self.write_json(schedules.view(await schedules.get(schedule_id, self.identity.read_filter())))
 
     async def delete(self, schedule_id: str) -> None:
         schedules = await self.schedules()
-        self.write_json(await schedules.remove(schedule_id, self.owner))
+        self.write_json(await schedules.remove(schedule_id, self.identity.change_filter()))

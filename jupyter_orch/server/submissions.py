@@ -96,17 +96,21 @@ def check_run_request(body: Any) -> Any:
     return body
 
 
-def parse_token_name(body: Any) -> str:
-    """The name in a ``POST /workers/tokens`` body (``{"name": ...}``), stripped."""
+def parse_token_request(body: Any) -> tuple[str, bool]:
+    """A ``POST /workers/tokens`` body (``{"name": ..., "shared": false}``): the name,
+    stripped, and whether the token is for shared workers."""
     if not isinstance(body, dict):
         raise SpecError("the request must be a JSON object with the token's name")
-    unknown = sorted(set(body) - {"name"})
+    unknown = sorted(set(body) - {"name", "shared"})
     if unknown:
-        raise SpecError(f"{unknown[0]} is not a known field; known: name", field=unknown[0])
+        raise SpecError(f"{unknown[0]} is not a known field; known: name, shared", field=unknown[0])
+    shared = body.get("shared", False)
+    if not isinstance(shared, bool):
+        raise SpecError("shared must be true or false", field="shared")
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOKEN_NAME:
         raise SpecError(
             f"name must be a non-empty string of at most {MAX_TOKEN_NAME} characters", field="name"
         )
     check_text(name, "name")
-    return name.strip()
+    return name.strip(), shared

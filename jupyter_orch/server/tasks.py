@@ -22,9 +22,8 @@ class TasksHandler(OrchAPIHandler):
         for s in states:
             if s not in valid:
                 raise SpecError(f"unknown state {s!r}; known: {', '.join(sorted(valid))}", field="state")
-        owner = self.get_query_argument("owner", None) if self.orch.owner_from == "identity" else None
         tasks = await engine.list_tasks(
-            owner=self.owner if owner is None else owner,
+            owner=self.identity.listed_owner(self.get_query_argument("owner", None)),
             states=states or None,
             search=self.get_query_argument("q", None) or None,
             limit=self.int_arg("limit", 100, 1, 1000),
@@ -44,20 +43,20 @@ class TasksHandler(OrchAPIHandler):
 class TaskHandler(OrchAPIHandler):
     async def get(self, task_id: str) -> None:
         engine = await self.engine()
-        self.write_json(await engine.describe(task_id, self.owner))
+        self.write_json(await engine.describe(task_id, self.identity.read_filter()))
 
 
 class CancelHandler(OrchAPIHandler):
     async def post(self, task_id: str) -> None:
         engine = await self.engine()
-        row = await engine.cancel(task_id, self.owner)
+        row = await engine.cancel(task_id, self.identity.change_filter())
         self.write_json(task_view(row))
 
 
 class RetryHandler(OrchAPIHandler):
     async def post(self, task_id: str) -> None:
         engine = await self.engine()
-        row = await engine.retry(task_id, self.owner)
+        row = await engine.retry(task_id, self.identity.change_filter())
         self.write_json(task_view(row))
 
 
@@ -67,7 +66,7 @@ class WaitHandler(OrchAPIHandler):
     async def get(self, task_id: str) -> None:
         engine = await self.engine()
         timeout = self.float_arg("timeout", 30.0)
-        row = await engine.wait(task_id, timeout, self.owner)
+        row = await engine.wait(task_id, timeout, self.identity.read_filter())
         self.write_json(task_view(row))
 
 
@@ -81,9 +80,9 @@ class ResultHandler(OrchAPIHandler):
     async def get(self, task_id: str) -> None:
         engine = await self.engine()
         timeout = self.float_arg("wait", 0.0)
-        row = await engine.get_row(task_id, self.owner)
+        row = await engine.get_row(task_id, self.identity.read_filter())
         if timeout and not engine.ended(row):
-            row = await engine.wait(task_id, timeout, self.owner)
+            row = await engine.wait(task_id, timeout, self.identity.read_filter())
         if not engine.ended(row):  # a result still being written counts as not there yet
             raise Conflict(f"task {task_id} is {row.state.value}; it has no result yet")
         if row.result_key is None:
@@ -106,7 +105,7 @@ class ResultHandler(OrchAPIHandler):
 class LogsHandler(OrchAPIHandler):
     async def get(self, task_id: str) -> None:
         engine = await self.engine()
-        row = await engine.get_row(task_id, self.owner)
+        row = await engine.get_row(task_id, self.identity.read_filter())
         attempt = self.int_arg("attempt", None, 1)
         if attempt is not None and attempt > row.attempt:  # no such attempt (yet): not a bad request
             raise NotFound(f"task {task_id} has {row.attempt} attempt(s), not {attempt}", field="attempt")
@@ -145,4 +144,4 @@ class OutputsHandler(OrchAPIHandler):
 
 async def _notebook_result(handler: OrchAPIHandler, task_id: str) -> dict[str, Any]:
     engine = await handler.engine()
-    return await engine.notebook_result(task_id, handler.owner)
+    return await engine.notebook_result(task_id, handler.identity.read_filter())

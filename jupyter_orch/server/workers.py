@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import Forbidden, NotFound
 from ..core.records import TokenRow
 from .base import OrchAPIHandler
+from .visibility import token_visible, worker_view, worker_views
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 from .submissions import MAX_TOKEN_NAME as MAX_TOKEN_NAME  # still importable here
-from .submissions import parse_token_name
+from .submissions import parse_token_request
 
 
 def token_view(token: TokenRow) -> dict[str, Any]:
@@ -24,20 +29,34 @@ def token_view(token: TokenRow) -> dict[str, Any]:
     }
 
 
+def task_owner(engine: Engine) -> Callable[[str], str | None]:
+    def owner(task_id: str) -> str | None:
+        row = engine.tasks.get(task_id)  # a task on a worker is active
+        return row.owner if row is not None else None
+
+    return owner
+
+
 class WorkersHandler(OrchAPIHandler):
     async def get(self) -> None:
         engine = await self.engine()
-        provider = engine.provider.describe() if engine.provider is not None else {}
-        self.write_json({"workers": engine.worker_list(), "provider": provider})
+        identity = self.identity
+        workers = worker_views(engine.worker_list(), identity, task_owner(engine))
+        # the provider's settings (cluster, namespace, images) are the service's business
+        provider = engine.provider.describe() if engine.provider is not None and identity.is_admin else {}
+        self.write_json({"workers": workers, "provider": provider})
 
 
 class WorkerHandler(OrchAPIHandler):
     async def get(self, worker_id: str) -> None:
         engine = await self.engine()
         worker = engine.workers.get(worker_id)
-        if worker is None:
+        view = (
+            worker_view(worker.to_dict(), self.identity, task_owner(engine)) if worker is not None else None
+        )
+        if view is None:
             raise NotFound(f"no connected worker {worker_id}")
-        self.write_json(worker.to_dict())
+        self.write_json(view)
 
 
 class TokensHandler(OrchAPIHandler):
@@ -49,14 +68,20 @@ class TokensHandler(OrchAPIHandler):
 
     async def get(self) -> None:
         engine = await self.engine()
-        tokens = await engine.list_tokens("worker")
+        identity = self.identity
+        tokens = [t for t in await engine.list_tokens("worker") if token_visible(t, identity)]
         self.write_json({"tokens": [token_view(t) for t in tokens]})
 
     async def post(self) -> None:
+        """A user's token registers their own workers, which run only their tasks; a shared
+        worker's token (``"shared": true``, no owner: the service's) is for admins."""
         engine = await self.engine()
         body = self.json_body() if self.request.body else {}
-        name = parse_token_name(body)
-        token, secret = await engine.create_token(name, scope="worker", owner=self.owner, provider="static")
+        name, shared = parse_token_request(body)
+        if shared:
+            self.identity.require_admin("a token for shared workers")
+        owner = "" if shared else self.owner
+        token, secret = await engine.create_token(name, scope="worker", owner=owner, provider="static")
         self.write_json({**token_view(token), "token": secret}, status=201)
 
 
@@ -73,6 +98,11 @@ class TokenHandler(OrchAPIHandler):
 
     async def delete(self, token_id: str) -> None:
         engine = await self.engine()
+        identity = self.identity
+        if not identity.is_admin:  # a user revokes only the tokens they issued
+            mine = [t for t in await engine.list_tokens("worker") if token_visible(t, identity)]
+            if token_id not in {t.id for t in mine}:
+                raise NotFound(f"no token {token_id}")
         if not await engine.revoke_token(token_id):
             raise NotFound(f"no token {token_id}")
         self.set_status(204)
@@ -89,8 +119,8 @@ class InfoHandler(OrchAPIHandler):
                 "provider": engine.provider.name if engine.provider is not None else None,
                 "policy": engine.config.policy,
                 "max_payload_bytes": engine.config.max_payload_bytes,
-                "counts": await engine.counts(None if self.orch.owner_from != "identity" else self.owner),
-                "workers": len(engine.workers),
+                "counts": await engine.counts(self.identity.read_filter()),
+                "workers": len(worker_views(engine.worker_list(), self.identity, task_owner(engine))),
             }
         )
 

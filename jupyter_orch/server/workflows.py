@@ -28,7 +28,7 @@ class WorkflowsHandler(OrchAPIHandler):
         if before is not None and not is_valid_id(before):
             raise SpecError("query parameter before must be a run id (26 characters)", field="before")
         runs = await engine.list_runs(
-            owner=self.owner,
+            owner=self.identity.listed_owner(self.get_query_argument("owner", None)),
             states=states or None,
             limit=self.int_arg("limit", 100, 1, 1000) or 100,
             before=before,
@@ -49,7 +49,7 @@ class WorkflowsHandler(OrchAPIHandler):
 class WorkflowHandler(OrchAPIHandler):
     async def get(self, run_id: str) -> None:
         engine = await self.engine()
-        self.write_json(await engine.describe_run(run_id, self.owner))
+        self.write_json(await engine.describe_run(run_id, self.identity.read_filter()))
 
 
 class WorkflowWaitHandler(OrchAPIHandler):
@@ -57,20 +57,20 @@ class WorkflowWaitHandler(OrchAPIHandler):
 
     async def get(self, run_id: str) -> None:
         engine = await self.engine()
-        await engine.wait_run(run_id, self.float_arg("timeout", 30.0), self.owner)
-        self.write_json(await engine.describe_run(run_id, self.owner))
+        await engine.wait_run(run_id, self.float_arg("timeout", 30.0), self.identity.read_filter())
+        self.write_json(await engine.describe_run(run_id, self.identity.read_filter()))
 
 
 class WorkflowCancelHandler(OrchAPIHandler):
     async def post(self, run_id: str) -> None:
         engine = await self.engine()
-        self.write_json(await engine.cancel_run(run_id, self.owner))
+        self.write_json(await engine.cancel_run(run_id, self.identity.change_filter()))
 
 
 class WorkflowRetryHandler(OrchAPIHandler):
     async def post(self, run_id: str) -> None:
         engine = await self.engine()
-        self.write_json(await engine.retry_run(run_id, self.owner))
+        self.write_json(await engine.retry_run(run_id, self.identity.change_filter()))
 
 
 class WorkflowFilesHandler(OrchAPIHandler):
@@ -78,7 +78,7 @@ class WorkflowFilesHandler(OrchAPIHandler):
 
     async def get(self, run_id: str) -> None:
         engine = await self.engine()
-        run = await engine.get_run(run_id, self.owner)
+        run = await engine.get_run(run_id, self.identity.read_filter())
         files = await self._in_thread(self.orch.run_files.list, run.id)
         self.write_json({"run_id": run.id, "run_dir": run.run_dir, "files": files})
 
@@ -89,7 +89,7 @@ class WorkflowFilesHandler(OrchAPIHandler):
 class WorkflowFileHandler(WorkflowFilesHandler):
     async def get(self, run_id: str, path: str) -> None:  # type: ignore[override]
         engine = await self.engine()
-        run = await engine.get_run(run_id, self.owner)
+        run = await engine.get_run(run_id, self.identity.read_filter())
         try:
             data = await self._in_thread(self.orch.run_files.read, run.id, path)
         except (NotADirectoryError, PermissionError):

@@ -61,6 +61,7 @@ def worker(
     image: str | None = None,
     any_image: bool = False,
     accepting: bool = True,
+    owner: str | None = None,
 ) -> WorkerCapacity:
     models = list(models) if models is not None else [model] * gpus
     gpu_list = tuple(Gpu(index=i, uuid=f"GPU-{worker_id}-{i}", model=m) for i, m in enumerate(models))
@@ -78,6 +79,7 @@ def worker(
         image=image,
         any_image=any_image,
         accepting=accepting,
+        owner=owner,
     )
 
 
@@ -562,3 +564,35 @@ def test_a_placement_of_ones_own_chooses_the_worker():
     assert [a.worker_id for a in schedule(tasks, workers, FewestSlotsLast()).assignments] == ["big"]
     assert [a.worker_id for a in schedule(tasks, workers, "spread").assignments] == ["big"]
     assert placement("spread").name == "spread" and isinstance(placement(Spread()), Spread)
+
+
+# ---------------------------------------------------------------------------- whose worker
+
+
+@pytest.mark.parametrize("policy", ["binpack", "spread"])
+def test_a_users_own_worker_runs_only_their_tasks(policy: str) -> None:
+    workers = [worker("bobs", owner="bob", slots=4)]
+    result = schedule([task("a1", "alice"), task("b1", "bob"), task("a2", "alice")], workers, policy)
+    assert placed(result) == {"b1": "bobs"}
+    # alice is not told of bob's worker: it is none of her business
+    assert result.unplaceable == {
+        "a1": "no shared worker, nor one of yours, is connected",
+        "a2": "no shared worker, nor one of yours, is connected",
+    }
+
+
+def test_shared_workers_run_everyones_tasks_and_own_ones_only_their_owners() -> None:
+    workers = [worker("shared", slots=1), worker("bobs", owner="bob", slots=2)]
+    result = schedule(
+        [task("a1", "alice"), task("a2", "alice"), task("b1", "bob"), task("b2", "bob")], workers
+    )
+    assert placed(result)["a1"] == "shared"
+    assert "a2" not in placed(result) and "a2" not in result.unplaceable  # it waits for the shared slot
+    assert {placed(result)["b1"], placed(result)["b2"]} == {"bobs"}
+
+
+def test_why_a_task_cannot_run_names_only_the_workers_it_could_use() -> None:
+    workers = [worker("shared", gpus=0), worker("bobs", owner="bob", gpus=2)]
+    result = schedule([task("a1", "alice", gpus=1)], workers)
+    assert result.unplaceable["a1"].startswith("no worker has 1 gpus")
+    assert "bob" not in result.unplaceable["a1"]
