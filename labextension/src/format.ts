@@ -73,3 +73,14 @@ export function shortId(id: string): string {
 export function stateLabel(state: string): string {
   return state.replace('_', ' ');
 }
+
+/** What each slot of a worker shows: the id of the caller's task in it, `null` for another
+ * user's task (the server counts it in `slots_used` but does not name it), `undefined` free. */
+export function slotHolders(running: string[], slotsUsed: number, slots: number): (string | null | undefined)[] {
+  const others = Math.max(0, slotsUsed - running.length);
+  const out: (string | null | undefined)[] = [...running, ...Array<null>(others).fill(null)];
+  while (out.length < slots) {
+    out.push(undefined);
+  }
+  return out;
+}

@@ -97,6 +97,8 @@ export interface IGpu {
   memory_used?: number;
   memory_total?: number;
   task_id?: string | null;
+  /** held by a task: another user's when task_id is null (its id is not shown to this user) */
+  busy?: boolean;
 }
 
 export interface IWorker {

@@ -1,7 +1,7 @@
 // Workers: each with labels and slots (and the task in each), each GPU with utilisation and
 // memory bars from heartbeats, and the cluster's free GPUs per node (kubernetes provider).
 import { Widget } from '@lumino/widgets';
-import { formatBytes } from './format';
+import { formatBytes, slotHolders } from './format';
 import type { OrchController } from './controller';
 import { h } from './dom';
 import type { IGpu, IWorker } from './types';
@@ -129,16 +129,16 @@ export class WorkersView extends Widget {
     }
     const holders = this.ctl.store.gpuHolders(w);
     const gpus = w.gpus.map(g => this.renderGpu(g, holders.get(g.index) || null));
-    const running = w.running || [];
     const slots = h('div', { class: 'jp-OrchSlots' });
-    for (let i = 0; i < Math.max(w.slots, running.length); i++) {
-      const id = running[i];
+    slotHolders(w.running || [], w.slots_used, w.slots).forEach((id, i) => {
       slots.append(
         id
           ? h('span', { class: 'jp-OrchSlot jp-mod-busy', 'data-task': id, title: `slot ${i + 1}: ${id}`, text: this.taskName(id) })
-          : h('span', { class: 'jp-OrchSlot', text: 'free' })
+          : id === null
+            ? h('span', { class: 'jp-OrchSlot jp-mod-busy', title: `slot ${i + 1}: another user's task`, text: 'in use' })
+            : h('span', { class: 'jp-OrchSlot', text: 'free' })
       );
-    }
+    });
     return h('div', { class: 'jp-OrchWorker', 'data-testid': 'orch-worker', 'data-name': w.name, 'data-state': w.state }, head, labels, slots, metrics, ...gpus);
   }
 
@@ -153,7 +153,9 @@ export class WorkersView extends Widget {
         h('span', { text: `GPU ${g.index} · ${g.model || 'GPU'} · ${formatBytes(total)}` }),
         holder
           ? h('span', { class: 'jp-OrchLink', 'data-task': holder, title: holder, text: this.taskName(holder) })
-          : h('span', { class: 'jp-OrchHint', text: 'free' })
+          : g.busy
+            ? h('span', { class: 'jp-OrchHint', title: "another user's task", text: 'in use' })
+            : h('span', { class: 'jp-OrchHint', text: 'free' })
       ),
       bar(typeof g.utilization === 'number' ? g.utilization / 100 : null, typeof g.utilization === 'number' ? `util ${g.utilization}%` : 'util n/a', 'util'),
       bar(typeof g.memory_used === 'number' && total ? g.memory_used / total : null, typeof g.memory_used === 'number' ? `mem ${formatBytes(g.memory_used)} / ${formatBytes(total)}` : 'mem n/a', 'mem')

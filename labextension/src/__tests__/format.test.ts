@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ago, formatBytes, formatDuration, formatResources, shortId, stateLabel } from '../format';
+import { ago, formatBytes, formatDuration, formatResources, shortId, slotHolders, stateLabel } from '../format';
 
 describe('formatting', () => {
   it('formats resources and durations', () => {
@@ -26,5 +26,12 @@ describe('formatting', () => {
     expect(shortId('0123456789abcdef')).toBe('01234567…');
     expect(stateLabel('timed_out')).toBe('timed out');
     expect(stateLabel('running')).toBe('running');
+  });
+
+  it('shows the slots other users hold as in use, without their tasks', () => {
+    expect(slotHolders(['t1'], 3, 4)).toEqual(['t1', null, null, undefined]);
+    expect(slotHolders([], 0, 2)).toEqual([undefined, undefined]);
+    // a worker with tasks sent ahead (more than its slots): all of them are shown
+    expect(slotHolders(['a', 'b', 'c'], 3, 2)).toEqual(['a', 'b', 'c']);
   });
 });
