@@ -12,8 +12,9 @@ tasks would starve another's one.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .resources import Resources
@@ -27,6 +28,7 @@ class PendingTask:
     seq: int  # submission order (smaller = older)
     resources: Resources
     image: str | None = None
+    groups: frozenset[str] = frozenset()  # the owner's groups when it was submitted
 
 
 _Entry = tuple[int, PendingTask]  # (push number, task): tells a live entry from a stale one
@@ -44,6 +46,13 @@ class FairQueue:
         self._queues: dict[int, dict[str, deque[_Entry]]] = {}
         self._served: dict[str, int] = {}  # owner -> tick of its last task leaving the queue
         self._tick = 0
+
+    @classmethod
+    def of(cls, tasks: Iterable[PendingTask]) -> FairQueue:
+        queue = cls()
+        for task in sorted(tasks, key=lambda t: t.seq):
+            queue.push(task)
+        return queue
 
     def __len__(self) -> int:
         return len(self._live)
@@ -115,6 +124,31 @@ class FairQueue:
                 positions[owner] = i + 1
                 yield queue[i][1]
                 turn.append(owner)
+        self._compact()
+
+    def weighted(
+        self, start: Callable[[PendingTask], float], step: Callable[[PendingTask], float]
+    ) -> Iterator[PendingTask]:
+        """Live tasks in fair-share order: priority first; within it, the owner with the
+        smallest ``start`` (of their oldest task: recent use per weight) goes next, and each
+        task yielded moves its owner back by ``step(task)``; FIFO within an owner."""
+        for priority in sorted(self._queues, reverse=True):
+            owners = self._queues[priority]
+            positions = {owner: 0 for owner in owners}
+            heap = [(start(h), h.seq, owner) for owner, q in owners.items() if (h := self._head(q))]
+            heapq.heapify(heap)
+            while heap:
+                key, _, owner = heapq.heappop(heap)
+                queue = owners[owner]
+                i = positions[owner]
+                while i < len(queue) and not self._is_live(queue[i]):
+                    i += 1
+                if i >= len(queue):
+                    continue
+                positions[owner] = i + 1
+                task = queue[i][1]
+                yield task
+                heapq.heappush(heap, (key + step(task), task.seq, owner))
         self._compact()
 
     def _compact(self) -> None:

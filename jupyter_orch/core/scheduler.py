@@ -17,9 +17,10 @@ subclass (``c.OrchApp.scheduler_policy_class``).
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from .fairshare import FairShare
 from .queue import FairQueue, PendingTask
 from .resources import Gpu, format_memory
 
@@ -68,6 +69,8 @@ class Schedule:
     unplaceable: dict[str, str] = field(default_factory=dict)
     # task id -> why it waits although some worker could run it later
     waiting: dict[str, str] = field(default_factory=dict)
+    # task id -> the quota that holds it back, in one sentence (only with fair share)
+    blocked: dict[str, str] = field(default_factory=dict)
 
 
 def order_tasks(tasks: Iterable[PendingTask]) -> list[PendingTask]:
@@ -171,6 +174,12 @@ def placement(policy: str | Placement) -> Placement:
     return cls()
 
 
+def _models(w: WorkerCapacity, gpus: tuple[int, ...]) -> list[str]:
+    """The model names of the GPUs ``gpus`` of ``w``."""
+    by_index = {g.index: g.model or "" for g in w.gpus}
+    return [by_index.get(i, "") for i in gpus]
+
+
 def _take(w: WorkerCapacity, task: PendingTask, gpus: tuple[int, ...]) -> WorkerCapacity:
     r = task.resources
     return replace(
@@ -193,17 +202,32 @@ def explain_unplaceable(task: PendingTask, workers: Sequence[WorkerCapacity]) ->
     return "no worker has " + " / ".join(reasons) + f" (needs {task.resources.describe()})"
 
 
+def _ordered(pending: Iterable[PendingTask], fair: FairShare | None) -> Iterator[PendingTask]:
+    if fair is None:
+        return iter(pending) if isinstance(pending, FairQueue) else iter(order_tasks(pending))
+
+    def start(task: PendingTask) -> float:
+        return fair.start(task.owner, task.groups, gpus=bool(task.resources.gpus))
+
+    queue = pending if isinstance(pending, FairQueue) else FairQueue.of(pending)
+    return queue.weighted(start, fair.step)
+
+
 def schedule(
     pending: Iterable[PendingTask],
     workers: Sequence[WorkerCapacity],
     policy: str | Placement = "binpack",
+    fair: FairShare | None = None,
 ) -> Schedule:
-    """Assign as many pending tasks as fit, in fair order. Pure: inputs are not changed."""
+    """Assign as many pending tasks as fit, in fair order. Pure: inputs are not changed
+    (``fair``, when given, counts what this round placed). With ``fair``
+    (:mod:`.fairshare`): users in fair-share order, and quotas hold tasks back (in
+    ``blocked``, with the sentence that says why)."""
     place = placement(policy)
     result = Schedule()
     free = {w.id: w for w in workers}
     slots_left = sum(w.slots_free + w.queue_free for w in workers if w.accepting)
-    ordered = iter(pending) if isinstance(pending, FairQueue) else iter(order_tasks(pending))
+    ordered = _ordered(pending, fair)
     possible_for: dict[tuple[object, ...], list[WorkerCapacity]] = {}
     owned = any(w.owner is not None for w in workers)  # then who may use a worker depends on the task
     for task in ordered:
@@ -225,14 +249,21 @@ def schedule(
             result.unplaceable[task.id] = explain_unplaceable(task, workers)
             continue
         best: tuple[tuple[float, ...], WorkerCapacity, tuple[int, ...]] | None = None
+        held_back: str | None = None
         for w in possible:
             current = free[w.id]
             gpus = _fits_now(task, current)
             if gpus is None:
                 continue
+            if fair is not None and (why := fair.blocked(task, _models(current, gpus))) is not None:
+                held_back = why
+                continue
             score = place.score(task, current)
             if best is None or score < best[0]:
                 best = (score, current, gpus)
+        if best is None and held_back is not None:
+            result.blocked[task.id] = held_back
+            continue
         if best is None:
             ahead = [
                 free[w.id]
@@ -250,6 +281,8 @@ def schedule(
             result.waiting[task.id] = f"waiting for a free slot ({task.resources.describe()})"
             continue
         _, chosen, gpus = best
+        if fair is not None:
+            fair.took(task, _models(chosen, gpus))
         free[chosen.id] = _take(chosen, task, gpus)
         result.assignments.append(Assignment(task.id, chosen.id, gpus))
         slots_left -= 1
