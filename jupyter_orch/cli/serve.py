@@ -33,5 +33,8 @@ def main(argv: list[str]) -> int:
             if arg.startswith(short):
                 arg = long + arg[len(short) :]
         translated.append(arg)
+    # the server loads the extension as OrchApp (its entry point), not as this class: a
+    # service that cannot start stops, and exits non-zero
+    OrchApp.stop_server_on_failure = True
     OrchServeApp.launch_instance(argv=translated)
-    return 0
+    return 1 if OrchApp.start_error is not None else 0

@@ -71,11 +71,28 @@ class Unavailable(OrchError):
     code = "unavailable"
 
 
+class QuotaExceeded(OrchError):
+    """Accepting it would take a user or group over a quota set for them (HTTP 429);
+    nothing was accepted."""
+
+    code = "quota_exceeded"
+
+
 class IllegalTransition(RuntimeError):
     """A state change the state machine forbids: always a bug in the caller."""
 
 
 ERRORS_BY_CODE: dict[str, type[OrchError]] = {
     cls.code: cls
-    for cls in (OrchError, SpecError, NotFound, Conflict, TooLarge, Forbidden, Unauthorized, Unavailable)
+    for cls in (
+        OrchError,
+        SpecError,
+        NotFound,
+        Conflict,
+        TooLarge,
+        Forbidden,
+        Unauthorized,
+        Unavailable,
+        QuotaExceeded,
+    )
 }

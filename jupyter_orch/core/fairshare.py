@@ -26,6 +26,7 @@ from typing import Any
 
 from .errors import SpecError
 from .queue import PendingTask
+from .resources import Gpu
 
 QUOTA_KEYS = ("gpus", "gpu_types", "running", "queued")
 DEFAULT_HALF_LIFE = 24 * 3600.0
@@ -132,8 +133,8 @@ class Shares:
         return out
 
     @property
-    def limits_anything(self) -> bool:
-        return any(_limits(q) for q in (self.default, *self.users.values(), *self.groups.values()))
+    def limits_queued(self) -> bool:
+        return any(q.queued is not None for q in (self.default, *self.users.values(), *self.groups.values()))
 
 
 def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -141,10 +142,6 @@ def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise SpecError(f"{key} must be an object of names", field=key)
     return value
-
-
-def _limits(q: Quota) -> bool:
-    return q.gpus is not None or bool(q.gpu_types) or q.running is not None
 
 
 class Usage:
@@ -182,7 +179,8 @@ class Held:
 
 
 def _is_type(model: str, gpu_type: str) -> bool:
-    return gpu_type.lower() in model.lower()
+    """As a task's ``gpu_type`` names GPUs: a whole word of the model ("A100", not "A10")."""
+    return Gpu(index=0, uuid="", model=model).matches(gpu_type)
 
 
 @dataclass

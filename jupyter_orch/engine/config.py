@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.fairshare import Shares
 from ..core.scheduler import Placement
 
 
@@ -25,3 +26,5 @@ class EngineConfig:
     prefetch_quick_below: float = 0.01  # ... this (s): reports and assigns then go in batches
     server_version: str = ""
     task_token_secret: bytes = b""  # signs the tokens tasks get (empty: tasks get none)
+    # quotas and fair share across users (None: one user's server, owners take plain turns)
+    shares: Shares | None = None

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core import protocol, tasktokens
+from ..core.fairshare import FairShare, Holdings
 from ..core.protocol import Buffer
 from ..core.records import AttemptRow, InsertAttempt, TaskRow
 from ..core.scheduler import Assignment, WorkerCapacity, schedule
@@ -81,9 +82,14 @@ class Dispatcher:
             c.slots_free > 0 or c.queue_free > 0 for c in capacities
         ) and not self._needs_unplaceable_check(capacities):
             return
-        result = schedule(self.state.queue, capacities, self.config.policy)
+        result = schedule(self.state.queue, capacities, self.config.policy, self._fair_share())
         for assignment in result.assignments:
             self._assign(assignment)
+        for task_id, why in result.blocked.items():  # a quota holds it back: say which
+            row = self.state.tasks.get(task_id)
+            if row is not None and row.reason != why:
+                row.reason = why
+                self.transitions.publish(row)
         newly_unplaceable = {}
         for task_id, reason in result.unplaceable.items():
             reason = self._reason(task_id, reason)  # e.g. the cluster's word on its pod
@@ -100,6 +106,23 @@ class Dispatcher:
         if newly_unplaceable and self.provider is not None:
             tasks = [t for t in (self.state.queue.get(i) for i in newly_unplaceable) if t is not None]
             asyncio.ensure_future(self.provider.request_capacity(tasks, newly_unplaceable))
+
+    def _fair_share(self) -> FairShare | None:
+        """This round's view of quotas and fair share: recent use, and what each user and
+        group holds on the workers now."""
+        shares = self.config.shares
+        if shares is None:
+            return None
+        holdings = Holdings()
+        for worker in self.state.workers.values():
+            models = {g.index: g.model or "" for g in worker.gpus}
+            for slot in worker.running.values():
+                row = self.state.tasks.get(slot.task_id)
+                if row is not None:
+                    owner = row.owner
+                    gpus = [models.get(i, "") for i in slot.gpus]
+                    holdings.add(owner, self.state.groups_of(owner), slot.resources.cpus, gpus)
+        return FairShare(shares, self.state.usage, holdings, time.time())
 
     def _needs_unplaceable_check(self, capacities: list[WorkerCapacity]) -> bool:
         # with no free slot anywhere, still explain tasks that no worker could ever run,

@@ -221,6 +221,11 @@ class Engine:
     def counters(self) -> dict[str, int]:
         return self.state.counters
 
+    def know_groups(self, owner: str, groups: frozenset[str]) -> None:
+        """``owner``'s groups (from their latest request), for group quotas and weights."""
+        self.state.know_groups(owner, groups)
+        self.kick()  # a group's quota or weight may now apply
+
     def ended(self, row: TaskRow) -> bool:
         """Terminal, and announced: a waiter may have it."""
         return self.state.ended(row)

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from ..core.fairshare import DEFAULT_HALF_LIFE, Usage
 from ..core.protocol import Buffer
 from ..core.queue import FairQueue, PendingTask
 from ..core.records import AttemptRow, TaskRow
@@ -54,6 +55,9 @@ class EngineState:
         self.unplaceable: dict[str, str] = {}  # task -> why no worker can take it
         self.workers: dict[str, WorkerHandle] = {}  # connected, or waited for after a restart
         self.worker_generation = 0  # counts changes of the worker set (see worker_set_changed)
+        # fair share: each user's groups (as their requests last said) and recent use
+        self.user_groups: dict[str, frozenset[str]] = {}
+        self.usage = Usage(config.shares.half_life if config.shares else DEFAULT_HALF_LIFE)
         self.counters = {
             "submitted": 0,
             "finished": 0,
@@ -80,10 +84,13 @@ class EngineState:
         slots = sum(w.slots for w in self.workers.values() if w.state == "connected")
         return waiting > 2 * slots
 
-    @staticmethod
-    def pending_entry(row: TaskRow) -> PendingTask:
+    def pending_entry(self, row: TaskRow) -> PendingTask:
         spec = row.spec
-        return PendingTask(spec.id, spec.owner, spec.priority, row.seq, spec.resources, spec.image)
+        groups = self.user_groups.get(spec.owner, frozenset())
+        return PendingTask(spec.id, spec.owner, spec.priority, row.seq, spec.resources, spec.image, groups)
+
+    def groups_of(self, owner: str) -> frozenset[str]:
+        return self.user_groups.get(owner, frozenset())
 
     # ------------------------------------------------------------------ changes
     def attempt_of(self, row: TaskRow) -> AttemptRow:
@@ -103,6 +110,18 @@ class EngineState:
         """A task with this id is (being) stored: ids up to the largest may be in the store."""
         if task_id > self.max_id:
             self.max_id = task_id
+
+    def know_groups(self, owner: str, groups: frozenset[str]) -> None:
+        """``owner``'s groups, as their latest request said (for group quotas and weights)."""
+        self.user_groups[owner] = groups
+
+    def used(self, row: TaskRow, now: float) -> None:
+        """``row``'s attempt ended: its run time counts as its owner's recent use."""
+        started = self.attempt_of(row).started_at
+        if started is None:  # it never started
+            return
+        seconds = max(0.0, now - started)
+        self.usage.add(row.owner, seconds * len(row.gpus), seconds * row.spec.resources.cpus, now)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] += n

@@ -13,10 +13,11 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
-from ..core.errors import Conflict, NotFound, OrchError, SpecError, TooLarge
+from ..core.errors import Conflict, NotFound, OrchError, QuotaExceeded, SpecError, TooLarge
 from ..core.ids import blob_key
 from ..core.records import InsertTask, TaskRow
 from ..core.spec import TaskSpec
+from ..core.states import TaskState
 from .accepted import Accepted, Payloads
 from .blobfiles import BlobFiles
 from .caches import StoredPayload
@@ -82,6 +83,35 @@ class Submitter:
             raise SpecError(f"the database refused task {names}: {describe(exc)}") from exc
         self.state.count("submitted", len(fresh))
 
+    def _check_queued(self, fresh: list[TaskRow]) -> None:
+        """Refuse tasks that would take their owner, or one of the owner's groups, over a
+        quota of tasks waiting (counted only when such a quota is set)."""
+        shares = self.config.shares
+        if shares is None or not fresh or not shares.limits_queued:
+            return
+        adding: dict[str, int] = {}
+        for row in fresh:
+            adding[row.owner] = adding.get(row.owner, 0) + 1
+        waiting: dict[str, int] = {}
+        for row in self.state.tasks.values():
+            if row.state == TaskState.PENDING:
+                waiting[row.owner] = waiting.get(row.owner, 0) + 1
+        for owner, n in adding.items():
+            groups = self.state.groups_of(owner)
+            for group, quota in shares.quotas(owner, groups):
+                if quota.queued is None:
+                    continue
+                members = (
+                    [owner] if group is None else [u for u, g in self.state.user_groups.items() if group in g]
+                )
+                now = sum(waiting.get(u, 0) for u in set(members) | {owner})
+                if now + n > quota.queued:
+                    who = "you have" if group is None else f"your group {group} has"
+                    raise QuotaExceeded(
+                        f"{who} {now} task(s) waiting, and {n} more would go over the quota of "
+                        f"{quota.queued} waiting; wait for some to start, or cancel some"
+                    )
+
     def _lookups_needed(self, specs: Sequence[TaskSpec]) -> list[str]:
         batch_ids = {s.id for s in specs}
         missing = [s.id for s in specs if self.state.lookup(s.id) is None and self._maybe_stored(s.id)]
@@ -133,6 +163,7 @@ class Submitter:
                 row.payload_size = len(payload)
             rows.append(row)
             fresh.append(row)
+        self._check_queued(fresh)
         for row in fresh:
             payload = payloads.get(row.id)
             if row.payload_key and payload is not None and not isinstance(payload, StoredPayload):

@@ -169,6 +169,7 @@ class Transitions:
         self.save_attempt(
             row, state=state, ended_at=now, exit_code=exit_code, error=error, error_kind=error_kind
         )
+        self.state.used(row, now)
         if row.state.terminal:  # e.g. cancelled while it ran: keep the user's verdict
             return
         if error_kind == "not_started":  # sent ahead to a worker that stopped: place it again
@@ -200,7 +201,7 @@ class Transitions:
             # written and its row stored (if the disk refuses it, the task fails instead)
             self.state.unannounced.add(row.id)
             self.journal.after_commit(
-                lambda _: self._announce_stored(row), keys=[row.id], through_outage=True
+                lambda failed: self._announce_stored(row, failed), keys=[row.id], through_outage=True
             )
             return
         self.after_terminal(row)
@@ -229,6 +230,16 @@ class Transitions:
         self.state.set_timer(row.id, asyncio.get_running_loop().call_later(delay, self.requeue, row.id))
         return True
 
-    def _announce_stored(self, row: TaskRow) -> None:
+    def _announce_stored(self, row: TaskRow, failed: BaseException | None, again: bool = False) -> None:
+        """The outcome is stored: waiters hear of it. If its blob could not be written, the
+        task was failed instead (:mod:`.rollback`): that failure is what they hear of, once
+        it is stored in turn (or could not be either: then now)."""
+        if failed is not None and not again:
+            self.journal.after_commit(
+                lambda failed: self._announce_stored(row, failed, again=True),
+                keys=[row.id],
+                through_outage=True,
+            )
+            return
         self.state.unannounced.discard(row.id)
         self.after_terminal(row)

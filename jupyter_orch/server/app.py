@@ -13,15 +13,18 @@ import dataclasses
 import getpass
 import os
 import secrets
+import signal
 from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Bool, Enum, Float, Int, Type, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Int, Type, Unicode, default
 
 from .._version import __version__
+from ..core.errors import SpecError
+from ..core.fairshare import Shares
 from ..core.resources import parse_memory
 from ..core.scheduler import Placement
 from ..discovery import remove_connection_file, write_connection_file
@@ -41,6 +44,10 @@ class OrchApp(ExtensionApp):
     name = "jupyter_orch"
     description = "Jupyter-native orchestration of ML work on GPUs"
     load_other_extensions = True
+    # inside a whole Jupyter server, the notebooks stay up when jupyter-orch cannot start;
+    # `jupyter orch serve` (only us) stops instead
+    stop_server_on_failure = False
+    start_error: BaseException | None = None
 
     db_url = Unicode(
         "",
@@ -140,6 +147,25 @@ class OrchApp(ExtensionApp):
         help="server: every authenticated request acts as `owner`; "
         "identity: as the Jupyter user who made it (shared deployments).",
     )
+    quotas = Dict(
+        config=True,
+        help="Quotas per user and group, for a server shared by several users: "
+        '{"default": {"gpus": 2, "gpu_types": {"A100": 1}, "running": 8, "queued": 1000}, '
+        '"users": {"alice": {...}}, "groups": {"ml-team": {"gpus": 8}}}. A task that would take its user '
+        "(or one of their groups) over a limit waits, and its reason says which; a submit over "
+        '"queued" is refused (429). Groups are the JupyterHub groups of the user.',
+    )
+    weights = Dict(
+        config=True,
+        help='Fair-share weights: {"users": {"alice": 2}, "groups": {"ml-team": 3}} (1 by default). '
+        "Users with free capacity to share take turns in proportion to their weights, the one with "
+        "the least recent use (per weight) first.",
+    )
+    usage_half_life = Float(
+        86400.0,
+        config=True,
+        help="Fair share: seconds after which a user's past GPU (or CPU) use counts for half.",
+    )
     metrics_require_auth = Bool(True, config=True, help="Require authentication for /orch/metrics.")
     set_kernel_env = Bool(
         True, config=True, help="Export JUPYTER_ORCH_URL/TOKEN to kernels this server starts."
@@ -185,6 +211,16 @@ class OrchApp(ExtensionApp):
             prefetch_quick=max(0, self.prefetch_quick) if self.prefetch > 0 else 0,
             server_version=__version__,
         )
+
+    def fair_shares(self) -> Shares | None:
+        """Quotas and fair share across users: on when the server is shared
+        (``owner_from = "identity"``) or quotas or weights are set."""
+        if self.owner_from != "identity" and not self.quotas and not self.weights:
+            return None
+        try:
+            return Shares.from_config(self.quotas, self.weights, self.usage_half_life)
+        except SpecError as exc:
+            raise SpecError(f"c.OrchApp.{exc}", field=f"OrchApp.{exc.field}" if exc.field else None) from None
 
     # ------------------------------------------------------------------ setup
     def initialize_settings(self) -> None:
@@ -252,6 +288,10 @@ class OrchApp(ExtensionApp):
             self.log.error("jupyter-orch could not start: %s", exc, exc_info=True)
             ready.set_exception(exc)
             ready.exception()  # mark retrieved; requests re-raise it
+            if self.stop_server_on_failure:  # the server is only us: it stops, and says so
+                type(self).start_error = exc
+                # as `kill -TERM` would: the server's own handler stops it cleanly
+                asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
             return
         ready.set_result(engine)
 
@@ -284,6 +324,7 @@ class OrchApp(ExtensionApp):
         return url_path_join(f"http://127.0.0.1:{serverapp.port}", base).rstrip("/")
 
     async def _start_engine(self, serverapp: Any) -> Engine:
+        shares = self.fair_shares()  # settings first: a bad one stops us before anything starts
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         url = self._database_url()
         store = self.store_class(url)
@@ -291,7 +332,9 @@ class OrchApp(ExtensionApp):
         await loop.run_in_executor(None, store.migrate)
         blobs = self.blob_store_class(os.path.join(self.data_dir, "blobs"))
         logs = self.log_store_class(os.path.join(self.data_dir, "logs"))
-        config = dataclasses.replace(self.engine_config, task_token_secret=self._task_token_secret())
+        config = dataclasses.replace(
+            self.engine_config, task_token_secret=self._task_token_secret(), shares=shares
+        )
         provider_cls = self.provider_class or PROVIDERS.get(self.provider)
         if provider_cls is None:
             raise ValueError(

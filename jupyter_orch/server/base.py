@@ -52,6 +52,8 @@ class OrchSettings(Protocol):
     @property
     def engine_config(self) -> EngineConfig: ...
 
+    engine: Engine | None  # once started
+
     def ready(self) -> Awaitable[Engine]:
         """The engine, once started."""
         ...
@@ -64,6 +66,7 @@ STATUS = {
     "not_found": 404,
     "wrong_state": 409,
     "too_large": 413,
+    "quota_exceeded": 429,
     "unavailable": 503,
     "error": 500,
 }
@@ -75,6 +78,7 @@ HTTP_CODES = {
     405: "method_not_allowed",
     409: "wrong_state",
     413: "too_large",
+    429: "quota_exceeded",
     503: "unavailable",
 }
 TOKEN_PREFIX = "orch_"
@@ -165,7 +169,11 @@ class OrchMixin(ExtensionHandlerMixin):
         if self._orch_owner is None:
             hub_user = getattr(self.current_user, "hub_user", None)  # type: ignore[attr-defined]
             if isinstance(hub_user, Mapping) and hub_user.get("name") == self.owner:
-                return Identity.from_hub_model(hub_user)
+                identity = Identity.from_hub_model(hub_user)
+                engine = self.orch.engine
+                if engine is not None and engine.state.groups_of(identity.name) != identity.groups:
+                    engine.know_groups(identity.name, identity.groups)  # for group quotas and weights
+                return identity
         return Identity(self.owner)
 
     @property

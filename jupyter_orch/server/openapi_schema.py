@@ -93,6 +93,7 @@ _ERR = {
     "404": _json(_ref("Error"), "No such object"),
     "409": _json(_ref("Error"), "Wrong state for this action"),
     "413": _json(_ref("Error"), "Over a size limit (the body, a payload, a task's metadata)"),
+    "429": _json(_ref("Error"), "Over a quota of tasks waiting, set for the user or one of their groups"),
     "503": _json(_ref("Error"), "The database or disk is unavailable: nothing was done; send it again"),
 }
 
@@ -124,7 +125,7 @@ SCHEMAS: dict[str, Any] = {
             "error": {
                 "type": "string",
                 "description": "invalid, unauthorized, forbidden, not_found, method_not_allowed, "
-                "wrong_state, too_large, unavailable, error",
+                "wrong_state, too_large, quota_exceeded, unavailable, error",
             },
             "message": {"type": "string"},
             "field": {"type": "string"},

@@ -283,7 +283,7 @@ def paths() -> dict[str, Any]:
                 "responses": {
                     "201": _json({"oneOf": [_ref("Task"), _TASK_LIST]}, "Accepted and committed"),
                     # 404: a task named in `depends` does not exist
-                    **_errors("400", "401", "403", "404", "409", "413", "503"),
+                    **_errors("400", "401", "403", "404", "409", "413", "429", "503"),
                 },
             },
         },

@@ -244,7 +244,7 @@ def _run_paths() -> dict[str, Any]:
                 "requestBody": json_body(_ref("WorkflowSubmit")),
                 "responses": {
                     "201": _json(_ref("Run"), "accepted"),
-                    **_errors("400", "401", "403", "413", "503"),
+                    **_errors("400", "401", "403", "413", "429", "503"),
                 },
             },
         },

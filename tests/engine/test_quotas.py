@@ -1,0 +1,88 @@
+"""Quotas and fair share in the engine: a worker with GPUs over the in-memory link, several
+users' tasks, and what each user sees: a task held back by a quota says which, in its
+reason, and runs once the quota allows; a submit over a quota of waiting tasks is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from jupyter_orch.core import protocol
+from jupyter_orch.core.errors import QuotaExceeded
+from jupyter_orch.core.fairshare import Quota, Shares
+from jupyter_orch.core.records import TokenRow
+from jupyter_orch.core.spec import TaskSpec
+from jupyter_orch.core.states import TaskState
+from jupyter_orch.engine import Engine
+
+from support.enginelink import Link, hello, make_engine
+
+TOKEN = TokenRow(id="t" * 26, name="test", scope="worker")
+GPUS = [{"index": i, "uuid": f"GPU-{i}", "model": "NVIDIA A100-SXM4-80GB"} for i in range(4)]
+
+
+@pytest_asyncio.fixture
+async def engine(tmp_path: Any):
+    shares = Shares(users={"bob": Quota(gpus=1, queued=3)}, groups={"ml-team": Quota(gpus=2)})
+    e = make_engine(tmp_path, shares=shares)
+    await e.start()
+    yield e
+    await e.stop()
+
+
+def gpu_task(owner: str) -> TaskSpec:
+    return TaskSpec.from_dict({"kind": "shell", "command": "train", "resources": {"gpus": 1}}, owner=owner)
+
+
+async def finish(engine: Engine, worker: Any, task_id: str) -> None:
+    for report in ({"type": "started"}, {"type": "finished", "ok": True}):
+        engine.worker_message(worker, protocol.Message({**report, "task_id": task_id, "attempt": 1}))
+    await engine.wait(task_id, 5)
+
+
+@pytest.mark.asyncio
+async def test_a_quota_holds_a_second_gpu_task_back_with_the_reason_until_the_first_ends(
+    engine: Engine,
+) -> None:
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("gpu-box", slots=4, gpus=GPUS))
+    [first] = await engine.submit([gpu_task("bob")], {})
+    await link.next("assign")
+    [second] = await engine.submit([gpu_task("bob")], {})
+    [hers] = await engine.submit([gpu_task("alice")], {})  # alice has no quota: she goes ahead
+    assert (await link.next("assign"))["task_id"] == hers.id
+    row = await engine.get_row(second.id)
+    assert row.state == TaskState.PENDING and row.reason == "waiting: you use 1 of your 1 GPUs"
+
+    await finish(engine, worker, first.id)
+    assert (await link.next("assign"))["task_id"] == second.id
+    assert (await engine.get_row(second.id)).reason is None
+
+
+@pytest.mark.asyncio
+async def test_a_groups_quota_counts_every_member(engine: Engine) -> None:
+    engine.know_groups("carl", frozenset({"ml-team"}))
+    engine.know_groups("dora", frozenset({"ml-team"}))
+    link = Link()
+    engine.worker_hello(TOKEN, link, hello("gpu-box", slots=4, gpus=GPUS))
+    await engine.submit([gpu_task("carl"), gpu_task("carl")], {})
+    [dora] = await engine.submit([gpu_task("dora")], {})
+    for _ in range(2):
+        await link.next("assign")
+    row = await engine.get_row(dora.id)
+    assert row.state == TaskState.PENDING
+    assert row.reason == "waiting: your group ml-team uses 2 of its 2 GPUs"
+
+
+@pytest.mark.asyncio
+async def test_a_submit_over_the_quota_of_waiting_tasks_is_refused_and_stores_nothing(engine: Engine) -> None:
+    await engine.submit([gpu_task("bob") for _ in range(3)], {})  # no worker: all three wait
+    extra = gpu_task("bob")
+    with pytest.raises(
+        QuotaExceeded, match="you have 3 task\\(s\\) waiting, and 1 more would go over the quota of 3"
+    ):
+        await engine.submit([extra], {})
+    assert extra.id not in engine.tasks
+    await engine.submit([gpu_task("alice") for _ in range(5)], {})  # others are not held back
