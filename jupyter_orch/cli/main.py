@@ -7,6 +7,7 @@ import logging
 import sys
 
 from ..core.errors import OrchError
+from . import admin as admin_commands
 from . import commands, workflows
 
 
@@ -130,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check workflow files; every problem with its line and column")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(func=commands.cmd_validate)
+
+    admin = sub.add_parser("admin", help="for those who look after a shared server")
+    admin_actions = admin.add_subparsers(dest="action", metavar="ACTION", required=True)
+    usage = admin_actions.add_parser("usage", help="GPU-hours per user and group")
+    _common(usage)
+    usage.add_argument("--since", default="7d", help="how far back: 7d, 12h, 30m or seconds (default 7d)")
+    usage.set_defaults(func=admin_commands.cmd_usage)
 
     token = sub.add_parser("token", help="worker tokens: create NAME | list | revoke ID")
     _common(token)

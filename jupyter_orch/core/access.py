@@ -78,6 +78,10 @@ class Identity:
             )
         return None if requested == "*" else requested
 
+    def require_read_all(self, what: str) -> None:
+        if not self.reads_all:
+            raise Forbidden(f"{what} needs the JupyterHub scope {SCOPE_READ_ALL} (or {SCOPE_ADMIN})")
+
     def require_admin(self, what: str) -> None:
         if not self.is_admin:
             raise Forbidden(f"{what} needs the JupyterHub scope {SCOPE_ADMIN} (or a hub admin)")

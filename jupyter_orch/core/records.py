@@ -190,3 +190,13 @@ Change = (
     | SaveRun
     | SaveCacheEntry
 )
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """What one user's task attempts used within a period (``jupyter orch admin usage``)."""
+
+    owner: str
+    gpu_seconds: float  # each attempt's run time within the period, times its GPUs
+    task_seconds: float  # each attempt's run time within the period
+    attempts: int  # attempts that ran within the period

@@ -289,6 +289,10 @@ class Engine:
     async def counts(self, owner: str | None = None) -> dict[str, int]:
         return await self.reads.counts(owner)
 
+    async def usage(self, since: float, until: float) -> dict[str, Any]:
+        """GPU-hours and task-hours per user and group in a period (see :meth:`.reads.Reads.usage`)."""
+        return await self.reads.usage(since, until)
+
     async def read_logs(
         self, row: TaskRow, attempt: int | None, offset: int, limit: int | None
     ) -> tuple[list[dict[str, Any]], int, int]:
@@ -296,8 +300,7 @@ class Engine:
 
     # ------------------------------------------------------------------ services
     def handoff_info(self) -> dict[str, Any] | None:
-        """What the session hello offers a client for writing payloads itself (see
-        :mod:`.handoff`), or None when the blob store is not a folder on this machine."""
+        """What the session hello offers a client for writing payloads itself (:mod:`.handoff`)."""
         return self.handoff.info()
 
     def stored_payload(self, task_id: str) -> StoredPayload:
@@ -354,18 +357,15 @@ class Engine:
         return self.reasons.pending_tasks(task_ids)
 
     def fail_pending(self, task_ids: Iterable[str], error_kind: str, error: str) -> list[str]:
-        """Fail tasks still waiting to be placed (the capacity made for them cannot work);
-        the ids it failed."""
+        """Fail tasks still waiting to be placed (their capacity cannot work); the ids failed."""
         return self.reasons.fail_pending(task_ids, error_kind, error)
 
     def worker_status(self, worker_id: str) -> dict[str, Any] | None:
-        """Whether the engine knows the worker, and how it stands (None: never connected,
-        or gone)."""
+        """How the worker stands (None: never connected, or gone)."""
         return self.connections.status(worker_id)
 
     def retire_worker(self, worker_id: str, undo: bool = False) -> bool:
-        """Stop placing tasks on an idle worker that is about to be removed; False when it
-        holds tasks (it stays). ``undo``: it stays after all (its removal failed)."""
+        """Stop placing tasks on an idle worker about to go (False: it holds tasks, it stays)."""
         return self.connections.retire(worker_id, undo)
 
     def worker_lost(self, worker_id: str, error_kind: str, error: str) -> list[str]:

@@ -18,6 +18,7 @@ from ..core.records import (
     ScheduleRow,
     TaskRow,
     TokenRow,
+    UsageTotals,
     WorkerRow,
 )
 
@@ -56,6 +57,7 @@ class TaskStore(Protocol):
         before_seq: int | None = None,
     ) -> list[TaskRow]: ...
     def count_by_state(self, owner: str | None = None) -> dict[str, int]: ...
+    def usage_between(self, since: float, until: float) -> list[UsageTotals]: ...
     def get_blob(self, key: str) -> bytes: ...
 
 

@@ -128,6 +128,38 @@ class Reads:
         await self.journal.flush()
         return await self.journal.run(self.store.count_by_state, owner)
 
+    async def usage(self, since: float, until: float) -> dict[str, Any]:
+        """GPU-hours and task-hours per user between ``since`` and ``until`` (as stored:
+        attempts still running count up to ``until``), and per group, the users' groups
+        as their latest requests said."""
+        await self.journal.flush()
+        totals = await self.journal.run(self.store.usage_between, since, until)
+        users: list[dict[str, Any]] = [
+            {
+                "user": u.owner,
+                "groups": sorted(self.state.groups_of(u.owner)),
+                "gpu_hours": u.gpu_seconds / 3600,
+                "task_hours": u.task_seconds / 3600,
+                "attempts": u.attempts,
+            }
+            for u in totals
+        ]
+        groups: dict[str, dict[str, Any]] = {}
+        for user in users:
+            for name in user["groups"]:
+                group = groups.setdefault(
+                    name, {"group": name, "gpu_hours": 0.0, "task_hours": 0.0, "users": 0}
+                )
+                group["gpu_hours"] += user["gpu_hours"]
+                group["task_hours"] += user["task_hours"]
+                group["users"] += 1
+        return {
+            "since": since,
+            "until": until,
+            "users": users,
+            "groups": sorted(groups.values(), key=lambda g: g["group"]),
+        }
+
     async def read_logs(
         self, row: TaskRow, attempt: int | None, offset: int, limit: int | None
     ) -> tuple[list[dict[str, Any]], int, int]:

@@ -33,7 +33,7 @@ from ..engine.schedules import Schedules
 from ..providers import PROVIDERS, Provider, ProviderContext
 from ..store import BlobStore, FileBlobStore, FileLogStore, SqlStore
 from ..store.runfiles import RunFiles
-from . import metrics, notebooks, openapi, schedules, tasks, websockets, workers, workflows
+from . import admin, metrics, notebooks, openapi, schedules, tasks, websockets, workers, workflows
 from .signals import restore_sigint, stop_on_sigint
 
 API = openapi.API_BASE
@@ -259,6 +259,7 @@ class OrchApp(ExtensionApp):
                 (API + r"/notebooks/parameters", notebooks.NotebookParametersHandler),
                 (API + r"/notebooks/run", notebooks.NotebookRunHandler),
                 (API + r"/workers", workers.WorkersHandler),
+                (API + r"/admin/usage", admin.UsageHandler),
                 (API + r"/workers/connect", websockets.WorkerConnectHandler),
                 (API + r"/workers/tokens", workers.TokensHandler),
                 (API + r"/workers/tokens/(?P<token_id>[0-9a-z]{26})", workers.TokenHandler),

@@ -58,6 +58,41 @@ SCHEMAS: dict[str, Any] = {
             "metrics": {"type": "object"},
         },
     },
+    "Usage": {
+        "type": "object",
+        "required": ["since", "until", "users", "groups"],
+        "properties": {
+            "since": {"type": "number"},
+            "until": {"type": "number"},
+            "users": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["user", "groups", "gpu_hours", "task_hours", "attempts"],
+                    "properties": {
+                        "user": {"type": "string"},
+                        "groups": {"type": "array", "items": {"type": "string"}},
+                        "gpu_hours": {"type": "number"},
+                        "task_hours": {"type": "number"},
+                        "attempts": {"type": "integer"},
+                    },
+                },
+            },
+            "groups": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["group", "gpu_hours", "task_hours", "users"],
+                    "properties": {
+                        "group": {"type": "string"},
+                        "gpu_hours": {"type": "number"},
+                        "task_hours": {"type": "number"},
+                        "users": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    },
     "Token": {
         "type": "object",
         "required": ["id", "name", "scope", "created_at"],
@@ -138,6 +173,20 @@ def paths() -> dict[str, Any]:
                     {"name": "worker_id", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
                 "responses": {"200": _json(_ref("Worker")), **_errors("401", "404")},
+            },
+        },
+        "/admin/usage": {
+            "get": {
+                "summary": "GPU-hours and task-hours per user and group in a recent period "
+                "(with custom:orch:read-all or as an admin)",
+                "parameters": [
+                    query(
+                        "since",
+                        {"type": "string", "default": "7d", "pattern": r"^\s*\d+(\.\d+)?[smhdw]?\s*$"},
+                        "how far back: a duration such as 7d, 12h, 30m, or seconds",
+                    ),
+                ],
+                "responses": {"200": _json(_ref("Usage")), **_errors("400", "401", "403", "503")},
             },
         },
         "/workers/tokens": {

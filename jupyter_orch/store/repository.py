@@ -29,6 +29,7 @@ from ..core.records import (
     ScheduleRow,
     TaskRow,
     TokenRow,
+    UsageTotals,
     WorkerRow,
 )
 from .database import Database
@@ -154,6 +155,10 @@ class SqlStore:
     def count_by_state(self, owner: str | None = None) -> dict[str, int]:
         """Number of tasks in each state; every state is a key, 0 when none."""
         return self.tasks.count_by_state(owner)
+
+    def usage_between(self, since: float, until: float) -> list[UsageTotals]:
+        """Per owner, the GPU- and task-seconds of their attempts between the two times."""
+        return self.tasks.usage_between(since, until)
 
     # --- workers -----------------------------------------------------------------------------
 

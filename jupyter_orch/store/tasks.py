@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, or_, select
 
-from ..core.records import AttemptRow, TaskRow
+from ..core.records import AttemptRow, TaskRow, UsageTotals
 from ..core.states import TERMINAL, TaskState
 from .convert import attempt_from_row, task_from_row
 from .database import Database, chunks
@@ -120,6 +120,27 @@ class TaskTables:
                 )
                 out.update({task_id: int(n) for task_id, n in conn.execute(query)})
         return out
+
+    def usage_between(self, since: float, until: float) -> list[UsageTotals]:
+        """Per owner, what their task attempts used between ``since`` and ``until``: each
+        attempt's run time within the period (one still running: up to ``until``), and that
+        times its GPUs. Owners with no attempt in the period are left out."""
+        a, t = ATTEMPTS, TASKS
+        query = (
+            select(t.c.owner, a.c.gpus, a.c.started_at, a.c.ended_at)
+            .select_from(a.join(t, a.c.task_id == t.c.id))
+            .where(a.c.started_at.is_not(None), a.c.started_at < until)
+            .where(or_(a.c.ended_at.is_(None), a.c.ended_at > since))
+        )
+        totals: dict[str, list[float]] = {}
+        with self.db.connect() as conn:
+            for owner, gpus, started, ended in conn.execute(query):
+                seconds = max(0.0, min(until, ended if ended is not None else until) - max(since, started))
+                entry = totals.setdefault(owner, [0.0, 0.0, 0])
+                entry[0] += seconds * len(gpus or ())
+                entry[1] += seconds
+                entry[2] += 1
+        return [UsageTotals(o, g, s, int(n)) for o, (g, s, n) in sorted(totals.items())]
 
     # --- blobs -------------------------------------------------------------------------------
 

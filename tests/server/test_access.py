@@ -8,6 +8,8 @@ being a hub admin), never from being logged in."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -206,3 +208,31 @@ def test_a_users_own_worker_runs_only_their_tasks(orch_factory) -> None:
 def test_a_token_of_nobody_is_refused(hub: OrchServer) -> None:
     status, body = raw(hub, "GET", "/tasks", token="mallory-token")
     assert status in (401, 403) and "tasks" not in body
+
+
+def test_usage_per_user_is_for_those_who_read_all(hub: OrchServer, alices: dict[str, Any]) -> None:
+    status, body = raw(hub, "GET", "/admin/usage?since=1d", token="bob-token")
+    assert status == 403 and "custom:orch:read-all" in body["message"]
+    usage = api(hub, "carol").get("/admin/usage?since=1d")
+    users = {u["user"]: u for u in usage["users"]}
+    assert users["alice"]["attempts"] >= 1 and users["alice"]["groups"] == ["ml-team"]
+    assert users["alice"]["gpu_hours"] == 0 and users["alice"]["task_hours"] > 0  # no GPUs here
+    assert {"group": "ml-team", "users": 1} == {
+        k: v for k, v in usage["groups"][0].items() if k in ("group", "users")
+    }
+    status, body = raw(hub, "GET", "/admin/usage?since=yesterday", token="carol-token")
+    assert status == 400 and body["field"] == "since"
+
+
+def test_jupyter_orch_admin_usage_prints_the_table_and_json(hub: OrchServer, alices: dict[str, Any]) -> None:
+    base = [sys.executable, "-m", "jupyter_orch", "admin", "usage", "--url", hub.url, "--since", "2d"]
+    as_json = subprocess.run(
+        [*base, "--token", "carol-token", "--json"], capture_output=True, text=True, timeout=60
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    assert "alice" in {u["user"] for u in json.loads(as_json.stdout)["users"]}
+    table = subprocess.run([*base, "--token", "carol-token"], capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0 and "GPU-HOURS" in table.stdout and "alice" in table.stdout
+    assert "ml-team" in table.stdout  # the groups table
+    refused = subprocess.run([*base, "--token", "bob-token"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "custom:orch:read-all" in refused.stderr
