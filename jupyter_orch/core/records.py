@@ -84,6 +84,7 @@ class TokenRow:
     provider: str = "static"
     created_at: float = 0.0
     revoked_at: float | None = None
+    group: str = ""  # a worker token for a group: its workers run the group's members' tasks
 
     @property
     def revoked(self) -> bool:

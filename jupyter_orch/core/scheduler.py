@@ -49,9 +49,10 @@ class WorkerCapacity:
     # GPU-less tasks it takes ahead of a free slot (prefetch: it queues them and starts each
     # when a slot frees, hiding the round trip to the server between short tasks)
     queue_free: int = 0
-    # a user's own worker (registered with their token) runs only that user's tasks;
-    # None: a shared worker (the service's)
+    # a user's own worker (registered with their token) runs only that user's tasks, one
+    # registered for a group only its members' tasks; both None: a shared worker (the service's)
     owner: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,16 @@ def order_tasks(tasks: Iterable[PendingTask]) -> list[PendingTask]:
 _OTHERS = "another user's worker"
 
 
+def usable_by(w: WorkerCapacity, task: PendingTask) -> bool:
+    """Whether ``task``'s owner may use ``w``: a shared worker, their own, or their group's."""
+    if w.group is not None:
+        return w.group in task.groups
+    return w.owner is None or w.owner == task.owner
+
+
 def _static_mismatch(task: PendingTask, w: WorkerCapacity) -> str | None:
     """Why ``w`` could never run ``task``, even idle; None if it could."""
-    if w.owner is not None and w.owner != task.owner:
+    if not usable_by(w, task):
         return _OTHERS
     r = task.resources
     if task.image is not None and not w.any_image and w.image != task.image:
@@ -193,7 +201,7 @@ def _take(w: WorkerCapacity, task: PendingTask, gpus: tuple[int, ...]) -> Worker
 
 def explain_unplaceable(task: PendingTask, workers: Sequence[WorkerCapacity]) -> str:
     # another user's own worker is not named: it is none of this user's business
-    mine = [w for w in workers if w.owner is None or w.owner == task.owner]
+    mine = [w for w in workers if usable_by(w, task)]
     if not mine:
         return (
             "no workers are connected" if not workers else "no shared worker, nor one of yours, is connected"
@@ -229,7 +237,7 @@ def schedule(
     slots_left = sum(w.slots_free + w.queue_free for w in workers if w.accepting)
     ordered = _ordered(pending, fair)
     possible_for: dict[tuple[object, ...], list[WorkerCapacity]] = {}
-    owned = any(w.owner is not None for w in workers)  # then who may use a worker depends on the task
+    owned = any(w.owner is not None or w.group is not None for w in workers)  # then it depends on who asks
     for task in ordered:
         r = task.resources
         key: tuple[object, ...] = (
@@ -241,7 +249,7 @@ def schedule(
             task.image,
         )
         if owned:
-            key += (task.owner,)
+            key += (task.owner, task.groups)
         possible = possible_for.get(key)
         if possible is None:
             possible = possible_for[key] = [w for w in workers if _static_mismatch(task, w) is None]

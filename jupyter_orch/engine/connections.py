@@ -23,12 +23,17 @@ from .workers import WorkerHandle, WorkerLink
 log = logging.getLogger("jupyter_orch.engine")
 
 
-def personal_owner(token: Any) -> str | None:
-    """Whose own worker one connecting with ``token`` is: a token a user issued
-    (``POST /workers/tokens``) is theirs; one issued as shared (no owner) or by a provider is
-    the service's (None)."""
+def whose_worker(token: Any) -> tuple[str | None, str | None]:
+    """Whose worker one connecting with ``token`` is, (user, group): a token a user issued
+    (``POST /workers/tokens``) is theirs, or their group's when issued for one; one issued
+    as shared (no owner) or by a provider is the service's (None, None)."""
+    if getattr(token, "provider", "") != "static":
+        return None, None
+    group = getattr(token, "group", "") or ""
+    if group:
+        return None, group
     owner = getattr(token, "owner", "") or ""
-    return owner if owner and getattr(token, "provider", "") == "static" else None
+    return (owner or None), None
 
 
 def _attempts(hello: protocol.Message, key: str) -> set[tuple[str, int]]:
@@ -102,7 +107,7 @@ class WorkerConnections:
             handle.link, handle.info, handle.name = link, info, name
             handle.token_id = token.id
             log.info("worker %s reconnected", name)
-        handle.owner = personal_owner(token)
+        handle.owner, handle.group = whose_worker(token)
         handle.state = "connected"
         handle.connected_at = handle.last_seen = time.time()
         handle.disconnected_at = None

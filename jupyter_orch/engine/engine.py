@@ -308,9 +308,9 @@ class Engine:
         return self.handoff.stored_payload(task_id)
 
     async def create_token(
-        self, name: str, *, scope: str, owner: str = "", provider: str = "static"
+        self, name: str, *, scope: str, owner: str = "", provider: str = "static", group: str = ""
     ) -> tuple[TokenRow, str]:
-        return await self.tokens.create(name, scope=scope, owner=owner, provider=provider)
+        return await self.tokens.create(name, scope=scope, owner=owner, provider=provider, group=group)
 
     async def find_token(self, secret: str) -> TokenRow | None:
         """The token (revoked or not); a token read lately counts while the database is out."""

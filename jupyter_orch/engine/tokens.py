@@ -68,10 +68,10 @@ class Tokens:
         self.cache = cache
 
     async def create(
-        self, name: str, *, scope: str, owner: str = "", provider: str = "static"
+        self, name: str, *, scope: str, owner: str = "", provider: str = "static", group: str = ""
     ) -> tuple[TokenRow, str]:
         return await self.journal.run(
-            lambda: self.store.create_token(name, scope=scope, owner=owner, provider=provider)
+            lambda: self.store.create_token(name, scope=scope, owner=owner, provider=provider, group=group)
         )
 
     async def find(self, secret: str) -> TokenRow | None:

@@ -57,6 +57,7 @@ class WorkerHandle:
     # the user whose own worker this is (registered with their personal token): it runs only
     # their tasks. None: a shared worker (the service's, or a provider's)
     owner: str | None = None
+    group: str | None = None  # registered for a group: it runs its members' tasks
 
     def observe(self, seconds: float) -> None:
         self.run_time = seconds if self.run_time is None else 0.8 * self.run_time + 0.2 * seconds
@@ -128,6 +129,7 @@ class WorkerHandle:
             accepting=self.state == "connected" and self.link is not None,
             queue_free=max(0, depth * self.slots - queued) if short else 0,
             owner=self.owner,
+            group=self.group,
         )
 
     def take(self, row: Any, queued: bool = False) -> None:
@@ -168,6 +170,7 @@ class WorkerHandle:
             "name": self.name,
             "provider": self.provider,
             "owner": self.owner,
+            "group": self.group,
             "state": self.state,
             "hostname": self.info.get("hostname", ""),
             "labels": self.labels,

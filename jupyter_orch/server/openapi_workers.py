@@ -28,6 +28,10 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["string", "null"],
                 "description": "the user whose own worker it is (it runs only their tasks); null: shared",
             },
+            "group": {
+                "type": ["string", "null"],
+                "description": "the group it was registered for (it runs its members' tasks)",
+            },
             "state": {"type": "string", "enum": ["connected", "disconnected", "draining", "gone"]},
             "hostname": {"type": "string"},
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -102,6 +106,10 @@ SCHEMAS: dict[str, Any] = {
             "scope": {"type": "string"},
             "owner": {"type": "string"},
             "provider": {"type": "string"},
+            "group": {
+                "type": ["string", "null"],
+                "description": "the group whose members' tasks its workers run",
+            },
             "created_at": {"type": "number"},
             "revoked_at": {"type": ["number", "null"]},
             "token": {"type": "string", "description": "the secret; only in the answer to POST"},
@@ -203,6 +211,11 @@ def paths() -> dict[str, Any]:
                         "additionalProperties": False,
                         "properties": {
                             "name": {"type": "string", "maxLength": MAX_TOKEN_NAME, "pattern": NOT_BLANK},
+                            "group": {
+                                "type": "string",
+                                "maxLength": MAX_TOKEN_NAME,
+                                "description": "for workers of a group the caller is in: they run its members' tasks",
+                            },
                             "shared": {
                                 "type": "boolean",
                                 "default": False,

@@ -96,21 +96,27 @@ def check_run_request(body: Any) -> Any:
     return body
 
 
-def parse_token_request(body: Any) -> tuple[str, bool]:
-    """A ``POST /workers/tokens`` body (``{"name": ..., "shared": false}``): the name,
-    stripped, and whether the token is for shared workers."""
+def parse_token_request(body: Any) -> tuple[str, bool, str]:
+    """A ``POST /workers/tokens`` body (``{"name": ..., "shared": false, "group": ""}``):
+    the name, stripped; whether the token is for shared workers; the group it is for."""
     if not isinstance(body, dict):
         raise SpecError("the request must be a JSON object with the token's name")
-    unknown = sorted(set(body) - {"name", "shared"})
+    unknown = sorted(set(body) - {"name", "shared", "group"})
     if unknown:
-        raise SpecError(f"{unknown[0]} is not a known field; known: name, shared", field=unknown[0])
+        raise SpecError(f"{unknown[0]} is not a known field; known: name, shared, group", field=unknown[0])
     shared = body.get("shared", False)
     if not isinstance(shared, bool):
         raise SpecError("shared must be true or false", field="shared")
+    group = body.get("group") or ""
+    if not isinstance(group, str) or len(group) > MAX_TOKEN_NAME:
+        raise SpecError(f"group must be a group's name of at most {MAX_TOKEN_NAME} characters", field="group")
+    check_text(group, "group")
+    if shared and group:
+        raise SpecError("a token is for shared workers or for a group's, not both", field="group")
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOKEN_NAME:
         raise SpecError(
             f"name must be a non-empty string of at most {MAX_TOKEN_NAME} characters", field="name"
         )
     check_text(name, "name")
-    return name.strip(), shared
+    return name.strip(), shared, group.strip()

@@ -1,8 +1,9 @@
 """What a caller may see of the things shared between users: workers and tokens.
 
 A shared worker (the service's) is seen by everyone, but the ids of other users' tasks on
-it are left out (its slots and GPUs show as busy, not by whom). Another user's own worker
-is not seen at all, nor another user's tokens. Someone with the right to read everything
+it are left out (its slots and GPUs show as busy, not by whom). A group's worker is seen
+by the group's members, the same way. Another user's own worker is not seen at all, nor
+another group's, nor another user's tokens. Someone with the right to read everything
 (see :mod:`jupyter_orch.core.access`) sees it all.
 """
 
@@ -21,8 +22,8 @@ def worker_view(
     """``view`` (a worker's) as ``identity`` may see it; None: not at all."""
     if identity.reads_all:
         return view
-    owner = view.get("owner")
-    if owner is not None and owner != identity.name:
+    owner, group = view.get("owner"), view.get("group")
+    if (owner is not None and owner != identity.name) or (group is not None and group not in identity.groups):
         return None
 
     def mine(task_id: str | None) -> bool:

@@ -24,6 +24,7 @@ def token_view(token: TokenRow) -> dict[str, Any]:
         "scope": token.scope,
         "owner": token.owner,
         "provider": token.provider,
+        "group": token.group or None,
         "created_at": token.created_at,
         "revoked_at": token.revoked_at,
     }
@@ -77,11 +78,18 @@ class TokensHandler(OrchAPIHandler):
         worker's token (``"shared": true``, no owner: the service's) is for admins."""
         engine = await self.engine()
         body = self.json_body() if self.request.body else {}
-        name, shared = parse_token_request(body)
+        name, shared, group = parse_token_request(body)
+        identity = self.identity
         if shared:
-            self.identity.require_admin("a token for shared workers")
+            identity.require_admin("a token for shared workers")
+        if group and group not in identity.groups and not identity.is_admin:
+            raise Forbidden(
+                f"you are not in the group {group}: a token for its workers is its members'", field="group"
+            )
         owner = "" if shared else self.owner
-        token, secret = await engine.create_token(name, scope="worker", owner=owner, provider="static")
+        token, secret = await engine.create_token(
+            name, scope="worker", owner=owner, provider="static", group=group
+        )
         self.write_json({**token_view(token), "token": secret}, status=201)
 
 

@@ -170,6 +170,7 @@ def token_from_row(m: Mapping[Any, Any]) -> TokenRow:
         provider=m["provider"],
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
+        group=m.get("group_name") or "",
     )
 
 

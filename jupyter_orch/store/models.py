@@ -117,6 +117,8 @@ class TokenModel(Base):
     scope: Mapped[str] = mapped_column(String(16))
     owner: Mapped[str] = mapped_column(String(255), default="")
     provider: Mapped[str] = mapped_column(String(64))
+    # a worker token for a group: its workers run the tasks of the group's members
+    group_name: Mapped[str | None] = mapped_column(String(255))  # empty or NULL: none
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[float] = mapped_column(Double)
     revoked_at: Mapped[float | None] = mapped_column(Double)

@@ -171,10 +171,10 @@ class SqlStore:
     # --- tokens ------------------------------------------------------------------------------
 
     def create_token(
-        self, name: str, *, scope: str = "worker", owner: str = "", provider: str = "static"
+        self, name: str, *, scope: str = "worker", owner: str = "", provider: str = "static", group: str = ""
     ) -> tuple[TokenRow, str]:
         """A new token and its secret. The secret is shown once: only its hash is stored."""
-        return self.tokens.create_token(name, scope=scope, owner=owner, provider=provider)
+        return self.tokens.create_token(name, scope=scope, owner=owner, provider=provider, group=group)
 
     def find_token(self, secret: str) -> TokenRow | None:
         """The token whose secret this is, revoked or not (check ``.revoked``); None if unknown."""

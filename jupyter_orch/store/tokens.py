@@ -30,14 +30,20 @@ class TokenTable:
         self.db = db
 
     def create_token(
-        self, name: str, *, scope: str = "worker", owner: str = "", provider: str = "static"
+        self, name: str, *, scope: str = "worker", owner: str = "", provider: str = "static", group: str = ""
     ) -> tuple[TokenRow, str]:
         """A new token and its secret. The secret is shown once: only its hash is stored."""
         if scope not in ("worker", "api"):
             raise ValueError(f"token scope must be 'worker' or 'api', not {scope!r}")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         row = TokenRow(
-            id=new_id(), name=name, scope=scope, owner=owner, provider=provider, created_at=time.time()
+            id=new_id(),
+            name=name,
+            scope=scope,
+            owner=owner,
+            provider=provider,
+            created_at=time.time(),
+            group=group,
         )
         values = {
             "id": row.id,
@@ -45,6 +51,7 @@ class TokenTable:
             "scope": row.scope,
             "owner": row.owner,
             "provider": row.provider,
+            "group_name": row.group,
             "secret_hash": hash_secret(secret),
             "created_at": row.created_at,
             "revoked_at": None,

@@ -11,6 +11,7 @@ from jupyter_orch.core.errors import (
     IllegalTransition,
     NotFound,
     OrchError,
+    QuotaExceeded,
     SpecError,
     TooLarge,
     Unauthorized,
@@ -26,6 +27,7 @@ EXPECTED = {
     "forbidden": Forbidden,
     "unauthorized": Unauthorized,
     "unavailable": Unavailable,
+    "quota_exceeded": QuotaExceeded,
 }
 
 

@@ -62,6 +62,7 @@ def worker(
     any_image: bool = False,
     accepting: bool = True,
     owner: str | None = None,
+    group: str | None = None,
 ) -> WorkerCapacity:
     models = list(models) if models is not None else [model] * gpus
     gpu_list = tuple(Gpu(index=i, uuid=f"GPU-{worker_id}-{i}", model=m) for i, m in enumerate(models))
@@ -80,6 +81,7 @@ def worker(
         any_image=any_image,
         accepting=accepting,
         owner=owner,
+        group=group,
     )
 
 
@@ -596,3 +598,11 @@ def test_why_a_task_cannot_run_names_only_the_workers_it_could_use() -> None:
     result = schedule([task("a1", "alice", gpus=1)], workers)
     assert result.unplaceable["a1"].startswith("no worker has 1 gpus")
     assert "bob" not in result.unplaceable["a1"]
+
+
+def test_a_groups_worker_runs_its_members_tasks_only() -> None:
+    member = PendingTask("m1", "erin", 0, 1, Resources(), groups=frozenset({"ml-team"}))
+    other = PendingTask("o1", "bob", 0, 2, Resources(), groups=frozenset({"web"}))
+    result = schedule([member, other], [worker("team-box", group="ml-team")])
+    assert placed(result) == {"m1": "team-box"}
+    assert result.unplaceable == {"o1": "no shared worker, nor one of yours, is connected"}

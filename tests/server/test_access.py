@@ -24,6 +24,7 @@ from support.rawhttp import raw
 
 USERS = hub_users(
     alice={"groups": ["ml-team"]},
+    erin={"groups": ["ml-team"]},
     bob={},
     carol={"scopes": ["custom:orch:read-all"]},
     dana={"scopes": ["custom:orch:admin"]},
@@ -236,3 +237,23 @@ def test_jupyter_orch_admin_usage_prints_the_table_and_json(hub: OrchServer, ali
     assert "ml-team" in table.stdout  # the groups table
     refused = subprocess.run([*base, "--token", "bob-token"], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "custom:orch:read-all" in refused.stderr
+
+
+def test_a_worker_registered_for_a_group_runs_its_members_tasks(orch_factory) -> None:
+    server = orch_factory(workers=0, args=IDENTITY_ARGS, env=USERS).start()
+    with pytest.raises(Forbidden, match="not in the group ml-team"):
+        api(server, "bob").post("/workers/tokens", {"name": "not-his", "group": "ml-team"})
+    issued = api(server, "alice").post("/workers/tokens", {"name": "team-box", "group": "ml-team"})
+    assert (issued["owner"], issued["group"]) == ("alice", "ml-team")
+    worker = server.start_worker(issued["token"], "--name", "team-box")
+    try:
+        assert _wait_connected(server, "erin-token", "team-box")["group"] == "ml-team"
+        assert api(server, "bob").get("/workers")["workers"] == []  # not his group's
+        bobs = api(server, "bob").post("/tasks", shell("echo bobs"))
+        erins = api(server, "erin").post("/tasks", shell("echo erins"))
+        assert api(server, "erin").get(f"/tasks/{erins['id']}/wait?timeout=60")["state"] == "succeeded"
+        waiting = api(server, "bob").get(f"/tasks/{bobs['id']}")
+        assert waiting["state"] == "pending"
+        assert waiting["reason"] == "no shared worker, nor one of yours, is connected"
+    finally:
+        worker.stop()

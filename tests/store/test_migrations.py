@@ -21,7 +21,7 @@ TABLES = {
     "orch_step_cache",
     "orch_schedules",
 }
-HEAD = "0003"
+HEAD = "0004"
 
 
 def _diff(store: SqlStore) -> list[object]:
