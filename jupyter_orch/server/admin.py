@@ -34,5 +34,5 @@ class UsageHandler(OrchAPIHandler):
         engine = await self.engine()
         self.identity.require_read_all("usage of every user")
         now = time.time()
-        since = now - parse_period(self.get_query_argument("since", "7d") or "7d", "since")
+        since = now - parse_period(self.get_query_argument("since", "7d") or "", "since")
         self.write_json(await engine.usage(since, now))

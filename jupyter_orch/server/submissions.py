@@ -107,7 +107,7 @@ def parse_token_request(body: Any) -> tuple[str, bool, str]:
     shared = body.get("shared", False)
     if not isinstance(shared, bool):
         raise SpecError("shared must be true or false", field="shared")
-    group = body.get("group") or ""
+    group = body.get("group", "")
     if not isinstance(group, str) or len(group) > MAX_TOKEN_NAME:
         raise SpecError(f"group must be a group's name of at most {MAX_TOKEN_NAME} characters", field="group")
     check_text(group, "group")
