@@ -26,6 +26,7 @@ from typing import Any
 
 from .errors import SpecError
 from .queue import PendingTask
+from .records import AttemptSpan
 from .resources import Gpu
 
 QUOTA_KEYS = ("gpus", "gpu_types", "running", "queued")
@@ -163,6 +164,19 @@ class Usage:
     def of(self, owner: str, now: float) -> tuple[float, float]:
         """(GPU-seconds, CPU-seconds) as of ``now``."""
         return self._decayed(owner, now)
+
+    def restore(self, spans: Iterable[AttemptSpan], now: float) -> None:
+        """Recent use read back from stored attempts (after a restart): each attempt's run
+        decayed as if it had been counted while it ran. CPU-seconds are taken as its run
+        time (the stored attempts do not say how many CPUs their task had). Attempts still
+        running are left out: they count when they end, as every attempt does."""
+        h = self.half_life
+        for span in spans:
+            if span.running or span.ended <= span.started:
+                continue
+            # the integral of 0.5 ** ((now - t) / h) from started to ended
+            seconds = h / math.log(2) * (0.5 ** ((now - span.ended) / h) - 0.5 ** ((now - span.started) / h))
+            self.add(span.owner, seconds * span.gpus, seconds, now)
 
 
 @dataclass

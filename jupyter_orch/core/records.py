@@ -201,3 +201,14 @@ class UsageTotals:
     gpu_seconds: float  # each attempt's run time within the period, times its GPUs
     task_seconds: float  # each attempt's run time within the period
     attempts: int  # attempts that ran within the period
+
+
+@dataclass(frozen=True)
+class AttemptSpan:
+    """An attempt's run within a period: whose, how many GPUs, from when to when."""
+
+    owner: str
+    gpus: int
+    started: float
+    ended: float
+    running: bool = False  # not ended yet: ``ended`` is the period's end

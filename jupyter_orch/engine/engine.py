@@ -183,6 +183,7 @@ class Engine:
         max_id: str | None = await self.journal.run(self.store.max_task_id)
         self.state.max_id = max_id or ""
         await self.recover_runs()
+        await self.recovery.restore_usage(time.time())
         await self.recover()
         self.kick()
         self.idle_watch.start()

@@ -43,6 +43,15 @@ class Recovery:
         self._requeue = requeue
         self._start_grace = start_grace
 
+    async def restore_usage(self, now: float) -> None:
+        """Fair share after a restart: recent use comes back from the attempts stored, five
+        half-lives back (older use counts for less than 3%)."""
+        shares = self.config.shares
+        if shares is None:
+            return
+        spans = await self.journal.run(self.store.attempt_spans, now - 5 * shares.half_life, now)
+        self.state.usage.restore(spans, now)
+
     async def recover(self) -> None:
         rows = await self.journal.run(self.store.load_active)
         if not rows:

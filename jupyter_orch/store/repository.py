@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from ..core.records import (
     AttemptRow,
+    AttemptSpan,
     Change,
     RunRow,
     SaveCacheEntry,
@@ -155,6 +156,10 @@ class SqlStore:
     def count_by_state(self, owner: str | None = None) -> dict[str, int]:
         """Number of tasks in each state; every state is a key, 0 when none."""
         return self.tasks.count_by_state(owner)
+
+    def attempt_spans(self, since: float, until: float) -> list[AttemptSpan]:
+        """Every attempt that ran between the two times, cut to them."""
+        return self.tasks.attempt_spans(since, until)
 
     def usage_between(self, since: float, until: float) -> list[UsageTotals]:
         """Per owner, the GPU- and task-seconds of their attempts between the two times."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, or_, select
 
-from ..core.records import AttemptRow, TaskRow, UsageTotals
+from ..core.records import AttemptRow, AttemptSpan, TaskRow, UsageTotals
 from ..core.states import TERMINAL, TaskState
 from .convert import attempt_from_row, task_from_row
 from .database import Database, chunks
@@ -121,10 +121,9 @@ class TaskTables:
                 out.update({task_id: int(n) for task_id, n in conn.execute(query)})
         return out
 
-    def usage_between(self, since: float, until: float) -> list[UsageTotals]:
-        """Per owner, what their task attempts used between ``since`` and ``until``: each
-        attempt's run time within the period (one still running: up to ``until``), and that
-        times its GPUs. Owners with no attempt in the period are left out."""
+    def attempt_spans(self, since: float, until: float) -> list[AttemptSpan]:
+        """Every attempt that ran between ``since`` and ``until``, cut to the period (one
+        still running: up to ``until``): its owner, GPUs and run time."""
         a, t = ATTEMPTS, TASKS
         query = (
             select(t.c.owner, a.c.gpus, a.c.started_at, a.c.ended_at)
@@ -132,14 +131,29 @@ class TaskTables:
             .where(a.c.started_at.is_not(None), a.c.started_at < until)
             .where(or_(a.c.ended_at.is_(None), a.c.ended_at > since))
         )
-        totals: dict[str, list[float]] = {}
         with self.db.connect() as conn:
-            for owner, gpus, started, ended in conn.execute(query):
-                seconds = max(0.0, min(until, ended if ended is not None else until) - max(since, started))
-                entry = totals.setdefault(owner, [0.0, 0.0, 0])
-                entry[0] += seconds * len(gpus or ())
-                entry[1] += seconds
-                entry[2] += 1
+            return [
+                AttemptSpan(
+                    owner,
+                    len(gpus or ()),
+                    max(since, started),
+                    min(until, until if ended is None else ended),
+                    running=ended is None,
+                )
+                for owner, gpus, started, ended in conn.execute(query)
+            ]
+
+    def usage_between(self, since: float, until: float) -> list[UsageTotals]:
+        """Per owner, what their task attempts used between ``since`` and ``until``: each
+        attempt's run time within the period, and that times its GPUs. Owners with no
+        attempt in the period are left out."""
+        totals: dict[str, list[float]] = {}
+        for span in self.attempt_spans(since, until):
+            seconds = max(0.0, span.ended - span.started)
+            entry = totals.setdefault(span.owner, [0.0, 0.0, 0])
+            entry[0] += seconds * span.gpus
+            entry[1] += seconds
+            entry[2] += 1
         return [UsageTotals(o, g, s, int(n)) for o, (g, s, n) in sorted(totals.items())]
 
     # --- blobs -------------------------------------------------------------------------------

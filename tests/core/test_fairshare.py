@@ -12,6 +12,7 @@ import pytest
 from jupyter_orch.core.errors import SpecError
 from jupyter_orch.core.fairshare import FairShare, Holdings, Quota, Shares, Usage
 from jupyter_orch.core.queue import FairQueue, PendingTask
+from jupyter_orch.core.records import AttemptSpan
 from jupyter_orch.core.resources import Gpu, Resources
 from jupyter_orch.core.scheduler import WorkerCapacity, schedule
 
@@ -194,3 +195,21 @@ def test_twenty_users_get_gpu_time_in_proportion_to_their_weights() -> None:
     expected = {u: weights[u] / sum(weights.values()) for u in users}
     off = {u: gpu_time[u] / total / expected[u] - 1 for u in users}
     assert max(abs(v) for v in off.values()) < 0.10, sorted(off.items(), key=lambda kv: kv[1])
+
+
+def test_recent_use_comes_back_from_stored_attempts_as_if_counted_live() -> None:
+    live = Usage(half_life=24 * 3600)
+    restored = Usage(half_life=24 * 3600)
+    spans = []
+    t = 0.0
+    for minutes, gpus in ((30, 2), (10, 1), (60, 4)):  # one after another, counted at their ends
+        live.add("alice", gpus * minutes * 60.0, minutes * 60.0, now=t + minutes * 60)
+        spans.append(AttemptSpan("alice", gpus, t, t + minutes * 60))
+        t += minutes * 60 + 600
+    spans.append(AttemptSpan("alice", 8, t, t + 60, running=True))  # counts when it ends
+    restored.restore(spans, now=t + 60)
+    got, expected = restored.of("alice", t + 60), live.of("alice", t + 60)
+    # counting continuously is a little less than counting all at the end of each attempt
+    assert got[0] == pytest.approx(expected[0], rel=0.02) and got[0] < expected[0]
+    assert got[1] == pytest.approx(expected[1], rel=0.02)
+    assert restored.of("bob", t) == (0, 0)

@@ -4,6 +4,7 @@ reason, and runs once the quota allows; a submit over a quota of waiting tasks i
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -86,3 +87,26 @@ async def test_a_submit_over_the_quota_of_waiting_tasks_is_refused_and_stores_no
         await engine.submit([extra], {})
     assert extra.id not in engine.tasks
     await engine.submit([gpu_task("alice") for _ in range(5)], {})  # others are not held back
+
+
+@pytest.mark.asyncio
+async def test_recent_use_survives_a_restart(tmp_path: Any) -> None:
+    shares = Shares(half_life=3600)
+    first = make_engine(tmp_path, shares=shares)
+    await first.start()
+    link = Link()
+    worker = first.worker_hello(TOKEN, link, hello("gpu-box", slots=4, gpus=GPUS))
+    [row] = await first.submit([gpu_task("bob")], {})
+    await link.next("assign")
+    await finish(first, worker, row.id)
+    used = first.state.usage.of("bob", time.time())[0]
+    assert used > 0
+    await first.stop()
+
+    again = make_engine(tmp_path, shares=shares)
+    await again.start()
+    try:
+        assert again.state.usage.of("bob", time.time())[0] == pytest.approx(used, rel=0.05)
+        assert again.state.usage.of("alice", time.time()) == (0, 0)
+    finally:
+        await again.stop()
