@@ -70,7 +70,7 @@ def _count(value: Any, where: str) -> int | None:
     return value
 
 
-def _weight(value: Any, where: str) -> float:
+def weight_value(value: Any, where: str) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -113,12 +113,12 @@ class Shares:
             },
             default=Quota.from_dict(quotas.get("default") or {}, "quotas.default"),
             user_weights={
-                str(k): _weight(v, f"weights.users.{k}") for k, v in _section(weights, "users").items()
+                str(k): weight_value(v, f"weights.users.{k}") for k, v in _section(weights, "users").items()
             },
             group_weights={
-                str(k): _weight(v, f"weights.groups.{k}") for k, v in _section(weights, "groups").items()
+                str(k): weight_value(v, f"weights.groups.{k}") for k, v in _section(weights, "groups").items()
             },
-            half_life=_weight(half_life, "usage_half_life"),
+            half_life=weight_value(half_life, "usage_half_life"),
         )
 
     def weight(self, owner: str, groups: Iterable[str]) -> float:

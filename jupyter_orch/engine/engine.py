@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..core import protocol
+from ..core.fairshare import Shares
 from ..core.ids import blob_key
 from ..core.queue import FairQueue, PendingTask
 from ..core.records import RunRow, TaskRow, TokenRow
@@ -221,6 +222,12 @@ class Engine:
     @property
     def counters(self) -> dict[str, int]:
         return self.state.counters
+
+    def set_shares(self, shares: Shares, user_groups: dict[str, frozenset[str]]) -> None:
+        """New quota and weight settings, and every user's groups (from the hub, team mode)."""
+        self.config.shares = shares
+        self.state.user_groups = dict(user_groups)
+        self.kick()
 
     def know_groups(self, owner: str, groups: frozenset[str]) -> None:
         """``owner``'s groups (from their latest request), for group quotas and weights."""

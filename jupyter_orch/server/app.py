@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import getpass
 import os
-import secrets
 import signal
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,8 @@ from ..providers import PROVIDERS, Provider, ProviderContext
 from ..store import BlobStore, FileBlobStore, FileLogStore, SqlStore
 from ..store.runfiles import RunFiles
 from . import admin, metrics, notebooks, openapi, schedules, tasks, websockets, workers, workflows
+from .keys import kernels_api_token, task_token_key
+from .sharing import HubGroups, shares_from_settings
 from .signals import restore_sigint, stop_on_sigint
 
 API = openapi.API_BASE
@@ -161,6 +162,13 @@ class OrchApp(ExtensionApp):
         "Users with free capacity to share take turns in proportion to their weights, the one with "
         "the least recent use (per weight) first.",
     )
+    hub_groups_interval = Float(
+        0.0,
+        config=True,
+        help="Team mode (a JupyterHub service whose token has list:groups and read:groups): seconds between "
+        "reads of the hub's groups, their members and their `orch` properties "
+        '({"quota": {...}, "weight": 3}, which override `quotas` and `weights` for that group); 0: off.',
+    )
     usage_half_life = Float(
         86400.0,
         config=True,
@@ -213,20 +221,14 @@ class OrchApp(ExtensionApp):
         )
 
     def fair_shares(self) -> Shares | None:
-        """Quotas and fair share across users: on when the server is shared
-        (``owner_from = "identity"``) or quotas or weights are set."""
-        if self.owner_from != "identity" and not self.quotas and not self.weights:
-            return None
-        try:
-            return Shares.from_config(self.quotas, self.weights, self.usage_half_life)
-        except SpecError as exc:
-            raise SpecError(f"c.OrchApp.{exc}", field=f"OrchApp.{exc.field}" if exc.field else None) from None
+        return shares_from_settings(self.owner_from, self.quotas, self.weights, self.usage_half_life)
 
     # ------------------------------------------------------------------ setup
     def initialize_settings(self) -> None:
         self._ready: asyncio.Future[Engine] | None = None
         self.engine: Engine | None = None
         self.schedules: Schedules | None = None
+        self._hub_groups: HubGroups | None = None
         self._sigint: Any = None  # our SIGINT handler, when we installed one (signals.py)
         self._stopped: asyncio.Future[None] | None = None
 
@@ -301,23 +303,6 @@ class OrchApp(ExtensionApp):
             return self.db_url
         return "sqlite:///" + os.path.join(self.data_dir, "orch.sqlite")
 
-    def _task_token_secret(self) -> bytes:
-        """The key that signs task tokens, kept in the data dir so that the tokens of tasks
-        running through a restart stay valid (created on first start, readable by us only)."""
-        path = os.path.join(self.data_dir, "task-token.key")
-        try:
-            with open(path, "rb") as f:
-                key = f.read().strip()
-            if len(key) >= 32:
-                return key
-        except FileNotFoundError:
-            pass
-        key = secrets.token_hex(32).encode()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-        return key
-
     def _worker_url(self, serverapp: Any) -> str:
         if self.worker_url:
             return self.worker_url.rstrip("/")
@@ -326,6 +311,7 @@ class OrchApp(ExtensionApp):
 
     async def _start_engine(self, serverapp: Any) -> Engine:
         shares = self.fair_shares()  # settings first: a bad one stops us before anything starts
+        hub = self._hub_api(shares)
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         url = self._database_url()
         store = self.store_class(url)
@@ -334,7 +320,7 @@ class OrchApp(ExtensionApp):
         blobs = self.blob_store_class(os.path.join(self.data_dir, "blobs"))
         logs = self.log_store_class(os.path.join(self.data_dir, "logs"))
         config = dataclasses.replace(
-            self.engine_config, task_token_secret=self._task_token_secret(), shares=shares
+            self.engine_config, task_token_secret=task_token_key(self.data_dir), shares=shares
         )
         provider_cls = self.provider_class or PROVIDERS.get(self.provider)
         if provider_cls is None:
@@ -348,7 +334,7 @@ class OrchApp(ExtensionApp):
         self._store, self._logs = store, logs
         self.schedules = Schedules(engine, store, self.run_files.prepare)
         server_url = self._worker_url(serverapp)
-        secret = await self._api_token(engine)
+        secret = await kernels_api_token(self.data_dir, engine, self.owner)
         if self.set_kernel_env:
             os.environ["JUPYTER_ORCH_URL"] = server_url
             os.environ["JUPYTER_ORCH_TOKEN"] = secret
@@ -375,7 +361,24 @@ class OrchApp(ExtensionApp):
             provider.name,
         )
         self.schedules.start()
+        if hub is not None and shares is not None:  # team mode: the hub's groups and their settings
+            self._hub_groups = HubGroups(
+                shares, *hub, self.hub_groups_interval, apply=engine.set_shares, logger=self.log
+            )
+            self._hub_groups.start()
         return engine
+
+    def _hub_api(self, shares: Shares | None) -> tuple[str, str] | None:
+        """The hub's API URL and our token, when the hub's groups are to be followed."""
+        if self.hub_groups_interval <= 0 or shares is None:
+            return None
+        url, token = os.environ.get("JUPYTERHUB_API_URL"), os.environ.get("JUPYTERHUB_API_TOKEN")
+        if not url or not token:
+            raise SpecError(
+                "c.OrchApp.hub_groups_interval needs JUPYTERHUB_API_URL and JUPYTERHUB_API_TOKEN "
+                "(the orchestrator running as a JupyterHub service)"
+            )
+        return url, token
 
     async def _issue_worker_token(self, name: str, provider: str) -> tuple[str, str]:
         assert self.engine is not None
@@ -383,22 +386,6 @@ class OrchApp(ExtensionApp):
             name, scope="worker", owner=self.owner, provider=provider
         )
         return token.id, secret
-
-    async def _api_token(self, engine: Engine) -> str:
-        """The API token kernels of this server use; kept in the data dir across restarts."""
-        path = Path(self.data_dir) / "api-token"
-        try:
-            secret = path.read_text().strip()
-            token = await engine.find_token(secret)
-            if token is not None and not token.revoked and token.scope == "api" and token.owner == self.owner:
-                return secret
-        except OSError:
-            pass
-        _, secret = await engine.create_token("kernels", scope="api", owner=self.owner, provider="server")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secret)
-        return secret
 
     async def stop_extension(self) -> None:
         """Stop the provider (its local workers), the engine and the store; once, however many
@@ -422,6 +409,9 @@ class OrchApp(ExtensionApp):
         if engine is None:
             return
         remove_connection_file(self.data_dir)
+        if self._hub_groups is not None:
+            await self._hub_groups.stop()
+            self._hub_groups = None
         if self.schedules is not None:
             await self.schedules.stop()
             self.schedules = None

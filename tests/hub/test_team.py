@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websocket
 
 from jupyter_orch.client.http import HttpApi
 from jupyter_orch.core.errors import Forbidden, OrchError
@@ -61,6 +62,7 @@ c.JupyterHub.services = [
 ]
 c.JupyterHub.load_roles = [
     {{"name": "test-admin", "scopes": ["admin:users", "admin:groups", "tokens"], "services": ["test-admin"]}},
+    {{"name": "orch-service", "scopes": ["list:groups", "read:groups"], "services": ["orch"]}},
     {{"name": "user", "scopes": ["self", "access:services!service=orch"]}},
     {{"name": "orch-readers", "scopes": ["custom:orch:read-all"], "users": ["carol"]}},
 ]
@@ -87,7 +89,8 @@ class TeamHub:
             "--OrchApp.owner_from=identity",
             "--ServerApp.identity_provider_class=jupyter_orch.server.hubauth.HubIdentityProvider",
             f"--OrchApp.data_dir={root / 'orch'}",
-            "--LocalProvider.workers=1",
+            "--LocalProvider.workers=2",
+            "--OrchApp.hub_groups_interval=0.5",
         ]
         (root / "jupyterhub_config.py").write_text(
             CONFIG.format(
@@ -122,9 +125,9 @@ class TeamHub:
         self.output.follow(self.proc.stdout)
         self.output.wait_for("JupyterHub is now running", 120)
         self.output.wait_for(": API at ", 120)  # the service's engine is up
-        self.output.wait_for(
-            f"connected to http://127.0.0.1:{self.service_port}/services/orch as", 120
-        )  # its worker
+        mark = f"connected to http://127.0.0.1:{self.service_port}/services/orch as"
+        first = self.output.wait_for(mark, 120)  # its two workers
+        self.output.wait_for(mark, 120, start=self.output.lines.index(first) + 1)
         return self
 
     def hub_api(self, method: str, path: str, body: Any = None) -> Any:
@@ -210,3 +213,34 @@ def test_one_orchestrator_serves_the_hubs_users_each_with_their_rights(team: Tea
     with pytest.raises(OrchError) as refused:
         narrow.get("/tasks")
     assert refused.value.code in ("unauthorized", "forbidden")
+
+
+@pytest.mark.timeout(300)
+def test_a_hub_groups_properties_set_its_quota(team: TeamHub) -> None:
+    team.hub_api("POST", "/groups/ml-team")
+    team.hub_api("POST", "/groups/ml-team/users", {"users": ["alice", "bob"]})
+    mark = len(team.output.lines)
+    team.hub_api("PUT", "/groups/ml-team/properties", {"orch": {"quota": {"running": 1}}})
+    team.output.wait_for("settings from the hub for: ml-team", 60, start=mark)
+    alice, bob = team.orch(team.user_token("alice")), team.orch(team.user_token("bob"))
+    hers = alice.post("/tasks", {"kind": "shell", "command": "sleep 60"})
+    his = bob.post("/tasks", {"kind": "shell", "command": "sleep 60"})
+    assert (
+        bob.get(f"/tasks/{his['id']}")["reason"]
+        == "waiting: your group ml-team runs 1 of its 1 tasks at once"
+    )
+    assert alice.get(f"/tasks/{hers['id']}")["state"] in ("scheduled", "running")
+    # once alice's ends, bob's goes: subscribed first, so its start cannot be missed
+    events = websocket.create_connection(
+        bob.ws_url("/events?types=task"), header=[f"{k}: {v}" for k, v in bob.headers().items()], timeout=60
+    )
+    try:
+        json.loads(events.recv())  # hello
+        alice.post(f"/tasks/{hers['id']}/cancel")
+        while True:
+            task = json.loads(events.recv())["task"]
+            if task["id"] == his["id"] and task["state"] in ("scheduled", "running"):
+                break
+    finally:
+        events.close()
+    bob.post(f"/tasks/{his['id']}/cancel")
