@@ -115,14 +115,10 @@ class FairQueue:
             turn = deque(owner for *_, owner in sorted(heads))
             while turn:
                 owner = turn.popleft()
-                queue = owners[owner]
-                i = positions[owner]
-                while i < len(queue) and not self._is_live(queue[i]):
-                    i += 1
-                if i >= len(queue):
+                task = self._next_live(owners[owner], positions, owner)
+                if task is None:
                     continue
-                positions[owner] = i + 1
-                yield queue[i][1]
+                yield task
                 turn.append(owner)
         self._compact()
 
@@ -139,17 +135,22 @@ class FairQueue:
             heapq.heapify(heap)
             while heap:
                 key, _, owner = heapq.heappop(heap)
-                queue = owners[owner]
-                i = positions[owner]
-                while i < len(queue) and not self._is_live(queue[i]):
-                    i += 1
-                if i >= len(queue):
+                task = self._next_live(owners[owner], positions, owner)
+                if task is None:
                     continue
-                positions[owner] = i + 1
-                task = queue[i][1]
                 yield task
                 heapq.heappush(heap, (key + step(task), task.seq, owner))
         self._compact()
+
+    def _next_live(self, queue: deque[_Entry], positions: dict[str, int], owner: str) -> PendingTask | None:
+        """The owner's next live task after the ones already yielded (None: no more)."""
+        i = positions[owner]
+        while i < len(queue) and not self._is_live(queue[i]):
+            i += 1
+        if i >= len(queue):
+            return None
+        positions[owner] = i + 1
+        return queue[i][1]
 
     def _compact(self) -> None:
         for priority in list(self._queues):

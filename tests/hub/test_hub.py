@@ -17,7 +17,6 @@ workers log into its output too), an HTTP answer, a process exit.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -31,11 +30,10 @@ import pytest
 
 from jupyter_orch.client.http import HttpApi
 
+from support.hubprocess import PROXY, start_hub, stop_hub
 from support.orchserver import free_port, tagged_pids, wait_gone
 from support.output import Output
 
-ROOT = Path(__file__).resolve().parents[2]
-PROXY = ROOT / ".hub-test-deps" / "node_modules" / ".bin" / "configurable-http-proxy"
 USER = "alice"
 CONFIG = """
 c = get_config()  # noqa
@@ -102,22 +100,7 @@ class Hub:
         )
 
     def start(self) -> Hub:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
-        env.update(ORCH_TEST_TAG=self.tag, PYTHONUNBUFFERED="1")
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        start = len(self.lines)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(self.root / "jupyterhub_config.py")],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=self.root,
-        )
-        assert self.proc.stdout is not None
-        self.output.follow(self.proc.stdout)
-        self.wait_for_log("JupyterHub is now running", start=start)
+        self.proc = start_hub(self.root / "jupyterhub_config.py", self.tag, self.output)
         return self
 
     @property
@@ -180,17 +163,7 @@ class Hub:
         return [p for p in tagged_pids(self.tag) if p not in mine]
 
     def cleanup(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        for pid in tagged_pids(self.tag):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_hub(self.proc, self.tag)
 
 
 @pytest.fixture

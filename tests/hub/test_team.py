@@ -9,9 +9,7 @@ nothing. Every wait is on a log line or an HTTP answer."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -26,11 +24,10 @@ import websocket
 from jupyter_orch.client.http import HttpApi
 from jupyter_orch.core.errors import Forbidden, OrchError
 
-from support.orchserver import free_port, tagged_pids
+from support.hubprocess import PROXY, start_hub, stop_hub
+from support.orchserver import free_port
 from support.output import Output
 
-ROOT = Path(__file__).resolve().parents[2]
-PROXY = ROOT / ".hub-test-deps" / "node_modules" / ".bin" / "configurable-http-proxy"
 USERS = ("alice", "bob", "carol", "boss")
 CONFIG = """
 c = get_config()  # noqa
@@ -110,20 +107,7 @@ class TeamHub:
         )
 
     def start(self) -> TeamHub:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
-        env.update(ORCH_TEST_TAG=self.tag, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(self.root / "jupyterhub_config.py")],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=self.root,
-        )
-        assert self.proc.stdout is not None
-        self.output.follow(self.proc.stdout)
-        self.output.wait_for("JupyterHub is now running", 120)
+        self.proc = start_hub(self.root / "jupyterhub_config.py", self.tag, self.output)
         self.output.wait_for(": API at ", 120)  # the service's engine is up
         mark = f"connected to http://127.0.0.1:{self.service_port}/services/orch as"
         first = self.output.wait_for(mark, 120)  # its two workers
@@ -149,17 +133,7 @@ class TeamHub:
         return HttpApi(f"http://127.0.0.1:{self.port}/services/orch", token)
 
     def cleanup(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        for pid in tagged_pids(self.tag):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_hub(self.proc, self.tag)
 
 
 @pytest.fixture
