@@ -260,3 +260,24 @@ class FairShare:
 
     def recent_gpu_hours(self, owner: str) -> float:
         return self.usage.of(owner, self.now)[0] / 3600
+
+    def in_line(self, ordered: Iterable[PendingTask], task_id: str) -> str | None:
+        """Why a GPU task waits for capacity, in one sentence: its place among the queued
+        tasks that want the same GPUs (``ordered``: the queue in this round's fair order),
+        and its owner's recent use. None when it is not queued or wants no GPU."""
+        ahead = 0
+        for task in ordered:
+            if task.id == task_id:
+                if not task.resources.gpus:
+                    return None
+                kind = f"{task.resources.gpu_type} GPUs" if task.resources.gpu_type else "GPUs"
+                hours = self.recent_gpu_hours(task.owner)
+                return f"waiting: {_ordinal(ahead + 1)} in line for {kind} (fair share: your recent use is {hours:.1f} GPU-hours)"
+            if task.resources.gpus:
+                ahead += 1
+        return None
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

@@ -13,6 +13,7 @@ from typing import Any
 from ..core import protocol, tasktokens
 from ..core.fairshare import FairShare, Holdings
 from ..core.protocol import Buffer
+from ..core.queue import PendingTask
 from ..core.records import AttemptRow, InsertAttempt, TaskRow
 from ..core.scheduler import Assignment, WorkerCapacity, schedule
 from ..core.states import AttemptState, TaskState
@@ -123,6 +124,17 @@ class Dispatcher:
                     gpus = [models.get(i, "") for i in slot.gpus]
                     holdings.add(owner, self.state.groups_of(owner), slot.resources.cpus, gpus)
         return FairShare(shares, self.state.usage, holdings, time.time())
+
+    def line_reason(self, task_id: str) -> str | None:
+        """Why a queued GPU task waits for capacity (fair share on): its place in line."""
+        fair = self._fair_share()
+        if fair is None or task_id not in self.state.queue:
+            return None
+
+        def start(task: PendingTask) -> float:
+            return fair.start(task.owner, task.groups, gpus=bool(task.resources.gpus))
+
+        return fair.in_line(self.state.queue.weighted(start, fair.step), task_id)
 
     def _needs_unplaceable_check(self, capacities: list[WorkerCapacity]) -> bool:
         # with no free slot anywhere, still explain tasks that no worker could ever run,

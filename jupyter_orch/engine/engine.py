@@ -289,7 +289,10 @@ class Engine:
         return await self.reads.notebook_result(task_id, owner)
 
     async def describe(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
-        return await self.reads.describe(task_id, owner)
+        view = await self.reads.describe(task_id, owner)
+        if view["state"] == "pending" and not view.get("reason"):  # a GPU task in line says where
+            view["reason"] = self.dispatcher.line_reason(task_id)
+        return view
 
     async def list_tasks(self, **filters: Any) -> list[dict[str, Any]]:
         return await self.reads.list_tasks(**filters)

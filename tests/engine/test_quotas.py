@@ -110,3 +110,18 @@ async def test_recent_use_survives_a_restart(tmp_path: Any) -> None:
         assert again.state.usage.of("alice", time.time()) == (0, 0)
     finally:
         await again.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_gpu_task_waiting_for_capacity_says_its_place_in_line(engine: Engine) -> None:
+    link = Link()
+    engine.worker_hello(TOKEN, link, hello("one-gpu", slots=2, gpus=GPUS[:1]))
+    [hers] = await engine.submit([gpu_task("alice")], {})
+    await link.next("assign")  # the only GPU is hers
+    [his] = await engine.submit([gpu_task("carl")], {})
+    [theirs] = await engine.submit([gpu_task("dora")], {})
+    assert (await engine.describe(his.id))["reason"] == (
+        "waiting: 1st in line for GPUs (fair share: your recent use is 0.0 GPU-hours)"
+    )
+    assert (await engine.describe(theirs.id))["reason"].startswith("waiting: 2nd in line for GPUs")
+    assert (await engine.describe(hers.id))["state"] == "scheduled"
