@@ -22,7 +22,7 @@ from jupyter_server.utils import url_path_join
 from traitlets import Bool, Dict, Enum, Float, Int, Type, Unicode, default
 
 from .._version import __version__
-from ..core.errors import SpecError
+from ..core.errors import SpecError, Unavailable
 from ..core.fairshare import Shares
 from ..core.resources import parse_memory
 from ..core.scheduler import Placement
@@ -33,6 +33,7 @@ from ..providers import PROVIDERS, Provider, ProviderContext
 from ..store import BlobStore, FileBlobStore, FileLogStore, SqlStore
 from ..store.runfiles import RunFiles
 from . import admin, metrics, notebooks, openapi, schedules, tasks, websockets, workers, workflows
+from .clientmode import ServiceLink, client_handlers, start_client_mode
 from .keys import kernels_api_token, task_token_key
 from .sharing import HubGroups, shares_from_settings
 from .signals import restore_sigint, stop_on_sigint
@@ -174,6 +175,18 @@ class OrchApp(ExtensionApp):
         config=True,
         help="Fair share: seconds after which a user's past GPU (or CPU) use counts for half.",
     )
+    service_url = Unicode(
+        config=True,
+        help="Client mode, for the users' servers of a hub whose orchestrator is a JupyterHub service "
+        "(team mode): the service's URL, e.g. http://jupyter-orch:8000/services/orch/ (default: "
+        "$JUPYTER_ORCH_SERVICE_URL). This server then runs no engine: /orch/api/v1 is forwarded to "
+        "the service, and kernels get its URL and service_token.",
+    )
+    service_token = Unicode(
+        config=True,
+        help="Client mode: the token that acts as this server's user at the service "
+        "(default: $JUPYTERHUB_API_TOKEN, this single-user server's own).",
+    )
     metrics_require_auth = Bool(True, config=True, help="Require authentication for /orch/metrics.")
     set_kernel_env = Bool(
         True, config=True, help="Export JUPYTER_ORCH_URL/TOKEN to kernels this server starts."
@@ -182,6 +195,14 @@ class OrchApp(ExtensionApp):
     @default("data_dir")
     def _data_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "orch")
+
+    @default("service_url")
+    def _service_url(self) -> str:
+        return os.environ.get("JUPYTER_ORCH_SERVICE_URL", "")
+
+    @default("service_token")
+    def _service_token(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
 
     @default("run_dir_root")
     def _run_dir_root(self) -> str:
@@ -231,8 +252,12 @@ class OrchApp(ExtensionApp):
         self._hub_groups: HubGroups | None = None
         self._sigint: Any = None  # our SIGINT handler, when we installed one (signals.py)
         self._stopped: asyncio.Future[None] | None = None
+        self.service: ServiceLink | None = None  # client mode, once started
 
     def initialize_handlers(self) -> None:
+        if self.service_url:  # client mode: the service's API, forwarded
+            self.handlers.extend(client_handlers())
+            return
         self.handlers.extend(
             [
                 (API + r"/tasks", tasks.TasksHandler),
@@ -262,6 +287,7 @@ class OrchApp(ExtensionApp):
                 (API + r"/notebooks/run", notebooks.NotebookRunHandler),
                 (API + r"/workers", workers.WorkersHandler),
                 (API + r"/admin/usage", admin.UsageHandler),
+                (API + r"/admin/holdings", admin.HoldingsHandler),
                 (API + r"/workers/connect", websockets.WorkerConnectHandler),
                 (API + r"/workers/tokens", workers.TokensHandler),
                 (API + r"/workers/tokens/(?P<token_id>[0-9a-z]{26})", workers.TokenHandler),
@@ -286,6 +312,9 @@ class OrchApp(ExtensionApp):
         ready = self.ready()
         self._sigint = stop_on_sigint(serverapp)  # without a terminal: stop_extension must run
         try:
+            if self.service_url:
+                self._start_client_mode()
+                return
             engine = await self._start_engine(serverapp)
         except Exception as exc:
             self.log.error("jupyter-orch could not start: %s", exc, exc_info=True)
@@ -297,6 +326,19 @@ class OrchApp(ExtensionApp):
                 asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
             return
         ready.set_result(engine)
+
+    def _start_client_mode(self) -> None:
+        link = ServiceLink.from_settings(self.service_url, self.service_token)
+        start_client_mode(link, self.data_dir, self.set_kernel_env)
+        self.service = link
+        ready = self.ready()
+        ready.set_exception(
+            Unavailable(f"this server runs no engine: it forwards to {link.url} (client mode)")
+        )
+        ready.exception()
+        self.log.info(
+            "jupyter-orch %s in client mode: the orchestrator is the service at %s", __version__, link.url
+        )
 
     def _database_url(self) -> str:
         if self.db_url:
@@ -396,6 +438,8 @@ class OrchApp(ExtensionApp):
 
     async def _stop(self) -> None:
         try:
+            if self.service is not None:
+                remove_connection_file(self.data_dir)
             await self._stop_engine()
         finally:
             restore_sigint(self._sigint)

@@ -29,6 +29,7 @@ from .output import Output
 
 READY_MARK = "jupyter-orch "
 READY_MARK2 = ": API at "
+CLIENT_MARK = " in client mode: "  # a user's server of a team-mode hub (server/clientmode.py)
 
 
 def free_port() -> int:
@@ -150,10 +151,11 @@ class OrchServer:
             raise RuntimeError("the orch server did not start:\n" + self.log_text())
         info = json.loads((self.data_dir / "server.json").read_text())
         self.url, self.token = info["url"], info["token"]
+        self.local_url = f"http://127.0.0.1:{self.port}"  # this server's own (in client mode, not self.url)
         return self
 
     def _on_line(self, line: str) -> None:
-        if READY_MARK in line and READY_MARK2 in line:
+        if READY_MARK in line and (READY_MARK2 in line or CLIENT_MARK in line):
             self._serving = True
             self._ready.set()  # (its end sets it too: start() then reports the exit)
 
