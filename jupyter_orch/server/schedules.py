@@ -32,7 +32,7 @@ class SchedulesHandler(_Base):
 
     async def post(self) -> None:
         schedules = await self.schedules()
-        body = check_run_request(self.json_body())
+        body = check_run_request(self.json_body(), shared=self.orch.owner_from == "identity")
         self.write_json(await schedules.add(body, self.owner), status=201)
 
 

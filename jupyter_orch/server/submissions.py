@@ -82,10 +82,14 @@ def parse_session_submit(
     return specs, payloads
 
 
-def check_run_request(body: Any) -> Any:
+def check_run_request(body: Any, shared: bool = False) -> Any:
     """A run request's (or schedule's) names and paths are text a file system and a database
-    take: a NUL in one is a 400 naming it, before anything reads a file."""
+    take: a NUL in one is a 400 naming it, before anything reads a file. On a server shared
+    by several users (``shared``), ``base_dir`` is dropped: the notebooks come with the
+    request, and no user reads the server's disk (or another user's files) through it."""
     if isinstance(body, Mapping):
+        if shared and "base_dir" in body:
+            body = {k: v for k, v in body.items() if k != "base_dir"}
         for key in ("filename", "base_dir", "name"):
             if isinstance(body.get(key), str):
                 check_text(body[key], key)

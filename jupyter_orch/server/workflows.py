@@ -37,7 +37,7 @@ class WorkflowsHandler(OrchAPIHandler):
 
     async def post(self) -> None:
         engine = await self.engine()
-        body = check_run_request(self.json_body())
+        body = check_run_request(self.json_body(), shared=self.orch.owner_from == "identity")
         # checking and planning a large file takes seconds: not on the loop workers talk to
         plan = await asyncio.get_running_loop().run_in_executor(
             None, lambda: plan_request(body, owner=self.owner, prepare_dir=self.orch.run_files.prepare)

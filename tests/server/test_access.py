@@ -171,6 +171,25 @@ def test_runs_of_another_user_are_refused(hub: OrchServer) -> None:
     assert api(hub, "carol").get(f"/workflows/{run['id']}")["id"] == run["id"]
 
 
+def test_a_run_request_reads_nothing_of_the_servers_disk(hub: OrchServer) -> None:
+    """``base_dir`` (a personal server reads a run's notebooks from its own disk) is ignored
+    when users share the server: alice cannot make it read a file of someone else's."""
+    theirs = hub.root / "someone-else"
+    theirs.mkdir(exist_ok=True)
+    (theirs / "private.ipynb").write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    source = "name: peek\ntasks:\n  - name: one\n    notebook: private.ipynb\n"
+    for path in ("/workflows", "/workflows/schedules"):
+        body = {"source": source, "filename": "peek.yaml", "base_dir": str(theirs), "cron": "0 * * * *"}
+        if path == "/workflows":
+            body.pop("cron")
+        status, answer = raw(hub, "POST", path, body, token="alice-token")
+        assert status == 400, (path, answer)
+        assert "private.ipynb" in answer["message"], answer
+    assert api(hub, "alice").get("/workflows?name=peek")["runs"] == []
+
+
 def _wait_connected(server: OrchServer, token: str, name: str, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     ws = server.ws("/events?types=worker", token=token)
