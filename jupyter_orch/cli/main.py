@@ -9,6 +9,7 @@ import sys
 from ..core.errors import OrchError
 from . import admin as admin_commands
 from . import commands, workflows
+from . import db as db_commands
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(usage)
     usage.add_argument("--since", default="7d", help="how far back: 7d, 12h, 30m or seconds (default 7d)")
     usage.set_defaults(func=admin_commands.cmd_usage)
+
+    db = sub.add_parser("db", help="the database's schema: upgrade (Alembic migrations) | current")
+    db_commands.add_arguments(db)
 
     token = sub.add_parser("token", help="worker tokens: create NAME | list | revoke ID")
     _common(token)
