@@ -39,8 +39,28 @@ def request_for(workflow: str | Mapping[str, Any], params: Mapping[str, Any] | N
     from ..workflows.bundle import bundle
 
     if isinstance(workflow, Mapping):
-        return {"workflow": dict(workflow), "params": dict(params or {}), "base_dir": os.getcwd()}
+        return {
+            "workflow": dict(workflow),
+            "params": dict(params or {}),
+            "files": notebooks_here(workflow, os.getcwd()),
+            "base_dir": os.getcwd(),  # a personal server may read the rest there; a shared one does not
+        }
     return bundle(os.fspath(workflow), params)
+
+
+def notebooks_here(workflow: Mapping[str, Any], base_dir: str) -> dict[str, Any]:
+    """The notebooks a workflow given as a mapping names (plain paths, relative to
+    ``base_dir``), read here: the server and the workers need not see this disk."""
+    files: dict[str, Any] = {}
+    tasks = workflow.get("tasks")
+    for task in tasks if isinstance(tasks, list) else []:
+        path = task.get("notebook") if isinstance(task, Mapping) else None
+        if isinstance(path, str) and "{{" not in path and path not in files:
+            full = os.path.join(base_dir, path)
+            if os.path.isfile(full):
+                with open(full, encoding="utf-8") as f:
+                    files[path] = json.load(f)
+    return files
 
 
 class RunHandle:
