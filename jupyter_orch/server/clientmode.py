@@ -36,7 +36,17 @@ from .wsroute import WebSocketRoute
 API_PREFIX = API_BASE.lstrip("/") + "/"  # orch/api/v1/
 # what a browser sends that the service is to see; its cookies and XSRF token are this server's
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "If-None-Match", "Range")
-FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Content-Disposition", "ETag", "Allow", "Retry-After")
+FORWARDED_RESPONSE_HEADERS = (
+    "Content-Type",
+    "Content-Disposition",
+    "Content-Security-Policy",  # a run's files (HTML reports) stay sandboxed on this origin too
+    "ETag",
+    "Allow",
+    "Retry-After",
+    "X-Orch-Result",
+    "X-Orch-State",
+)
+FORWARDED_LOWER = {name.lower() for name in FORWARDED_RESPONSE_HEADERS}
 WS_PATHS = ("events", "session", "tasks/[0-9a-z]{26}/logs/follow")
 CONNECT_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 3900.0  # the API's longest wait (?timeout=3600) and the time to answer it
@@ -146,7 +156,7 @@ class ForwardHandler(ClientModeHandler):
                 return
             if ":" in line:
                 name, value = line.split(":", 1)
-                if name.strip().title() in FORWARDED_RESPONSE_HEADERS:
+                if name.strip().lower() in FORWARDED_LOWER:
                     self.set_header(name.strip(), value.strip())
 
         def on_chunk(chunk: bytes) -> None:

@@ -78,6 +78,36 @@ def test_rest_calls_reach_the_service_and_their_answers_come_back(pair: Any) -> 
     assert bad.value.code == "invalid" and bad.value.field == "retries"
 
 
+def test_the_headers_that_describe_an_answer_come_back(pair: Any) -> None:
+    _, user = pair
+    api = local(user)
+    client = Client(user.local_url, user.jupyter_token)
+    try:
+        future = client.submit(sum, [1, 2])
+        assert future.result(timeout=60) == 3
+    finally:
+        client.close()
+    task = {"id": future.id}
+    conn = http.client.HTTPConnection("127.0.0.1", user.port, timeout=30)
+    auth = {"Authorization": f"token {user.jupyter_token}"}
+    conn.request("GET", f"/orch/api/v1/tasks/{task['id']}/result", headers=auth)
+    resp = conn.getresponse()
+    resp.read()
+    assert (resp.status, resp.getheader("X-Orch-Result"), resp.getheader("X-Orch-State")) == (
+        200,
+        "value",
+        "succeeded",
+    )
+    # a run's HTML file stays sandboxed, served from the user's server's origin too
+    source = "name: page\ntasks:\n  - name: write\n    shell: echo '<script>alert(1)</script>' > $ORCH_RUN_DIR/r.html\n"
+    run = api.post("/workflows", {"source": source, "filename": "page.yaml"})
+    assert api.get(f"/workflows/{run['id']}/wait?timeout=60")["state"] == "succeeded"
+    conn.request("GET", f"/orch/api/v1/workflows/{run['id']}/files/r.html", headers=auth)
+    resp = conn.getresponse()
+    assert b"<script>" in resp.read()
+    assert resp.getheader("Content-Security-Policy") == "sandbox"
+
+
 def test_websockets_are_joined_to_the_services_events_and_session(pair: Any) -> None:
     service, user = pair
     api = local(user)
