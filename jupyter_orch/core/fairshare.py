@@ -262,14 +262,19 @@ class FairShare:
         return self.usage.of(owner, self.now)[0] / 3600
 
     def in_line(self, ordered: Iterable[PendingTask], task_id: str) -> str | None:
-        """Why a GPU task waits for capacity, in one sentence: its place among the queued
-        tasks that want the same GPUs (``ordered``: the queue in this round's fair order),
-        and its owner's recent use. None when it is not queued or wants no GPU."""
+        """Why a GPU task waits for capacity, in one sentence: a quota it would go over, else
+        its place among the queued tasks that want the same GPUs (``ordered``: the queue in
+        this round's fair order) and its owner's recent use. None when it is not queued or
+        wants no GPU."""
         ahead = 0
         for task in ordered:
             if task.id == task_id:
                 if not task.resources.gpus:
                     return None
+                # over a quota, a free GPU would not start it either: that is the reason to give
+                over = self.blocked(task, [task.resources.gpu_type or ""] * task.resources.gpus)
+                if over is not None:
+                    return over
                 kind = f"{task.resources.gpu_type} GPUs" if task.resources.gpu_type else "GPUs"
                 hours = self.recent_gpu_hours(task.owner)
                 return f"waiting: {_ordinal(ahead + 1)} in line for {kind} (fair share: your recent use is {hours:.1f} GPU-hours)"

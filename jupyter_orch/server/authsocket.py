@@ -34,12 +34,17 @@ class AuthedWebSocket(WebSocketRoute, WebSocketMixin, WebSocketHandler, JupyterH
         self.check_handshake()
         self.read_arguments()
         self._engine = await self.engine()
+        await self.check_access(*args, **kwargs)  # refused before the upgrade: a 403 or 404
         await super().get(*args, **kwargs)  # returns when the connection has ended
         self.log_closed()
 
     def read_arguments(self) -> None:
         """Check the query arguments before the upgrade (a bad one is a 400, not a closed
         socket)."""
+
+    async def check_access(self, *args: Any, **kwargs: Any) -> None:
+        """Raise :class:`~jupyter_orch.core.errors.OrchError` if the caller may not open this
+        route (what it names is another user's): answered as HTTP, before the upgrade."""
 
     def get_compression_options(self) -> None:
         return None

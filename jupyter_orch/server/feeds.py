@@ -85,6 +85,9 @@ class LogFollowHandler(AuthedWebSocket):
             )
         return int(raw)
 
+    async def check_access(self, task_id: str) -> None:  # type: ignore[override]
+        await self._engine.get_row(task_id, self.identity.read_filter())  # 404 or 403
+
     def open(self, task_id: str) -> None:  # type: ignore[override]
         self._pump = asyncio.ensure_future(self._follow(task_id))
 

@@ -294,7 +294,8 @@ def websockets() -> dict[str, Any]:
             [query("batch", {"type": "string"}, "the frame batching the client speaks")],
         ),
         "/tasks/{task_id}/logs/follow": websocket(
-            "the log so far, then live lines, then `end`",
+            "the log so far, then live lines, then `end`; a task of another user's (or none) is "
+            "refused before the upgrade (403, 404)",
             [
                 path_id("task_id"),
                 query("attempt", whole(), "default: the latest"),

@@ -107,6 +107,20 @@ def test_a_groups_quota_counts_what_its_members_hold() -> None:
     assert [a.task_id for a in result.assignments] == [carls.id]
 
 
+def test_with_no_gpu_free_a_task_over_its_quota_says_the_quota_not_its_place_in_line() -> None:
+    shares = Shares(default=Quota(gpus=1), users={"carl": Quota(gpu_types={"A100": 1})})
+    holdings = Holdings()
+    holdings.add("bob", [], 1, ["H100"])
+    holdings.add("carl", [], 1, ["A100"])
+    bobs, hers, carls = task("bob"), task("alice"), task("carl", gpu_type="A100")
+    fs = fair(shares, holdings)
+    assert fs.in_line([hers, bobs, carls], bobs.id) == "waiting: you use 1 of your 1 GPUs"
+    assert fs.in_line([hers, bobs, carls], carls.id) == "waiting: you use 1 of your 1 A100 GPUs"
+    assert fs.in_line([hers, bobs, carls], hers.id) == (
+        "waiting: 1st in line for GPUs (fair share: your recent use is 0.0 GPU-hours)"
+    )
+
+
 def test_a_quota_on_a_gpu_type_sends_the_task_to_another_type() -> None:
     shares = Shares(default=Quota(gpu_types={"A100": 1}))
     holdings = Holdings()

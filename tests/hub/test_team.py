@@ -10,130 +10,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
-import urllib.error
-import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websocket
 
-from jupyter_orch.client.http import HttpApi
 from jupyter_orch.core.errors import Forbidden, OrchError
 
-from support.hubprocess import PROXY, start_hub, stop_hub
-from support.orchserver import free_port
-from support.output import Output
-
-USERS = ("alice", "bob", "carol", "boss")
-CONFIG = """
-c = get_config()  # noqa
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_port}"
-c.ConfigurableHTTPProxy.command = [{proxy!r}]
-c.ConfigurableHTTPProxy.pid_file = {proxy_pid!r}
-c.JupyterHub.db_url = "sqlite:///{db}"
-c.JupyterHub.cookie_secret_file = {cookie!r}
-c.JupyterHub.authenticator_class = "dummy"
-c.Authenticator.allowed_users = {users!r}
-c.Authenticator.admin_users = {{"boss"}}
-c.JupyterHub.custom_scopes = {{
-    "custom:orch:read-all": {{"description": "read everyone's jupyter-orch work"}},
-    "custom:orch:admin": {{"description": "manage everyone's jupyter-orch work"}},
-}}
-c.JupyterHub.services = [
-    {{
-        "name": "orch",
-        "url": "http://127.0.0.1:{service_port}",
-        "command": {command!r},
-        "environment": {{"ORCH_TEST_TAG": {tag!r}, "PYTHONUNBUFFERED": "1"}},
-        "oauth_no_confirm": True,
-    }},
-    {{"name": "test-admin", "api_token": {token!r}}},
-]
-c.JupyterHub.load_roles = [
-    {{"name": "test-admin", "scopes": ["admin:users", "admin:groups", "tokens"], "services": ["test-admin"]}},
-    {{"name": "orch-service", "scopes": ["list:groups", "read:groups"], "services": ["orch"]}},
-    {{"name": "user", "scopes": ["self", "access:services!service=orch"]}},
-    {{"name": "orch-readers", "scopes": ["custom:orch:read-all"], "users": ["carol"]}},
-]
-"""
-
-
-class TeamHub:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.tag = uuid.uuid4().hex
-        self.token = uuid.uuid4().hex
-        self.port, self.hub_port, self.proxy_port, self.service_port = (free_port() for _ in range(4))
-        self.output = Output("hub")
-        self.proc: subprocess.Popen[str] | None = None
-        root.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable,
-            "-m",
-            "jupyter_orch",
-            "serve",
-            f"--ServerApp.port={self.service_port}",
-            "--ServerApp.ip=127.0.0.1",
-            "--ServerApp.base_url=/services/orch/",
-            "--OrchApp.owner_from=identity",
-            "--ServerApp.identity_provider_class=jupyter_orch.server.hubauth.HubIdentityProvider",
-            f"--OrchApp.data_dir={root / 'orch'}",
-            "--LocalProvider.workers=2",
-            "--OrchApp.hub_groups_interval=0.5",
-        ]
-        (root / "jupyterhub_config.py").write_text(
-            CONFIG.format(
-                port=self.port,
-                hub_port=self.hub_port,
-                proxy_port=self.proxy_port,
-                service_port=self.service_port,
-                proxy=str(PROXY),
-                proxy_pid=str(root / "proxy.pid"),
-                db=root / "hub.sqlite",
-                cookie=str(root / "cookie_secret"),
-                users=set(USERS),
-                command=command,
-                tag=self.tag,
-                token=self.token,
-            )
-        )
-
-    def start(self) -> TeamHub:
-        self.proc = start_hub(self.root / "jupyterhub_config.py", self.tag, self.output)
-        self.output.wait_for(": API at ", 120)  # the service's engine is up
-        mark = f"connected to http://127.0.0.1:{self.service_port}/services/orch as"
-        first = self.output.wait_for(mark, 120)  # its two workers
-        self.output.wait_for(mark, 120, start=self.output.lines.index(first) + 1)
-        return self
-
-    def hub_api(self, method: str, path: str, body: Any = None) -> Any:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/hub/api{path}",
-            data=None if body is None else json.dumps(body).encode(),
-            method=method,
-            headers={"Authorization": f"token {self.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            data = resp.read()
-            return json.loads(data) if data else None
-
-    def user_token(self, user: str, **body: Any) -> str:
-        return str(self.hub_api("POST", f"/users/{user}/tokens", {"note": "test", **body})["token"])
-
-    def orch(self, token: str) -> HttpApi:
-        """The orchestrator through the hub's proxy, as a user's kernel reaches it."""
-        return HttpApi(f"http://127.0.0.1:{self.port}/services/orch", token)
-
-    def cleanup(self) -> None:
-        stop_hub(self.proc, self.tag)
+from support.hubprocess import PROXY
+from support.teamhub import USERS, TeamHub
 
 
 @pytest.fixture
