@@ -65,18 +65,20 @@ c.SimpleLocalProcessSpawner.home_dir_template = {home!r}
 c.Spawner.cmd = [{singleuser!r}]
 c.Spawner.args = [
     "--allow-root",
-    "--ServerApp.jpserver_extensions="
-    + repr({{name: False for name in ("jupyterlab", "jupyter_lsp", "notebook_shim", "jupyter_server_terminals")}}),
+    "--ServerApp.jpserver_extensions=" + repr({{name: False for name in {disabled!r}}}),
 ]
 c.Spawner.environment = {server_env!r}
-c.Spawner.default_url = "/api/status"
+c.Spawner.default_url = {default_url!r}
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 """
 
 
 class TeamHub:
-    def __init__(self, root: Path, service_args: list[str] | None = None, fake_gpus: int = 0) -> None:
+    def __init__(
+        self, root: Path, service_args: list[str] | None = None, fake_gpus: int = 0, lab: bool = False
+    ) -> None:
+        """``lab``: the users' servers have JupyterLab (and open on it), for browser tests."""
         self.root = root
         self.tag = uuid.uuid4().hex
         self.token = uuid.uuid4().hex
@@ -125,6 +127,9 @@ class TeamHub:
                 home=str(root / "home" / "{username}"),
                 singleuser=str(Path(sys.executable).parent / "jupyterhub-singleuser"),
                 token=self.token,
+                disabled=("jupyter_lsp", "notebook_shim", "jupyter_server_terminals")
+                + (() if lab else ("jupyterlab",)),
+                default_url="/lab" if lab else "/api/status",
             )
         )
 
