@@ -24,11 +24,11 @@ log = logging.getLogger("jupyter_orch.engine")
 
 
 def whose_worker(token: Any) -> tuple[str | None, str | None]:
-    """Whose worker one connecting with ``token`` is, (user, group): a token a user issued
-    (``POST /workers/tokens``) is theirs, or their group's when issued for one; one issued
-    as shared (no owner) or by a provider is the service's (None, None)."""
-    if getattr(token, "provider", "") != "static":
-        return None, None
+    """Whose worker one connecting with ``token`` is, (user, group), whoever issued it: a
+    token issued for a user is theirs (one a user issued, ``POST /workers/tokens``, or one
+    a provider issued for that user's tasks, as team mode's worker pods), one issued for a
+    group is its members'; one issued with neither (a shared token, a provider's shared
+    workers: the local provider's, a personal server's pods) is the service's (None, None)."""
     group = getattr(token, "group", "") or ""
     if group:
         return None, group

@@ -5,30 +5,44 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from traitlets.config import LoggingConfigurable
 
 from ..core.queue import PendingTask
 
 
+class IssueWorkerToken(Protocol):
+    """``issue_worker_token(name, provider)`` -> (token id, secret): a new worker token.
+
+    Without ``owner`` or ``group`` the token's workers are shared (the service's: they run
+    anyone's tasks), as a personal server's, the local provider's and static workers are.
+    With ``owner`` they are that user's: they run only that user's tasks; with ``group``,
+    only the tasks of that group's members (team mode: one user's code never shares a
+    worker with another's). The engine reads whose a worker is from its token
+    (``jupyter_orch.engine.connections.whose_worker``), so it holds across restarts."""
+
+    def __call__(
+        self, name: str, provider: str, *, owner: str | None = None, group: str | None = None
+    ) -> Awaitable[tuple[str, str]]: ...
+
+
 @dataclass
 class ProviderContext:
     """What a provider may use of the server: its address, its data directory, a way to
-    issue worker tokens (each worker gets its own, revocable), and the engine's hooks for
-    providers that make workers on demand (see ``jupyter_orch.engine.provisioning``)."""
+    issue worker tokens (each worker gets its own, revocable; shared, or a user's or a
+    group's: see :class:`IssueWorkerToken`), and the engine's hooks for providers that make
+    workers on demand."""
 
     server_url: str
     data_dir: str
-    issue_worker_token: Callable[
-        [str, str], Awaitable[tuple[str, str]]
-    ]  # (name, provider) -> (token id, secret)
+    issue_worker_token: IssueWorkerToken  # (name, provider, owner=, group=) -> (token id, secret)
     revoke_token: Callable[[str], Awaitable[bool]]
     # (task ids, reason or None): pending tasks show why they wait for capacity
     set_pending_reason: Callable[[Iterable[str], str | None], None] | None = None
     # (task ids, error kind, error) -> the ids failed: tasks waiting to be placed fail
     fail_pending: Callable[[Iterable[str], str, str], list[str]] | None = None
-    # (task ids) -> those still waiting in the queue
+    # (task ids) -> those still waiting in the queue (each with its owner and the owner's groups)
     pending_tasks: Callable[[Iterable[str]], list[PendingTask]] | None = None
     # (worker id) -> {"state", "idle_since", "running", "name"}, None if unknown or gone
     worker_status: Callable[[str], dict[str, Any] | None] | None = None

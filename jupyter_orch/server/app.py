@@ -422,10 +422,14 @@ class OrchApp(ExtensionApp):
             )
         return url, token
 
-    async def _issue_worker_token(self, name: str, provider: str) -> tuple[str, str]:
+    async def _issue_worker_token(
+        self, name: str, provider: str, *, owner: str | None = None, group: str | None = None
+    ) -> tuple[str, str]:
+        """A provider's worker token (``ProviderContext.issue_worker_token``): shared (no
+        owner: the service's workers) unless issued for a user's or a group's tasks."""
         assert self.engine is not None
         token, secret = await self.engine.create_token(
-            name, scope="worker", owner=self.owner, provider=provider
+            name, scope="worker", owner=owner or "", provider=provider, group=group or ""
         )
         return token.id, secret
 

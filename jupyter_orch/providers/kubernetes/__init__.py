@@ -1,6 +1,7 @@
 """The kubernetes provider: worker pods on demand, sized for the tasks that need them.
 
-``podspec`` builds the manifests, ``failures`` reads a pod's status as a sentence,
+``podspec`` builds the manifests (over ``templates``, the pod template, and ``profiles``,
+the per-group settings of team mode), ``failures`` reads a pod's status as a sentence,
 ``pulls`` counts failed image pulls, ``capacity`` the cluster's free GPUs (all pure);
 ``client`` holds every API call (and the RBAC each needs), ``watching`` the pod watch.
 ``lifecycle.Pods`` follows the pods (what each is for, what its status means, when it goes)

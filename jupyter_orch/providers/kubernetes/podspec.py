@@ -5,7 +5,14 @@ A pod is made for one *shape* (image, cpus, memory, GPUs, GPU type, labels): tas
 same shape can share its worker. The worker's token reaches the pod only through a
 ``secretKeyRef``; the user's ``pod_template`` is merged over the default pod (containers,
 volumes, env and the like merge by ``name``), then the identity this provider relies on
-(name, namespace, labels, owner, the worker container's command) is set again on top.
+(name, namespace, labels, owner, the worker container's command) is set again on top, and
+last the settings of the group profile the pod is made with (``profiles.py``).
+
+Whose a pod is: the user its tasks are (label ``jupyter-orch/owner``, annotation with the
+real name: a label value is sanitized) and, with a group profile, the group (label and
+annotation ``jupyter-orch/group``). In team mode (``PodSettings.worker_owner == "user"``)
+its worker's token is that user's (or the group's, for a profile with ``pods: group``),
+so it runs only their tasks; annotation ``jupyter-orch/runs-tasks-of`` says which.
 """
 
 from __future__ import annotations
@@ -20,16 +27,22 @@ from typing import Any
 
 from ...core.queue import PendingTask
 from ...core.resources import Gpu, format_memory, parse_memory
+from .profiles import GroupProfile
+from .templates import merge
+from .templates import validate_template as validate_template  # re-exported
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 COMPONENT = "app.kubernetes.io/component"
 SERVER_LABEL = "jupyter-orch/server"
 OWNER_LABEL = "jupyter-orch/owner"
+GROUP_LABEL = "jupyter-orch/group"
 POD_LABEL = "jupyter-orch/pod"  # the worker label that names its pod
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 TASKS_ANNOTATION = "jupyter-orch/tasks"
 TOKEN_ANNOTATION = "jupyter-orch/token-id"
 OWNER_ANNOTATION = "jupyter-orch/owner"
+GROUP_ANNOTATION = "jupyter-orch/group"
+RUNS_ANNOTATION = "jupyter-orch/runs-tasks-of"  # "user" or "group" (team mode); none: anyone's
 WORKER_CONTAINER = "worker"
 RUNTIME_CONTAINER = "orch-runtime"
 RUNTIME_VOLUME = "orch-runtime"
@@ -97,6 +110,10 @@ class PodSettings:
     image_pull_policy: str = "IfNotPresent"
     termination_grace: int = 30
     extra_args: list[str] = field(default_factory=list)
+    # "shared": pods run anyone's tasks (a personal server); "user": each pod is its user's
+    # (or its group's, for a profile with pods: group) and runs only their tasks (team mode)
+    worker_owner: str = "shared"
+    profiles: dict[str, GroupProfile] = field(default_factory=dict)  # by group, in config order
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,12 @@ class PodRequest:
     secret_name: str
     token_id: str = ""
     gpu_type_values: tuple[str, ...] = ()  # the GPU type label values on nodes that match
+    profile: GroupProfile | None = None  # the group profile it is made with
+    runs_tasks_of: str = ""  # "user" or "group": whose tasks its worker runs ("": anyone's)
+
+    @property
+    def group(self) -> str:
+        return self.profile.group if self.profile is not None else ""
 
 
 # ---------------------------------------------------------------------- names and values
@@ -149,38 +172,8 @@ def matching_gpu_types(gpu_type: str, known: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(v for v in set(known) if v == gpu_type or Gpu(0, model=v).matches(gpu_type)))
 
 
-# ---------------------------------------------------------------------- merging
-def merge(base: Any, override: Any) -> Any:
-    """``override`` merged over ``base``: dicts key by key (a None value removes the key),
-    lists of named dicts (containers, env, volumes, ...) by ``name``, anything else replaced."""
-    if isinstance(base, Mapping) and isinstance(override, Mapping):
-        out = {k: copy.deepcopy(v) for k, v in base.items()}
-        for key, value in override.items():
-            if value is None:
-                out.pop(key, None)
-            elif key in out:
-                out[key] = merge(out[key], value)
-            else:
-                out[key] = copy.deepcopy(value)
-        return out
-    if _named_list(base) and _named_list(override):
-        out_list = [copy.deepcopy(item) for item in base]
-        index = {item["name"]: i for i, item in enumerate(out_list)}
-        for item in override:
-            if item["name"] in index:
-                out_list[index[item["name"]]] = merge(out_list[index[item["name"]]], item)
-            else:
-                out_list.append(copy.deepcopy(item))
-        return out_list
-    return copy.deepcopy(override)
-
-
-def _named_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(i, Mapping) and "name" in i for i in value)
-
-
 # ---------------------------------------------------------------------- manifests
-def identity_labels(settings: PodSettings, owner: str) -> dict[str, str]:
+def identity_labels(settings: PodSettings, owner: str, group: str = "") -> dict[str, str]:
     labels = {
         **settings.labels,
         MANAGED_BY: "jupyter-orch",
@@ -188,6 +181,8 @@ def identity_labels(settings: PodSettings, owner: str) -> dict[str, str]:
         SERVER_LABEL: settings.server_id,
         OWNER_LABEL: label_value(owner) or "unknown",
     }
+    if group:
+        labels[GROUP_LABEL] = label_value(group) or "unknown"
     if settings.kueue_queue:
         labels[KUEUE_QUEUE_LABEL] = settings.kueue_queue
     return labels
@@ -316,11 +311,18 @@ def build_pod(req: PodRequest, settings: PodSettings) -> dict[str, Any]:
     meta.pop("generateName", None)
     meta["name"] = req.name
     meta["namespace"] = settings.namespace
-    meta["labels"] = {**(meta.get("labels") or {}), **identity_labels(settings, req.owner)}
+    profile = req.profile
+    meta["labels"] = {  # a group's labels win over the provider's (its own are refused in them)
+        **(meta.get("labels") or {}),
+        **identity_labels(settings, req.owner, req.group),
+        **(profile.labels if profile is not None else {}),
+    }
     meta["annotations"] = {
         **(meta.get("annotations") or {}),
         TASKS_ANNOTATION: ",".join(req.task_ids),
         OWNER_ANNOTATION: req.owner,
+        **({GROUP_ANNOTATION: req.group} if req.group else {}),
+        **({RUNS_ANNOTATION: req.runs_tasks_of} if req.runs_tasks_of else {}),
         **({TOKEN_ANNOTATION: req.token_id} if req.token_id else {}),
     }
     if settings.owner_reference:
@@ -331,17 +333,24 @@ def build_pod(req: PodRequest, settings: PodSettings) -> dict[str, Any]:
             container["args"] = worker_args(req, settings)
             container["image"] = container.get("image") or shape.image
     pod["spec"]["restartPolicy"] = "Never"
+    if profile is not None:
+        profile.apply(pod["spec"])
     return pod
 
 
 def build_secret(
-    name: str, token: str, settings: PodSettings, owner: str, owner_reference: dict[str, Any] | None
+    name: str,
+    token: str,
+    settings: PodSettings,
+    owner: str,
+    owner_reference: dict[str, Any] | None,
+    group: str = "",
 ) -> dict[str, Any]:
     """The Secret holding one worker's token, labelled like its pod."""
     meta: dict[str, Any] = {
         "name": name,
         "namespace": settings.namespace,
-        "labels": identity_labels(settings, owner),
+        "labels": identity_labels(settings, owner, group),
     }
     meta["labels"].pop(KUEUE_QUEUE_LABEL, None)  # a Secret is not a workload
     if owner_reference:
@@ -366,33 +375,3 @@ def pod_owner_reference(pod: Mapping[str, Any]) -> dict[str, Any]:
         "blockOwnerDeletion": False,
         "controller": False,
     }
-
-
-def validate_template(template: Any, setting: str = "KubernetesProvider.pod_template") -> dict[str, Any]:
-    """A pod template as given in the configuration (a dict or YAML text), checked."""
-    if isinstance(template, str):
-        import yaml
-
-        try:
-            template = yaml.safe_load(template) if template.strip() else {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{setting} is not valid YAML: {exc}") from None
-    if template is None:
-        return {}
-    if not isinstance(template, Mapping):
-        raise ValueError(
-            f"{setting} must be a mapping with metadata and/or spec, not {type(template).__name__}"
-        )
-    unknown = set(template) - {"apiVersion", "kind", "metadata", "spec"}
-    if unknown:
-        raise ValueError(
-            f"{setting} has {', '.join(sorted(map(str, unknown)))}: a pod template has only "
-            "metadata and spec (e.g. spec: {{containers: [{{name: worker, ...}}]}})"
-        )
-    for key in ("metadata", "spec"):
-        if key in template and not isinstance(template[key], (Mapping, type(None))):
-            raise ValueError(f"{setting}.{key} must be a mapping")
-    containers = (template.get("spec") or {}).get("containers")
-    if containers is not None and not _named_list(containers):
-        raise ValueError(f"{setting}.spec.containers must be a list of containers, each with a name")
-    return dict(template)

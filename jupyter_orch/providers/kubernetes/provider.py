@@ -222,6 +222,9 @@ class KubernetesProvider(KubernetesSettings):
             "server_url": settings.server_url if settings else None,
             "pods": [r.to_dict() for r in pods.records.values()] if pods is not None else [],
             "limits": {"max_pods": self.max_pods, "max_gpus_per_user": self.max_gpus_per_user},
+            # team mode: each pod is its user's (or group's); the groups with pod settings
+            "worker_owner": settings.worker_owner if settings else None,
+            "group_profiles": list(settings.profiles) if settings else [],
             "cluster": {
                 "gpu_resource": self.gpu_resource,
                 "nodes": [n.to_dict() for n in self.nodes],

@@ -12,7 +12,14 @@ from typing import Any
 from ...core.queue import PendingTask
 from ..base import ProviderContext
 from . import failures
-from .podspec import OWNER_ANNOTATION, TASKS_ANNOTATION, TOKEN_ANNOTATION, WORKER_CONTAINER, PodShape
+from .podspec import (
+    GROUP_ANNOTATION,
+    OWNER_ANNOTATION,
+    TASKS_ANNOTATION,
+    TOKEN_ANNOTATION,
+    WORKER_CONTAINER,
+    PodShape,
+)
 from .pulls import PullTries
 
 
@@ -46,6 +53,7 @@ class PodRecord:
     adopted: bool = False
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     pulls: PullTries = field(default_factory=PullTries)  # failed image pulls the kubelet retries
+    group: str = ""  # the group whose profile it was made with
 
     def cancel(self, which: str | None = None) -> None:
         for key in [which] if which else list(self.timers):
@@ -57,6 +65,7 @@ class PodRecord:
         return {
             "name": self.name,
             "owner": self.owner,
+            "group": self.group or None,
             "image": self.shape.image,
             "gpus": self.shape.gpus,
             "gpu_type": self.shape.gpu_type,
@@ -87,6 +96,7 @@ def record_from(pod: dict[str, Any], gpu_resource: str) -> PodRecord:
         tasks,
         token_id=str(ann.get(TOKEN_ANNOTATION) or ""),
         adopted=True,
+        group=str(ann.get(GROUP_ANNOTATION) or ""),
     )
 
 

@@ -1,7 +1,12 @@
 """Making worker pods: one per task nothing can place, within ``max_pods`` and
 ``max_gpus_per_user``, and deleting the ones idle past ``idle_timeout``. A part of
 :class:`~.lifecycle.Pods` (which follows the pods once they exist): it shares their records
-and is given the few operations of theirs it uses."""
+and is given the few operations of theirs it uses.
+
+A pod gets the group profile of its task's owner (``profiles.profile_for``: the first
+profiled group they are in). In team mode (``PodSettings.worker_owner == "user"``) its
+worker token is issued for the task's owner (or the profile's group, with ``pods: group``),
+so the engine places only their tasks on it; otherwise it is shared, as on a personal server."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from .podspec import (
     secret_name,
     shape_of,
 )
+from .profiles import GroupProfile, profile_for
 from .records import Limits, PodBook, PodRecord
 
 
@@ -94,7 +100,9 @@ class Scaler:
                 pod = self.book.records.get(self.book.task_pod.get(task.id, ""))
                 if pod is not None and not pod.deleting:
                     continue  # its pod is on its way
-                shape = shape_of(task, self.limits.default_image, self.limits.default_memory)
+                profile = profile_for(task.groups, self.settings.profiles)
+                image = (profile.image if profile is not None else "") or self.limits.default_image
+                shape = shape_of(task, image, self.limits.default_memory)
                 cap = self.limits.max_gpus_per_user
                 if cap and shape.gpus > cap:
                     self.book.fail(
@@ -110,29 +118,46 @@ class Scaler:
                     self.book.reason([task.id], why)
                     continue
                 self._blocked.discard(task.id)
-                await self._create(task.owner, shape, (task.id,))
+                await self._create(task.owner, shape, (task.id,), profile)
 
-    async def _create(self, owner: str, shape: PodShape, task_ids: tuple[str, ...]) -> None:
+    def _whose(self, owner: str, profile: GroupProfile | None) -> tuple[str, dict[str, str]]:
+        """Whose tasks the pod's worker runs ("": anyone's), and whom its token is for."""
+        if self.settings.worker_owner != "user":
+            return "", {}
+        if profile is not None and profile.pods == "group":
+            return "group", {"group": profile.group}
+        return "user", {"owner": owner}
+
+    async def _create(
+        self, owner: str, shape: PodShape, task_ids: tuple[str, ...], profile: GroupProfile | None = None
+    ) -> None:
         name = pod_name(owner)
-        rec = self.book.records[name] = PodRecord(name, owner, shape, task_ids)
+        group = profile.group if profile is not None else ""
+        rec = self.book.records[name] = PodRecord(name, owner, shape, task_ids, group=group)
         for task_id in task_ids:
             self.book.task_pod[task_id] = name
         self.book.reason(task_ids, f"starting worker pod {name} ({shape.describe()})")
         secret = secret_name(name)
         try:
-            rec.token_id, token = await self.ctx.issue_worker_token(name, "kubernetes")
-            body = build_secret(secret, token, self.settings, owner, self.settings.owner_reference)
+            runs, token_for = self._whose(owner, profile)
+            rec.token_id, token = await self.ctx.issue_worker_token(name, "kubernetes", **token_for)
+            body = build_secret(secret, token, self.settings, owner, self.settings.owner_reference, group)
             await asyncio.to_thread(self.api.create_secret, body)
             known = tuple(self._gpu_types()) if shape.gpu_type else ()
             values = matching_gpu_types(shape.gpu_type, known) if shape.gpu_type else ()
-            req = PodRequest(name, owner, shape, task_ids, secret, rec.token_id, values)
+            req = PodRequest(name, owner, shape, task_ids, secret, rec.token_id, values, profile, runs)
             pod = await asyncio.to_thread(self.api.create_pod, build_pod(req, self.settings))
         except Exception as exc:
             await self._creation_failed(rec, exc)
             return
         self.created += 1
         self.log.info(
-            "jupyter-orch: created worker pod %s (%s) for %s", name, shape.describe(), ", ".join(task_ids)
+            "jupyter-orch: created worker pod %s (%s) for %s of %s%s",
+            name,
+            shape.describe(),
+            ", ".join(task_ids),
+            owner,
+            f" (group {group})" if group else "",
         )
         self._changed()
         try:  # the Secret goes with its pod (the garbage collector deletes it)

@@ -19,12 +19,18 @@ from ...core.errors import SpecError
 from ...core.ids import new_id
 from ...core.resources import parse_labels, parse_memory
 from ..base import Provider, ProviderContext
-from . import podspec
+from . import podspec, profiles
 
 _RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
-RESERVED_LABELS = {podspec.MANAGED_BY, podspec.COMPONENT, podspec.SERVER_LABEL, podspec.OWNER_LABEL}
+RESERVED_LABELS = {
+    podspec.MANAGED_BY,
+    podspec.COMPONENT,
+    podspec.SERVER_LABEL,
+    podspec.OWNER_LABEL,
+    podspec.GROUP_LABEL,
+}
 
 
 class KubernetesSettings(Provider):
@@ -75,6 +81,29 @@ class KubernetesSettings(Provider):
         help="A pod (YAML text or a dict: metadata and spec) merged over each worker pod; lists of named items (containers, env, volumes) merge by name; the worker's container is 'worker'; null removes a key.",
     )
     labels = Dict(Unicode(), config=True, help="Extra labels of every worker pod.")
+    group_profiles = Dict(
+        config=True,
+        help="Settings of the worker pods made for the members of a JupyterHub group, by group "
+        '(in order): {"ml-team": {"image": "pytorch/pytorch:2.4", "node_selector": {"pool": "ml"}, '
+        '"tolerations": [{"key": "team", "value": "ml", "effect": "NoSchedule"}], "labels": {...}, '
+        '"pods": "user"}}. A user in several of these groups gets the profile of the FIRST group '
+        "listed here that they belong to; a user in none gets the settings above. image: for tasks "
+        "that name none (instead of image); node_selector: added to the pod's (a key here wins over "
+        "a task's label of the same key); tolerations: added to the pod's (GPU pods keep "
+        "gpu_tolerations); labels: extra pod labels; pods: 'user' (default: a pod runs only the "
+        "tasks of the user it was made for) or 'group' (any member's tasks; with worker_owner "
+        "'user'). The pods are labelled jupyter-orch/group with the profile's group. Checked at "
+        "start: a bad entry stops the server, naming it (group_profiles.GROUP.KEY).",
+    )
+    worker_owner = Enum(
+        ["auto", "user", "shared"],
+        "auto",
+        config=True,
+        help="Whose worker pods are. user: a pod is made for one user's tasks (label "
+        "jupyter-orch/owner) and its worker runs only that user's tasks (or its group's: "
+        "group_profiles' pods); shared: any task may run on any pod (a personal server); auto: "
+        "user when OrchApp.owner_from is 'identity' (one orchestrator for a hub's users), else shared.",
+    )
     runtime = Enum(
         ["init-container", "image"],
         "init-container",
@@ -209,6 +238,16 @@ class KubernetesSettings(Provider):
             return float(self.idle_timeout)
         return float(getattr(self.parent, "worker_idle_timeout", 600.0))
 
+    def pods_per_user(self) -> bool:
+        """Whether each pod is its user's (team mode), not shared."""
+        if self.worker_owner == "auto":
+            return getattr(self.parent, "owner_from", "server") == "identity"
+        return self.worker_owner == "user"
+
+    def checked_profiles(self) -> dict[str, profiles.GroupProfile]:
+        """``group_profiles``, checked (ValueError naming the bad key)."""
+        return profiles.parse_profiles(self.group_profiles, RESERVED_LABELS)
+
     def check_settings(self) -> None:
         """Raise ValueError naming the first bad setting."""
 
@@ -263,6 +302,7 @@ class KubernetesSettings(Provider):
             raise bad("runtime_command", "and runtime_image must be set when runtime is 'init-container'")
         if not self.image:
             raise bad("image", "must name the default image of worker pods")
+        self.checked_profiles()
         for i, tol in enumerate(self.gpu_tolerations):
             if not set(tol) <= {"key", "operator", "value", "effect", "tolerationSeconds"}:
                 raise bad(
@@ -324,6 +364,8 @@ class KubernetesSettings(Provider):
             service_account=self.service_account,
             image_pull_policy=self.image_pull_policy,
             extra_args=list(self.extra_worker_args),
+            worker_owner="user" if self.pods_per_user() else "shared",
+            profiles=self.checked_profiles(),
         )
 
     def check_template(self, settings: podspec.PodSettings, unknown_fields: Any) -> None:
