@@ -55,7 +55,7 @@ class WorkerHandle:
     idle_since: float | None = field(default_factory=time.time)  # None while it holds tasks
     released: bool = False  # the provider was told it is idle (once per idle spell)
     # the user whose own worker this is (registered with their personal token): it runs only
-    # their tasks. None: a shared worker (the service's, or a provider's)
+    # their tasks. None: a shared worker (the service's: a provider's, unless issued for a user or group)
     owner: str | None = None
     group: str | None = None  # registered for a group: it runs its members' tasks
 
