@@ -3,16 +3,19 @@ provider's code names is in ``client.API_CALLS``, every (resource, verb) there i
 by the Role (or, for the cluster's capacity, the optional ClusterRole), and nothing is
 granted that the code never calls. The manifests themselves pass the official schemas.
 
+What is checked is the chart as Helm renders it (helm-python-sdk), in both modes: personal
+(the users' servers' service account) and team (the orchestrator's).
+
 (``test_kubernetes_provider.py`` checks the same against the requests the API emulator
 saw during the end-to-end runs.)"""
 
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 from typing import Any
 
+import helm_python
 import kubernetes_validate
 import pytest
 import yaml
@@ -22,21 +25,32 @@ from jupyter_orch.providers.kubernetes.client import API_CALLS
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "jupyter_orch" / "providers" / "kubernetes"
-FILES = ROOT / "helm" / "jupyter-orch" / "files"
+CHART = ROOT / "helm" / "jupyter-orch"
+FILES = CHART / "files"
 VERSIONS = ("1.27.0", "1.37.0")
+MODES = {"personal": {}, "team": {"mode": "team", "db": {"url": "postgresql://orch@db/orch"}}}
 VERBS = ("create_", "read_", "list_", "delete_", "patch_", "replace_", "connect_", "get_")
 CORE_METHODS = {m for m in dir(client.CoreV1Api) if m.startswith(VERBS) and not m.endswith("_with_http_info")}
 
 
-def docs(name: str) -> list[dict[str, Any]]:
+def file_docs(name: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all((FILES / name).read_text()) if d]
 
 
-def grants(kind: str) -> set[tuple[str, str]]:
+def rendered(mode: str = "personal") -> list[dict[str, Any]]:
+    """The objects the chart installs (in the namespace the plain manifests name)."""
+    with helm_python.Chart.load(CHART) as chart:
+        out = chart.render(MODES[mode], name="jupyter-orch", namespace="jhub", is_install=True)
+    return [d for path, text in out.items() if path.endswith(".yaml") for d in yaml.safe_load_all(text) if d]
+
+
+def docs(*kinds: str, mode: str = "personal") -> list[dict[str, Any]]:
+    return [d for d in rendered(mode) if d["kind"] in kinds]
+
+
+def grants(kind: str, mode: str = "personal") -> set[tuple[str, str]]:
     out = set()
-    for doc in docs("role.yaml") + docs("clusterrole.yaml"):
-        if doc["kind"] != kind:
-            continue
+    for doc in docs(kind, mode=mode):
         for rule in doc["rules"]:
             assert rule["apiGroups"] == [""]
             out |= {(r, v) for r in rule["resources"] for v in rule["verbs"]}
@@ -78,27 +92,31 @@ def test_the_table_says_what_each_method_needs() -> None:
     assert {(r, v) for r, v, _ in API_CALLS["list_namespaced_pod"]} == {("pods", "list"), ("pods", "watch")}
 
 
-def test_the_role_grants_exactly_what_the_code_calls() -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_the_role_grants_exactly_what_the_code_calls(mode: str) -> None:
     namespaced = {(r, v) for needs in API_CALLS.values() for r, v, scope in needs if scope == "namespace"}
     cluster = {(r, v) for needs in API_CALLS.values() for r, v, scope in needs if scope == "cluster"}
-    assert grants("Role") == namespaced
-    assert grants("ClusterRole") == cluster
-    assert ("secrets", "get") not in grants("Role")  # it never reads a token back
+    assert grants("Role", mode) == namespaced
+    assert grants("ClusterRole", mode) == cluster
+    assert ("secrets", "get") not in grants("Role", mode)  # it never reads a token back
 
 
-def test_the_bindings_name_the_roles_and_the_service_account() -> None:
-    [sa] = docs("serviceaccount.yaml")
-    for name in ("role.yaml", "clusterrole.yaml"):
-        role, binding = docs(name)
+@pytest.mark.parametrize("mode", MODES)
+def test_the_bindings_name_the_roles_and_the_service_account(mode: str) -> None:
+    [sa] = docs("ServiceAccount", mode=mode)
+    for kind in ("Role", "ClusterRole"):
+        [role] = docs(kind, mode=mode)
+        [binding] = docs(kind + "Binding", mode=mode)
         assert binding["roleRef"]["name"] == role["metadata"]["name"]
         assert binding["roleRef"]["kind"] == role["kind"]
         assert binding["subjects"][0]["name"] == sa["metadata"]["name"]
+        assert binding["subjects"][0].get("namespace", "jhub") == "jhub"
 
 
 def test_the_network_policy_lets_worker_pods_in() -> None:
     from jupyter_orch.providers.kubernetes import podspec
 
-    ingress, egress = docs("networkpolicy.yaml")
+    ingress, egress = sorted(docs("NetworkPolicy"), key=lambda d: d["spec"]["policyTypes"] != ["Ingress"])
     worker_labels = {podspec.MANAGED_BY: "jupyter-orch", podspec.COMPONENT: "worker"}
     [rule] = ingress["spec"]["ingress"]
     assert rule["from"][0]["podSelector"]["matchLabels"] == worker_labels
@@ -107,16 +125,22 @@ def test_the_network_policy_lets_worker_pods_in() -> None:
     assert egress["spec"]["egress"][0]["to"][0]["podSelector"]["matchLabels"] == server
 
 
-@pytest.mark.parametrize(
-    "name", ["serviceaccount.yaml", "role.yaml", "clusterrole.yaml", "networkpolicy.yaml"]
-)
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("version", VERSIONS)
-def test_the_manifests_pass_the_official_schemas(name: str, version: str) -> None:
-    for doc in docs(name):
+def test_the_manifests_pass_the_official_schemas(mode: str, version: str) -> None:
+    kinds = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "NetworkPolicy")
+    objects = docs(*kinds, mode=mode)
+    assert {d["kind"] for d in objects} == set(kinds)
+    for doc in objects:
         kubernetes_validate.validate(doc, version, strict=True)
 
 
-def test_the_chart_templates_include_every_manifest() -> None:
-    templates = "".join(p.read_text() for p in (ROOT / "helm" / "jupyter-orch" / "templates").glob("*.yaml"))
-    included = set(re.findall(r'\.Files\.Get "files/([^"]+)"', templates))
-    assert included == {p.name for p in FILES.glob("*.yaml")}
+def test_the_chart_installs_every_manifest() -> None:
+    """Personal mode with the default values installs the plain manifests of files/ as
+    they are, and nothing else."""
+    files = [d for p in sorted(FILES.glob("*.yaml")) for d in file_docs(p.name)]
+
+    def key(d: dict[str, Any]) -> tuple[str, str]:
+        return d["kind"], d["metadata"]["name"]
+
+    assert sorted(rendered(), key=key) == sorted(files, key=key)
