@@ -1,42 +1,39 @@
 """``OrchApp``: the jupyter-server extension that hosts the API service and the engine.
 
 Configured with traitlets (``c.OrchApp.*``); the store URL, the blob store class, the
-provider and the scheduling policy are swappable by configuration. At start it opens the
-database (migrating it), recovers unfinished work, starts the provider and puts
-``JUPYTER_ORCH_URL``/``JUPYTER_ORCH_TOKEN`` into the environment kernels inherit.
+provider and the scheduling policy are swappable by configuration. At start it starts the
+engine (:mod:`.startup`: database, recovery, provider, the kernels' environment) or, with
+``service_url`` set, runs as a client of the hub's orchestrator service (:mod:`.clientmode`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import getpass
 import os
 import signal
-from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from jupyter_server.utils import url_path_join
 from traitlets import Bool, Dict, Enum, Float, Int, Type, Unicode, default
 
 from .._version import __version__
-from ..core.errors import SpecError, Unavailable
+from ..core.errors import Unavailable
 from ..core.fairshare import Shares
 from ..core.resources import parse_memory
 from ..core.scheduler import Placement
-from ..discovery import remove_connection_file, write_connection_file
+from ..discovery import remove_connection_file
 from ..engine import Engine, EngineConfig
 from ..engine.schedules import Schedules
-from ..providers import PROVIDERS, Provider, ProviderContext
+from ..providers import Provider
 from ..store import BlobStore, FileBlobStore, FileLogStore, SqlStore
 from ..store.runfiles import RunFiles
 from . import admin, metrics, notebooks, openapi, schedules, tasks, websockets, workers, workflows
 from .clientmode import ServiceLink, client_handlers, start_client_mode
-from .keys import kernels_api_token, task_token_key
 from .sharing import HubGroups, shares_from_settings
 from .signals import restore_sigint, stop_on_sigint
+from .startup import start_engine
 
 API = openapi.API_BASE
 ID = r"(?P<task_id>[0-9a-z]{26})"
@@ -315,7 +312,7 @@ class OrchApp(ExtensionApp):
             if self.service_url:
                 self._start_client_mode()
                 return
-            engine = await self._start_engine(serverapp)
+            started = await start_engine(self, serverapp, self.log)
         except Exception as exc:
             self.log.error("jupyter-orch could not start: %s", exc, exc_info=True)
             ready.set_exception(exc)
@@ -325,7 +322,9 @@ class OrchApp(ExtensionApp):
                 # as `kill -TERM` would: the server's own handler stops it cleanly
                 asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
             return
-        ready.set_result(engine)
+        self.engine, self.schedules, self._hub_groups = started.engine, started.schedules, started.hub_groups
+        self._store, self._logs = started.store, started.logs
+        ready.set_result(started.engine)
 
     def _start_client_mode(self) -> None:
         link = ServiceLink.from_settings(self.service_url, self.service_token)
@@ -339,99 +338,6 @@ class OrchApp(ExtensionApp):
         self.log.info(
             "jupyter-orch %s in client mode: the orchestrator is the service at %s", __version__, link.url
         )
-
-    def _database_url(self) -> str:
-        if self.db_url:
-            return self.db_url
-        return "sqlite:///" + os.path.join(self.data_dir, "orch.sqlite")
-
-    def _worker_url(self, serverapp: Any) -> str:
-        if self.worker_url:
-            return self.worker_url.rstrip("/")
-        base = serverapp.base_url or "/"
-        return url_path_join(f"http://127.0.0.1:{serverapp.port}", base).rstrip("/")
-
-    async def _start_engine(self, serverapp: Any) -> Engine:
-        shares = self.fair_shares()  # settings first: a bad one stops us before anything starts
-        hub = self._hub_api(shares)
-        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
-        url = self._database_url()
-        store = self.store_class(url)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, store.migrate)
-        blobs = self.blob_store_class(os.path.join(self.data_dir, "blobs"))
-        logs = self.log_store_class(os.path.join(self.data_dir, "logs"))
-        config = dataclasses.replace(
-            self.engine_config, task_token_secret=task_token_key(self.data_dir), shares=shares
-        )
-        provider_cls = self.provider_class or PROVIDERS.get(self.provider)
-        if provider_cls is None:
-            raise ValueError(
-                f"OrchApp.provider: unknown provider {self.provider!r}; known: {', '.join(PROVIDERS)}"
-            )
-        provider = provider_cls(parent=self)
-        engine = Engine(store, blobs, logs, config, provider=provider)
-        await engine.start()
-        self.engine = engine
-        self._store, self._logs = store, logs
-        self.schedules = Schedules(engine, store, self.run_files.prepare)
-        server_url = self._worker_url(serverapp)
-        secret = await kernels_api_token(self.data_dir, engine, self.owner)
-        if self.set_kernel_env:
-            os.environ["JUPYTER_ORCH_URL"] = server_url
-            os.environ["JUPYTER_ORCH_TOKEN"] = secret
-        write_connection_file(self.data_dir, server_url, secret)
-        context = ProviderContext(
-            server_url=server_url,
-            data_dir=self.data_dir,
-            issue_worker_token=self._issue_worker_token,
-            revoke_token=engine.revoke_token,
-            set_pending_reason=engine.set_pending_reason,
-            fail_pending=engine.fail_pending,
-            pending_tasks=engine.pending_tasks,
-            worker_status=engine.worker_status,
-            retire_worker=engine.retire_worker,
-            worker_lost=engine.worker_lost,
-        )
-        await provider.start(context)
-        self.log.info(
-            "jupyter-orch %s: API at %s%s, database %s, provider %s",
-            __version__,
-            server_url,
-            API,
-            _redact(url),
-            provider.name,
-        )
-        self.schedules.start()
-        if hub is not None and shares is not None:  # team mode: the hub's groups and their settings
-            self._hub_groups = HubGroups(
-                shares, *hub, self.hub_groups_interval, apply=engine.set_shares, logger=self.log
-            )
-            self._hub_groups.start()
-        return engine
-
-    def _hub_api(self, shares: Shares | None) -> tuple[str, str] | None:
-        """The hub's API URL and our token, when the hub's groups are to be followed."""
-        if self.hub_groups_interval <= 0 or shares is None:
-            return None
-        url, token = os.environ.get("JUPYTERHUB_API_URL"), os.environ.get("JUPYTERHUB_API_TOKEN")
-        if not url or not token:
-            raise SpecError(
-                "c.OrchApp.hub_groups_interval needs JUPYTERHUB_API_URL and JUPYTERHUB_API_TOKEN "
-                "(the orchestrator running as a JupyterHub service)"
-            )
-        return url, token
-
-    async def _issue_worker_token(
-        self, name: str, provider: str, *, owner: str | None = None, group: str | None = None
-    ) -> tuple[str, str]:
-        """A provider's worker token (``ProviderContext.issue_worker_token``): shared (no
-        owner: the service's workers) unless issued for a user's or a group's tasks."""
-        assert self.engine is not None
-        token, secret = await self.engine.create_token(
-            name, scope="worker", owner=owner or "", provider=provider, group=group or ""
-        )
-        return token.id, secret
 
     async def stop_extension(self) -> None:
         """Stop the provider (its local workers), the engine and the store; once, however many
@@ -469,11 +375,3 @@ class OrchApp(ExtensionApp):
         self._logs.close()
         self._store.close()
         self.engine = None
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
-    return url
