@@ -34,6 +34,8 @@ class AuthedWebSocket(WebSocketRoute, WebSocketMixin, WebSocketHandler, JupyterH
         self.check_handshake()
         self.read_arguments()
         self._engine = await self.engine()
+        if self.orch.owner_from == "identity":
+            self.identity  # noqa: B018  (learns the user's hub groups, as a REST request does)
         await self.check_access(*args, **kwargs)  # refused before the upgrade: a 403 or 404
         await super().get(*args, **kwargs)  # returns when the connection has ended
         self.log_closed()

@@ -246,6 +246,8 @@ class OrchAPIHandler(OrchMixin, APIHandler):
         await super().prepare()
         if self.current_user is None:
             self.send_orch_error(Unauthorized("log in to Jupyter or send an orch token"))
+        elif self.orch.owner_from == "identity":
+            self.identity  # noqa: B018  (learns the user's hub groups: their quotas and weights apply to this request)
 
     def json_body(self) -> Any:
         """The request's JSON, within the body size limit (413) and nesting depth (400), with

@@ -86,7 +86,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrchServer]:
         full=True,
         workers=2,
         args=["--ServerApp.open_browser=False", "--OrchApp.worker_grace=3"],
-        env={"MPLBACKEND": "agg"},
+        # this checkout's build (linked above) before a copy pip put into the environment
+        env={"MPLBACKEND": "agg", "JUPYTER_PREFER_ENV_PATH": "0"},
     )
     try:
         server.start(timeout=120)

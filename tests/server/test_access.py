@@ -275,3 +275,29 @@ def test_a_worker_registered_for_a_group_runs_its_members_tasks(orch_factory) ->
         assert waiting["reason"] == "no shared worker, nor one of yours, is connected"
     finally:
         worker.stop()
+
+
+def test_a_group_quota_holds_from_a_members_first_submit(orch_factory) -> None:
+    """Nobody asked for /info first: the submits themselves bring the users' hub groups."""
+    server = orch_factory(
+        workers=2,
+        args=[*IDENTITY_ARGS, '--OrchApp.quotas={"groups": {"ml-team": {"running": 1}}}'],
+        env=USERS,
+    ).start()
+    server.wait_workers()
+    ws = server.ws("/events?types=task", token="erin-token")
+    try:
+        json.loads(ws.recv())  # hello
+        hers = api(server, "erin").post("/tasks", shell("sleep 60"))
+        while True:
+            task = json.loads(ws.recv())["task"]
+            if task["id"] == hers["id"] and task["state"] == "running":
+                break
+    finally:
+        ws.close()
+    alices = api(server, "alice").post("/tasks", shell())
+    assert api(server, "alice").get(f"/tasks/{alices['id']}")["reason"] == (
+        "waiting: your group ml-team runs 1 of its 1 tasks at once"
+    )
+    api(server, "erin").post(f"/tasks/{hers['id']}/cancel")
+    assert api(server, "alice").get(f"/tasks/{alices['id']}/wait?timeout=60")["state"] == "succeeded"

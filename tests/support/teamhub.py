@@ -110,6 +110,8 @@ class TeamHub:
             "PYTHONUNBUFFERED": "1",
             "JUPYTER_ORCH_SERVICE_URL": self.service_url,
         }
+        if lab:  # the checkout's build linked into the user's data dir, before an installed copy
+            server_env["JUPYTER_PREFER_ENV_PATH"] = "0"
         (root / "jupyterhub_config.py").write_text(
             CONFIG.format(
                 port=self.port,
