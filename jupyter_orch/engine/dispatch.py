@@ -11,13 +11,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core import protocol, tasktokens
-from ..core.fairshare import FairShare, Holdings
+from ..core.fairshare import FairShare
 from ..core.protocol import Buffer
 from ..core.queue import PendingTask
 from ..core.records import AttemptRow, InsertAttempt, TaskRow
 from ..core.scheduler import Assignment, WorkerCapacity, schedule
 from ..core.states import AttemptState, TaskState
 from .config import EngineConfig
+from .holdings import current_holdings
 from .journal import Journal
 from .ports import Blobs, Provider
 from .state import EngineState
@@ -114,15 +115,7 @@ class Dispatcher:
         shares = self.config.shares
         if shares is None:
             return None
-        holdings = Holdings()
-        for worker in self.state.workers.values():
-            models = {g.index: g.model or "" for g in worker.gpus}
-            for slot in worker.running.values():
-                row = self.state.tasks.get(slot.task_id)
-                if row is not None:
-                    owner = row.owner
-                    gpus = [models.get(i, "") for i in slot.gpus]
-                    holdings.add(owner, self.state.groups_of(owner), slot.resources.cpus, gpus)
+        holdings = current_holdings(self.state)
         return FairShare(shares, self.state.usage, holdings, time.time())
 
     def line_reason(self, task_id: str) -> str | None:

@@ -1,5 +1,7 @@
-"""REST handlers for people who look after the whole service: usage per user and group.
-Reading it needs the right to read everyone's work (``custom:orch:read-all``, admins)."""
+"""REST handlers for people who look after the whole service: usage per user and group
+over a period, and who holds what now against their quotas (the sidebar's admin view).
+Reading them needs the right to read everyone's work (``custom:orch:read-all``, admins);
+anyone else gets a 403."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import re
 import time
 
 from ..core.errors import SpecError
+from ..engine.holdings import holdings_view
 from .base import OrchAPIHandler
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
@@ -36,3 +39,13 @@ class UsageHandler(OrchAPIHandler):
         now = time.time()
         since = now - parse_period(self.get_query_argument("since", "7d") or "", "since")
         self.write_json(await engine.usage(since, now))
+
+
+class HoldingsHandler(OrchAPIHandler):
+    """``GET /admin/holdings``: per user and per group, the tasks placed and waiting and the
+    GPUs held now, each against its quota (null: no limit)."""
+
+    async def get(self) -> None:
+        engine = await self.engine()
+        self.identity.require_read_all("the holdings of every user")
+        self.write_json(holdings_view(engine.state, time.time()))

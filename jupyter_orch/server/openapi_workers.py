@@ -258,6 +258,26 @@ def paths() -> dict[str, Any]:
                             "properties": {
                                 "version": {"type": "string"},
                                 "owner": {"type": "string"},
+                                "shared": {
+                                    "type": "boolean",
+                                    "description": "several users share this server (owner_from=identity)",
+                                },
+                                "rights": {
+                                    "type": "object",
+                                    "description": "what the caller may do beyond their own work",
+                                    "required": ["read_all", "admin"],
+                                    "properties": {
+                                        "read_all": {
+                                            "type": "boolean",
+                                            "description": "read everyone's work (custom:orch:read-all)",
+                                        },
+                                        "admin": {
+                                            "type": "boolean",
+                                            "description": "change everyone's work (custom:orch:admin, "
+                                            "hub admins)",
+                                        },
+                                    },
+                                },
                                 "provider": _NULLABLE_STR,
                                 "policy": {"type": "string"},
                                 "max_payload_bytes": {"type": "integer"},

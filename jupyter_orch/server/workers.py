@@ -120,15 +120,20 @@ class TokenHandler(OrchAPIHandler):
 class InfoHandler(OrchAPIHandler):
     async def get(self) -> None:
         engine = await self.engine()
+        identity = self.identity
         self.write_json(
             {
                 "version": self.orch.version_string,
                 "owner": self.owner,
+                # several users share this server (owner_from=identity): the sidebar shows its
+                # admin view to those who may read all (and offers cancel to admins)
+                "shared": self.orch.owner_from == "identity",
+                "rights": {"read_all": identity.reads_all, "admin": identity.is_admin},
                 "provider": engine.provider.name if engine.provider is not None else None,
                 "policy": engine.config.policy,
                 "max_payload_bytes": engine.config.max_payload_bytes,
-                "counts": await engine.counts(self.identity.read_filter()),
-                "workers": len(worker_views(engine.worker_list(), self.identity, task_owner(engine))),
+                "counts": await engine.counts(identity.read_filter()),
+                "workers": len(worker_views(engine.worker_list(), identity, task_owner(engine))),
             }
         )
 

@@ -1,7 +1,7 @@
 // The REST client of /orch/api/v1 (URLs, errors, one method per endpoint; formatting is in
 // format.ts). Pure: the transport is injected (in the lab it is
 // ServerConnection.makeRequest, so Jupyter's own auth applies), which keeps it unit-testable.
-import type { IInfo, IParameter, IProviderInfo, IRun, ITask, IWorker, ILogLine } from './types';
+import type { IHoldings, IInfo, IParameter, IProviderInfo, IRun, ITask, IWorker, ILogLine } from './types';
 
 export const API_PATH = 'orch/api/v1';
 
@@ -109,6 +109,8 @@ export function errorMessage(status: number, body: unknown, what = 'request'): s
 }
 
 export interface ITaskQuery {
+  /** whose tasks: the caller's by default; another user's or everyone's (`*`) with read-all */
+  owner?: string;
   state?: string;
   q?: string;
   limit?: number;
@@ -218,6 +220,11 @@ export class OrchApi {
 
   retryRun(id: string): Promise<IRun> {
     return this.request<IRun>('POST', `workflows/${encodeURIComponent(id)}/retry`, { what: `retrying run ${id}` });
+  }
+
+  /** per user and group: work placed and waiting, GPUs held, against their quotas (read-all) */
+  holdings(): Promise<IHoldings> {
+    return this.request<IHoldings>('GET', 'admin/holdings', { what: "reading every user's holdings" });
   }
 
   workers(): Promise<{ workers: IWorker[]; provider?: IProviderInfo }> {

@@ -34,6 +34,8 @@ export class OrchController {
   private buffered: OrchEvent[] | null = null;
   maxRows: number;
   workersPollSeconds = 15;
+  private taskListeners = new Set<(task: ITask) => void>();
+  private reloadListeners = new Set<() => void>();
 
   constructor(opts: IControllerOptions) {
     this.api = opts.api;
@@ -117,12 +119,38 @@ export class OrchController {
     }
   }
 
+  /** Call `fn` with every task event (everyone's, for one who may read all: the admin view),
+   * until the returned function is called. */
+  onTask(fn: (task: ITask) => void): () => void {
+    this.taskListeners.add(fn);
+    return () => this.taskListeners.delete(fn);
+  }
+
+  /** Call `fn` whenever the state is read again (connect, reconnect, lost events). */
+  onReload(fn: () => void): () => void {
+    this.reloadListeners.add(fn);
+    return () => this.reloadListeners.delete(fn);
+  }
+
+  /** On a shared server, one who may read all gets everyone's events; the views other than
+   * the admin view show the caller's own work, as the lists they load do. */
+  private isOthers(owner: string | undefined): boolean {
+    const info = this.info;
+    return !!info?.shared && !!info.rights?.read_all && owner !== undefined && owner !== info.owner;
+  }
+
   private async checkInfo(): Promise<boolean> {
     try {
+      const before = this.info;
       this.info = await this.api.info();
-      if (this.error) {
+      const rightsChanged =
+        !before ||
+        before.shared !== this.info.shared ||
+        before.rights?.read_all !== this.info.rights?.read_all ||
+        before.rights?.admin !== this.info.rights?.admin;
+      if (this.error || rightsChanged) {
         this.error = null;
-        this.store.changed(false);
+        this.store.changed(false); // the views learn the caller's rights
       }
       return true;
     } catch (err) {
@@ -141,6 +169,16 @@ export class OrchController {
   }
 
   private onEvent(event: OrchEvent): void {
+    if (event.type === 'task') {
+      for (const fn of [...this.taskListeners]) {
+        fn(event.task);
+      }
+      if (this.isOthers(event.task.owner)) {
+        return;
+      }
+    } else if (event.type === 'run' && this.isOthers(event.run.owner)) {
+      return;
+    }
     if (this.buffered) {
       // a reload is under way: these are applied over its answer, in order
       this.buffered.push(event);
@@ -162,6 +200,9 @@ export class OrchController {
   /** Read tasks (newest first, up to maxRows), runs and workers, then apply what came meanwhile. */
   async reload(): Promise<void> {
     const seq = ++this.loadSeq;
+    for (const fn of [...this.reloadListeners]) {
+      fn();
+    }
     let older: number | null = null;
     this.buffered = [];
     this.loading = true;

@@ -1,7 +1,10 @@
 // The "Orchestrator" sidebar: Runs, Workflow DAG, Workers and Logs as sections of one panel,
-// with a connection indicator in its toolbar.
+// with a connection indicator in its toolbar; and Admin (every user's work) for those who may
+// read all on a shared server, added once the server says so (GET /info's rights).
 import { SidePanel } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
+import { AdminModel } from './admin';
+import { AdminView } from './adminview';
 import type { OrchController } from './controller';
 import { DagView } from './dagview';
 import { LogsView } from './logsview';
@@ -14,6 +17,8 @@ export class OrchSidebar extends SidePanel {
   readonly dag: DagView;
   readonly workers: WorkersView;
   readonly logs: LogsView;
+  /** every user's work: only for one who may read all, on a shared server */
+  admin: AdminView | null = null;
   private indicator: HTMLSpanElement;
 
   constructor(
@@ -44,8 +49,30 @@ export class OrchSidebar extends SidePanel {
     this.addWidget(this.dag);
     this.addWidget(this.workers);
     this.addWidget(this.logs);
-    ctl.store.subscribe(() => this.renderIndicator());
+    ctl.store.subscribe(() => {
+      this.renderIndicator();
+      this.syncAdmin();
+    });
     this.renderIndicator();
+  }
+
+  /** Add the admin view once the server says the caller may read all (never otherwise). */
+  private syncAdmin(): void {
+    const info = this.ctl.info;
+    if (this.admin || !info?.shared || !info.rights?.read_all) {
+      return;
+    }
+    const model = new AdminModel(this.ctl.api);
+    const view = (this.admin = new AdminView(this.ctl, model));
+    const offTask = this.ctl.onTask(task => model.applyTask(task));
+    const offReload = this.ctl.onReload(() => void model.load());
+    view.disposed.connect(() => {
+      offTask();
+      offReload();
+      model.dispose();
+    });
+    this.insertWidget(1, view);
+    void model.load();
   }
 
   private renderIndicator(): void {

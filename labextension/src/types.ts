@@ -153,12 +153,64 @@ export interface IParameter {
   help?: string | null;
 }
 
+/** What the caller may do beyond their own work (JupyterHub scopes, hub admins). */
+export interface IRights {
+  /** read everyone's work: custom:orch:read-all (the admin view) */
+  read_all: boolean;
+  /** change everyone's work: custom:orch:admin or a hub admin (cancel anyone's task) */
+  admin: boolean;
+}
+
 export interface IInfo {
   version: string;
   owner: string;
+  /** several users share this server (owner_from=identity) */
+  shared?: boolean;
+  rights?: IRights;
   provider?: string | null;
   counts?: Record<string, number>;
   workers?: number;
+}
+
+/** A quota in force; null: no limit. */
+export interface ILimits {
+  gpus: number | null;
+  gpu_types: Record<string, number>;
+  running: number | null;
+  queued: number | null;
+}
+
+/** What a user or a group holds now (GET /admin/holdings). */
+export interface IUse {
+  running: number;
+  queued: number;
+  gpus: number;
+  gpu_models: Record<string, number>;
+  gpu_types: Record<string, number>;
+  cpus: number;
+  limits: ILimits;
+}
+
+export interface IUserHolding extends IUse {
+  user: string;
+  groups: string[];
+  weight: number;
+  recent_gpu_hours: number;
+}
+
+export interface IGroupHolding extends IUse {
+  group: string;
+  members: string[];
+  weight: number;
+}
+
+export interface IHoldings {
+  at: number;
+  fair_share: boolean;
+  capacity: { workers: number; gpus: number; slots: number };
+  totals: { running: number; queued: number; gpus: number };
+  users: IUserHolding[];
+  groups: IGroupHolding[];
 }
 
 export type OrchEvent =

@@ -6,7 +6,8 @@ import type { OrchController } from './controller';
 import { h } from './dom';
 import type { IGpu, IWorker } from './types';
 
-function bar(fraction: number | null, label: string, kind: string): HTMLElement {
+/** a horizontal bar filled to `fraction` (0..1; null: empty), with `label` over it */
+export function bar(fraction: number | null, label: string, kind: string): HTMLElement {
   const pct = fraction === null || !isFinite(fraction) ? 0 : Math.max(0, Math.min(1, fraction)) * 100;
   const fill = h('div', { class: `jp-OrchBar-fill jp-OrchBar-${kind}` });
   fill.style.width = `${pct.toFixed(1)}%`;

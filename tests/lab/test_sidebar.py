@@ -180,6 +180,8 @@ def test_cancel_a_running_task_from_its_row(ui):
     ui.sidebar.locator('[data-testid="orch-filter-text"]').fill("")
     ui.sidebar.locator('[data-testid="orch-filter-state"]').select_option("cancelled")
     expect(row).to_be_visible()
+    # the filter is applied on the next render: wait for it, not for a row that was there already
+    expect(ui.sidebar.locator('[data-testid="orch-run-row"]:not([data-state="cancelled"])')).to_have_count(0)
     for state in runs.evaluate_all("rows => rows.map(r => r.dataset.state)"):
         assert state == "cancelled"
     ui.sidebar.locator('[data-testid="orch-filter-state"]').select_option("succeeded")
