@@ -262,25 +262,48 @@ class FairShare:
         return self.usage.of(owner, self.now)[0] / 3600
 
     def in_line(self, ordered: Iterable[PendingTask], task_id: str) -> str | None:
-        """Why a GPU task waits for capacity, in one sentence: a quota it would go over, else
-        its place among the queued tasks that want the same GPUs (``ordered``: the queue in
-        this round's fair order) and its owner's recent use. None when it is not queued or
-        wants no GPU."""
-        ahead = 0
+        """Why one GPU task waits for capacity (see :meth:`places`); None when it is not
+        queued or wants no GPU."""
+        return self.places(ordered, only=task_id).get(task_id)
+
+    def places(
+        self, ordered: Iterable[PendingTask], *, limit: int | None = None, only: str | None = None
+    ) -> dict[str, str]:
+        """Why each queued GPU task waits for capacity, in one sentence: a quota it would go
+        over, else its place among the queued tasks that want the same GPUs (``ordered``:
+        the queue in this round's fair order) and its owner's recent use. Past ``limit``
+        tasks ahead the place is not counted exactly ("at least N ahead"), so the sentence
+        of a task far back stays the same while the line moves. ``only``: just that task."""
+        out: dict[str, str] = {}
+        untyped = 0  # GPU tasks seen so far that take any GPU
+        typed: dict[str, int] = {}  # ... and those that want one type, by type
         for task in ordered:
-            if task.id == task_id:
-                if not task.resources.gpus:
-                    return None
-                # over a quota, a free GPU would not start it either: that is the reason to give
-                over = self.blocked(task, [task.resources.gpu_type or ""] * task.resources.gpus)
-                if over is not None:
-                    return over
-                kind = f"{task.resources.gpu_type} GPUs" if task.resources.gpu_type else "GPUs"
-                hours = self.recent_gpu_hours(task.owner)
-                return f"waiting: {_ordinal(ahead + 1)} in line for {kind} (fair share: your recent use is {hours:.1f} GPU-hours)"
-            if task.resources.gpus:
-                ahead += 1
-        return None
+            r = task.resources
+            if not r.gpus:
+                continue
+            kind = (r.gpu_type or "").lower()
+            if only is None or task.id == only:
+                ahead = untyped + (typed.get(kind, 0) if kind else sum(typed.values()))
+                out[task.id] = self._waits(task, ahead, limit)
+                if only is not None:
+                    break
+            if kind:
+                typed[kind] = typed.get(kind, 0) + 1
+            else:
+                untyped += 1
+        return out
+
+    def _waits(self, task: PendingTask, ahead: int, limit: int | None) -> str:
+        r = task.resources
+        # over a quota, a free GPU would not start it either: that is the reason to give
+        over = self.blocked(task, [r.gpu_type or ""] * r.gpus)
+        if over is not None:
+            return over
+        kind = f"{r.gpu_type} GPUs" if r.gpu_type else "GPUs"
+        use = f"(fair share: your recent use is {self.recent_gpu_hours(task.owner):.1f} GPU-hours)"
+        if limit is not None and ahead >= limit:
+            return f"waiting: at least {limit} tasks ahead in line for {kind} {use}"
+        return f"waiting: {_ordinal(ahead + 1)} in line for {kind} {use}"
 
 
 def _ordinal(n: int) -> str:

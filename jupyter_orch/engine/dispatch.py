@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ..core import protocol, tasktokens
@@ -26,6 +26,8 @@ from .transitions import Transitions
 from .workers import WorkerHandle
 
 NO_RESULT = b"\x80\x02N."  # pickle.dumps(None, 2): the value a dependency without a result passes on
+LINE_EVERY = 0.25  # seconds: queued GPU tasks are told their place in line at most this often
+LINE_PLACES = 100  # past this many tasks ahead, a place is "at least 100 ahead" (no churn)
 
 
 class Dispatcher:
@@ -45,6 +47,7 @@ class Dispatcher:
         rebalance: Callable[[], None],
         lookup: Callable[[str], Awaitable[TaskRow | None]],
         read_blob: Callable[[str], Awaitable[Buffer]],
+        slots_changed: Callable[[WorkerHandle], None],
     ) -> None:
         self.state = state
         self.journal = journal
@@ -57,8 +60,12 @@ class Dispatcher:
         self._rebalance = rebalance  # take back tasks queued on busy workers for idle ones
         self._lookup = lookup  # a task, active or stored
         self._read_blob = read_blob
+        self._slots_changed = slots_changed  # a worker's slot was freed
         self._kick_pending = False
         self._unplaceable_sig: tuple[Any, ...] | None = None  # the unplaceable tasks last explained
+        self._blocked: set[str] = set()  # the tasks a quota held back in the last full round
+        self._line_timer: asyncio.TimerHandle | None = None  # places in line to be said
+        self._line_said = 0.0  # when they were said last (loop time)
         # assignments waiting for their commit: (worker, row, attempt, the journal batch they go with)
         self._queue: list[tuple[WorkerHandle, TaskRow, int, int]] = []
 
@@ -74,6 +81,7 @@ class Dispatcher:
         if not self.state.queue:
             self._rebalance()  # nothing to place: perhaps tasks wait on a busy worker
             return
+        self._say_places_soon()  # the line moved, or grew
         cfg = self.config
         capacities = [
             w.capacity(cfg.prefetch, cfg.prefetch_below, cfg.prefetch_quick, cfg.prefetch_quick_below)
@@ -87,6 +95,7 @@ class Dispatcher:
         result = schedule(self.state.queue, capacities, self.config.policy, self._fair_share())
         for assignment in result.assignments:
             self._assign(assignment)
+        self._blocked = set(result.blocked)
         for task_id, why in result.blocked.items():  # a quota holds it back: say which
             row = self.state.tasks.get(task_id)
             if row is not None and row.reason != why:
@@ -119,15 +128,50 @@ class Dispatcher:
         return FairShare(shares, self.state.usage, holdings, time.time())
 
     def line_reason(self, task_id: str) -> str | None:
-        """Why a queued GPU task waits for capacity (fair share on): its place in line."""
+        """Why a queued GPU task waits for capacity (fair share on): its place in line, as
+        of now. None when something else explains it (no worker fits, a quota held it)."""
         fair = self._fair_share()
-        if fair is None or task_id not in self.state.queue:
+        if fair is None or task_id not in self.state.queue or self._explained(task_id):
             return None
+        return fair.in_line(self._in_fair_order(fair), task_id)
 
+    def _explained(self, task_id: str) -> bool:
+        return task_id in self.state.unplaceable or task_id in self._blocked
+
+    def _in_fair_order(self, fair: FairShare) -> Iterator[PendingTask]:
         def start(task: PendingTask) -> float:
             return fair.start(task.owner, task.groups, gpus=bool(task.resources.gpus))
 
-        return fair.in_line(self.state.queue.weighted(start, fair.step), task_id)
+        return self.state.queue.weighted(start, fair.step)
+
+    def _say_places_soon(self) -> None:
+        """Tell the queued GPU tasks their place in line (their reason, in the events the
+        sidebar and the cells follow), soon: at most every ``LINE_EVERY`` seconds, since
+        it walks the whole queue."""
+        if self.config.shares is None or self._line_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._line_timer = loop.call_later(
+            max(0.0, self._line_said + LINE_EVERY - loop.time()), self._say_places
+        )
+
+    def _say_places(self) -> None:
+        self._line_timer = None
+        self._line_said = asyncio.get_running_loop().time()
+        fair = self._fair_share()
+        if fair is None:
+            return
+        for task_id, why in fair.places(self._in_fair_order(fair), limit=LINE_PLACES).items():
+            row = self.state.tasks.get(task_id)
+            if row is None or row.state != TaskState.PENDING or row.reason == why or self._explained(task_id):
+                continue
+            row.reason = why
+            self.transitions.publish(row)
+
+    def stop(self) -> None:
+        if self._line_timer is not None:
+            self._line_timer.cancel()
+            self._line_timer = None
 
     def _needs_unplaceable_check(self, capacities: list[WorkerCapacity]) -> bool:
         # with no free slot anywhere, still explain tasks that no worker could ever run,
@@ -173,13 +217,17 @@ class Dispatcher:
         # only what went with the batch just written (an assignment made while it was being
         # written goes with the next one, and waits for it)
         written = self.journal.batches
-        live = [  # not cancelled meanwhile, nor rolled back (its submit could not be stored)
-            entry
-            for entry in self._queue
-            if self.state.tasks.get(entry[1].id) is entry[1]
-            and entry[1].attempt == entry[2]
-            and entry[1].state == TaskState.SCHEDULED
-        ]
+        live = []  # not cancelled meanwhile, nor rolled back (its submit could not be stored)
+        for entry in self._queue:
+            worker, row, attempt, _ = entry
+            if (
+                self.state.tasks.get(row.id) is row
+                and row.attempt == attempt
+                and row.state == TaskState.SCHEDULED
+            ):
+                live.append(entry)
+            else:
+                self._never_sent(worker, row.id, attempt)
         batch = [entry for entry in live if entry[3] <= written]
         self._queue = [entry for entry in live if entry[3] > written]
         if self._queue:
@@ -236,6 +284,17 @@ class Dispatcher:
             return
         if row.attempt == attempt and row.state == TaskState.SCHEDULED:
             self._send_assign(worker, row, blobs)
+        else:  # cancelled while its data was read
+            self._never_sent(worker, row.id, attempt)
+
+    def _never_sent(self, worker: WorkerHandle, task_id: str, attempt: int) -> None:
+        """An assignment dropped before it left (its task was cancelled meanwhile): the
+        worker will never report it, so its slot is free now."""
+        held = worker.running.get(task_id)
+        if held is not None and held.attempt == attempt:
+            worker.release(task_id)
+            self._slots_changed(worker)
+            self.kick()
 
     def _send_assign(self, worker: WorkerHandle, row: TaskRow, blobs: list[tuple[str, Buffer]]) -> None:
         spec = row.spec

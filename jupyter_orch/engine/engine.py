@@ -119,6 +119,7 @@ class Engine:
             rebalance=self.rebalancer.check,
             lookup=reads.lookup,
             read_blob=reads.read_blob,
+            slots_changed=events.slots_changed,
         )
         self.submitter = Submitter(
             state,
@@ -191,6 +192,7 @@ class Engine:
 
     async def stop(self) -> None:
         self.idle_watch.stop()
+        self.dispatcher.stop()
         for timer in self.state.timers.values():
             timer.cancel()
         self.state.timers.clear()
@@ -290,8 +292,8 @@ class Engine:
 
     async def describe(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
         view = await self.reads.describe(task_id, owner)
-        if view["state"] == "pending" and not view.get("reason"):  # a GPU task in line says where
-            view["reason"] = self.dispatcher.line_reason(task_id)
+        if view["state"] == "pending":  # a GPU task in line says where, as of now
+            view["reason"] = self.dispatcher.line_reason(task_id) or view.get("reason")
         return view
 
     async def list_tasks(self, **filters: Any) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from typing import Any
 from ..cells.analysis import analyse
 from ..cells.job import CellJob, CellResult
 from ..client.futures import Future, RemoteError
-from .output import show_line
+from .output import reason_key, show_line, waiting_text
 
 # IPython's own bookkeeping names are never inputs
 _HIDDEN = frozenset({"In", "Out", "get_ipython", "exit", "quit", "_", "__", "___", "_ih", "_oh", "_dh", "_i"})
@@ -162,14 +162,16 @@ def follow(future: Future) -> None:
     """Show the task's output in this cell until it ends; an interrupt cancels the task."""
     from ..client.logstream import LogFollow
 
-    reasons: set[str] = set()
+    said: set[str] = set()
 
     def explain(task: dict[str, Any]) -> None:
-        """Say once why a task waits (no worker fits it, a worker is being started, ...)."""
+        """Say once why a task waits (no worker fits it, a worker is being started, its
+        place in line, and again once it is next)."""
         reason = task.get("reason")
-        if task.get("state") == "pending" and reason and reason not in reasons:
-            reasons.add(reason)
-            print(f"jupyter-orch: task {future.id} is waiting: {reason}", file=sys.stderr, flush=True)
+        if task.get("state") != "pending" or not reason or reason_key(reason) in said:
+            return
+        said.add(reason_key(reason))
+        print(f"jupyter-orch: task {future.id} is {waiting_text(reason)}", file=sys.stderr, flush=True)
 
     try:
         future.accepted()  # the server has the task (a submit is sent in the background)

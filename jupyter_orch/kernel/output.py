@@ -5,8 +5,12 @@ were written."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
+
+# a number in a reason ("3rd in line", "0.4 GPU-hours"), but "1st": the turn worth saying again
+_COUNT = re.compile(r"\b(?!1st\b)\d+(?:\.\d+)?(?:st|nd|rd|th)?\b")
 
 
 def show_line(line: dict[str, Any]) -> None:
@@ -23,3 +27,15 @@ def show_line(line: dict[str, Any]) -> None:
     out = sys.stderr if stream == "stderr" else sys.stdout
     out.write(text if text.endswith("\r") else text + "\n")  # a lone \\r keeps a progress bar live
     out.flush()
+
+
+def waiting_text(reason: str) -> str:
+    """A pending task's reason as a phrase that starts with "waiting" (the scheduler's own
+    sentences already do: "waiting: 2nd in line for GPUs ...")."""
+    return reason if reason.startswith("waiting") else f"waiting: {reason}"
+
+
+def reason_key(reason: str) -> str:
+    """What a reason says, less its counts: a cell says a place in line once, and again
+    when the task is next, not at every step the line moves."""
+    return _COUNT.sub("#", reason)

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from ..client.futures import Future
+from .output import waiting_text
 
 _COLOURS = {
     "pending": "var(--jp-warn-color1, #f57c00)",
@@ -83,7 +84,7 @@ class TaskStatusView:
         if self.error:
             parts.append(f'<span style="color:{_COLOURS["failed"]}">{html.escape(self.error)}</span>')
         elif self.reason:
-            parts.append(f"waiting: {html.escape(self.reason)}")
+            parts.append(html.escape(waiting_text(self.reason)))
         elif self.last_line:
             parts.append(f"<code>{html.escape(self.last_line[-200:])}</code>")
         return '<div class="jupyter-orch-status">' + " · ".join(p for p in parts if p) + "</div>"

@@ -241,7 +241,12 @@ export class RunsView extends Widget {
       }
     }
     const parts = [row.owner, row.resources, row.worker, formatDuration(rowDuration(row, now)) || '', shortId(row.id)];
-    setText(meta, parts.filter(Boolean).join(' · '));
+    const facts = parts.filter(Boolean).join(' · ');
+    // a waiting task says why under its name (its place in line, a quota, no worker fits)
+    const waiting = row.kind === 'task' && row.state === 'pending' ? row.detail : '';
+    el.classList.toggle('jp-mod-waiting', !!waiting);
+    setText(meta, waiting || facts);
+    setAttr(meta, 'title', waiting ? `${waiting}\n${facts}` : facts);
   }
 
   private onClick(ev: MouseEvent): void {

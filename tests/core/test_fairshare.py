@@ -121,6 +121,30 @@ def test_with_no_gpu_free_a_task_over_its_quota_says_the_quota_not_its_place_in_
     )
 
 
+def test_every_queued_gpu_task_gets_its_place_among_those_after_the_same_gpus() -> None:
+    use = "(fair share: your recent use is 0.0 GPU-hours)"
+    anyone, a100, h100, cpu, late = (
+        task("ann"),
+        task("bob", gpu_type="A100"),
+        task("cat", gpu_type="h100"),
+        task("dan", gpus=0),
+        task("eve", gpu_type="H100"),
+    )
+    places = fair(Shares()).places([anyone, a100, h100, cpu, late])
+    assert places == {
+        anyone.id: f"waiting: 1st in line for GPUs {use}",
+        a100.id: f"waiting: 2nd in line for A100 GPUs {use}",  # ann's may take an A100
+        h100.id: f"waiting: 2nd in line for h100 GPUs {use}",  # bob's A100 is not ahead
+        late.id: f"waiting: 3rd in line for H100 GPUs {use}",  # types compare in any case
+    }  # a CPU task is in no GPU line
+    tail = fair(Shares()).places([task(f"u{i}") for i in range(5)], limit=3)
+    assert (
+        list(tail.values())[2:]
+        == [f"waiting: 3rd in line for GPUs {use}"]
+        + [f"waiting: at least 3 tasks ahead in line for GPUs {use}"] * 2
+    )
+
+
 def test_a_quota_on_a_gpu_type_sends_the_task_to_another_type() -> None:
     shares = Shares(default=Quota(gpu_types={"A100": 1}))
     holdings = Holdings()

@@ -4,6 +4,7 @@ reason, and runs once the quota allows; a submit over a quota of waiting tasks i
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ from jupyter_orch.core.records import TokenRow
 from jupyter_orch.core.spec import TaskSpec
 from jupyter_orch.core.states import TaskState
 from jupyter_orch.engine import Engine
+from jupyter_orch.engine.dispatch import LINE_PLACES
 
 from support.enginelink import Link, hello, make_engine
 
@@ -125,3 +127,60 @@ async def test_a_gpu_task_waiting_for_capacity_says_its_place_in_line(engine: En
     )
     assert (await engine.describe(theirs.id))["reason"].startswith("waiting: 2nd in line for GPUs")
     assert (await engine.describe(hers.id))["state"] == "scheduled"
+
+
+def in_line(reason: str) -> bool:
+    return "in line" in reason
+
+
+async def reason_of(events: Any, task_id: str, predicate: Any) -> str:
+    """The reason in the first event of ``task_id`` that ``predicate`` accepts."""
+    while True:
+        event = await asyncio.wait_for(events.get(), 10)
+        assert event is not None
+        if event["task"]["id"] == task_id and predicate(event["task"].get("reason") or ""):
+            return str(event["task"]["reason"])
+
+
+@pytest.mark.asyncio
+async def test_the_place_in_line_reaches_the_events_the_sidebar_and_cells_follow(engine: Engine) -> None:
+    events = engine.bus.subscribe(lambda e: e["type"] == "task")
+    link = Link()
+    worker = engine.worker_hello(TOKEN, link, hello("one-gpu", slots=1, gpus=GPUS[:1]))
+    [hers] = await engine.submit([gpu_task("alice")], {})
+    await link.next("assign")  # the only slot and GPU are hers: nothing more is placed
+    [his] = await engine.submit([gpu_task("carl")], {})
+    h100 = {"kind": "shell", "command": "train", "resources": {"gpus": 1, "gpu_type": "H100"}}
+    [typed] = await engine.submit([TaskSpec.from_dict(h100, owner="eve")], {})
+    [theirs] = await engine.submit([gpu_task("dora")], {})
+    assert await reason_of(events, his.id, in_line) == (
+        "waiting: 1st in line for GPUs (fair share: your recent use is 0.0 GPU-hours)"
+    )
+    # an H100 task counts the tasks that may take an H100: carl's (any GPU), not after it
+    assert (await reason_of(events, typed.id, in_line)).startswith("waiting: 2nd in line for H100 GPUs")
+    assert (await reason_of(events, theirs.id, in_line)).startswith("waiting: 3rd in line for GPUs")
+
+    await finish(engine, worker, hers.id)  # carl's task takes the GPU; the line moves up
+    assert (await link.next("assign"))["task_id"] == his.id
+    assert (await reason_of(events, theirs.id, lambda text: "2nd" in text)).startswith(
+        "waiting: 2nd in line for GPUs (fair share: your recent use is 0.0 GPU-hours)"
+    )
+    assert (await engine.get_row(his.id)).reason is None
+
+
+@pytest.mark.asyncio
+async def test_far_back_in_a_long_line_the_sentence_stays_still(engine: Engine) -> None:
+    events = engine.bus.subscribe(lambda e: e["type"] == "task")
+    link = Link()
+    engine.worker_hello(TOKEN, link, hello("one-gpu", slots=1, gpus=GPUS[:1]))
+    await engine.submit([gpu_task("alice")], {})
+    await link.next("assign")
+    owners = [f"user{i:03}" for i in range(LINE_PLACES + 2)]  # one task each: fair order is FIFO
+    rows = await engine.submit([gpu_task(owner) for owner in owners], {})
+    last = rows[-1].id
+    assert (await reason_of(events, last, bool)) == (
+        f"waiting: at least {LINE_PLACES} tasks ahead in line for GPUs (fair share: your recent use is 0.0 GPU-hours)"
+    )
+    assert (await engine.describe(last))["reason"].startswith(
+        f"waiting: {LINE_PLACES + 2}nd in line"
+    )  # exact on read

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from jupyter_orch.core.states import TaskState
 from jupyter_orch.engine import Engine, EngineConfig
 from jupyter_orch.store import FileBlobStore, FileLogStore, SqlStore
 
+from support.dblock import Locker
 from support.enginelink import Link, hello
 
 TOKEN = TokenRow(id="t" * 26, name="test", scope="worker")
@@ -126,33 +126,6 @@ async def test_a_payload_that_cannot_be_written_is_refused_with_503(engine: Engi
     assert engine.store.get_task(spec.id) is None
     [ok] = await engine.submit([shell("after")], {})  # the rest goes on
     assert engine.store.get_task(ok.id) is not None
-
-
-class Locker:
-    """Another process's write lock on the database file, held until released."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.locked = threading.Event()
-        self.release = threading.Event()
-        self.thread = threading.Thread(target=self._hold, daemon=True)
-
-    def _hold(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-        conn.execute("BEGIN EXCLUSIVE")
-        self.locked.set()
-        self.release.wait(30)
-        conn.execute("ROLLBACK")
-        conn.close()
-
-    def __enter__(self) -> Locker:
-        self.thread.start()
-        assert self.locked.wait(10)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release.set()
-        self.thread.join(10)
 
 
 @pytest.mark.asyncio

@@ -3,7 +3,8 @@ PostgreSQL, its local workers with stand-in GPUs), and the users' own single-use
 spawned by the hub, run no engine (client mode). alice's kernel runs ``%%orch run`` and a
 workflow through it; bob gets 403/404 on each of alice's resources, REST and WebSocket,
 asked directly or through his own server; the hub admin sees both; bob's quota of one GPU
-makes his second GPU task wait with the sentence; alice's schedule fires while her server
+makes his second GPU task wait with the sentence, and alice's GPU cell says its place in
+line until the admin cancels bob's; alice's schedule fires while her server
 is stopped. Every wait is on a log line, an HTTP answer or an event."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -146,11 +148,37 @@ def test_users_servers_use_the_one_service_each_with_only_their_own_work(team: T
     second = bob.post("/tasks", gpu)
     assert bob.get(f"/tasks/{second['id']}")["reason"] == "waiting: you use 1 of your 1 GPUs"
 
-    # the hub admin sees both users' work, and cancels bob's
-    boss = team.orch(boss_token)
-    assert {"alice", "bob"} <= {t["owner"] for t in boss.get("/tasks?owner=*")["tasks"]}
-    for task in (first, second):
-        assert boss.post(f"/tasks/{task['id']}/cancel")["state"] == "cancelled"
+    # alice's cell wants the GPU bob holds: the cell says its place in line while it waits
+    kernel = Kernel(team.server_url("alice"), alice_token)
+    said_place = threading.Event()
+    cell: dict[str, Any] = {}
+
+    def run_cell() -> None:
+        cell["out"] = kernel.execute(
+            "%%orch run --gpus 1\nprint('trained on', __import__('os').environ['CUDA_VISIBLE_DEVICES'])",
+            timeout=180,
+            on_text=lambda text: "in line" in text and said_place.set(),
+        )
+
+    try:
+        assert kernel.execute("%load_ext jupyter_orch").errors == []
+        running = threading.Thread(target=run_cell, daemon=True)
+        running.start()
+        assert said_place.wait(120), cell
+
+        # the hub admin sees both users' work, and cancels bob's: alice's cell runs on the GPU
+        boss = team.orch(boss_token)
+        assert {"alice", "bob"} <= {t["owner"] for t in boss.get("/tasks?owner=*")["tasks"]}
+        for task in (first, second):
+            assert boss.post(f"/tasks/{task['id']}/cancel")["state"] == "cancelled"
+        running.join(180)
+        assert not running.is_alive()
+    finally:
+        kernel.close()
+    assert cell["out"].errors == [] and "trained on 0" in cell["out"].text, cell
+    assert (
+        "is waiting: 1st in line for GPUs (fair share: your recent use is 0.0 GPU-hours)" in cell["out"].text
+    )
 
     # alice's schedule belongs to the service: it fires while her server is stopped
     schedule = HttpApi(team.server_url("alice"), alice_token).post(

@@ -42,6 +42,7 @@ QUOTAS = {
 USERS = hub_users(
     alice={"groups": ["ml-team"]},
     bob={},
+    carl={},
     admin={"scopes": ["custom:orch:admin"]},
 )
 BOBS_QUOTA = "waiting: you use 1 of your 1 GPUs"
@@ -127,26 +128,28 @@ def wait_task(server: OrchServer, task_id: str, done: Callable[[dict[str, Any]],
         ws.close()
 
 
+def submit(team: OrchServer, user: str, name: str) -> str:
+    """A GPU task of ``user`` that holds its slot until the test creates the file ``go``."""
+    task = {
+        "kind": "shell",
+        "name": name,
+        "command": f"while [ ! -e {team.root / 'go'} ]; do sleep 0.05; done",
+        "resources": {"gpus": 1, "cpus": 0.25},
+    }
+    return str(team.api(f"{user}-token").post("/tasks", task)["id"])
+
+
 @pytest.fixture(scope="module")
 def work(team: OrchServer) -> Iterator[dict[str, str]]:
     """alice runs a GPU task; bob runs one and has a second queued (his quota is one GPU)."""
     go = team.root / "go"
 
-    def submit(user: str, name: str) -> str:
-        task = {
-            "kind": "shell",
-            "name": name,
-            "command": f"while [ ! -e {go} ]; do sleep 0.05; done",
-            "resources": {"gpus": 1, "cpus": 0.25},
-        }
-        return str(team.api(f"{user}-token").post("/tasks", task)["id"])
-
     for user in ("alice", "bob"):  # as their sidebars do: the server learns their hub groups
         team.api(f"{user}-token").get("/info")
-    tasks = {"alice": submit("alice", "alice-train"), "bob": submit("bob", "bob-train")}
+    tasks = {"alice": submit(team, "alice", "alice-train"), "bob": submit(team, "bob", "bob-train")}
     for task_id in tasks.values():
         wait_task(team, task_id, lambda t: t["state"] == "running")
-    tasks["bob-queued"] = submit("bob", "bob-sweep")
+    tasks["bob-queued"] = submit(team, "bob", "bob-sweep")
     wait_task(team, tasks["bob-queued"], lambda t: t.get("reason") == BOBS_QUOTA)
     try:
         yield tasks
@@ -283,3 +286,27 @@ def test_a_user_without_the_scope_sees_no_admin_view_and_only_their_own_work(
     for key in ("bob", "bob-queued"):
         expect(sidebar.locator(f'[data-id="{work[key]}"]')).to_have_count(0)
     assert team.api("alice-token").get("/info")["rights"] == {"read_all": False, "admin": False}
+
+
+def test_a_gpu_task_waiting_for_capacity_shows_its_place_in_line_in_its_row(
+    team: OrchServer, work: dict[str, str], open_as: Callable[[str], Any]
+) -> None:
+    carl = team.api("carl-token")
+    holding = [submit(team, "carl", f"carl-train-{i}") for i in range(2)]  # the last two GPUs and slots
+    for task_id in holding:
+        wait_task(team, task_id, lambda t: t["state"] == "running")
+    waiting = [submit(team, "carl", f"carl-sweep-{i}") for i in range(2)]
+    try:
+        page = open_as("carl")
+        rows = page.locator(SIDEBAR).locator('[data-testid="orch-run-row"]')
+        use = "(fair share: your recent use is 0.0 GPU-hours)"
+        for place, task_id in zip(("1st", "2nd"), waiting, strict=True):
+            row = rows.and_(page.locator(f'[data-id="{task_id}"]'))
+            expect(row).to_have_attribute("data-state", "pending")
+            expect(row.locator(".jp-OrchRow-meta")).to_have_text(f"waiting: {place} in line for GPUs {use}")
+        running = rows.and_(page.locator(f'[data-id="{holding[0]}"]')).locator(".jp-OrchRow-meta")
+        expect(running).to_contain_text("carl · 1 GPU")  # a task not waiting shows its facts
+        screenshot(page.locator(SIDEBAR), "place-in-line")
+    finally:
+        for task_id in holding + waiting:
+            carl.post(f"/tasks/{task_id}/cancel")

@@ -8,6 +8,7 @@ import json
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import websocket
@@ -41,7 +42,11 @@ class Kernel:
         )
         self.session = uuid.uuid4().hex
 
-    def execute(self, code: str, timeout: float = 180) -> Outputs:
+    def execute(
+        self, code: str, timeout: float = 180, on_text: Callable[[str], None] | None = None
+    ) -> Outputs:
+        """Run ``code``; its outputs once the kernel is idle (``on_text``: called with the
+        text so far at each stream output, to act while the cell runs)."""
         msg_id = uuid.uuid4().hex
         self.ws.send(
             json.dumps(
@@ -81,6 +86,8 @@ class Kernel:
             kind, content = msg["msg_type"], msg["content"]
             if kind == "stream":
                 out.text += content["text"]
+                if on_text is not None:
+                    on_text(out.text)
             elif kind in ("execute_result", "display_data", "update_display_data"):
                 out.text += str(content.get("data", {}).get("text/plain", "")) + "\n"
             elif kind == "error":
