@@ -21,6 +21,9 @@ __all__ = [
     "gather",
     "as_completed",
     "output",
+    "report",
+    "checkpoint",
+    "should_preempt",
 ]
 _CLIENT_NAMES = frozenset(
     {
@@ -51,6 +54,34 @@ def output(name: str, value: Any) -> None:
     record(name, value)
 
 
+def report(step: int | None = None, group: str | None = None, **metrics: Any) -> None:
+    """Record metrics of the running task: ``report(step=10, group="validation", loss=0.3,
+    acc=0.9)``. Numbers only (a NaN or an infinity is a gap); ``group`` defaults to
+    ``training``; a bad report raises ``SpecError`` naming the field. The server keeps them
+    per attempt, apart from the log. Outside a task a report is checked, then dropped with a
+    warning (once per process)."""
+    global _report
+    if _report is None:
+        from .metrics_report import report as send
+
+        _report = send
+    _report(step, group, **metrics)
+
+
+_report: Any = None
+
+
+def should_preempt() -> bool:
+    """Inside a task: True once it is asked to stop (preempted for a task of higher
+    priority, cancelled, or its node going away). Save a checkpoint
+    (``jupyter_orch.checkpoint.save``) and return: the task is queued again and its next
+    attempt resumes from it (``restore_latest()``). From the first call on, the stop no
+    longer interrupts the task with an exception; it has the server's grace period
+    (``c.OrchApp.preemption_grace``) before it is killed. Always False outside a task."""
+    lifetime = sys.modules.get("jupyter_orch.worker.lifetime")  # loaded in every executor
+    return bool(lifetime is not None and lifetime.should_preempt())
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext jupyter_orch``: the ``%%orch`` / ``%orch`` magics."""
     from .kernel import load_ipython_extension as load
@@ -60,6 +91,10 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def __getattr__(name: str) -> Any:
     # the client is imported lazily: the server imports this package at start-up
+    if name == "checkpoint":  # jupyter_orch.checkpoint.save(...) without importing it first
+        import importlib
+
+        return importlib.import_module(".checkpoint", __name__)
     if name in _CLIENT_NAMES:
         from . import client
 

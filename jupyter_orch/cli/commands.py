@@ -85,6 +85,7 @@ def task_body(args: argparse.Namespace) -> dict[str, Any]:
         "id": new_id(),
         "resources": resources,
         "priority": args.priority,
+        "preemptible": bool(getattr(args, "preemptible", False)),
         "retries": args.retries,
         "name": args.name,
         "image": args.image,

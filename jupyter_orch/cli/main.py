@@ -10,6 +10,7 @@ from ..core.errors import OrchError
 from . import admin as admin_commands
 from . import commands, workflows
 from . import db as db_commands
+from . import metrics as metric_commands
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -27,6 +28,8 @@ def _task_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image")
     p.add_argument("--name")
     p.add_argument("--priority", type=int, default=0)
+    p.add_argument("--preemptible", action="store_true",
+                   help="may be evicted for a task of higher priority (it resumes from its checkpoint)")  # fmt: skip
     p.add_argument("--retries", type=int, default=0)
     p.add_argument("--timeout", type=float)
     p.add_argument("--env", action="append", default=[], metavar="K=V")
@@ -115,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the task ends")
     logs.add_argument("--attempt", type=int)
     logs.set_defaults(func=commands.cmd_logs)
+    metric_commands.add_parser(sub, _common)
 
     for name, func, text in (
         ("cancel", commands.cmd_cancel, "cancel a task or a workflow run"),
@@ -128,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     workers = sub.add_parser("workers", help="workers, their slots and GPUs")
     _common(workers)
     workers.set_defaults(func=commands.cmd_workers)
+
+    from .report import HELP as report_help  # run by main() before this parser is built
+
+    sub.add_parser("report", help=report_help, add_help=False)
 
     validate = sub.add_parser("validate", help="check workflow files; every problem with its line and column")
     validate.add_argument("files", nargs="+", metavar="FILE")
@@ -157,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         from .serve import main as serve
 
         return serve(argv[1:])
+    if argv and argv[0] == "report":  # from inside tasks, often: no parser, no logging set-up
+        from .report import main as report
+
+        return report(argv[1:])
     shell: list[str] | None = None
     if argv and argv[0] == "submit" and "--" in argv:
         cut = argv.index("--")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..cells.job import CellJob
@@ -111,6 +111,7 @@ class Client:
         labels: Mapping[str, str] | None = None,
         image: str | None = None,
         priority: int = 0,
+        preemptible: bool = False,
         retries: int = 0,
         retry_backoff: float | None = None,
         timeout: float | None = None,
@@ -130,7 +131,18 @@ class Client:
             "kind": "function",
             "name": name or fname,
             **_task_fields(
-                cpus, memory, gpus, gpu_type, labels, image, priority, retries, retry_backoff, timeout, env
+                cpus,
+                memory,
+                gpus,
+                gpu_type,
+                labels,
+                image,
+                priority,
+                retries,
+                retry_backoff,
+                timeout,
+                env,
+                preemptible=preemptible,
             ),
             "depends": depends,
             "metadata": {"function": f"{module}.{fname}" if module else fname, "client_env": environment()},
@@ -148,6 +160,7 @@ class Client:
         labels: Mapping[str, str] | None = None,
         image: str | None = None,
         priority: int = 0,
+        preemptible: bool = False,
         retries: int = 0,
         retry_backoff: float | None = None,
         timeout: float | None = None,
@@ -162,7 +175,18 @@ class Client:
             "name": name,
             "command": command,
             **_task_fields(
-                cpus, memory, gpus, gpu_type, labels, image, priority, retries, retry_backoff, timeout, env
+                cpus,
+                memory,
+                gpus,
+                gpu_type,
+                labels,
+                image,
+                priority,
+                retries,
+                retry_backoff,
+                timeout,
+                env,
+                preemptible=preemptible,
             ),
             "depends": [d.id if isinstance(d, Future) else d for d in depends],
         }
@@ -179,6 +203,7 @@ class Client:
         labels: Mapping[str, str] | None = None,
         image: str | None = None,
         priority: int = 0,
+        preemptible: bool = False,
         retries: int = 0,
         retry_backoff: float | None = None,
         timeout: float | None = None,
@@ -199,7 +224,18 @@ class Client:
             "kind": "cell",
             "name": name or job.filename.strip("<>"),
             **_task_fields(
-                cpus, memory, gpus, gpu_type, labels, image, priority, retries, retry_backoff, timeout, env
+                cpus,
+                memory,
+                gpus,
+                gpu_type,
+                labels,
+                image,
+                priority,
+                retries,
+                retry_backoff,
+                timeout,
+                env,
+                preemptible=preemptible,
             ),
             "depends": depends,
             "metadata": {"cell": job.filename, "client_env": environment()},
@@ -220,6 +256,7 @@ class Client:
         labels: Mapping[str, str] | None = None,
         image: str | None = None,
         priority: int = 0,
+        preemptible: bool = False,
         retries: int = 0,
         retry_backoff: float | None = None,
         timeout: float | None = None,
@@ -233,7 +270,18 @@ class Client:
 
         body = notebooks.payload(path, dict(parameters or {}), kernel)
         fields = _task_fields(
-            cpus, memory, gpus, gpu_type, labels, image, priority, retries, retry_backoff, timeout, env
+            cpus,
+            memory,
+            gpus,
+            gpu_type,
+            labels,
+            image,
+            priority,
+            retries,
+            retry_backoff,
+            timeout,
+            env,
+            preemptible=preemptible,
         )
         spec = notebook_spec(os.path.abspath(path), name or os.path.basename(path), parameters, fields)
         fut = self._submit(spec, body)
@@ -312,6 +360,20 @@ class Client:
 
     def cancel(self, task_id: str) -> dict[str, Any]:
         return self.api.post(f"/tasks/{task_id}/cancel")
+
+    def metrics(
+        self,
+        task_id: str,
+        *,
+        frame: bool = False,
+        attempt: int | None = None,
+        group: str | None = None,
+        names: str | Sequence[str] | None = None,
+    ) -> Any:
+        """What task ``task_id`` reported with ``jupyter_orch.report`` (see :meth:`Future.metrics`)."""
+        from .metrics import read_metrics
+
+        return read_metrics(self.api, task_id, frame=frame, attempt=attempt, group=group, names=names)
 
     def retry(self, task_id: str) -> Future:
         view = self.api.post(f"/tasks/{task_id}/retry")

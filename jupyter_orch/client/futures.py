@@ -9,7 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import OrchError
@@ -239,6 +239,28 @@ class Future:
         data = self.client.api.get(f"/tasks/{self.id}/logs", attempt=attempt)
         texts = [plain_text(line) for line in data["lines"]]
         return "".join(t if t.endswith("\n") else t + "\n" for t in texts)
+
+    def metrics(
+        self,
+        *,
+        frame: bool = False,
+        attempt: int | None = None,
+        group: str | None = None,
+        names: str | Sequence[str] | None = None,
+    ) -> Any:
+        """What the task reported with ``jupyter_orch.report`` so far: a list of records
+        (``attempt, offset, ts, step, group`` and one key per metric), or a pandas DataFrame
+        with ``frame=True``; only ``attempt``'s, ``group``'s or these ``names`` when given."""
+        self._server_side()
+        from .metrics import read_metrics
+
+        return read_metrics(self.client.api, self.id, frame=frame, attempt=attempt, group=group, names=names)
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        """The checkpoints the task saved (``jupyter_orch.checkpoint.save``), oldest first:
+        ``id, attempt, step, metadata, size`` (bytes), ``files, created, url``."""
+        self._server_side()
+        return list(self.client.api.get(f"/tasks/{self.id}/checkpoints")["checkpoints"])
 
     def elapsed(self) -> float | None:
         view = self._view or {}

@@ -1,6 +1,7 @@
 """Following a task's output as it is written (``/tasks/{id}/logs/follow``): the lines so
-far, then live ones, until the task ends. Blocking, on the calling thread, so a kernel's
-interrupt (SIGINT) stops it where it waits."""
+far, then live ones, until the task ends; and, for a caller that asks (``on_metrics``), the
+metric points the task reports, those stored first, then live ones. Blocking, on the
+calling thread, so a kernel's interrupt (SIGINT) stops it where it waits."""
 
 from __future__ import annotations
 
@@ -28,9 +29,20 @@ def plain_text(line: dict[str, Any]) -> str:
     return text
 
 
+MetricsCallback = Callable[[int, int, list[list[Any]]], None]
+"""``on_metrics(attempt, offset, points)``: ``points`` are ``[ts, step, group, {name: value}]``
+(see :mod:`jupyter_orch.core.metrics`), numbered in the attempt from ``offset``."""
+
+
 class LogFollow:
     """Iterate over a task's log lines (``{"ts", "stream", "text"}``); afterwards ``task``
-    is the task as it ended."""
+    is the task as it ended.
+
+    ``on_metrics(attempt, offset, points)``, when given, is called (on the iterating
+    thread, between lines) with the metric points of the attempt followed: first those
+    stored so far, then each batch as it comes; when a retry starts, with the new attempt's
+    from offset 0. Points are never given twice, so ``offset`` is where the caller's series
+    of that attempt stands."""
 
     def __init__(
         self,
@@ -38,11 +50,14 @@ class LogFollow:
         task_id: str,
         attempt: int | None = None,
         on_state: Callable[[dict[str, Any]], None] | None = None,
+        on_metrics: MetricsCallback | None = None,
     ) -> None:
         self.task_id = task_id
         self.task: dict[str, Any] | None = None
         self._on_state = on_state  # called with the task at each change of state, and at the end
-        query = f"?attempt={attempt}" if attempt else ""
+        self._on_metrics = on_metrics
+        params = ([f"attempt={attempt}"] if attempt else []) + (["metrics=1"] if on_metrics else [])
+        query = "?" + "&".join(params) if params else ""
         self._ws = websocket.create_connection(
             api.ws_url(f"/tasks/{task_id}/logs/follow") + query,
             header=api.headers(),
@@ -62,6 +77,9 @@ class LogFollow:
                 kind = msg.get("type")
                 if kind == "lines":
                     yield from msg["lines"]
+                elif kind == "metrics":
+                    if self._on_metrics is not None:
+                        self._on_metrics(int(msg["attempt"]), int(msg["offset"]), list(msg["points"]))
                 elif kind in ("state", "end"):
                     self.task = dict(msg["task"])
                     if self._on_state is not None:

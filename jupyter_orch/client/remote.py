@@ -19,6 +19,7 @@ TASK_OPTIONS = frozenset(
         "labels",
         "image",
         "priority",
+        "preemptible",
         "retries",
         "retry_backoff",
         "timeout",

@@ -24,6 +24,8 @@ def task_fields(
     retry_backoff: float | None,
     timeout: float | None,
     env: Mapping[str, str] | None,
+    *,
+    preemptible: bool = False,
 ) -> dict[str, Any]:
     """The spec fields every kind of task shares, from ``submit``'s keyword options."""
     if isinstance(gpus, bool) or not isinstance(gpus, int):
@@ -43,6 +45,7 @@ def task_fields(
         "retry_backoff": retry_backoff,
         "timeout": timeout,
         "env": dict(env or {}),
+        "preemptible": preemptible,
     }
 
 

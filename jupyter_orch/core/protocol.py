@@ -23,6 +23,12 @@ Every message has a ``type``. Worker → server:
 ``log``        {type, task_id, attempt, offset, lines: [[unix_ts, "stdout"|"stderr", text], ...]}
                ``offset`` is the index of the first line in the attempt's log; the server
                drops lines it already has and notes a gap when lines were lost.
+``metrics``    {type, task_id, attempt, offset, points: [[ts, step, group, {name: value}], ...]}
+               what the task reported with ``jupyter_orch.report`` (a point as
+               :func:`jupyter_orch.core.metrics.make_point` makes it; step and values may
+               be null). Numbered per attempt from 0 like log lines: ``offset`` is the
+               index of the first point in the attempt's series; the server drops points
+               it already has, drops malformed ones and warns of a gap.
 ``finished``   binary: {type, task_id, attempt, ok, exit_code, error, error_kind,
                  traceback, blobs: [["result", n]]}; ``ok`` true means the result blob is
                  the cloudpickled return value (function) or empty (shell, exit 0). When
@@ -30,6 +36,13 @@ Every message has a ``type``. Worker → server:
                error_kind: "exception" | "exit_code" | "signal" | "timeout" | "cancelled"
                  | "executor_died" | "bad_payload" | "environment" | "worker_error"
                  | "not_started" (sent ahead, never started: placed again, no retry used)
+                 | "preempted" (stopped for a preemption: killed after its grace, or
+                 interrupted; queued again, no retry used)
+               ``stopped`` (true, or absent): the task returned after
+               ``should_preempt()`` told it to stop; its return is not its end
+``going``      {type, reason}: the worker is being taken away (SIGTERM to a worker run
+                 with ``--on-sigterm preempt``: a pod eviction, a spot node's notice); it
+                 asks its tasks to stop, and the server records them as preempted
 
 Server → worker:
 
@@ -37,13 +50,17 @@ Server → worker:
                  log_offsets: [[task_id, attempt, offset], ...]}: for each attempt the
                  hello listed, how many log lines the server holds; the worker resends
                  the rest (lines lost in flight when the connection dropped).
+                 ``metric_offsets: [[task_id, attempt, offset], ...]``: the same for
+                 metric points (the worker resends the points from there).
 ``assign``     binary: {type, task_id, attempt, kind, command, env, timeout, gpus: [int],
                  owner, name, blobs: [["payload", n], ["dep:<task_id>", n], ...]}
                ``payload_file`` (instead of the payload blob): a path on the worker's
                own disk, for a large payload and a local worker that shares the server's.
                More assigns than slots may arrive (prefetch, for short GPU-less tasks): the
                worker queues them in order and starts each when a slot frees.
-``cancel``     {type, task_id, attempt, reason, grace}
+``cancel``     {type, task_id, attempt, reason, grace, preempt}: SIGTERM, SIGKILL after
+                 ``grace`` s. ``preempt``: a preemption; a task that returns in time
+                 reports its own outcome (``stopped``), any other ending is "preempted"
 ``release``    {type, task_id, attempt}: give back a task sent ahead if it has not started
                (another worker is free); the worker answers ``finished`` with error_kind
                ``not_started``, or nothing when the task has started already
@@ -76,7 +93,7 @@ from typing import Any
 PROTOCOL_VERSION = 1
 CONNECT_PATH = "/orch/api/v1/workers/connect"
 
-WORKER_MESSAGES = frozenset({"hello", "heartbeat", "started", "log", "finished"})
+WORKER_MESSAGES = frozenset({"hello", "heartbeat", "started", "log", "metrics", "finished", "going"})
 SERVER_MESSAGES = frozenset({"welcome", "assign", "cancel", "release", "ack", "refuse", "shutdown", "error"})
 BATCH = 1  # the value of the "batch" capability in hello/welcome
 ERROR_KINDS = frozenset(

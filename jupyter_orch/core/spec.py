@@ -122,6 +122,9 @@ class TaskSpec:
     command: str | None = None
     depends: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # may be evicted for a task of higher priority (when the server allows preemption): it
+    # is asked to stop, ends its attempt "preempted" and is queued again to resume
+    preemptible: bool = False
 
     _KEYS = frozenset(
         {
@@ -141,6 +144,7 @@ class TaskSpec:
             "depends",
             "metadata",
             "payload",
+            "preemptible",
         }
     )
 
@@ -197,6 +201,10 @@ class TaskSpec:
         if not stored:
             limits.check_json_value(metadata, "metadata", nul=False)
             limits.check_json_size(metadata, "metadata", limits.MAX_METADATA_BYTES)
+        preemptible = data.get("preemptible")
+        preemptible = False if preemptible is None else preemptible
+        if not isinstance(preemptible, bool):
+            raise SpecError(f"preemptible must be true or false, not {preemptible!r}", field="preemptible")
         backoff = _opt_float(data, "retry_backoff")
         factor = _opt_float(data, "retry_backoff_factor")
         max_backoff = _opt_float(data, "retry_max_backoff")
@@ -219,6 +227,7 @@ class TaskSpec:
             command=command,
             depends=tuple(dict.fromkeys(depends)),
             metadata=dict(metadata),
+            preemptible=preemptible,
         )
 
     def with_owner(self, owner: str) -> TaskSpec:
@@ -254,4 +263,5 @@ class TaskSpec:
             "command": self.command,
             "depends": list(self.depends),
             "metadata": dict(self.metadata),
+            "preemptible": self.preemptible,
         }

@@ -84,6 +84,7 @@ class AttemptState(str, Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     LOST = "lost"  # its worker went away and did not come back in time
+    PREEMPTED = "preempted"  # stopped for a task of higher priority (or its node went): queued again
 
     def __str__(self) -> str:
         return self.value

@@ -26,5 +26,10 @@ class EngineConfig:
     prefetch_quick_below: float = 0.01  # ... this (s): reports and assigns then go in batches
     server_version: str = ""
     task_token_secret: bytes = b""  # signs the tokens tasks get (empty: tasks get none)
+    # where tasks keep checkpoints ($JUPYTER_ORCH_CHECKPOINTS = <root>/<task id>; "": none given)
+    checkpoint_root: str = ""
+    # evict preemptible tasks for waiting ones of higher priority; their time to stop (s)
+    preemption: bool = False
+    preemption_grace: float = 30.0
     # quotas and fair share across users (None: one user's server, owners take plain turns)
     shares: Shares | None = None

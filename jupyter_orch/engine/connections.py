@@ -20,6 +20,10 @@ from .transitions import Transitions
 from .workerevents import WorkerEvents
 from .workers import WorkerHandle, WorkerLink
 
+# the provider's words for a worker the cluster took back (a pod evicted or preempted, its
+# node drained or reclaimed): its tasks are preempted, queued again with no retry used
+PREEMPTED_KINDS = frozenset({"evicted", "preempted"})
+
 log = logging.getLogger("jupyter_orch.engine")
 
 
@@ -57,12 +61,14 @@ class WorkerConnections:
         *,
         log_offsets: Callable[[protocol.Message], list[list[Any]]],
         kick: Callable[[], None],
+        metric_offsets: Callable[[protocol.Message], list[list[Any]]] | None = None,
     ) -> None:
         self.state = state
         self.config = config
         self.transitions = transitions
         self.events = events
         self._log_offsets = log_offsets  # how many log lines we hold of the attempts it has
+        self._metric_offsets = metric_offsets  # and how many metric points
         self._kick = kick
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}  # disconnected workers awaited
 
@@ -120,6 +126,7 @@ class WorkerConnections:
                     "heartbeat_interval": self.config.heartbeat_interval,
                     "server_version": self.config.server_version,
                     "log_offsets": self._log_offsets(hello),
+                    "metric_offsets": self._metric_offsets(hello) if self._metric_offsets else [],
                     "batch": protocol.BATCH,
                 }
             )
@@ -293,6 +300,8 @@ class WorkerConnections:
                 if task_id in unstarted:  # sent ahead, never started there: placed again, no retry used
                     why = f"worker {w.name} was lost before it started this task; it is placed again"
                     self.transitions.finish_attempt(row, ok=False, error_kind="not_started", error=why)
+                elif error_kind in PREEMPTED_KINDS:  # the cluster took the node or pod back
+                    self.transitions.preempt_lost(row, error)
                 else:
                     self.transitions.finish_attempt(
                         row, ok=False, lost=True, error_kind=error_kind, error=error

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..core import protocol, tasktokens
+from ..core.checkpoints import ENV as CHECKPOINT_ENV
+from ..core.checkpoints import task_dir as checkpoint_dir
 from ..core.fairshare import FairShare
 from ..core.protocol import Buffer
 from ..core.queue import PendingTask
@@ -48,6 +50,7 @@ class Dispatcher:
         lookup: Callable[[str], Awaitable[TaskRow | None]],
         read_blob: Callable[[str], Awaitable[Buffer]],
         slots_changed: Callable[[WorkerHandle], None],
+        preempt: Callable[[Iterable[PendingTask], Sequence[WorkerCapacity]], object] | None = None,
     ) -> None:
         self.state = state
         self.journal = journal
@@ -61,6 +64,7 @@ class Dispatcher:
         self._lookup = lookup  # a task, active or stored
         self._read_blob = read_blob
         self._slots_changed = slots_changed  # a worker's slot was freed
+        self._preempt = preempt  # evict lower-priority tasks for waiting ones (if allowed)
         self._kick_pending = False
         self._unplaceable_sig: tuple[Any, ...] | None = None  # the unplaceable tasks last explained
         self._blocked: set[str] = set()  # the tasks a quota held back in the last full round
@@ -91,10 +95,13 @@ class Dispatcher:
         if not any(
             c.slots_free > 0 or c.queue_free > 0 for c in capacities
         ) and not self._needs_unplaceable_check(capacities):
+            self._preempt_for_waiting()
             return
         result = schedule(self.state.queue, capacities, self.config.policy, self._fair_share())
         for assignment in result.assignments:
             self._assign(assignment)
+        if result.assignments or result.waiting:
+            self._preempt_for_waiting()
         self._blocked = set(result.blocked)
         for task_id, why in result.blocked.items():  # a quota holds it back: say which
             row = self.state.tasks.get(task_id)
@@ -117,6 +124,19 @@ class Dispatcher:
         if newly_unplaceable and self.provider is not None:
             tasks = [t for t in (self.state.queue.get(i) for i in newly_unplaceable) if t is not None]
             asyncio.ensure_future(self.provider.request_capacity(tasks, newly_unplaceable))
+
+    def _preempt_for_waiting(self) -> None:
+        """With preemption on: evict what the head of the queue needs (see .preemption)."""
+        if self._preempt is None or not self.config.preemption or not self.state.queue:
+            return
+        cfg = self.config
+        capacities = [
+            w.capacity(cfg.prefetch, cfg.prefetch_below, cfg.prefetch_quick, cfg.prefetch_quick_below)
+            for w in self.state.workers.values()
+            if w.state == "connected"
+        ]
+        waiting = (t for t in self.state.queue if not self._explained(t.id))
+        self._preempt(waiting, capacities)
 
     def _fair_share(self) -> FairShare | None:
         """This round's view of quotas and fair share: recent use, and what each user and
@@ -306,7 +326,7 @@ class Dispatcher:
             "name": spec.display_name,
             "owner": spec.owner,
             "command": spec.command,
-            "env": dict(spec.env),
+            "env": self._task_env(spec.id, spec.env, step=isinstance(spec.metadata.get("step"), dict)),
             "timeout": spec.timeout,
             "gpus": list(row.gpus),
             "client_env": spec.metadata.get("client_env"),
@@ -324,6 +344,13 @@ class Dispatcher:
             blobs = [(name, data) for name, data in blobs if name != "payload"]
             self.state.count("file_handoffs")
         worker.send(protocol.encode(header, blobs or [("none", b"")]))
+
+    def _task_env(self, task_id: str, env: Mapping[str, str], *, step: bool) -> dict[str, str]:
+        """The task's environment, with where its checkpoints go (the place the API lists)."""
+        out = dict(env)
+        if self.config.checkpoint_root:
+            out[CHECKPOINT_ENV] = checkpoint_dir(self.config.checkpoint_root, task_id, out, step=step)
+        return out
 
     def _shared_payload_path(self, worker: WorkerHandle, row: TaskRow) -> str | None:
         key = row.payload_key

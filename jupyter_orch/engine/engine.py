@@ -12,6 +12,7 @@ service imports another): :class:`.submission.Submitter`, :class:`.dispatch.Disp
 :class:`.actions.TaskActions` (cancel, retry), :class:`.connections.WorkerConnections`,
 :class:`.reports.WorkerReports`, :class:`.runs.Runs` and :class:`.stepcache.StepCache`,
 :class:`.recovery.Recovery`, :class:`.rollback.Rollback`, :class:`.reads.Reads`,
+:class:`.metricreads.MetricReads` (its ``metric_reads``, read by the handlers directly),
 :class:`.tokens.Tokens`, :class:`.handoff.Handoff`, :class:`.blobfiles.BlobFiles`,
 :class:`.rebalance.Rebalancer`, :class:`.idle.IdleWatch` and
 :class:`.reasons.ProviderReasons`. Its public methods only delegate.
@@ -43,7 +44,9 @@ from .events import EventBus
 from .handoff import Handoff
 from .idle import IdleWatch
 from .journal import Journal
-from .ports import Blobs, Logs, Provider, Store
+from .metricreads import MetricReads
+from .ports import Blobs, Logs, Metrics, Provider, Store
+from .preemption import Preemptions
 from .reads import Reads
 from .reasons import ProviderReasons
 from .rebalance import Rebalancer
@@ -70,10 +73,12 @@ class Engine:
         logs: Logs,
         config: EngineConfig | None = None,
         provider: Provider | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.logs = logs
+        self.metrics = metrics
         self.config = config = config or EngineConfig()
         self.provider = provider  # None: workers only come as they connect
         self.started_at = time.time()
@@ -104,9 +109,11 @@ class Engine:
             step_finished=self._step_finished,
         )
         self.reads = reads = Reads(state, journal, store, blobs, logs)
+        self.metric_reads = MetricReads(metrics)  # None: metrics are not kept
         self.reasons = ProviderReasons(state, publish_task=transitions.publish, end_task=transitions.end)
         self.provider_reasons = self.reasons.entries  # task -> (attempt, the provider's reason)
         self.rebalancer = Rebalancer(state.workers, config)
+        self.preemptions = Preemptions(state, config, transitions)
         self.dispatcher = Dispatcher(
             state,
             journal,
@@ -120,6 +127,7 @@ class Engine:
             lookup=reads.lookup,
             read_blob=reads.read_blob,
             slots_changed=events.slots_changed,
+            preempt=self.preemptions.check,
         )
         self.submitter = Submitter(
             state,
@@ -132,9 +140,25 @@ class Engine:
             schedule_now=self.dispatcher.schedule_now,
         )
         self.actions = TaskActions(state, journal, config, transitions, get_row=reads.get_row, kick=self.kick)
-        self.reports = WorkerReports(state, journal, bus, logs, transitions, events, kick=self.kick)
+        self.reports = WorkerReports(
+            state,
+            journal,
+            bus,
+            logs,
+            transitions,
+            events,
+            kick=self.kick,
+            metrics=metrics,
+            going=self.preemptions.worker_going,
+        )
         self.connections = WorkerConnections(
-            state, config, transitions, events, log_offsets=self.reports.log_offsets, kick=self.kick
+            state,
+            config,
+            transitions,
+            events,
+            log_offsets=self.reports.log_offsets,
+            metric_offsets=self.reports.metrics.offsets,
+            kick=self.kick,
         )
         self.step_cache = StepCache(
             state, journal, store, transitions, lookup=reads.lookup, read_blob=reads.read_blob, kick=self.kick

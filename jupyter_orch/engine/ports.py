@@ -1,14 +1,15 @@
 """What the engine needs from the outside, as small typed interfaces: the store (split by
 concern: tasks and attempts, workflow runs and their step cache, schedules, tokens and
-workers), the blob store, the log store and the provider. ``jupyter_orch.store.SqlStore``,
-``FileBlobStore``, ``FileLogStore`` and the providers in ``jupyter_orch.providers``
-implement them; the engine imports none of those."""
+workers), the blob store, the log and metric stores and the provider.
+``jupyter_orch.store.SqlStore``, ``FileBlobStore``, ``FileLogStore``, ``FileMetricStore`` and the
+providers in ``jupyter_orch.providers`` implement them; the engine imports none of those."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ..core.metrics import Point
 from ..core.queue import PendingTask
 from ..core.records import (
     AttemptRow,
@@ -26,6 +27,7 @@ from ..core.records import (
 __all__ = [
     "Blobs",
     "Logs",
+    "Metrics",
     "Provider",
     "RunStore",
     "RunsAndTasks",
@@ -127,6 +129,18 @@ class Logs(Protocol):
     def read(
         self, task_id: str, attempt: int, offset: int = 0, limit: int | None = None
     ) -> tuple[list[dict[str, Any]], int]: ...
+
+
+class Metrics(Protocol):
+    """Metric points of task attempts, numbered per attempt from 0
+    (``jupyter_orch.store.FileMetricStore``)."""
+
+    def append(self, task_id: str, attempt: int, points: Sequence[Point]) -> int: ...
+    def count(self, task_id: str, attempt: int) -> int: ...
+    def read(
+        self, task_id: str, attempt: int, offset: int = 0, limit: int | None = None
+    ) -> tuple[list[Point], int]: ...
+    def attempts(self, task_id: str) -> list[int]: ...
 
 
 class Provider(Protocol):

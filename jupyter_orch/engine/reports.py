@@ -1,4 +1,5 @@
-"""What workers report on the tasks they hold: heartbeats, started, log lines and outcomes.
+"""What workers report on the tasks they hold: heartbeats, started, log lines, metric
+points (kept by :class:`.metricreports.MetricReports`) and outcomes.
 
 An outcome is acknowledged once it is stored (many acks per frame); until then the worker
 keeps it and sends it again after a reconnect. Log lines are numbered per attempt, so a
@@ -16,7 +17,8 @@ from ..core import protocol
 from ..core.states import AttemptState, TaskState
 from .events import EventBus
 from .journal import Journal
-from .ports import Logs
+from .metricreports import MetricReports
+from .ports import Logs, Metrics
 from .state import EngineState
 from .transitions import Transitions
 from .workerevents import WorkerEvents
@@ -37,6 +39,8 @@ class WorkerReports:
         events: WorkerEvents,
         *,
         kick: Callable[[], None],
+        metrics: Metrics | None = None,
+        going: Callable[[WorkerHandle, str], None] | None = None,
     ) -> None:
         self.state = state
         self.journal = journal
@@ -49,6 +53,8 @@ class WorkerReports:
         # worker id -> reports to acknowledge: (task id, attempt, the journal batch of its outcome)
         self._acks: dict[str, list[tuple[str, int, int]]] = {}
         self._log_failures: set[tuple[str, int]] = set()  # logs that could not be written (logged once)
+        self.metrics = MetricReports(state, bus, metrics)
+        self._going = going  # the worker is being taken away: its tasks are preempted
 
     def log_offsets(self, hello: protocol.Message) -> list[list[Any]]:
         """How many log lines we hold of each attempt the worker (saying hello) still has."""
@@ -79,8 +85,17 @@ class WorkerReports:
             self._on_started(handle, msg)
         elif kind == "log":
             self._on_log(handle, msg)
+        elif kind == "metrics":
+            if self._owned(handle, msg):
+                self.metrics.on_metrics(msg)
         elif kind == "finished":
             self._on_finished(handle, msg)
+        elif kind == "going":
+            reason = str(msg.get("reason") or "its worker is going away")[:500]
+            log.warning("worker %s is going away: %s", handle.name, reason)
+            if self._going is not None:
+                self._going(handle, reason)
+            self.events.publish(handle)
         else:
             log.warning("worker %s sent an unexpected %r message; ignored", handle.name, kind)
 
@@ -169,6 +184,7 @@ class WorkerReports:
         handle.release(task_id)
         self.events.slots_changed(handle)
         self._log_next.pop((task_id, attempt), None)
+        self.metrics.forget(task_id, attempt)
         # the outcome is announced now; its commit may wait a little for company
         with self.journal.deferred(FINISH_COMMIT_WINDOW):
             if row is not None and row.attempt == attempt:
@@ -181,6 +197,7 @@ class WorkerReports:
                     error_kind=msg.get("error_kind") or (None if ok else "exception"),
                     traceback=msg.get("traceback"),
                     exit_code=msg.get("exit_code"),
+                    stopped=bool(msg.get("stopped")),
                 )
             self._kick()
             self._ack_after_commit(handle, task_id, attempt)

@@ -52,6 +52,8 @@ class EngineState:
         self.timers: dict[str, asyncio.TimerHandle] = {}  # retries waiting for their delay
         self.attempts: dict[str, AttemptRow] = {}  # current attempt of each active task
         self.free_attempts: dict[str, int] = {}  # attempts that never started (not retries)
+        # tasks asked to stop for a preemption -> (the task they make room for or "", why)
+        self.preempting: dict[str, tuple[str, str]] = {}
         self.unplaceable: dict[str, str] = {}  # task -> why no worker can take it
         self.workers: dict[str, WorkerHandle] = {}  # connected, or waited for after a restart
         self.worker_generation = 0  # counts changes of the worker set (see worker_set_changed)
@@ -64,6 +66,7 @@ class EngineState:
             "scheduled": 0,
             "file_handoffs": 0,
             "client_handoffs": 0,
+            "preemptions": 0,
         }
 
     # ------------------------------------------------------------------ reads

@@ -157,9 +157,19 @@ class Transitions:
         traceback: str | None = None,
         exit_code: int | None = None,
         lost: bool = False,
+        stopped: bool = False,
     ) -> None:
-        """The current attempt of ``row`` ended: succeed, retry or fail the task."""
+        """The current attempt of ``row`` ended: succeed, retry or fail the task; or, when
+        it was being preempted, queue it again. ``stopped``: the task saw
+        ``should_preempt()`` turn true before it returned (so its return is not its end)."""
         now = time.time()
+        preempted = self.state.preempting.pop(row.id, None)
+        # preempted: it was asked to (and did not simply finish first), or the worker says so
+        # (it stopped its tasks while the server could not hear it)
+        if not row.state.terminal and (stopped or error_kind == "preempted" or (preempted and not ok)):
+            why = preempted[1] if preempted else "preempted: its worker was told to stop"
+            self._preempted(row, now, why, error_kind, error, exit_code)
+            return
         if ok:
             state = AttemptState.SUCCEEDED
         elif error_kind == "cancelled":
@@ -205,6 +215,46 @@ class Transitions:
             )
             return
         self.after_terminal(row)
+
+    def preempt_lost(self, row: TaskRow, why: str) -> None:
+        """The attempt's worker went away for the cluster's reasons (an eviction, a node
+        reclaimed): the attempt ends preempted, not failed."""
+        self.state.preempting[row.id] = ("", why)
+        self.finish_attempt(row, ok=False, lost=True, error_kind="lost", error=why)
+
+    def _preempted(
+        self,
+        row: TaskRow,
+        now: float,
+        why: str,
+        error_kind: str | None,
+        error: str | None,
+        exit_code: int | None,
+    ) -> None:
+        """A preempted attempt, however it ended (stopped in time, raised, killed after
+        the grace): recorded as such, no retry used, the task queued again to resume."""
+        if error_kind == "lost":
+            how = "its worker is gone"
+        elif error_kind == "preempted":  # the worker's word: stopped when asked, or killed
+            how = error or "stopped"
+        else:
+            how = "stopped in time" if error_kind in (None, "cancelled") else f"ended: {error_kind}"
+        self.save_attempt(
+            row,
+            state=AttemptState.PREEMPTED,
+            ended_at=now,
+            exit_code=exit_code,
+            error=f"{why} ({how})",
+            error_kind="preempted",
+        )
+        self.state.used(row, now)
+        self.state.not_started(row.id)  # uses up no retry
+        self.set_state(row, TaskState.PENDING)
+        row.worker_id, row.gpus = None, ()
+        row.reason = f"{why}; queued again to resume from its latest checkpoint"
+        self.update(row)
+        self.enqueue_or_wait(row)
+        self._kick()
 
     def _keep_result(self, row: TaskRow, result: Buffer, kind: str, what: str) -> None:
         row.result_key = self.blobfiles.key(kind, row.id, len(result))

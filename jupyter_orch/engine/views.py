@@ -19,6 +19,7 @@ def task_view(row: TaskRow) -> dict[str, Any]:
         "owner": spec.owner,
         "state": row.state.value,
         "priority": spec.priority,
+        "preemptible": spec.preemptible,
         "resources": spec.resources.to_dict(),
         "image": spec.image,
         "retries": spec.retry.retries,

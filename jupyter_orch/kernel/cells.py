@@ -161,6 +161,7 @@ def bind(user_ns: dict[str, Any], result: CellResult) -> Any:
 def follow(future: Future) -> None:
     """Show the task's output in this cell until it ends; an interrupt cancels the task."""
     from ..client.logstream import LogFollow
+    from .metricplot import MetricPlot, cell_display
 
     said: set[str] = set()
 
@@ -173,12 +174,16 @@ def follow(future: Future) -> None:
         said.add(reason_key(reason))
         print(f"jupyter-orch: task {future.id} is {waiting_text(reason)}", file=sys.stderr, flush=True)
 
+    plot = MetricPlot(cell_display(), title=f"task {future.id}")  # drawn once a metric arrives
     try:
         future.accepted()  # the server has the task (a submit is sent in the background)
-        stream = LogFollow(future.client.api, future.id, on_state=explain)
+        stream = LogFollow(future.client.api, future.id, on_state=explain, on_metrics=plot.add)
         for line in stream:
             show_line(line)
+            plot.maybe_draw()
+        plot.finish()
     except KeyboardInterrupt:
+        plot.finish()
         try:
             cancelled = future.cancel()
         except Exception as exc:  # the interrupt is what the user sees; say what became of it

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from ..client.futures import Future
+from .metricplot import MetricPlot
 from .output import waiting_text
 
 _COLOURS = {
@@ -24,7 +25,9 @@ _UPDATE_EVERY = 0.25  # seconds between redraws for output lines
 
 
 class TaskStatusView:
-    """One task's live status; ``widget`` is the ipywidgets ``HTML`` shown in the cell."""
+    """One task's live status; ``widget`` is the status line (an ipywidgets ``HTML``),
+    ``box`` what the cell shows: the line, and a live plot under it once the task reports
+    metrics (:mod:`.metricplot`)."""
 
     def __init__(self, future: Future, follow: bool = True) -> None:
         import ipywidgets
@@ -39,6 +42,10 @@ class TaskStatusView:
         self._drawn = 0.0
         self._lock = threading.Lock()
         self.widget = ipywidgets.HTML(value=self._html())
+        self.box = ipywidgets.VBox([self.widget])
+        self.image: Any = None  # the plot, once a metric arrives
+        self.plot = MetricPlot(self._show_plot, title=f"task {future.id}")
+        self.followed = threading.Event()  # set once the view has drawn the task's end
         if follow:
             threading.Thread(target=self._follow, name=f"orch-view-{future.id}", daemon=True).start()
 
@@ -47,14 +54,29 @@ class TaskStatusView:
 
         try:
             self.future.accepted()
-            for line in LogFollow(self.future.client.api, self.future.id, on_state=self.set_task):
+            stream = LogFollow(
+                self.future.client.api, self.future.id, on_state=self.set_task, on_metrics=self.plot.add
+            )
+            for line in stream:
                 if line.get("stream") in ("stdout", "stderr"):
                     self.last_line = str(line.get("text", "")).rstrip("\r")
                     if time.monotonic() - self._drawn >= _UPDATE_EVERY:
                         self._draw()
+                self.plot.maybe_draw()
         except Exception as exc:  # the view is a convenience: say why it stopped, never raise
             self.error = self.error or f"(live view stopped: {exc})"
+        self.plot.finish()
         self._draw()
+        self.followed.set()
+
+    def _show_plot(self, png: bytes) -> None:
+        import ipywidgets
+
+        if self.image is None:
+            self.image = ipywidgets.Image(value=png, format="png")
+            self.box.children = (self.widget, self.image)
+        else:
+            self.image.value = png
 
     def set_task(self, task: dict[str, Any]) -> None:
         """Show ``task`` (a task view from the API or a ``done`` message)."""
@@ -95,6 +117,6 @@ class TaskStatusView:
         return f"task {self.future.id} {self.future.name or ''} {self.state}{took}".replace("  ", " ")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle = dict(self.box._repr_mimebundle_(**kwargs) or {})
         bundle["text/plain"] = self.text()
         return bundle

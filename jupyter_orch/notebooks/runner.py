@@ -5,8 +5,12 @@ types kept); cells are executed by nbclient in a kernel taken from a small warm 
 spare per kernel name, started again in the background after each use, so the next notebook
 skips the kernel start); each cell start is a progress line on stderr (``cell i of n``);
 values recorded with ``jupyter_orch.output(name, value)`` are collected from the executed
-notebook. The result is JSON (never a pickle: the server serves it as an .ipynb):
-``{"notebook": <executed notebook>, "outputs": {...}}``, for a failed run too.
+notebook. Metrics reported with ``jupyter_orch.report(...)`` arrive as display outputs of
+``METRIC_MIME`` (the kernel is told so by ``JUPYTER_ORCH_METRICS=display``): they are
+handed to ``on_metric`` (the executor writes them to the worker's metrics pipe) and kept
+neither in the executed notebook nor in the log. The result is JSON (never a pickle: the
+server serves it as an .ipynb): ``{"notebook": <executed notebook>, "outputs": {...}}``,
+for a failed run too.
 
 Whether the run failed is papermill's verdict (``papermill.execute.raise_for_execution_errors``)
 on the executed notebook: a notebook that stops itself with ``sys.exit()``, ``sys.exit(0)`` or
@@ -25,9 +29,10 @@ import re
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from .outputs import OUTPUT_MIME
+from .outputs import METRICS_MODE_ENV, OUTPUT_MIME, metric_point
 
 PROGRESS = "[jupyter-orch] cell {i} of {n}"
 EARLY_STOP = "[jupyter-orch] the notebook stopped itself at cell {i} of {n} ({how})"
@@ -137,9 +142,15 @@ def _stop(km: Any) -> None:
 POOL = KernelPool()
 
 
-def run_notebook(request: dict[str, Any], env: dict[str, str], cwd: str) -> bytes:
+def run_notebook(
+    request: dict[str, Any],
+    env: dict[str, str],
+    cwd: str,
+    on_metric: Callable[[Any], None] | None = None,
+) -> bytes:
     """Execute ``request`` (``notebook``, ``parameters``, ``kernel``, ``name``); the result
-    JSON bytes, or :class:`NotebookFailed` (with the partial notebook) when a cell raised."""
+    JSON bytes, or :class:`NotebookFailed` (with the partial notebook) when a cell raised.
+    Each metric point the notebook reports goes to ``on_metric``."""
     import nbformat
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient import NotebookClient
@@ -175,6 +186,9 @@ def run_notebook(request: dict[str, Any], env: dict[str, str], cwd: str) -> byte
     client = NotebookClient(nb, km=km, timeout=None, kernel_name=kernel, allow_errors=False)
     client.kc = getattr(km, "orch_client", None)  # the pool readied it; None: nbclient makes one
     client.on_cell_start = lambda cell, cell_index: _progress(code, cell_index)
+    if on_metric is not None:
+        env = {**env, METRICS_MODE_ENV: "display"}
+        client.output = intercept_metrics(client.output, on_metric)  # type: ignore[method-assign,assignment]
     try:
         with client.setup_kernel():
             _prepare(client, env, cwd)
@@ -198,6 +212,27 @@ def run_notebook(request: dict[str, Any], env: dict[str, str], cwd: str) -> byte
     POOL.retire(km)
     POOL.refill(kernel)
     return _result(nb)
+
+
+Output = Callable[[list[Any], dict[str, Any], "str | None", int], Any]
+
+
+def intercept_metrics(output: Output, on_metric: Callable[[Any], None]) -> Output:
+    """nbclient's ``NotebookClient.output`` less the metric reports: those go to
+    ``on_metric`` (before an output widget's capture could take them) and never into the
+    cell's outputs. A point that cannot be sent is dropped: the worker checks each."""
+
+    def intercepted(outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
+        point = metric_point(msg)
+        if point is None:
+            return output(outs, msg, display_id, cell_index)
+        try:
+            on_metric(point)
+        except (OSError, ValueError, TypeError):
+            pass
+        return None
+
+    return intercepted
 
 
 def _verdict(nb: Any, code: list[int], raised: tuple[int, Any] | None) -> None:

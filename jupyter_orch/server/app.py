@@ -27,9 +27,20 @@ from ..discovery import remove_connection_file
 from ..engine import Engine, EngineConfig
 from ..engine.schedules import Schedules
 from ..providers import Provider
-from ..store import BlobStore, FileBlobStore, FileLogStore, SqlStore
+from ..store import BlobStore, FileBlobStore, FileLogStore, FileMetricStore, SqlStore
 from ..store.runfiles import RunFiles
-from . import admin, metrics, notebooks, openapi, schedules, tasks, websockets, workers, workflows
+from . import (
+    admin,
+    checkpoints,
+    metrics,
+    notebooks,
+    openapi,
+    schedules,
+    tasks,
+    websockets,
+    workers,
+    workflows,
+)
 from .clientmode import ServiceLink, client_handlers, start_client_mode
 from .sharing import HubGroups, shares_from_settings
 from .signals import restore_sigint, stop_on_sigint
@@ -54,12 +65,33 @@ class OrchApp(ExtensionApp):
         help="SQLAlchemy URL of the database (default: SQLite in the data directory). "
         "PostgreSQL: postgresql://user@host/db",
     )
-    data_dir = Unicode(config=True, help="Where the database, payloads, results and logs live.")
+    data_dir = Unicode(config=True, help="Where the database, payloads, results, logs and metrics live.")
     run_dir_root = Unicode(
         config=True,
         help="Where workflow runs get their shared directory (ORCH_RUN_DIR): a local path "
         "(default <data_dir>/runs), the mount path of a PersistentVolumeClaim that worker pods "
         "mount at the same path, or an fsspec URL such as s3://bucket/runs.",
+    )
+    checkpoint_root = Unicode(
+        config=True,
+        help="Where tasks keep the checkpoints they save with jupyter_orch.checkpoint.save "
+        "($JUPYTER_ORCH_CHECKPOINTS = <root>/<task id>; a workflow step's go into its run "
+        "directory): a local path (default <data_dir>/checkpoints), a PersistentVolumeClaim's "
+        "mount path, or an fsspec URL. Workers and the server must both reach it.",
+    )
+    preemption = Bool(
+        False,
+        config=True,
+        help="Let a waiting task of higher priority evict running tasks submitted with "
+        "preemptible=True when nothing else fits: they are asked to stop (SIGTERM, "
+        "jupyter_orch.should_preempt()), end 'preempted' and are queued again to resume from "
+        "their latest checkpoint. Off by default; a task is never evicted unless it opted in.",
+    )
+    preemption_grace = Float(
+        30.0,
+        config=True,
+        help="Seconds an evicted task has to checkpoint and stop before it is killed "
+        "(it is recorded as preempted either way).",
     )
     provider = Unicode(
         "local", config=True, help="Where workers come from: local, static, kubernetes (or a provider_class)."
@@ -104,6 +136,13 @@ class OrchApp(ExtensionApp):
         config=True,
         help="Where task output lines are kept (a jupyter_orch.store.FileLogStore subclass "
         "taking a root path).",
+    )
+    metric_store_class = Type(
+        FileMetricStore,
+        klass=FileMetricStore,
+        config=True,
+        help="Where the metrics tasks report are kept (a jupyter_orch.store.FileMetricStore "
+        "subclass taking a root path; default <data_dir>/metrics).",
     )
     max_payload_size = Unicode(
         "512Mi", config=True, help="Largest payload accepted for one task (e.g. 512Mi)."
@@ -201,6 +240,10 @@ class OrchApp(ExtensionApp):
     def _service_token(self) -> str:
         return os.environ.get("JUPYTERHUB_API_TOKEN", "")
 
+    @default("checkpoint_root")
+    def _checkpoint_root(self) -> str:
+        return os.path.join(self.data_dir, "checkpoints")
+
     @default("run_dir_root")
     def _run_dir_root(self) -> str:
         return os.path.join(self.data_dir, "runs")
@@ -236,6 +279,9 @@ class OrchApp(ExtensionApp):
             prefetch=max(0, self.prefetch),
             prefetch_quick=max(0, self.prefetch_quick) if self.prefetch > 0 else 0,
             server_version=__version__,
+            checkpoint_root=self.checkpoint_root,
+            preemption=self.preemption,
+            preemption_grace=max(0.0, self.preemption_grace),
         )
 
     def fair_shares(self) -> Shares | None:
@@ -264,7 +310,9 @@ class OrchApp(ExtensionApp):
                 (API + rf"/tasks/{ID}/wait", tasks.WaitHandler),
                 (API + rf"/tasks/{ID}/result", tasks.ResultHandler),
                 (API + rf"/tasks/{ID}/logs", tasks.LogsHandler),
+                (API + rf"/tasks/{ID}/metrics", tasks.MetricsHandler),
                 (API + rf"/tasks/{ID}/notebook", tasks.NotebookHandler),
+                (API + rf"/tasks/{ID}/checkpoints", checkpoints.CheckpointsHandler),
                 (API + r"/workflows/schema", workers.WorkflowSchemaHandler),
                 (API + r"/workflows/schedules", schedules.SchedulesHandler),
                 (API + r"/workflows/schedules/(?P<schedule_id>[0-9a-z]{26})", schedules.ScheduleHandler),
@@ -323,7 +371,7 @@ class OrchApp(ExtensionApp):
                 asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
             return
         self.engine, self.schedules, self._hub_groups = started.engine, started.schedules, started.hub_groups
-        self._store, self._logs = started.store, started.logs
+        self._store, self._logs, self._metrics = started.store, started.logs, started.metrics
         ready.set_result(started.engine)
 
     def _start_client_mode(self) -> None:
@@ -373,5 +421,6 @@ class OrchApp(ExtensionApp):
             await engine.provider.stop()
         await engine.stop()
         self._logs.close()
+        self._metrics.close()
         self._store.close()
         self.engine = None

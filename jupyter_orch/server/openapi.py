@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of ``/orch/api/v1``, served at ``/orch/api/v1/openapi.json``.
 
-Its parts live next to each other (:mod:`.openapi_tasks`, :mod:`.openapi_workers`,
+Its parts live next to each other (:mod:`.openapi_tasks`, :mod:`.openapi_metrics`, :mod:`.openapi_workers`,
 :mod:`.openapi_workflows`, :mod:`.openapi_notebooks`, :mod:`.openapi_admin`) over the
 pieces they share (:mod:`.openapi_schema`); this module puts them together and serves the document. The
 input limits come from :mod:`jupyter_orch.core.limits`, so the document and the checks
@@ -20,7 +20,14 @@ from tornado import web
 from .._version import __version__
 from ..core import limits
 from ..core.errors import NotFound
-from . import openapi_admin, openapi_notebooks, openapi_tasks, openapi_workers, openapi_workflows
+from . import (
+    openapi_admin,
+    openapi_metrics,
+    openapi_notebooks,
+    openapi_tasks,
+    openapi_workers,
+    openapi_workflows,
+)
 from .base import OrchAPIHandler, OrchMixin
 from .openapi_schema import (
     API_BASE,
@@ -62,7 +69,14 @@ __all__ = [
 
 
 def document() -> dict[str, Any]:
-    parts = (openapi_tasks, openapi_workers, openapi_workflows, openapi_notebooks, openapi_admin)
+    parts = (
+        openapi_tasks,
+        openapi_metrics,
+        openapi_workers,
+        openapi_workflows,
+        openapi_notebooks,
+        openapi_admin,
+    )
     paths: dict[str, Any] = {}
     schemas = dict(SCHEMAS)
     for part in parts:

@@ -109,6 +109,11 @@ _SUBMIT_PROPERTIES: dict[str, Any] = {
         "maximum": limits.MAX_PRIORITY,
     },
     "retries": {"type": ["integer", "null"], "minimum": 0, "maximum": limits.MAX_RETRIES},
+    "preemptible": {
+        "type": ["boolean", "null"],
+        "description": "may be evicted for a task of higher priority when the server allows "
+        "preemption (it is asked to stop, then queued again to resume from its checkpoint)",
+    },
     "retry_backoff": _POSITIVE_SECONDS,
     "retry_backoff_factor": _POSITIVE_SECONDS,
     "retry_max_backoff": _POSITIVE_SECONDS,
@@ -172,6 +177,7 @@ SCHEMAS: dict[str, Any] = {
             "owner": {"type": "string"},
             "state": {"type": "string", "enum": _STATES},
             "priority": {"type": "integer"},
+            "preemptible": {"type": "boolean"},
             "resources": {"type": "object"},
             "image": _NULLABLE_STR,
             "retries": {"type": "integer"},
@@ -216,6 +222,31 @@ SCHEMAS: dict[str, Any] = {
             "exit_code": {"type": ["integer", "null"]},
             "error": _NULLABLE_STR,
             "error_kind": _NULLABLE_STR,
+        },
+    },
+    "Checkpoints": {
+        "type": "object",
+        "required": ["task_id", "url", "checkpoints"],
+        "properties": {
+            "task_id": {"type": "string"},
+            "url": {"type": ["string", "null"], "description": "where the task keeps them"},
+            "checkpoints": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "attempt", "step", "metadata", "size", "files", "created", "url"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "attempt": {"type": "integer"},
+                        "step": {"type": ["integer", "null"]},
+                        "metadata": {"type": "object"},
+                        "size": {"type": "integer", "description": "bytes"},
+                        "files": {"type": "array", "items": {"type": "string"}},
+                        "created": {"type": "number"},
+                        "url": {"type": "string"},
+                    },
+                },
+            },
         },
     },
     "LogLines": {
@@ -373,6 +404,13 @@ def paths() -> dict[str, Any]:
                     query("limit", whole(1), "at most this many lines"),
                 ],
                 "responses": {"200": _json(_ref("LogLines")), **_errors("400", *_ONE)},
+            },
+        },
+        "/tasks/{task_id}/checkpoints": {
+            "get": {
+                "summary": "The checkpoints the task saved (jupyter_orch.checkpoint.save), oldest first",
+                "parameters": [_TASK_ID],
+                "responses": {"200": _json(_ref("Checkpoints")), **_errors(*_ONE)},
             },
         },
     }

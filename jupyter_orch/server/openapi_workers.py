@@ -16,6 +16,8 @@ from .openapi_schema import _NULLABLE_STR, NOT_BLANK, _errors, _json, _ref, json
 from .submissions import MAX_TOKEN_NAME
 from .wsroute import CONNECTION_PATTERN, KEY_PATTERN, UPGRADE_PATTERN, WS_VERSION
 
+_FLAG = {"type": "string", "enum": ["", "0", "1", "true", "false"]}
+
 SCHEMAS: dict[str, Any] = {
     "Worker": {
         "type": "object",
@@ -300,13 +302,14 @@ def websockets() -> dict[str, Any]:
             "a worker's one connection (Authorization: Bearer <worker token>; no browser Origin)"
         ),
         "/events": websocket(
-            "task, worker, log and workflow run events as JSON lines",
+            "task, worker, log, metrics and workflow run events as JSON lines",
             [
                 query(
                     "types",
                     {"type": "string"},
-                    "comma-separated: task, worker, log, run (default task,worker)",
-                )
+                    "comma-separated: task, worker, log, run, metrics (default task,worker)",
+                ),
+                query("metrics", _FLAG, "1: metrics events too (as `metrics` among the types)"),
             ],
         ),
         "/session": websocket(
@@ -320,6 +323,12 @@ def websockets() -> dict[str, Any]:
                 path_id("task_id"),
                 query("attempt", whole(), "default: the latest"),
                 query("offset", whole(), "lines to skip"),
+                query(
+                    "metrics",
+                    _FLAG,
+                    "1: the attempt's metric points too, `{type: metrics, attempt, offset, points}` "
+                    "(stored, then live)",
+                ),
             ],
         ),
     }

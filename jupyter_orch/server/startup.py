@@ -1,6 +1,6 @@
 """Starting the engine of a server that runs one (not a client-mode server): the settings
 checked first (a bad one stops the start before anything runs), the database opened and
-migrated, the blob and log stores, the provider, the kernels' token and the connection
+migrated, the blob, log and metric stores, the provider, the kernels' token and the connection
 file, then the schedules and, in team mode, the hub's groups. What it started comes back
 as :class:`Started`, which the extension app keeps and stops."""
 
@@ -23,7 +23,7 @@ from ..discovery import write_connection_file
 from ..engine import Engine
 from ..engine.schedules import Schedules
 from ..providers import PROVIDERS, ProviderContext
-from ..store import FileLogStore, SqlStore
+from ..store import FileLogStore, FileMetricStore, SqlStore
 from .keys import kernels_api_token, task_token_key
 from .openapi import API_BASE
 from .sharing import HubGroups
@@ -37,6 +37,7 @@ class Started:
     engine: Engine
     store: SqlStore
     logs: FileLogStore
+    metrics: FileMetricStore
     schedules: Schedules
     hub_groups: HubGroups | None
 
@@ -78,6 +79,7 @@ async def start_engine(app: OrchApp, serverapp: Any, log: logging.Logger | Any) 
     await asyncio.get_running_loop().run_in_executor(None, store.migrate)
     blobs = app.blob_store_class(os.path.join(app.data_dir, "blobs"))
     logs = app.log_store_class(os.path.join(app.data_dir, "logs"))
+    metrics = app.metric_store_class(os.path.join(app.data_dir, "metrics"))
     config = dataclasses.replace(
         app.engine_config, task_token_secret=task_token_key(app.data_dir), shares=shares
     )
@@ -87,13 +89,14 @@ async def start_engine(app: OrchApp, serverapp: Any, log: logging.Logger | Any) 
             f"OrchApp.provider: unknown provider {app.provider!r}; known: {', '.join(PROVIDERS)}"
         )
     provider = provider_cls(parent=app)
-    engine = Engine(store, blobs, logs, config, provider=provider)
+    engine = Engine(store, blobs, logs, config, provider=provider, metrics=metrics)
     await engine.start()
     try:
-        return await _start_around(app, serverapp, log, engine, store, logs, shares, hub, url)
+        return await _start_around(app, serverapp, log, engine, store, logs, metrics, shares, hub, url)
     except BaseException:
         await engine.stop()
         logs.close()
+        metrics.close()
         store.close()
         raise
 
@@ -105,6 +108,7 @@ async def _start_around(
     engine: Engine,
     store: SqlStore,
     logs: FileLogStore,
+    metrics: FileMetricStore,
     shares: Shares | None,
     hub: tuple[str, str] | None,
     url: str,
@@ -156,7 +160,7 @@ async def _start_around(
     if hub is not None and shares is not None:  # team mode: the hub's groups and their settings
         hub_groups = HubGroups(shares, *hub, app.hub_groups_interval, apply=engine.set_shares, logger=log)
         hub_groups.start()
-    return Started(engine, store, logs, schedules, hub_groups)
+    return Started(engine, store, logs, metrics, schedules, hub_groups)
 
 
 def redact(url: str) -> str:

@@ -1,5 +1,6 @@
 """REST handlers for tasks: submit (the body read by :mod:`.submissions`), list, get,
-cancel, retry, wait, result, logs, and a notebook task's notebook and outputs."""
+cancel, retry, wait, result, logs, metrics (the query read by :mod:`.metricquery`), and a
+notebook task's notebook and outputs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ..core.errors import Conflict, NotFound, SpecError
 from ..core.states import TaskState
 from ..engine.views import task_view
 from .base import OrchAPIHandler
+from .metricquery import metric_query
 from .submissions import is_batch, parse_submission  # parse_submission: still importable here
 
 
@@ -121,6 +123,20 @@ class LogsHandler(OrchAPIHandler):
                 "next_offset": next_offset,
             }
         )
+
+
+class MetricsHandler(OrchAPIHandler):
+    """What the task reported with ``jupyter_orch.report``: series (downsampled) or records."""
+
+    async def get(self, task_id: str) -> None:
+        engine = await self.engine()
+        query = metric_query(self)
+        row = await engine.get_row(task_id, self.identity.read_filter())
+        if query.attempt is not None and query.attempt > row.attempt:
+            raise NotFound(
+                f"task {task_id} has {row.attempt} attempt(s), not {query.attempt}", field="attempt"
+            )
+        self.write_json(await engine.metric_reads.answer(row, query))
 
 
 class NotebookHandler(OrchAPIHandler):

@@ -108,14 +108,15 @@ class TaskTables:
 
     def not_started_counts(self, task_ids: Sequence[str]) -> dict[str, int]:
         """How many attempts of each task ended ``not_started`` (sent ahead, never begun,
-        placed again): they use up no retry. Tasks with none are left out."""
+        placed again) or ``preempted`` (stopped for a task of higher priority, queued again):
+        they use up no retry. Tasks with none are left out."""
         a = ATTEMPTS
         out: dict[str, int] = {}
         with self.db.connect() as conn:
             for chunk in chunks(list(dict.fromkeys(task_ids))):
                 query = (
                     select(a.c.task_id, func.count())
-                    .where(a.c.task_id.in_(chunk), a.c.error_kind == "not_started")
+                    .where(a.c.task_id.in_(chunk), a.c.error_kind.in_(("not_started", "preempted")))
                     .group_by(a.c.task_id)
                 )
                 out.update({task_id: int(n) for task_id, n in conn.execute(query)})

@@ -11,7 +11,9 @@ and its task), :mod:`.process` (one executor process), :mod:`.output` (log lines
 Executor side (the child process, ``python -m jupyter_orch.worker.executor``):
 :mod:`.executor` (its entry point), :mod:`.taskrunner` (each kind of task), :mod:`.steps`
 (workflow steps), :mod:`.taskoutput`, :mod:`.taskenv`, :mod:`.lifetime`,
-:mod:`.compatibility`; :mod:`.frames` is the control channel between the two sides.
+:mod:`.compatibility`; :mod:`.frames` is the control channel between the two sides, and
+:mod:`.metricspipe` the task side of the metrics pipe (``jupyter_orch.report`` uses it in
+any process of a task).
 
 Kept import-free so the executor process starts fast. Imports nothing of the server, engine,
 store, client, kernel or CLI, nor the package root: only :mod:`jupyter_orch.core`,

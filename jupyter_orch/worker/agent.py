@@ -5,7 +5,8 @@ answers server messages and stops gracefully, putting together the parts that do
 :class:`~.tasks.Tasks` (assignments placed on its slots, :mod:`.slots`),
 :class:`~.heartbeats.Heartbeats`, :class:`~.connection.Connection` (the socket) and
 :class:`~.outbox.Outbox` (what waits to be sent); a dropped connection never touches a
-running task: its logs and report are kept (bounded) and delivered after the next ``hello``.
+running task: its logs, metrics and report are kept (bounded) and delivered after the next
+``hello``.
 Its configuration is :class:`~.config.WorkerConfig`.
 """
 
@@ -173,6 +174,17 @@ class Worker:
         )
         self._stopper = asyncio.ensure_future(self._graceful_stop())
 
+    def preempt_all(self, why: str) -> None:
+        """This worker is being taken away: tell the server (its tasks are preempted, not
+        failed), ask each running task to checkpoint and stop within the preemption grace
+        (``should_preempt()``, SIGTERM), then exit once their reports are acknowledged."""
+        running = list(self.tasks.running.values())
+        log.warning("preempting %d running task(s): %s", len(running), why)
+        self.connection.send({"type": "going", "reason": why})
+        for task in running:
+            task.slot.cancel(why, self.config.preempt_grace, preempt=True)
+        self.stop(why)
+
     def _orphaned(self, why: str) -> None:
         log.warning("stopping: %s", why)
         self.stop(why, force=True)
@@ -231,12 +243,13 @@ class Worker:
         interval = message.get("heartbeat_interval")
         if isinstance(interval, (int, float)) and interval > 0:
             self.heartbeat_interval = float(interval)
-        for entry in message.get("log_offsets") or []:
-            try:
-                task_id, attempt, offset = entry
-                self.outbox.rewind((str(task_id), int(attempt)), int(offset))
-            except (TypeError, ValueError):
-                continue
+        for field, metrics in (("log_offsets", False), ("metric_offsets", True)):
+            for entry in message.get(field) or []:
+                try:
+                    task_id, attempt, offset = entry
+                    self.outbox.rewind((str(task_id), int(attempt)), int(offset), metrics=metrics)
+                except (TypeError, ValueError):
+                    continue
         self.tasks.task_url = http_url(self.connection.server)  # it may have moved (server_file)
         again = self.connection.connections > 1
         log.info(

@@ -64,6 +64,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="SIGTERM to SIGKILL on timeout/cancel",
     )
+    add(
+        "--on-sigterm",
+        choices=("drain", "preempt"),
+        default="drain",
+        help="drain: finish running tasks, then exit; preempt (a pod's eviction or a spot node's "
+        "notice): tasks checkpoint and stop within --preempt-grace and resume elsewhere",
+    )
+    add(
+        "--preempt-grace",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="with --on-sigterm preempt: the tasks' time to stop (keep it under the pod's "
+        "terminationGracePeriodSeconds)",
+    )
     add("--max-backoff", type=float, default=5.0, metavar="SECONDS", help="longest wait between reconnects")
     add(
         "--orphan-timeout",
@@ -115,6 +130,8 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
             raise UsageError(f"{flag} must be a positive number of seconds")
     if args.orphan_timeout is not None and args.orphan_timeout <= 0:
         raise UsageError("--orphan-timeout must be a positive number of seconds")
+    if args.preempt_grace < 0:
+        raise UsageError("--preempt-grace must be a number of seconds >= 0")
     if args.kill_grace < 0:
         raise UsageError("--kill-grace must be a number of seconds >= 0")
     if args.cpus is not None and args.cpus <= 0:
@@ -145,6 +162,8 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
         orphan_timeout=args.orphan_timeout,
         parent_pid=args.parent_pid,
         server_file=args.server_file,
+        on_sigterm=args.on_sigterm,
+        preempt_grace=args.preempt_grace,
     )
 
 
@@ -195,6 +214,8 @@ async def serve(config: WorkerConfig) -> int:
     def on_signal(sig: signal.Signals) -> None:
         if worker._stopping:
             worker.stop(force=True)
+        elif sig == signal.SIGTERM and config.on_sigterm == "preempt":
+            worker.preempt_all("its worker was told to stop (SIGTERM: a pod eviction or a node going away)")
         else:
             worker.stop(f"{sig.name}; send it again to kill running tasks")
 

@@ -36,3 +36,8 @@ class WorkerConfig:
     orphan_timeout: float | None = None
     parent_pid: int | None = None  # the process whose exit starts that count (default: the parent)
     server_file: str | None = None  # re-read the server's URL from it before reconnecting
+    # SIGTERM: "drain" (finish running tasks, then exit) or "preempt" (a pod eviction or a
+    # spot node's notice: ask the tasks to checkpoint and stop within preempt_grace seconds;
+    # the server queues them again elsewhere)
+    on_sigterm: str = "drain"
+    preempt_grace: float = 20.0

@@ -15,7 +15,8 @@ worker), :mod:`.taskenv` (the environment around a task) and :mod:`.compatibilit
 Control frames: executor → worker ``{"op": "ready", "pid"}`` once, then per task
 ``{"op": "done", ok, exit_code, error, error_kind, traceback}`` with blob ``result``;
 worker → executor ``{"op": "run", task_id, attempt, kind, command, env, client_env, step}`` with
-blobs ``payload`` and ``dep:<task_id>``. SIGTERM interrupts the running task (so its
+blobs ``payload`` and ``dep:<task_id>``. Metric reports go down a pipe of their own
+(:mod:`.metricspipe`). SIGTERM interrupts the running task (so its
 ``finally`` blocks run) and ends the process; end of the control stream ends it too.
 """
 
@@ -32,7 +33,7 @@ import sys
 import cloudpickle
 
 from ..cells import display
-from . import frames
+from . import frames, metricspipe
 from .compatibility import Reply
 from .lifetime import Terminated, on_sigterm, set_parent_death_signal
 from .taskoutput import OrderedStderr, flush_output, show_display
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     set_parent_death_signal()
+    _name_metrics_pipe()
     faulthandler.enable()  # a segfault prints the Python stack into the task's log
     sock = socket.socket(fileno=args.control_fd)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -85,6 +87,17 @@ def main(argv: list[str] | None = None) -> None:
         if notebooks is not None:  # the warm kernels go with this process
             notebooks.POOL.close()
     os._exit(code)
+
+
+def _name_metrics_pipe() -> None:
+    """``JUPYTER_ORCH_METRICS_PIPE``: this process's metrics pipe by a path that its tasks'
+    children, which do not inherit the descriptor, can open (one inherited is stale)."""
+    os.environ.pop(metricspipe.PIPE_ENV, None)
+    fd, _ = metricspipe.pipe_fd()
+    if fd is None:
+        os.environ.pop(metricspipe.FD_ENV, None)
+    elif os.path.exists(metricspipe.pipe_path(fd)):
+        os.environ[metricspipe.PIPE_ENV] = metricspipe.pipe_path(fd)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """How the executor process ends: SIGTERM interrupts the running task (its ``finally``
-blocks run), and the process dies with its worker, taking the task's processes along."""
+blocks run), and the process dies with its worker, taking the task's processes along.
+
+A task that asks ``jupyter_orch.should_preempt()`` is not interrupted: from its first
+question on, SIGTERM (a preemption, a cancel, its node going away) only turns the answer
+true, and the task checkpoints and returns within its grace period (or is killed)."""
 
 from __future__ import annotations
 
@@ -14,8 +18,35 @@ class Terminated(BaseException):
     """Raised in the running task by SIGTERM (cancel, timeout, worker stop)."""
 
 
+class _Stop:
+    polled = False  # the running task asks should_preempt(): SIGTERM does not interrupt it
+    asked = False  # SIGTERM came
+    seen = False  # the task was told (should_preempt() answered true)
+
+
 def on_sigterm(signum: int, frame: Any) -> None:
-    raise Terminated()
+    _Stop.asked = True
+    if not _Stop.polled:
+        raise Terminated()
+
+
+def should_preempt() -> bool:
+    """True once the running task is asked to stop (preempted, cancelled, its node going
+    away): checkpoint, then return. Asking at all means SIGTERM no longer interrupts it."""
+    _Stop.polled = True
+    if _Stop.asked:
+        _Stop.seen = True
+    return _Stop.asked
+
+
+def begin_task() -> None:
+    """A new task starts in this executor: nothing asked of it yet."""
+    _Stop.polled = _Stop.asked = _Stop.seen = False
+
+
+def stopped_early() -> bool:
+    """Whether the task that just ended was told to stop (its return is not its end)."""
+    return _Stop.seen
 
 
 def set_parent_death_signal() -> None:

@@ -1,9 +1,13 @@
-"""What the worker owes the server: task log lines and ``finished`` reports until acked.
+"""What the worker owes the server: task log lines, metric points and ``finished`` reports
+until acked.
 
-Log lines are batched (a message every ~20 ms or 200 lines) and kept, up to a bound per
-attempt, while the worker is disconnected. A ``finished`` report is sent after its task's
-last log lines and kept until the server answers ``ack`` (or ``refuse``); after a reconnect
-the ``hello`` lists the kept reports and :meth:`Outbox.resend` sends them again.
+Log lines are batched (a ``log`` message every ~20 ms or 200 lines) and kept, up to a bound
+per attempt, while the worker is disconnected; metric points likewise, in a channel of their
+own (a ``metrics`` message every ~20 ms or 500 points, up to 100,000 kept per attempt). A
+``finished`` report is sent after its task's last log lines and points and kept until the
+server answers ``ack`` (or ``refuse``); after a reconnect the ``hello`` lists the kept
+reports and :meth:`Outbox.resend` sends them again; the ``welcome``'s ``log_offsets`` and
+``metric_offsets`` say how far the server got (:meth:`Outbox.rewind`).
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ Key = tuple[str, int]
 
 LOG_BATCH_LINES = 200
 LOG_BATCH_SECONDS = 0.02
+METRIC_BATCH_POINTS = 500
+MAX_METRIC_POINTS = 100_000  # kept per attempt while disconnected
 
 
 class _Logs:
-    """The recent log lines of one attempt, each with its offset (its index in the attempt's
-    log). Lines at or past ``sent`` have not reached the server yet; after a reconnect the
-    server says how far it got and ``sent`` is rewound, so lost lines go again. At most
-    ``limit`` lines are kept; the server notices a gap in the offsets and says so."""
+    """The recent log lines (or metric points) of one attempt, each with its offset (its
+    index in the attempt's log). Lines at or past ``sent`` have not reached the server yet;
+    after a reconnect the server says how far it got and ``sent`` is rewound, so lost lines
+    go again. At most ``limit`` lines are kept; the server notices a gap in the offsets and
+    says so."""
 
     def __init__(self, limit: int) -> None:
         self.lines: collections.deque[tuple[int, list[Any]]] = collections.deque(maxlen=limit)
@@ -50,16 +57,21 @@ class _Logs:
 
 
 class Outbox:
-    def __init__(self, connection: Connection, max_log_lines: int = 10_000) -> None:
+    def __init__(
+        self, connection: Connection, max_log_lines: int = 10_000, max_metric_points: int = MAX_METRIC_POINTS
+    ) -> None:
         self.connection = connection
         self.max_log_lines = max_log_lines
+        self.max_metric_points = max_metric_points
         self.reports: dict[Key, tuple[dict[str, Any], bytes]] = {}
         self._logs: dict[Key, _Logs] = {}
+        self._metrics: dict[Key, _Logs] = {}
         self._timer: asyncio.TimerHandle | None = None
 
     def open(self, key: Key) -> None:
-        """Start keeping the log lines of an attempt."""
+        """Start keeping the log lines and metric points of an attempt."""
         self._logs[key] = _Logs(self.max_log_lines)
+        self._metrics[key] = _Logs(self.max_metric_points)
 
     def line(self, key: Key, ts: float, stream: str, text: str) -> None:
         logs = self._logs.get(key)
@@ -71,9 +83,21 @@ class Outbox:
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(LOG_BATCH_SECONDS, self.flush_all)
 
-    def rewind(self, key: Key, offset: int) -> None:
-        """The server holds this attempt's lines up to ``offset``: send from there on."""
-        logs = self._logs.get(key)
+    def metric(self, key: Key, point: list[Any]) -> None:
+        """A checked metric point of an attempt (numbered apart from its log lines)."""
+        points = self._metrics.get(key)
+        if points is None:
+            return
+        points.add(point)
+        if points.unsent >= METRIC_BATCH_POINTS:
+            self._flush_metrics(key)
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(LOG_BATCH_SECONDS, self.flush_all)
+
+    def rewind(self, key: Key, offset: int, *, metrics: bool = False) -> None:
+        """The server holds this attempt's lines (``metrics``: points) up to ``offset``:
+        send from there on."""
+        logs = (self._metrics if metrics else self._logs).get(key)
         if logs is not None and 0 <= offset <= logs.next:
             logs.sent = offset
 
@@ -83,6 +107,8 @@ class Outbox:
             self._flush(key)
 
     def _flush(self, key: Key) -> None:
+        """Send the attempt's unsent log lines and metric points."""
+        self._flush_metrics(key)
         logs = self._logs.get(key)
         if logs is None or not self.connection.connected:
             return
@@ -93,8 +119,25 @@ class Outbox:
                 return
             logs.sent = offset + len(batch)
 
+    def _flush_metrics(self, key: Key) -> None:
+        points = self._metrics.get(key)
+        if points is None or not self.connection.connected:
+            return
+        while points.unsent > 0:
+            offset, batch = points.take(METRIC_BATCH_POINTS)
+            message = {
+                "type": "metrics",
+                "task_id": key[0],
+                "attempt": key[1],
+                "offset": offset,
+                "points": batch,
+            }
+            if not self.connection.send(message):
+                return
+            points.sent = offset + len(batch)
+
     def finish(self, key: Key, outcome: Outcome, *, lazy: bool = False) -> None:
-        """Keep the report and send it (after the attempt's last log lines) if connected;
+        """Keep the report and send it (after the attempt's last log lines and points) if connected;
         a ``lazy`` one may wait briefly to leave in one frame with the next."""
         header = {"type": "finished", "task_id": key[0], "attempt": key[1], **outcome.header()}
         self.reports[key] = (header, outcome.result)
@@ -106,7 +149,8 @@ class Outbox:
         self.connection.send(header, [("result", result)], lazy=lazy)
 
     def resend(self, key: Key | None = None) -> None:
-        """After a (re)connect: pending log lines, then every kept report (or just ``key``)."""
+        """After a (re)connect: pending log lines and points, then every kept report (or just
+        ``key``)."""
         if key is not None:
             self._send_report(key)
             return
@@ -119,6 +163,7 @@ class Outbox:
         if self.reports.pop(key, None) is None:
             return False
         self._logs.pop(key, None)
+        self._metrics.pop(key, None)
         return True
 
     def headers(self) -> list[dict[str, Any]]:

@@ -54,15 +54,19 @@ class Outcome:
     error_kind: str | None = None
     traceback: str | None = None
     result: bytes = b""
+    stopped: bool = False  # the task saw should_preempt() turn true: its return is not its end
 
     def header(self) -> dict[str, Any]:
-        return {
+        out = {
             "ok": self.ok,
             "exit_code": self.exit_code,
             "error": self.error,
             "error_kind": self.error_kind,
             "traceback": self.traceback,
         }
+        if self.stopped:
+            out["stopped"] = True
+        return out
 
     @classmethod
     def failure(cls, error_kind: str, error: str, *, exit_code: int | None = None) -> Outcome:
@@ -77,6 +81,7 @@ class Outcome:
             error_kind=header.get("error_kind"),
             traceback=header.get("traceback"),
             result=result,
+            stopped=bool(header.get("stopped")),
         )
 
 

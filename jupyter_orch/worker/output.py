@@ -1,8 +1,9 @@
-"""Reading an executor's stdout/stderr pipes into timestamped lines.
+"""Reading an executor's stdout/stderr pipes (and its metrics pipe) into timestamped lines.
 
 A line ends at ``\\n`` (not kept) or at a lone ``\\r`` (kept, so a viewer can overwrite the
 line the way a terminal would: progress bars stay live). Undecodable bytes are replaced,
-and a line longer than ``max_line`` characters is cut into pieces.
+and a line longer than ``max_line`` characters is cut into pieces. The metrics pipe's lines
+(stream ``metric``, one JSON point each) are read without the stdout pipe's marks.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ DISPLAY_MARK = "\x1e\x1d"
 MAX_DISPLAY = 64 << 20  # a display line is never cut below this size (an image is one line)
 
 Sink = Callable[[float, str, str], None]
-"""``sink(unix_ts, "stdout" | "stderr", text)``"""
+"""``sink(unix_ts, "stdout" | "stderr" | "display" | "metric", text)``"""
 
 _EOL = re.compile(r"\r\n|\n|\r")
 _READ_SIZE = 1 << 16
@@ -34,9 +35,10 @@ _READ_SIZE = 1 << 16
 class LineSplitter:
     """Cuts a stream of bytes into lines, handing each to ``emit(text)``."""
 
-    def __init__(self, emit: Callable[[str], None], max_line: int = 1 << 16) -> None:
+    def __init__(self, emit: Callable[[str], None], max_line: int = 1 << 16, marks: bool = True) -> None:
         self._emit = emit
         self._max_line = max_line
+        self._max_display = MAX_DISPLAY if marks else max_line
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._partial = ""
 
@@ -56,7 +58,7 @@ class LineSplitter:
                 self._line(text[start : m.start()])
             start = m.end()
         rest = text[start:]
-        while len(rest) > (MAX_DISPLAY if rest.startswith(DISPLAY_MARK) else self._max_line):
+        while len(rest) > (self._max_display if rest.startswith(DISPLAY_MARK) else self._max_line):
             self._line(rest[: self._max_line])
             rest = rest[self._max_line :]
         self._partial = rest
@@ -74,14 +76,24 @@ class LineSplitter:
 
 
 class PipeReader:
-    """Reads one pipe on the event loop; lines go to ``sink`` while one is set."""
+    """Reads one pipe on the event loop; lines go to ``sink`` while one is set. With
+    ``marks`` (the stdout pipe) a marked line is a stderr or display line."""
 
-    def __init__(self, fd: int, stream: str, on_stray: Sink | None = None) -> None:
+    def __init__(
+        self,
+        fd: int,
+        stream: str,
+        on_stray: Sink | None = None,
+        *,
+        max_line: int = 1 << 16,
+        marks: bool = True,
+    ) -> None:
         self.fd = fd
         self.stream = stream
         self.sink: Sink | None = None
         self._on_stray = on_stray
-        self._splitter = LineSplitter(self._emit)
+        self._marks = marks
+        self._splitter = LineSplitter(self._emit, max_line, marks)
         self._loop = asyncio.get_running_loop()
         self._open = True
         os.set_blocking(fd, False)
@@ -90,6 +102,9 @@ class PipeReader:
     def _emit(self, text: str) -> None:
         sink = self.sink or self._on_stray
         if sink is None:
+            return
+        if not self._marks:
+            sink(time.time(), self.stream, text)
             return
         if text.startswith(DISPLAY_MARK):
             sink(time.time(), "display", text[len(DISPLAY_MARK) :])

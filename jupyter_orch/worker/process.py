@@ -1,7 +1,9 @@
 """One executor process: start it, talk to it, watch it exit, stop or kill its process group.
 
 The process is ``python -m jupyter_orch.worker.executor`` in its own session; its stdout and
-stderr are pipes read into lines (:mod:`.output`), tasks and results go over a socketpair
+stderr are pipes read into lines (:mod:`.output`), and so is a third pipe for its tasks'
+metric reports (its write end's number in ``JUPYTER_ORCH_METRICS_FD``, see
+:mod:`.metricspipe`; lines of stream ``metric``); tasks and results go over a socketpair
 (:mod:`.frames`), and its exit is seen through a pidfd (polled where there is none).
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 
 from . import frames
 from .aio import wait_future
+from .metricspipe import FD_ENV, MAX_LINE
 from .output import PipeReader, Sink
 
 log = logging.getLogger("jupyter_orch.worker")
@@ -58,6 +61,7 @@ class ExecutorProcess:
         parent_sock, child_sock = socket.socketpair()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        met_r, met_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
                 [
@@ -72,21 +76,26 @@ class ExecutorProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=err_w,
-                pass_fds=(child_sock.fileno(),),
+                pass_fds=(child_sock.fileno(), met_w),
                 start_new_session=True,
                 cwd=cwd,
-                env=env,
+                env={**env, FD_ENV: str(met_w)},
             )
         except OSError:
-            for fd in (out_r, err_r):
+            for fd in (out_r, err_r, met_r):
                 os.close(fd)
             parent_sock.close()
             raise
         finally:
             child_sock.close()
-            os.close(out_w)
-            os.close(err_w)
-        self._readers = [PipeReader(out_r, "stdout", self._stray), PipeReader(err_r, "stderr", self._stray)]
+            for fd in (out_w, err_w, met_w):
+                os.close(fd)
+        self._readers = [
+            PipeReader(out_r, "stdout", self._stray),
+            PipeReader(err_r, "stderr", self._stray),
+            # between tasks (no sink) a point has no attempt to go to: dropped
+            PipeReader(met_r, "metric", max_line=MAX_LINE, marks=False),
+        ]
         self._watch_exit()
         _, self._channel = await asyncio.get_running_loop().create_unix_connection(
             lambda: frames.FrameChannel(self._on_frame), sock=parent_sock
@@ -176,6 +185,19 @@ class ExecutorProcess:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, sig)
+
+    def group_alive(self) -> bool:
+        """Whether any process of the executor's group lives (a shell task's processes may
+        outlive the executor: a ``trap`` at work after SIGTERM)."""
+        if self.proc is None:
+            return False
+        try:
+            os.killpg(self.proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     async def terminate(self, grace: float) -> int:
         """SIGTERM to the process group, SIGKILL after ``grace`` seconds; the exit status."""

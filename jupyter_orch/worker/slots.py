@@ -78,6 +78,7 @@ class Slot:
         self._sent: Any = None  # (task, executor, (sent, started)) handed over by begin()
         self._cancel_reason = ""
         self._cancel_grace: float | None = None
+        self._cancel_preempt = False  # a preemption: a task that stops in time reports itself
 
     @property
     def busy(self) -> bool:
@@ -137,12 +138,15 @@ class Slot:
             await ex.stop()
         return await self._start(cuda)
 
-    def cancel(self, reason: str = "", grace: float | None = None) -> None:
-        """Stop the running task: SIGTERM to its process group, SIGKILL after ``grace``."""
+    def cancel(self, reason: str = "", grace: float | None = None, *, preempt: bool = False) -> None:
+        """Stop the running task: SIGTERM to its process group, SIGKILL after ``grace``.
+        ``preempt``: a task that returns in time (it saw ``should_preempt()``) reports its
+        own outcome, marked ``stopped``; the server queues it again either way."""
         if self.current is None or self._cancel.is_set():
             return
         self._cancel_reason = reason
         self._cancel_grace = grace
+        self._cancel_preempt = preempt
         self._cancel.set()
         if self._cancel_requested is not None and not self._cancel_requested.done():
             self._cancel_requested.set_result(None)
@@ -251,8 +255,7 @@ class Slot:
                 header, blobs = frame
                 return Outcome.from_header(header, blobs.get("result", b""))
             if cancel_wait.done():
-                await ex.terminate(self.kill_grace if self._cancel_grace is None else self._cancel_grace)
-                return self._cancelled()
+                return await self._stop(ex, frame_wait)
             if not done:
                 await ex.terminate(self.kill_grace)
                 return Outcome.failure("timeout", f"timed out after {task.timeout:g} s")
@@ -278,8 +281,35 @@ class Slot:
         log.warning("slot %d: executor pid %d died (exit status %d)", self.index, ex.pid, code)
         return process_death(code)
 
+    async def _stop(self, ex: ExecutorProcess, frame_wait: asyncio.Future[Any]) -> Outcome:
+        """SIGTERM for a cancel or a preemption; SIGKILL if nothing ends within the grace.
+        A task that polls ``should_preempt()`` returns instead of dying: its executor stays
+        warm, and for a preemption its own report goes to the server."""
+        ex.signal_group(signal.SIGTERM)
+        grace = self.kill_grace if self._cancel_grace is None else self._cancel_grace
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        await asyncio.wait([frame_wait, ex.exited], timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        frame = frame_wait.result() if frame_wait.done() else None
+        if frame is None:
+            # the executor is gone, but a shell task's processes may still be at work (its
+            # trap saving a checkpoint): they have the rest of the grace (nothing to await)
+            while ex.exited.done() and ex.group_alive() and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            killed = not ex.exited.done() or ex.group_alive()
+            await ex.kill()
+            ex.signal_group(signal.SIGKILL)  # whatever the task left behind in its group
+            if killed and self._cancel_preempt:
+                return Outcome.failure("preempted", f"killed: it did not stop within its {grace:g} s grace")
+        elif self._cancel_preempt:
+            header, blobs = frame
+            return Outcome.from_header(header, blobs.get("result", b""))
+        return self._cancelled()
+
     def _cancelled(self) -> Outcome:
         reason = self._cancel_reason
+        if self._cancel_preempt:  # the server queues it again (even one that did not hear of it)
+            return Outcome.failure("preempted", "stopped when asked")
         return Outcome.failure("cancelled", f"cancelled: {reason}" if reason else "cancelled")
 
     async def close(self, kill: bool = False) -> None:

@@ -1,6 +1,7 @@
 """The executor's :class:`Executor`: runs one task of each kind (function, cell, workflow
 step, notebook, shell) in this process and turns what happened into a reply; between tasks
-it puts back what a task changed (streams, environment, working directory)."""
+it puts back what a task changed (streams, environment, working directory). A shell task
+gets the metrics pipe's descriptor; a notebook's runner writes its kernel's reports to it."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import serialization
+from . import lifetime
 from .compatibility import Reply, incompatible, unpickling_failure
 from .lifetime import Terminated
+from .metricspipe import FD_ENV, pipe_fd, writer
 from .outcomes import describe_signal
 from .taskenv import environ_snapshot, restore_environ, string_env
 from .taskoutput import flush_output
@@ -45,27 +48,36 @@ class Executor:
         self.cwd = os.getcwd()
         self._stdout = sys.stdout
         self._stderr = sys.stderr
+        self.metrics_fd, _ = pipe_fd()  # the worker's pipe for metric reports
+        self.send_metric = writer(self.metrics_fd) if self.metrics_fd is not None else None
 
     def run(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
-        kind = header.get("kind")
         os.environ["JUPYTER_ORCH_TASK_ID"] = str(header.get("task_id"))
         os.environ["JUPYTER_ORCH_ATTEMPT"] = str(header.get("attempt"))
         environ = environ_snapshot()
+        lifetime.begin_task()
         try:
-            if kind == "function" and isinstance(header.get("step"), dict):
-                return self._step_function(header, blobs)
-            if kind == "function":
-                return self._function(header, blobs)
-            if kind == "cell":  # run_cell(job): its return value is the pickled result already
-                return self._function(header, blobs, raw_result=True)
-            if kind == "notebook":
-                return self._notebook(header, blobs)
-            if kind == "shell":
-                return self._shell(header, blobs)
-            return {"ok": False, "error_kind": "worker_error", "error": f"unknown task kind {kind!r}"}, b""
+            reply, result = self._run(header, blobs)
         finally:
             flush_output()
             self._restore(environ, header.get("env"))
+        if lifetime.stopped_early():  # it returned because it was asked to stop
+            reply = {**reply, "stopped": True}
+        return reply, result
+
+    def _run(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
+        kind = header.get("kind")
+        if kind == "function" and isinstance(header.get("step"), dict):
+            return self._step_function(header, blobs)
+        if kind == "function":
+            return self._function(header, blobs)
+        if kind == "cell":  # run_cell(job): its return value is the pickled result already
+            return self._function(header, blobs, raw_result=True)
+        if kind == "notebook":
+            return self._notebook(header, blobs)
+        if kind == "shell":
+            return self._shell(header, blobs)
+        return {"ok": False, "error_kind": "worker_error", "error": f"unknown task kind {kind!r}"}, b""
 
     def _restore(self, environ: dict[Any, Any], task_env: Any = None) -> None:
         """Undo what the task did to the process: streams, environment, working directory."""
@@ -200,7 +212,7 @@ class Executor:
                 env.setdefault(key, os.environ[key])
         cwd = runner.working_dir(str(header.get("task_id")), self.cwd, env)
         try:
-            return {"ok": True}, runner.run_notebook(request, env, cwd)
+            return {"ok": True}, runner.run_notebook(request, env, cwd, on_metric=self.send_metric)
         except runner.NotebookFailed as exc:
             reply = {
                 "ok": False,
@@ -230,8 +242,13 @@ class Executor:
             except steps.StepError as exc:
                 return {"ok": False, "error_kind": exc.kind, "error": str(exc)}, b""
         env = {**os.environ, **string_env(header.get("env"))}
+        fds: tuple[int, ...] = ()
+        if self.metrics_fd is not None:  # `jupyter orch report` in the command writes to it
+            fds, env[FD_ENV] = (self.metrics_fd,), str(self.metrics_fd)
         flush_output()
-        proc = subprocess.Popen(["/bin/bash", "-c", command], cwd=self.cwd, env=env, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            ["/bin/bash", "-c", command], cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, pass_fds=fds
+        )
         try:
             code = proc.wait()
         except Terminated:

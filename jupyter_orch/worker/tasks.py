@@ -4,12 +4,16 @@ their end, reported through the outbox.
 :class:`Tasks` places ``assign`` messages on free slots (in order, a warm executor first),
 cancels and releases them, and finishes each into the :class:`~.outbox.Outbox`; it is given
 the worker's connection, outbox and "something changed" event by :class:`~.agent.Worker`.
+A task's output lines go to the outbox's log; its metric lines (stream ``metric``) are
+checked with :func:`~jupyter_orch.core.metrics.parse_point` and go to the outbox's metrics,
+the malformed ones dropped and counted in one log line at the attempt's end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +22,7 @@ from typing import Any
 
 from .._version import __version__
 from ..core import protocol
+from ..core.metrics import parse_point
 from .assignments import message_key, task_request
 from .connection import Connection
 from .outbox import Key, Outbox
@@ -30,6 +35,7 @@ __all__ = ["LAZY_REPORTS_ABOVE", "UNSUPPORTED_KINDS", "Running", "Tasks"]
 
 UNSUPPORTED_KINDS: tuple[str, ...] = ()
 LAZY_REPORTS_ABOVE = 4  # tasks still queued here for a finished report to wait for company
+MALFORMED_NOTE = "[jupyter-orch] {n} malformed metric report(s) were dropped (the first: {first})"
 
 
 @dataclass
@@ -38,6 +44,8 @@ class Running:
     slot: Slot
     started: float = field(default_factory=time.monotonic)
     pid: int | None = None
+    malformed: int = 0  # metric lines dropped
+    first_malformed: str = ""
 
 
 class Tasks:
@@ -92,7 +100,7 @@ class Tasks:
     def _start(self, key: Key, request: TaskRequest, slot: Slot) -> None:
         running = Running(request, slot)
         self.running[key] = running
-        sink, started = self._sink(key), self._on_started(key, running)
+        sink, started = self._sink(key, running), self._on_started(key, running)
         # a warm executor gets the task now; the coroutine below then only waits for it
         slot.begin(request, sink, started)
         task = asyncio.ensure_future(self._execute(key, running, sink, started))
@@ -116,11 +124,29 @@ class Tasks:
         candidates = warm or free
         return candidates[0] if candidates else None
 
-    def _sink(self, key: Key) -> Callable[[float, str, str], None]:
+    def _sink(self, key: Key, running: Running) -> Callable[[float, str, str], None]:
+        outbox = self.outbox
+
         def sink(ts: float, stream: str, text: str) -> None:
-            self.outbox.line(key, ts, stream, text)
+            if stream != "metric":
+                outbox.line(key, ts, stream, text)
+                return
+            point = _point(text)
+            if point is not None:
+                outbox.metric(key, point)
+            else:
+                running.malformed += 1
+                running.first_malformed = running.first_malformed or text
 
         return sink
+
+    def _note_malformed(self, key: Key, running: Running) -> None:
+        """One log line for the attempt's malformed metric lines, after its last output."""
+        if running.malformed:
+            first = running.first_malformed
+            first = repr(first if len(first) <= 100 else first[:100] + "...")
+            note = MALFORMED_NOTE.format(n=running.malformed, first=first)
+            self.outbox.line(key, time.time(), "stderr", note)
 
     def _on_started(self, key: Key, running: Running) -> Callable[[int], None]:
         def started(pid: int) -> None:
@@ -149,6 +175,7 @@ class Tasks:
             outcome = Outcome.failure("worker_error", f"worker {self.name} failed to run the task: {exc}")
         finally:
             del self.running[key]
+        self._note_malformed(key, running)
         elapsed = time.monotonic() - running.started
         if outcome.ok:
             log.debug("task %s attempt %d succeeded in %.3f s", *key, elapsed)
@@ -176,7 +203,9 @@ class Tasks:
                 log.info(
                     "cancelling task %s attempt %d: %s", t, a, message.get("reason") or "no reason given"
                 )
-                running.slot.cancel(str(message.get("reason") or ""), grace)
+                running.slot.cancel(
+                    str(message.get("reason") or ""), grace, preempt=bool(message.get("preempt"))
+                )
 
     def release(self, message: protocol.Message) -> None:
         """Give back a task sent ahead that has not started (another worker is free); one
@@ -208,3 +237,12 @@ class Tasks:
         while self.queued:
             key, _ = self.queued.popleft()
             self.finish(key, Outcome.failure("not_started", f"worker {self.name} stopped before starting it"))
+
+
+def _point(text: str) -> list[Any] | None:
+    """The checked point of a metric line, None when it is malformed."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return parse_point(raw)

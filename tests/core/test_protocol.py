@@ -173,7 +173,7 @@ def test_every_prefix_of_a_good_frame_is_refused() -> None:
 
 # ------------------------------------------------------------------------- vocabulary
 def test_message_vocabulary() -> None:
-    assert {"hello", "heartbeat", "started", "log", "finished"} == WORKER_MESSAGES
+    assert {"hello", "heartbeat", "started", "log", "metrics", "finished", "going"} == WORKER_MESSAGES
     assert {"welcome", "assign", "cancel", "release", "ack", "refuse", "shutdown", "error"} == SERVER_MESSAGES
     assert not WORKER_MESSAGES & SERVER_MESSAGES
     assert {"exception", "exit_code", "signal", "timeout", "cancelled", "executor_died"} <= ERROR_KINDS

@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE_MODULES = ["errors", "ids", "protocol", "queue", "records", "resources", "scheduler", "spec", "states"]
+CORE_MODULES = [
+    "errors", "ids", "protocol", "queue", "records", "resources", "scheduler", "spec", "states",
+    "metrics", "checkpoints", "preemption", "space", "search",
+]  # fmt: skip
 FORBIDDEN = [
     "tornado",
     "sqlalchemy",

@@ -123,5 +123,6 @@ def test_attempt_states() -> None:
         "failed",
         "cancelled",
         "lost",
+        "preempted",
     }
     assert str(AttemptState.LOST) == "lost"

@@ -140,13 +140,27 @@ async def test_a_lost_worker_ends_its_attempts_at_once_per_the_retry_policy(engi
     link2 = Link()
     engine.worker_hello(TOKEN, link2, hello("pod-2"))
     assert (await link2.next("assign"))["attempt"] == 2
+    # an eviction is the cluster taking the pod back, not the task failing: preempted, and
+    # queued again although its one retry is used up
     engine.worker_lost("pod-2", "evicted", "the worker pod pod-2 was evicted: node low on memory")
+    assert row.state == TaskState.PENDING
+    assert (
+        row.reason
+        == "the worker pod pod-2 was evicted: node low on memory; queued again to resume from its latest checkpoint"
+    )
+    link3 = Link()
+    engine.worker_hello(TOKEN, link3, hello("pod-3"))
+    assert (await link3.next("assign"))["attempt"] == 3
+    engine.worker_lost("pod-3", "oom", oom)  # a failure again: no retry is left
     done = await engine.wait(row.id, 5)
-    assert done.state == TaskState.FAILED and done.error_kind == "evicted"
-    assert done.error == "the worker pod pod-2 was evicted: node low on memory"
+    assert done.state == TaskState.FAILED and done.error_kind == "oom"
     await engine.journal.flush()
     attempts = engine.store.get_attempts(row.id)
-    assert [(a.state.value, a.error_kind) for a in attempts] == [("lost", "oom"), ("lost", "evicted")]
+    assert [(a.state.value, a.error_kind) for a in attempts] == [
+        ("lost", "oom"),
+        ("preempted", "preempted"),
+        ("lost", "oom"),
+    ]
 
 
 @pytest.mark.asyncio

@@ -3,7 +3,7 @@ cell shows."""
 
 from __future__ import annotations
 
-from support.notebook import error, result, text
+from support.notebook import error, result, status_line, text
 
 
 def test_the_namespace_goes_and_comes_back(notebook):
@@ -131,9 +131,8 @@ def test_async_returns_a_live_handle_and_result_binds_the_outputs(notebook):
     assert "task" in shown["text/plain"]
     check = notebook.run("print(_ is h, 'z' in dir())\nprint(h.result(), z)")
     assert text(check) == "True False\n84 42\n"
-    model = shown["application/vnd.jupyter.widget-view+json"]["model_id"]
-    state = notebook.client.widget_state[model]
-    assert "succeeded" in state["value"] and "42" not in state["value"].split("</span>")[0]
+    line = status_line(notebook, shown)
+    assert "succeeded" in line and "42" not in line.split("</span>")[0]
 
 
 def test_an_input_that_cannot_be_pickled_is_named_before_anything_is_sent(notebook, orch):

@@ -13,7 +13,7 @@ from jupyter_orch.client import display
 from jupyter_orch.client.futures import Future
 from jupyter_orch.client.progress import ProgressBar
 
-from support.notebook import Notebook, result
+from support.notebook import Notebook, result, status_line
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -66,8 +66,7 @@ def test_a_plain_import_in_a_notebook_shows_widgets(orch: Any, tmp_path):
         cell = nb.run(
             "from jupyter_orch import connect, gather\nf = connect().submit(sum, [1, 2])\nf.result(60)\nf"
         )
-        model = result(cell)[WIDGET]["model_id"]
-        assert "succeeded" in nb.client.widget_state[model]["value"]
+        assert "succeeded" in status_line(nb, result(cell))
         nb.run("gather([connect().submit(sum, [i]) for i in range(3)])")
         bars = [s for s in nb.client.widget_state.values() if s.get("_model_name") == "IntProgressModel"]
         assert bars and bars[-1]["value"] == bars[-1]["max"] == 3

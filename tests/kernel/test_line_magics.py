@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from support.notebook import result, text
+from support.notebook import result, status_line, text
 
 
 def said(cell):
@@ -63,8 +63,7 @@ def test_a_displayed_future_is_a_live_view_and_gather_shows_progress(notebook):
         "f"
     )
     view = result(cell)
-    model = view["application/vnd.jupyter.widget-view+json"]["model_id"]
-    assert "succeeded" in notebook.client.widget_state[model]["value"]
+    assert "succeeded" in status_line(notebook, view)
     cell = notebook.run("values = jupyter_orch.gather(cube.map(range(6)))\nprint(values)")
     assert text(cell) == "[0, 1, 8, 27, 64, 125]\n"
     bars = [s for s in notebook.client.widget_state.values() if s.get("_model_name") == "IntProgressModel"]

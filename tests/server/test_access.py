@@ -84,6 +84,9 @@ def test_another_users_task_its_result_and_logs_are_refused(hub: OrchServer, ali
         f"/tasks/{task_id}/wait?timeout=1",
         f"/tasks/{task_id}/result",
         f"/tasks/{task_id}/logs",
+        f"/tasks/{task_id}/metrics",
+        f"/tasks/{task_id}/metrics?format=records",
+        f"/tasks/{task_id}/checkpoints",
     ):
         status, body = raw(hub, "GET", path, token="bob-token")
         assert status == 403 and body["error"] == "forbidden", path

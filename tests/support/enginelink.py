@@ -1,5 +1,5 @@
-"""Driving the engine on its own in tests: a real SQLite store with blob and log stores on
-disk, and workers reached through an in-memory ``WorkerLink`` the test reads."""
+"""Driving the engine on its own in tests: a real SQLite store with blob, log and metric
+stores on disk, and workers reached through an in-memory ``WorkerLink`` the test reads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from jupyter_orch.core import protocol
 from jupyter_orch.engine import Engine, EngineConfig
-from jupyter_orch.store import FileBlobStore, FileLogStore, SqlStore
+from jupyter_orch.store import FileBlobStore, FileLogStore, FileMetricStore, SqlStore
 
 
 class Link:
@@ -43,6 +43,7 @@ def make_engine(tmp_path: Any, provider: Any = None, **config: Any) -> Engine:
         FileLogStore(str(tmp_path / "logs")),
         EngineConfig(**config),
         provider=provider,
+        metrics=FileMetricStore(str(tmp_path / "metrics")),
     )
 
 

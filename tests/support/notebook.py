@@ -62,3 +62,18 @@ def error(cell: Any) -> dict[str, Any]:
     found = [o for o in cell.outputs if o["output_type"] == "error"]
     assert len(found) == 1, cell.outputs
     return found[0]
+
+
+def widget(notebook: Notebook, data: dict[str, Any]) -> dict[str, Any]:
+    """The state of the widget a displayed output shows."""
+    return dict(notebook.client.widget_state[data["application/vnd.jupyter.widget-view+json"]["model_id"]])
+
+
+def children(notebook: Notebook, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The states of a box widget's children (``IPY_MODEL_<id>`` references)."""
+    return [dict(notebook.client.widget_state[ref.removeprefix("IPY_MODEL_")]) for ref in state["children"]]
+
+
+def status_line(notebook: Notebook, data: dict[str, Any]) -> str:
+    """The HTML of a displayed task view's status line (the first child of its box)."""
+    return str(children(notebook, widget(notebook, data))[0]["value"])

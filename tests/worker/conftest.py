@@ -1,5 +1,5 @@
-"""Fixtures for the worker tests: a real executor slot, and a test double of the server side
-of the worker protocol (a small real tornado WebSocket server)."""
+"""Fixtures for the worker tests: a real executor slot, a test double of the server side of
+the worker protocol (a small real tornado WebSocket server), and real workers against it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import tornado.web
 import tornado.websocket
 
 from jupyter_orch.core import protocol
+from jupyter_orch.worker.agent import Worker, WorkerConfig
 from jupyter_orch.worker.slots import Slot
 
 TOKEN = "worker-secret"
@@ -154,6 +155,28 @@ async def fake_server() -> AsyncIterator[FakeServer]:
     finally:
         server.gate.set()
         await server.stop()
+
+
+@pytest_asyncio.fixture
+async def start_worker(fake_server: FakeServer) -> AsyncIterator[Callable[..., Any]]:
+    """Start a real Worker (in this event loop) against the fake server."""
+    running: list[tuple[Worker, asyncio.Task[int]]] = []
+
+    def start(**options: Any) -> tuple[Worker, asyncio.Task[int]]:
+        options.setdefault("server", fake_server.url)
+        options.setdefault("token", fake_server.token)
+        options.setdefault("max_backoff", 0.2)
+        options.setdefault("kill_grace", 1.0)
+        worker = Worker(WorkerConfig(**options))
+        task = asyncio.ensure_future(worker.run())
+        running.append((worker, task))
+        return worker, task
+
+    yield start
+    for worker, task in running:
+        if not task.done():
+            worker.stop(force=True)
+        await asyncio.wait_for(task, timeout=15)
 
 
 @pytest.fixture

@@ -7,14 +7,12 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
 import psutil
 import pytest
-import pytest_asyncio
 
 from jupyter_orch import __version__, serialization
 from jupyter_orch.core.ids import is_valid_id
@@ -23,28 +21,6 @@ from jupyter_orch.worker.agent import Worker, WorkerConfig
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest_asyncio.fixture
-async def start_worker(fake_server: Any) -> AsyncIterator[Callable[..., Any]]:
-    """Start a real Worker (in this event loop) against the fake server."""
-    running: list[tuple[Worker, asyncio.Task[int]]] = []
-
-    def start(**options: Any) -> tuple[Worker, asyncio.Task[int]]:
-        options.setdefault("server", fake_server.url)
-        options.setdefault("token", fake_server.token)
-        options.setdefault("max_backoff", 0.2)
-        options.setdefault("kill_grace", 1.0)
-        worker = Worker(WorkerConfig(**options))
-        task = asyncio.ensure_future(worker.run())
-        running.append((worker, task))
-        return worker, task
-
-    yield start
-    for worker, task in running:
-        if not task.done():
-            worker.stop(force=True)
-        await asyncio.wait_for(task, timeout=15)
 
 
 def assign(task_id: str, fn: Any, *args: Any, attempt: int = 1, **fields: Any) -> tuple[dict[str, Any], list]:
