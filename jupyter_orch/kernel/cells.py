@@ -161,7 +161,7 @@ def bind(user_ns: dict[str, Any], result: CellResult) -> Any:
 def follow(future: Future) -> None:
     """Show the task's output in this cell until it ends; an interrupt cancels the task."""
     from ..client.logstream import LogFollow
-    from .metricplot import MetricPlot, cell_display
+    from .metricplot import MetricPlot, cell_display, warm_up
 
     said: set[str] = set()
 
@@ -174,6 +174,7 @@ def follow(future: Future) -> None:
         said.add(reason_key(reason))
         print(f"jupyter-orch: task {future.id} is {waiting_text(reason)}", file=sys.stderr, flush=True)
 
+    warm_up()
     plot = MetricPlot(cell_display(), title=f"task {future.id}")  # drawn once a metric arrives
     try:
         future.accepted()  # the server has the task (a submit is sent in the background)

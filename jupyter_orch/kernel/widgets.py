@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from ..client.futures import Future
-from .metricplot import MetricPlot
+from .metricplot import MetricPlot, warm_up
 from .output import waiting_text
 
 _COLOURS = {
@@ -47,6 +47,7 @@ class TaskStatusView:
         self.plot = MetricPlot(self._show_plot, title=f"task {future.id}")
         self.followed = threading.Event()  # set once the view has drawn the task's end
         if follow:
+            warm_up()
             threading.Thread(target=self._follow, name=f"orch-view-{future.id}", daemon=True).start()
 
     def _follow(self) -> None:
