@@ -1,7 +1,7 @@
 // The REST client of /orch/api/v1 (URLs, errors, one method per endpoint; formatting is in
 // format.ts). Pure: the transport is injected (in the lab it is
 // ServerConnection.makeRequest, so Jupyter's own auth applies), which keeps it unit-testable.
-import type { IHoldings, IInfo, IParameter, IProviderInfo, IRun, ITask, IWorker, ILogLine } from './types';
+import type { ICheckpoint, IHoldings, IInfo, IParameter, IProviderInfo, IRun, ITask, IWorker, ILogLine } from './types';
 
 export const API_PATH = 'orch/api/v1';
 
@@ -203,6 +203,13 @@ export class OrchApi {
     query: { offset?: number; limit?: number; attempt?: number } = {}
   ): Promise<{ lines: ILogLine[]; next_offset: number; state?: string; attempt: number }> {
     return this.request('GET', `tasks/${encodeURIComponent(id)}/logs`, { query, what: `reading the log of ${id}` });
+  }
+
+  async checkpoints(id: string): Promise<ICheckpoint[]> {
+    const r = await this.request<{ checkpoints: ICheckpoint[] }>('GET', `tasks/${encodeURIComponent(id)}/checkpoints`, {
+      what: `listing the checkpoints of ${id}`
+    });
+    return r.checkpoints;
   }
 
   async runs(query: { state?: string; limit?: number; before?: string } = {}): Promise<IRun[]> {

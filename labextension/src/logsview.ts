@@ -2,16 +2,18 @@
 // the /tasks/{id}/logs/follow socket). ANSI colours rendered; auto-scroll stops when the user
 // scrolls up and resumes at the bottom; search; download; bounded buffer.
 import { Widget } from '@lumino/widgets';
-import { formatDuration, stateLabel } from './format';
+import { formatBytes, formatDuration, stateLabel } from './format';
 import { IAnsiStyle, parseAnsi } from './ansi';
 import type { OrchController } from './controller';
 import { h, setText } from './dom';
 import { LogBuffer } from './logbuffer';
 import type { LogFeedMessage } from './logfeed';
-import type { ILogLine, ITask } from './types';
+import type { ICheckpoint, ILogLine, ITask } from './types';
 
 export class LogsView extends Widget {
   private header: HTMLDivElement;
+  private checkpointsEl: HTMLDivElement;
+  private checkpointsFor = ''; // the task and attempt whose checkpoints were read last
   private view: HTMLDivElement;
   private empty: HTMLDivElement;
   private searchInput: HTMLInputElement;
@@ -46,7 +48,9 @@ export class LogsView extends Widget {
     const download = h('button', { class: 'jp-OrchButton', 'data-testid': 'orch-log-download', title: 'Download the log as text', text: 'Download' });
     this.view = h('div', { class: 'jp-OrchLogView', 'data-testid': 'orch-log-view', tabindex: 0 });
     this.empty = h('div', { class: 'jp-OrchEmpty', 'data-testid': 'orch-empty-logs' });
-    this.node.append(this.header, h('div', { class: 'jp-OrchToolbar' }, this.searchInput, this.matchEl, this.followEl, download), this.empty, this.view);
+    this.checkpointsEl = h('div', { class: 'jp-OrchCheckpoints', 'data-testid': 'orch-checkpoints' });
+    this.checkpointsEl.hidden = true;
+    this.node.append(this.header, this.checkpointsEl, h('div', { class: 'jp-OrchToolbar' }, this.searchInput, this.matchEl, this.followEl, download), this.empty, this.view);
     this.view.addEventListener('scroll', () => {
       const atBottom = this.view.scrollHeight - this.view.scrollTop - this.view.clientHeight < 24;
       this.autoScroll = atBottom;
@@ -111,6 +115,7 @@ export class LogsView extends Widget {
       case 'state':
         this.task = msg.task;
         this.renderHeader();
+        void this.loadCheckpoints();
         this.renderEmpty();
         break;
       case 'end':
@@ -118,6 +123,7 @@ export class LogsView extends Widget {
         if (msg.task) {
           this.task = msg.task;
         }
+        void this.loadCheckpoints(true);
         this.scheduleFlush();
         this.renderHeader();
         this.renderEmpty();
@@ -143,6 +149,46 @@ export class LogsView extends Widget {
     this.pending = [];
     this.renderHeader();
     this.renderEmpty();
+    this.checkpointsEl.hidden = true;
+    this.checkpointsFor = '';
+    void this.loadCheckpoints();
+  }
+
+  /** the task's checkpoints, read when it is selected, when an attempt starts or ends */
+  private async loadCheckpoints(force = false): Promise<void> {
+    const id = this.taskId;
+    if (!id) {
+      return;
+    }
+    const key = `${id}/${this.task?.attempt ?? 0}`;
+    if (key === this.checkpointsFor && !force) {
+      return;
+    }
+    this.checkpointsFor = key;
+    let found: ICheckpoint[];
+    try {
+      found = await this.ctl.api.checkpoints(id);
+    } catch {
+      return; // the log is what this view is for: no line when they cannot be read
+    }
+    if (id !== this.taskId) {
+      return;
+    }
+    this.renderCheckpoints(found);
+  }
+
+  private renderCheckpoints(found: ICheckpoint[]): void {
+    this.checkpointsEl.hidden = found.length === 0;
+    this.checkpointsEl.dataset.count = String(found.length);
+    if (!found.length) {
+      return;
+    }
+    const last = found[found.length - 1];
+    const where = [last.step !== null ? `step ${last.step}` : '', `attempt ${last.attempt}`, formatBytes(last.size)].filter(Boolean);
+    setText(this.checkpointsEl, `${found.length} checkpoint${found.length === 1 ? '' : 's'} · latest: ${where.join(', ')}`);
+    this.checkpointsEl.title = found
+      .map(c => `${c.id}: ${c.step !== null ? 'step ' + c.step + ', ' : ''}attempt ${c.attempt}, ${formatBytes(c.size)}${Object.keys(c.metadata).length ? ' ' + JSON.stringify(c.metadata) : ''}`)
+      .join('\n');
   }
 
   private scheduleFlush(): void {

@@ -140,6 +140,18 @@ export interface IProviderInfo {
   [key: string]: unknown;
 }
 
+/** a checkpoint a task saved (jupyter_orch.checkpoint.save), as GET tasks/{id}/checkpoints lists it */
+export interface ICheckpoint {
+  id: string;
+  attempt: number;
+  step: number | null;
+  metadata: Record<string, unknown>;
+  size: number;
+  files: string[];
+  created: number;
+  url: string;
+}
+
 export interface ILogLine {
   ts: number;
   stream: string;

@@ -167,6 +167,8 @@ def test_nulls_mean_defaults() -> None:
         (shell(priority=1.5), "priority"),
         (shell(priority="high"), "priority"),
         (shell(priority=False), "priority"),
+        (shell(preemptible="yes"), "preemptible"),
+        (shell(preemptible=1), "preemptible"),
         (shell(timeout=0), "timeout"),
         (shell(timeout=-1), "timeout"),
         (shell(timeout="60"), "timeout"),

@@ -6,6 +6,7 @@ UI, Run as job. Every wait is on something the page shows (Playwright's auto-wai
 from __future__ import annotations
 
 import re
+import sys
 import textwrap
 import uuid
 
@@ -255,3 +256,40 @@ def test_run_as_job_from_the_notebook_toolbar(ui):
     expect(selected).to_have_attribute("data-state", "succeeded", timeout=LONG)
     outputs = ui.server.api().get(f"/tasks/{selected.get_attribute('data-id')}/outputs")["outputs"]
     assert outputs == {"greeting": "hello lab"}
+
+
+def test_a_tasks_checkpoints_show_under_its_log_header(ui):
+    name = unique("ui-ckpt")
+    script = (
+        "import tempfile, os\n"
+        "from jupyter_orch import checkpoint\n"
+        "path = os.path.join(tempfile.mkdtemp(), 'w.bin')\n"
+        "open(path, 'wb').write(b'x' * 2048)\n"
+        "checkpoint.save(path, {'epoch': 1}, step=5)\n"
+        "checkpoint.save(path, {'epoch': 2}, step=10)\n"
+        "print('saved')\n"
+    )
+    command = f"{sys.executable} - <<'EOF'\n{script}EOF\n"
+    task = ui.server.api().post("/tasks", {"kind": "shell", "name": name, "command": command})
+    ui.server.wait_task(task["id"], "succeeded", "failed")
+    assert ui.server.api().get(f"/tasks/{task['id']}")["state"] == "succeeded"
+    ui.open()
+    ui.show_sidebar()
+    row = ui.rows(name)
+    expect(row).to_have_attribute("data-state", "succeeded", timeout=LONG)
+    row.click()
+    shown = ui.section("logs").locator('[data-testid="orch-checkpoints"]')
+    expect(shown).to_have_text("2 checkpoints · latest: step 10, attempt 1, 2.0 KiB", timeout=LONG)
+    assert '{"epoch":2}' in (shown.get_attribute("title") or "")
+    # a task without any shows no line
+    other = ui.server.api().post(
+        "/tasks", {"kind": "shell", "name": unique("ui-none"), "command": "echo none"}
+    )
+    ui.server.wait_task(other["id"], "succeeded")
+    none_row = ui.rows(other["name"])
+    expect(none_row).to_have_count(1, timeout=LONG)
+    none_row.click()
+    expect(ui.section("logs").locator('[data-testid="orch-log-line"]').filter(has_text="none")).to_have_count(
+        1, timeout=LONG
+    )
+    expect(shown).to_be_hidden()
