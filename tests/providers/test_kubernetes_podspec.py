@@ -87,6 +87,10 @@ def test_a_gpu_pod_asks_for_what_its_task_needs_and_carries_no_token() -> None:
     assert flags["--name"] == flags["--worker-id"] == "orch-ann-1"
     assert flags["--label"] == "jupyter-orch/pod=orch-ann-1" and flags["--image"] == "pytorch:2"
     assert flags["--cpus"] == "4" and flags["--memory"] == "16Gi" and "--gpus" not in flags
+    # SIGTERM from the kubelet (an eviction, a spot node's notice) preempts the tasks, within
+    # the pod's grace less time to report it
+    assert flags["--on-sigterm"] == "preempt" and flags["--preempt-grace"] == "25"
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 30
     validate(pod)
 
 

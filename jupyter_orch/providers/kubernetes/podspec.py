@@ -211,6 +211,12 @@ def worker_args(req: PodRequest, settings: PodSettings) -> list[str]:
         memory_quantity(shape.memory),
         "--label",
         f"{POD_LABEL}={req.name}",
+        # the kubelet's SIGTERM is an eviction, a drain or a spot node's notice: the tasks
+        # checkpoint and stop (preempted, resumed elsewhere), with time left to report it
+        "--on-sigterm",
+        "preempt",
+        "--preempt-grace",
+        f"{max(1, settings.termination_grace - 5)}",
     ]
     for key, value in shape.labels:
         args += ["--label", f"{key}={value}"]
