@@ -115,13 +115,20 @@ def summary(values: list[float]) -> dict[str, float]:
     if not ms:
         return {}
     q = statistics.quantiles(ms, n=100) if len(ms) > 1 else [ms[0]] * 99
-    return {"n": len(ms), "p50": round(q[49], 1), "p90": round(q[89], 1), "p99": round(q[98], 1), "max": round(ms[-1], 1)}
+    return {
+        "n": len(ms),
+        "p50": round(q[49], 1),
+        "p90": round(q[89], 1),
+        "p99": round(q[98], 1),
+        "max": round(ms[-1], 1),
+    }
 
 
 def run_orch(rate: float, seconds: float) -> dict[str, Any]:
     from jupyter_orch.client.logstream import LogFollow
 
     from support.orchserver import OrchServer
+
     with tempfile.TemporaryDirectory() as tmp:
         server = OrchServer(Path(tmp), workers=1)
         try:
@@ -149,10 +156,15 @@ def run_dask(rate: float, seconds: float) -> dict[str, Any]:
 
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True) as cluster,
+        Client(cluster) as client,
+    ):
         probe = Probe()
         inbox: queue.Queue[Any] = queue.Queue()
-        client.subscribe_topic("metrics", lambda event: inbox.put(event[1]))  # (time, msg) on the client's loop
+        client.subscribe_topic(
+            "metrics", lambda event: inbox.put(event[1])
+        )  # (time, msg) on the client's loop
         fut = client.submit(dask_reporter, rate, seconds, pure=False)
         offset = 0
         while True:

@@ -24,7 +24,13 @@ __all__ = [
     "report",
     "checkpoint",
     "should_preempt",
+    "uniform",
+    "loguniform",
+    "randint",
+    "quniform",
+    "choice",
 ]
+_SPACE_NAMES = frozenset({"uniform", "loguniform", "randint", "quniform", "choice"})
 _CLIENT_NAMES = frozenset(
     {
         "connect",
@@ -95,6 +101,10 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module(".checkpoint", __name__)
+    if name in _SPACE_NAMES:  # a search space's distributions: client.search(fn, {"lr": loguniform(...)})
+        from .core import space
+
+        return getattr(space, name)
     if name in _CLIENT_NAMES:
         from . import client
 

@@ -8,7 +8,7 @@ import sys
 
 from ..core.errors import OrchError
 from . import admin as admin_commands
-from . import commands, workflows
+from . import commands, searches, workflows
 from . import db as db_commands
 from . import metrics as metric_commands
 
@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--state", help="only these states (comma-separated: running, succeeded, ...)")
     runs.add_argument("--limit", type=int, default=50)
     runs.set_defaults(func=workflows.cmd_runs)
+
+    searches.add_parser(sub, _common)
 
     schedule = sub.add_parser(
         "schedule", help="workflows run on a cron expression: add FILE | list | remove ID"

@@ -27,6 +27,7 @@ from .tracking import FutureTable
 
 if TYPE_CHECKING:
     from .runs import RunHandle
+    from .search import Search
 
 _clients: dict[tuple[str, str | None], Client] = {}
 _clients_lock = threading.Lock()
@@ -341,6 +342,85 @@ class Client:
 
         source = workflow if isinstance(workflow, Mapping) else os.fspath(workflow)
         return RunHandle(self.api, self.api.post("/workflows", request_for(source, params)))
+
+    def search(
+        self,
+        fn: Callable[..., Any],
+        space: Mapping[str, Any],
+        *args: Any,
+        metric: str,
+        mode: str = "min",
+        scheduler: str = "asha",
+        max_trials: int | None = None,
+        max_concurrent: int = 4,
+        max_t: int | None = None,
+        grace_period: int = 1,
+        reduction_factor: float = 3,
+        group: str | None = None,
+        seed: int = 0,
+        name: str | None = None,
+        gpus: int = 0,
+        cpus: float = 1,
+        memory: str | int | None = None,
+        gpu_type: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        image: str | None = None,
+        priority: int = 0,
+        preemptible: bool = False,
+        retries: int = 0,
+        retry_backoff: float | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Search:
+        """Search ``space`` (``{"lr": jupyter_orch.loguniform(1e-4, 1e-1), "width": [64, 128]}``)
+        for the parameters that give ``fn`` the best ``metric`` (what it reports with
+        ``jupyter_orch.report(step=..., **metrics)``). Each trial is a task running
+        ``fn(*args, **kwargs, **params)`` with the task options of :meth:`submit`; ``asha``
+        stops the unpromising ones early (it needs ``max_t``, the last step a trial reports).
+        The server runs the search (across its restarts); the returned :class:`Search`
+        waits for it (``.result()``) and shows its trials."""
+        from .search import Search, search_request
+
+        settings = {
+            "name": name,
+            "metric": metric,
+            "mode": mode,
+            "scheduler": scheduler,
+            "max_trials": max_trials,
+            "max_concurrent": max_concurrent,
+            "max_t": max_t,
+            "grace_period": grace_period,
+            "reduction_factor": reduction_factor,
+            "group": group,
+            "seed": seed,
+        }
+        task = _task_fields(
+            cpus,
+            memory,
+            gpus,
+            gpu_type,
+            labels,
+            image,
+            priority,
+            retries,
+            retry_backoff,
+            timeout,
+            env,
+            preemptible=preemptible,
+        )
+        body = search_request(fn, space, args, kwargs, settings, task)
+        return Search(self.api, self.api.post("/searches", body))
+
+    def searches(self, limit: int = 100) -> list[dict[str, Any]]:
+        """This user's hyperparameter searches, newest first (without their trials)."""
+        return list(self.api.get("/searches", limit=limit)["searches"])
+
+    def get_search(self, search_id: str) -> Search:
+        """A handle on an existing search."""
+        from .search import Search
+
+        return Search(self.api, self.api.get(f"/searches/{search_id}"))
 
     def run(self, run_id: str) -> RunHandle:
         """A handle on an existing workflow run."""

@@ -111,6 +111,24 @@ class RunRow:
 
 
 @dataclass
+class SearchRow:
+    """One hyperparameter search. ``request`` holds its config, space and the trial task
+    template (without the payload, stored once at ``payload_key``); ``search_state`` is
+    :meth:`jupyter_orch.core.search.SearchState.to_dict`."""
+
+    id: str
+    name: str
+    owner: str = ""
+    state: str = "running"  # running | succeeded | failed | cancelled
+    request: dict[str, Any] = field(default_factory=dict)
+    search_state: dict[str, Any] = field(default_factory=dict)
+    payload_key: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    ended_at: float | None = None
+
+
+@dataclass
 class ScheduleRow:
     """A workflow registered to run on a cron expression. ``workflow`` holds what a run
     needs: the file's text and name and the notebooks it names (``files``)."""
@@ -171,6 +189,11 @@ class SaveRun:
 
 
 @dataclass(frozen=True)
+class SaveSearch:
+    row: SearchRow
+
+
+@dataclass(frozen=True)
 class SaveCacheEntry:
     """A succeeded cacheable step: later runs with the same key reuse its result."""
 
@@ -189,6 +212,7 @@ Change = (
     | UpsertWorker
     | InsertBlob
     | SaveRun
+    | SaveSearch
     | SaveCacheEntry
 )
 

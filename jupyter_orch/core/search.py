@@ -450,6 +450,11 @@ class SearchState:
             for t in rows
         ]
 
+    @property
+    def recorded(self) -> int:
+        """How many values the ASHA rungs hold (it grows when a trial reaches a rung)."""
+        return sum(len(rung) for rung in self._rungs)
+
     def counts(self) -> dict[str, int]:
         """Trials per state, and ``total``: the trials the search runs at most."""
         out = dict.fromkeys(TRIAL_STATES, 0)

@@ -334,6 +334,9 @@ class Dispatcher:
         step = spec.metadata.get("step")
         if isinstance(step, dict):  # a workflow step: the worker fills in its templates
             header["step"] = {"refs": step.get("refs") or {}, "context": step.get("context") or {}}
+        trial = spec.metadata.get("trial")
+        if isinstance(trial, dict) and isinstance(trial.get("params"), dict):
+            header["params"] = trial["params"]  # a search's trial: its keyword arguments
         if self.config.task_token_secret:  # connect() inside the task acts as its owner
             header["token"] = tasktokens.mint(self.config.task_token_secret, spec.id, spec.owner or "")
         path = self._shared_payload_path(worker, row)

@@ -14,7 +14,7 @@ service imports another): :class:`.submission.Submitter`, :class:`.dispatch.Disp
 :class:`.recovery.Recovery`, :class:`.rollback.Rollback`, :class:`.reads.Reads`,
 :class:`.metricreads.MetricReads` (its ``metric_reads``, read by the handlers directly),
 :class:`.tokens.Tokens`, :class:`.handoff.Handoff`, :class:`.blobfiles.BlobFiles`,
-:class:`.rebalance.Rebalancer`, :class:`.idle.IdleWatch` and
+:class:`.rebalance.Rebalancer`, :class:`.idle.IdleWatch`, :class:`.searches.Searches` and
 :class:`.reasons.ProviderReasons`. Its public methods only delegate.
 """
 
@@ -54,6 +54,7 @@ from .recovery import Recovery
 from .reports import WorkerReports
 from .rollback import Rollback
 from .runs import Runs
+from .searches import Searches
 from .state import EngineState
 from .stepcache import StepCache
 from .submission import Submitter
@@ -176,6 +177,20 @@ class Engine:
             kick=self.kick,
         )
         self.runs = self.run_book.runs  # runs still running
+        self.search_book = Searches(
+            state,
+            journal,
+            store,
+            bus,
+            max_payload=config.max_payload_bytes,
+            accept=self.submitter.accept,
+            committed=self.submitter.committed,
+            cancel_row=self.actions.cancel_row,
+            watch_metrics=self._watch_metrics,
+            read_points=self.metric_reads.points,
+            read_blob=reads.read_blob,
+            kick=self.kick,
+        )
         self.rollback = Rollback(
             state,
             transitions,
@@ -197,11 +212,23 @@ class Engine:
         self.idle_watch = IdleWatch(state.workers, provider, config)
         self.tokens = Tokens(store, journal, state.workers, self.token_cache)
 
+    def _watch_metrics(
+        self, task_id: str, listener: Callable[[str, int, int, list[Any]], None] | None
+    ) -> None:
+        """Follow a task's metric points as they come (None: stop following them)."""
+        if listener is None:
+            self.reports.metrics.listeners.pop(task_id, None)
+        else:
+            self.reports.metrics.listeners[task_id] = listener
+
     def _step_finished(self, row: TaskRow) -> None:
-        """A task ended: if it is a workflow step, the step cache and its run follow."""
+        """A task ended: if it is a workflow step, the step cache and its run follow; if it
+        is a search's trial, its search follows."""
         if isinstance(row.spec.metadata.get("step"), dict):
             self.step_cache.step_finished(row)
             self.run_book.step_finished(row)
+        elif isinstance(row.spec.metadata.get("trial"), dict):
+            self.search_book.trial_finished(row)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -211,6 +238,7 @@ class Engine:
         await self.recover_runs()
         await self.recovery.restore_usage(time.time())
         await self.recover()
+        await self.search_book.recover()
         self.kick()
         self.idle_watch.start()
 
@@ -438,3 +466,23 @@ class Engine:
     async def retry_run(self, run_id: str, owner: str | None = None) -> dict[str, Any]:
         """Run again the steps that failed, were cancelled or never ran."""
         return await self.run_book.retry(run_id, owner)
+
+    # ------------------------------------------------------------------ searches (see .searches)
+    async def create_search(self, owner: str, request: dict[str, Any], payload: bytes) -> dict[str, Any]:
+        """Check, store and start a hyperparameter search; its view."""
+        return await self.search_book.create(owner, request, payload)
+
+    async def describe_search(self, search_id: str, owner: str | None = None) -> dict[str, Any]:
+        return await self.search_book.describe(search_id, owner)
+
+    async def list_searches(self, owner: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return await self.search_book.listing(owner, limit)
+
+    async def wait_search(
+        self, search_id: str, timeout: float | None, owner: str | None = None
+    ) -> dict[str, Any]:
+        """The search once it has ended, or as it is after ``timeout`` seconds."""
+        return await self.search_book.wait(search_id, timeout, owner)
+
+    async def cancel_search(self, search_id: str, owner: str | None = None) -> dict[str, Any]:
+        return await self.search_book.cancel(search_id, owner)

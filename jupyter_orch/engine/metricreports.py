@@ -11,6 +11,7 @@ take them leaves the worker's connection alone: live readers still get them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ..core import protocol
@@ -29,6 +30,9 @@ class MetricReports:
         self.store = metrics  # None: points are published live only, not kept
         self._next: dict[tuple[str, int], int] = {}  # next offset expected per attempt (worker's numbering)
         self._warned: set[tuple[str, int, str]] = set()  # (task, attempt, what) warned of once
+        # who follows a task's points as they come (a search's trial): called with the
+        # attempt, the stored offset of the first point and the points
+        self.listeners: dict[str, Callable[[str, int, int, list[Point]], None]] = {}
 
     def offsets(self, hello: protocol.Message) -> list[list[Any]]:
         """How many points we hold of each attempt the worker (saying hello) still has."""
@@ -98,6 +102,12 @@ class MetricReports:
         if not points:
             return
         count = self._keep(task_id, attempt, points, offset)
+        listener = self.listeners.get(task_id)
+        if listener is not None:
+            try:
+                listener(task_id, attempt, count - len(points), points)
+            except Exception:  # a listener's failure never drops the worker's points
+                log.exception("the listener of task %s's metrics failed", task_id)
         row = self.state.tasks.get(task_id)
         self.bus.publish(
             {

@@ -18,6 +18,7 @@ from ..core.records import (
     RunRow,
     SaveCacheEntry,
     ScheduleRow,
+    SearchRow,
     TaskRow,
     TokenRow,
     UsageTotals,
@@ -81,6 +82,16 @@ class RunStore(Protocol):
     def get_cache_entry(self, key: str) -> SaveCacheEntry | None: ...
 
 
+class SearchStore(Protocol):
+    """Hyperparameter searches (saved through ``TaskStore.apply`` as ``SaveSearch``)."""
+
+    def get_search(self, search_id: str) -> SearchRow | None: ...
+    def list_searches(
+        self, *, owner: str | None = None, states: Sequence[str] | None = None, limit: int = 100
+    ) -> list[SearchRow]: ...
+    def load_active_searches(self) -> list[SearchRow]: ...
+
+
 class ScheduleStore(Protocol):
     """Cron schedules of workflows."""
 
@@ -109,7 +120,11 @@ class RunsAndTasks(TaskStore, RunStore, Protocol):
     """What workflow runs read: their rows and their steps' tasks."""
 
 
-class Store(TaskStore, RunStore, ScheduleStore, TokenStore, Protocol):
+class SearchesAndTasks(TaskStore, SearchStore, Protocol):
+    """What searches read: their rows and their trials' tasks."""
+
+
+class Store(TaskStore, RunStore, SearchStore, ScheduleStore, TokenStore, Protocol):
     """The store as the engine sees it (``jupyter_orch.store.SqlStore`` implements it)."""
 
 

@@ -169,12 +169,13 @@ def follow(future: Future) -> None:
         """Say once why a task waits (no worker fits it, a worker is being started, its
         place in line, and again once it is next)."""
         reason = task.get("reason")
+        if task.get("state") == "running":
+            warm_up()  # the plot's first draw, if it reports, need not wait for matplotlib
         if task.get("state") != "pending" or not reason or reason_key(reason) in said:
             return
         said.add(reason_key(reason))
         print(f"jupyter-orch: task {future.id} is {waiting_text(reason)}", file=sys.stderr, flush=True)
 
-    warm_up()
     plot = MetricPlot(cell_display(), title=f"task {future.id}")  # drawn once a metric arrives
     try:
         future.accepted()  # the server has the task (a submit is sent in the background)

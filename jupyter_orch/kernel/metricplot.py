@@ -120,7 +120,9 @@ class MetricPlot:
         # a slow draw (a small kernel, many panels) spaces out the next ones
         self._interval = max(self._min_interval, 2 * (self._drawn_at - started))
 
-    def _render(self, lines: dict[tuple[str, str, str], tuple[list[float], list[float | None]]], names: list[str]) -> bytes | None:
+    def _render(
+        self, lines: dict[tuple[str, str, str], tuple[list[float], list[float | None]]], names: list[str]
+    ) -> bytes | None:
         if not lines:
             return None
         groups = sorted({group for _, group, _ in lines})

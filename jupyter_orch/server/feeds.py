@@ -53,6 +53,8 @@ class EventsHandler(AuthedWebSocket):
                 return see_all or event.get("owner") == owner
             if kind == "run":
                 return see_all or event["run"]["owner"] == owner
+            if kind == "search":
+                return see_all or event.get("owner") == owner
             return True
 
         self._sub = self._engine.bus.subscribe(wanted)

@@ -24,6 +24,7 @@ from . import (
     openapi_admin,
     openapi_metrics,
     openapi_notebooks,
+    openapi_searches,
     openapi_tasks,
     openapi_workers,
     openapi_workflows,
@@ -74,6 +75,7 @@ def document() -> dict[str, Any]:
         openapi_metrics,
         openapi_workers,
         openapi_workflows,
+        openapi_searches,
         openapi_notebooks,
         openapi_admin,
     )

@@ -14,6 +14,8 @@ from ..core.records import (
     RunRow,
     SaveCacheEntry,
     SaveRun,
+    SaveSearch,
+    SearchRow,
     TaskRow,
     UpdateAttempt,
     UpdateTask,
@@ -38,6 +40,7 @@ class Batch:
         self.blobs: dict[str, InsertBlob] = {}
         self.runs: dict[str, RunRow] = {}
         self.cache: dict[str, SaveCacheEntry] = {}
+        self.searches: dict[str, SearchRow] = {}
 
     @classmethod
     def fold(cls, changes: Sequence[Change]) -> Batch:
@@ -73,6 +76,8 @@ class Batch:
                 batch.blobs[change.key] = change
             elif isinstance(change, SaveRun):
                 batch.runs[change.row.id] = change.row
+            elif isinstance(change, SaveSearch):
+                batch.searches[change.row.id] = change.row
             elif isinstance(change, SaveCacheEntry):
                 batch.cache[change.key] = change
             else:

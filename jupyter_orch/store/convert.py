@@ -16,6 +16,7 @@ from ..core.records import (
     RunRow,
     SaveCacheEntry,
     ScheduleRow,
+    SearchRow,
     TaskRow,
     TokenRow,
     WorkerRow,
@@ -216,6 +217,36 @@ def run_from_row(m: Mapping[Any, Any]) -> RunRow:
         source=m["source"] or "",
         run_dir=m["run_dir"] or "",
         schedule_id=m["schedule_id"],
+    )
+
+
+def search_to_columns(row: SearchRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "owner": row.owner,
+        "state": row.state,
+        "request": row.request,
+        "search_state": row.search_state,
+        "payload_key": row.payload_key,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "ended_at": row.ended_at,
+    }
+
+
+def search_from_row(m: Mapping[Any, Any]) -> SearchRow:
+    return SearchRow(
+        id=m["id"],
+        name=m["name"],
+        owner=m["owner"],
+        state=m["state"],
+        request=dict(m["request"] or {}),
+        search_state=dict(m["search_state"] or {}),
+        payload_key=m["payload_key"] or "",
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        ended_at=m["ended_at"],
     )
 
 

@@ -158,6 +158,28 @@ class RunModel(Base):
     )
 
 
+class SearchModel(Base):
+    """Hyperparameter searches: their request and the search state (JSON)."""
+
+    __tablename__ = "orch_searches"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    owner: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[str] = mapped_column(String(32))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    search_state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload_key: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)
+    ended_at: Mapped[float | None] = mapped_column(Double)
+
+    __table_args__ = (
+        Index("ix_orch_searches_owner_id", "owner", "id"),
+        Index("ix_orch_searches_state", "state"),
+    )
+
+
 class StepCacheModel(Base):
     """Succeeded cacheable workflow steps by cache key (code, params, upstream results)."""
 
@@ -192,4 +214,5 @@ TOKENS = cast(Table, TokenModel.__table__)
 BLOBS = cast(Table, BlobModel.__table__)
 RUNS = cast(Table, RunModel.__table__)
 STEP_CACHE = cast(Table, StepCacheModel.__table__)
+SEARCHES = cast(Table, SearchModel.__table__)
 SCHEDULES = cast(Table, ScheduleModel.__table__)

@@ -5,6 +5,7 @@ concern and share one :class:`~.database.Database`:
   each in one transaction with bulk statements;
 - :class:`~.tasks.TaskTables`: tasks, attempts and the blobs kept in the database;
 - :class:`~.workflows.RunTables`: workflow runs and the step cache;
+- :class:`~.searches.SearchTable`: hyperparameter searches;
 - :class:`~.schedules.ScheduleTable`, :class:`~.tokens.TokenTable`, :class:`~.workers.WorkerTable`.
 
 ``SqlStore`` adds schema migration and delegates the rest. Sync and thread-safe: every call
@@ -28,6 +29,7 @@ from ..core.records import (
     RunRow,
     SaveCacheEntry,
     ScheduleRow,
+    SearchRow,
     TaskRow,
     TokenRow,
     UsageTotals,
@@ -36,6 +38,7 @@ from ..core.records import (
 from .database import Database
 from .migrations import alembic_config
 from .schedules import ScheduleTable
+from .searches import SearchTable
 from .tasks import ACTIVE_STATES, TaskTables
 from .tokens import TOKEN_PREFIX, TokenTable, hash_secret
 from .workers import WorkerTable
@@ -58,6 +61,7 @@ class SqlStore:
         self.tasks = TaskTables(self.db)
         self.runs = RunTables(self.db)
         self.schedules = ScheduleTable(self.db)
+        self.searches = SearchTable(self.db)
         self.tokens = TokenTable(self.db)
         self.workers = WorkerTable(self.db)
 
@@ -222,6 +226,20 @@ class SqlStore:
 
     def get_cache_entry(self, key: str) -> SaveCacheEntry | None:
         return self.runs.get_cache_entry(key)
+
+    # --- searches ----------------------------------------------------------------------------
+
+    def get_search(self, search_id: str) -> SearchRow | None:
+        return self.searches.get_search(search_id)
+
+    def list_searches(
+        self, *, owner: str | None = None, states: Sequence[str] | None = None, limit: int = 100
+    ) -> list[SearchRow]:
+        """Searches newest first."""
+        return self.searches.list_searches(owner=owner, states=states, limit=limit)
+
+    def load_active_searches(self) -> list[SearchRow]:
+        return self.searches.load_active_searches()
 
     # --- schedules ---------------------------------------------------------------------------
 

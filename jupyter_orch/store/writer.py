@@ -25,13 +25,14 @@ from .convert import (
     blob_to_columns,
     cache_to_columns,
     run_to_columns,
+    search_to_columns,
     task_to_columns,
     task_to_update_columns,
     worker_to_columns,
 )
 from .database import Database, chunks
 from .failures import outages_as_unavailable
-from .models import ATTEMPTS, BLOBS, RUNS, STEP_CACHE, TASKS, WORKERS
+from .models import ATTEMPTS, BLOBS, RUNS, SEARCHES, STEP_CACHE, TASKS, WORKERS
 
 # the name the store's write warnings have always been logged under
 log = logging.getLogger("jupyter_orch.store.repository")
@@ -194,6 +195,8 @@ class BatchWriter:
                 _upsert_blobs(conn, [blob_to_columns(b, now) for b in batch.blobs.values()])
             if batch.runs:
                 _upsert(conn, RUNS, [run_to_columns(r) for r in batch.runs.values()])
+            if batch.searches:
+                _upsert(conn, SEARCHES, [search_to_columns(r) for r in batch.searches.values()])
             if batch.cache:
                 _upsert(conn, STEP_CACHE, [cache_to_columns(c) for c in batch.cache.values()])
 
@@ -240,5 +243,8 @@ class BatchWriter:
             sqlite_fast.upsert_rows(cursor, BLOBS, [blob_to_columns(b, now) for b in batch.blobs.values()])
         if batch.runs:
             sqlite_fast.upsert_rows(cursor, RUNS, [run_to_columns(r) for r in batch.runs.values()])
+        if batch.searches:
+            rows = [search_to_columns(r) for r in batch.searches.values()]
+            sqlite_fast.upsert_rows(cursor, SEARCHES, rows)
         if batch.cache:
             sqlite_fast.upsert_rows(cursor, STEP_CACHE, [cache_to_columns(c) for c in batch.cache.values()])

@@ -33,6 +33,7 @@ def task_request(key: Key, kind: str, message: protocol.Message, server_url: str
     gpus = [int(i) for i in message.get("gpus") or []]
     client_env = message.get("client_env")
     step = message.get("step")
+    params = message.get("params")
     return TaskRequest(
         task_id=key[0],
         attempt=key[1],
@@ -45,4 +46,5 @@ def task_request(key: Key, kind: str, message: protocol.Message, server_url: str
         blobs={k: v for k, v in message.blobs.items() if k != "none"},
         payload_file=message.get("payload_file"),
         step=step if isinstance(step, dict) else None,
+        params=params if isinstance(params, dict) else None,
     )

@@ -45,6 +45,7 @@ class TaskRequest:
     blobs: dict[str, bytes] = field(default_factory=dict)
     payload_file: str | None = None  # the server's blob file, when this worker shares its disk
     step: dict[str, Any] | None = None  # a workflow step: its templates' references and context
+    params: dict[str, Any] | None = None  # a search's trial: keyword arguments of its function
 
 
 class Slot:
@@ -202,6 +203,8 @@ class Slot:
         }
         if task.step is not None:
             header["step"] = task.step
+        if task.params is not None:
+            header["params"] = task.params
         ex.set_sink(sink)
         if on_started is not None:  # before the send, so "started" precedes any output
             on_started(ex.pid)

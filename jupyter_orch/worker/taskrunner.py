@@ -129,6 +129,9 @@ class Executor:
             raise
         except BaseException as exc:
             return unpickling_failure(exc, "the task's payload", header, self.worker_name)
+        params = header.get("params")
+        if isinstance(params, dict):  # a search's trial: its parameters as keyword arguments
+            kwargs = {**kwargs, **params}
         return self._call_and_pickle(fn, args, kwargs, raw_result)
 
     def _call_and_pickle(

@@ -20,8 +20,9 @@ TABLES = {
     "orch_runs",
     "orch_step_cache",
     "orch_schedules",
+    "orch_searches",
 }
-HEAD = "0004"
+HEAD = "0005"
 
 
 def _diff(store: SqlStore) -> list[object]:
