@@ -91,7 +91,9 @@ def main() -> None:
             asha = run(client, "asha", args)
         finally:
             server.cleanup()
-    ranking = sorted(full["trials"], key=lambda n: full["trials"][n])  # final loss of every trial, run to the end
+    ranking = sorted(
+        full["trials"], key=lambda n: full["trials"][n]
+    )  # final loss of every trial, run to the end
     out = {
         "trials": args.trials,
         "steps": args.steps,
