@@ -94,6 +94,7 @@ def plan_run(
                     "context": context,
                     "cache": step.cache,
                     "code": code.hexdigest(),
+                    **({"search": dict(step.search)} if step.search else {}),
                 }
             },
         )
@@ -109,6 +110,7 @@ def plan_run(
                 "task_id": spec.id,
                 "depends": list(step.depends),
                 "cache": step.cache,
+                **({"search": True} if step.search else {}),
             }
         )
     run = RunRow(

@@ -22,6 +22,7 @@ from .dag import find_cycle
 from .errors import SpecError
 from .params import PARAM_TYPES, Param, is_type, type_name
 from .resources import Resources
+from .searchrequests import STEP_KINDS, check_step_search
 from .templates import TEMPLATE
 
 Path = tuple[Any, ...]
@@ -59,6 +60,7 @@ class Step:
     cache: bool = False
     base: str = ""  # the step as written (== name unless fanned out by ``matrix``)
     matrix: Mapping[str, Any] = field(default_factory=dict)  # this expansion's values
+    search: Mapping[str, Any] | None = None  # a search step: its checked search block
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ def check(doc: Any, notebook_exists: Any = None) -> list[Problem]:
             _check_target(kind, step[kind], ("tasks", i, kind), problems, notebook_exists)
         _check_fields(step, ("tasks", i), problems)
         _check_matrix(step.get("matrix"), ("tasks", i, "matrix"), problems)
+        if "search" in step:
+            _check_search(step, kinds, ("tasks", i), problems)
     names = set(first_at)
     graph: dict[str, list[str]] = {}
     for i, step in enumerate(tasks):
@@ -250,6 +254,26 @@ def _check_matrix(matrix: Any, path: Path, problems: list[Problem]) -> None:
             problems.append(Problem(path + (key,), f"matrix.{key} must be a non-empty list of values"))
 
 
+def _check_search(step: Mapping[str, Any], kinds: list[str], path: Path, problems: list[Problem]) -> None:
+    """A ``search:`` block: its trials are copies of the step with the trial's parameters."""
+    where = path + ("search",)
+    if kinds and kinds[0] not in STEP_KINDS:
+        problems.append(
+            Problem(
+                where,
+                f"search needs a function or notebook step (the trial's parameters are its inputs), not {kinds[0]}",
+            )
+        )
+    for other in ("matrix", "cache"):
+        if step.get(other):
+            problems.append(Problem(where, f"search and {other} cannot be used on one step"))
+    try:
+        check_step_search(step["search"])
+    except SpecError as exc:
+        sub = tuple(exc.field.split(".", 1)) if exc.field else ()
+        problems.append(Problem(where + sub, exc.message))
+
+
 def _check_templates(
     text: str,
     path: Path,
@@ -325,6 +349,7 @@ def build(doc: Mapping[str, Any], notebook_exists: Any = None, *, checked: bool 
                     cache=bool(merged["cache"]),
                     base=step["name"],
                     matrix=values,
+                    search=check_step_search(step["search"]) if "search" in step else None,
                 )
             )
     return Workflow(

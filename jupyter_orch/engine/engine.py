@@ -14,8 +14,8 @@ service imports another): :class:`.submission.Submitter`, :class:`.dispatch.Disp
 :class:`.recovery.Recovery`, :class:`.rollback.Rollback`, :class:`.reads.Reads`,
 :class:`.metricreads.MetricReads` (its ``metric_reads``, read by the handlers directly),
 :class:`.tokens.Tokens`, :class:`.handoff.Handoff`, :class:`.blobfiles.BlobFiles`,
-:class:`.rebalance.Rebalancer`, :class:`.idle.IdleWatch`, :class:`.searches.Searches` and
-:class:`.reasons.ProviderReasons`. Its public methods only delegate.
+:class:`.rebalance.Rebalancer`, :class:`.idle.IdleWatch`, :class:`.searches.Searches`,
+:class:`.searchsteps.SearchSteps` and :class:`.reasons.ProviderReasons`. Its public methods only delegate.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from .reports import WorkerReports
 from .rollback import Rollback
 from .runs import Runs
 from .searches import Searches
+from .searchsteps import SearchSteps
 from .state import EngineState
 from .stepcache import StepCache
 from .submission import Submitter
@@ -106,7 +107,7 @@ class Engine:
             bus,
             blobfiles,
             kick=self.kick,
-            ready=lambda row: self.step_cache.ready(row),
+            ready=self._ready,
             step_finished=self._step_finished,
         )
         self.reads = reads = Reads(state, journal, store, blobs, logs)
@@ -189,6 +190,21 @@ class Engine:
             watch_metrics=self._watch_metrics,
             read_points=self.metric_reads.points,
             read_blob=reads.read_blob,
+            lookup=reads.lookup,
+            kick=self.kick,
+            changed=lambda search, search_state: self.search_steps.changed(search, search_state),
+        )
+        self.search_steps = SearchSteps(
+            state,
+            transitions,
+            create=self.search_book.create_for_step,
+            get=self.search_book.get,
+            cancel=self.search_book.cancel,
+            running=self.search_book.running,
+            get_run=self.run_book.get,
+            attach=self.run_book.attach_search,
+            lookup=reads.lookup,
+            read_blob=reads.read_blob,
             kick=self.kick,
         )
         self.rollback = Rollback(
@@ -221,24 +237,33 @@ class Engine:
         else:
             self.reports.metrics.listeners[task_id] = listener
 
+    def _ready(self, row: TaskRow) -> None:
+        """A pending task's dependencies are met: a search step starts its search, a
+        cacheable step is looked up, any other task is queued."""
+        if not self.search_steps.ready(row):
+            self.step_cache.ready(row)
+
     def _step_finished(self, row: TaskRow) -> None:
         """A task ended: if it is a workflow step, the step cache and its run follow; if it
         is a search's trial, its search follows."""
-        if isinstance(row.spec.metadata.get("step"), dict):
+        if isinstance(row.spec.metadata.get("trial"), dict):  # a workflow step's trial too
+            self.search_book.trial_finished(row)
+        elif isinstance(row.spec.metadata.get("step"), dict):
+            self.search_steps.step_finished(row)
             self.step_cache.step_finished(row)
             self.run_book.step_finished(row)
-        elif isinstance(row.spec.metadata.get("trial"), dict):
-            self.search_book.trial_finished(row)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self.state.seq = await self.journal.run(self.store.next_seq)
         max_id: str | None = await self.journal.run(self.store.max_task_id)
         self.state.max_id = max_id or ""
+        self.search_steps.recovering()
         await self.recover_runs()
         await self.recovery.restore_usage(time.time())
         await self.recover()
         await self.search_book.recover()
+        await self.search_steps.recovered()
         self.kick()
         self.idle_watch.start()
 

@@ -103,6 +103,18 @@ class Runs:
         progress.record(row.id, row.state)
         self._set_run_state(run, progress.state)
 
+    def attach_search(self, run_id: str, task_id: str, search_id: str) -> None:
+        """A search step's search started: the run's row names it (a restart takes it up)."""
+        run = self.runs.get(run_id)
+        if run is None:
+            return
+        for step in run.steps:
+            if step.get("task_id") == task_id:
+                step["search_id"] = search_id
+        run.updated_at = time.time()
+        self.journal.add(SaveRun(dataclasses.replace(run, steps=[dict(s) for s in run.steps])))
+        self._publish_run(run)
+
     def _set_run_state(self, run: RunRow, state: str) -> None:
         if state == run.state:
             return
@@ -217,6 +229,10 @@ class Runs:
             raise Conflict(f"workflow run {run_id} {run.state}: no step failed, nothing to retry")
         for row in again:
             self._reset_for_retry(row)
+        retried = {row.id for row in again}
+        for step in run.steps:  # a search step retried starts a new search
+            if step.get("task_id") in retried:
+                step.pop("search_id", None)
         progress = RunProgress()
         for task_id, row in rows.items():
             progress.record(task_id, row.state)

@@ -22,13 +22,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from ..core import limits
-from ..core.errors import Conflict, Forbidden, NotFound, SpecError, TooLarge
+from ..core.errors import Conflict, Forbidden, NotFound, SpecError
 from ..core.ids import blob_key, new_id
-from ..core.limits import MAX_NAME
 from ..core.metrics import Point
 from ..core.records import SaveSearch, SearchRow, TaskRow
 from ..core.search import SearchConfig, SearchState, TrialPlan
+from ..core.searchrequests import check_request, function_trial, search_view, step_trial
 from ..core.spec import TaskSpec
 from .accepted import Accepted, Payloads
 from .events import EventBus
@@ -38,97 +37,7 @@ from .state import EngineState
 
 log = logging.getLogger("jupyter_orch.engine")
 
-SEARCH_STATES = ("running", "succeeded", "failed", "cancelled")
-TASK_KEYS = ("resources", "image", "priority", "timeout", "env", "retries", "retry_backoff", "preemptible")
-REQUEST_KEYS = ("name", "space", "task", *SearchConfig._KEYS)
 FINISHED_SEARCHES = 200  # finished searches kept in memory for fast reads
-TRIAL_NAME = 100  # characters of a trial's name
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    text = str(value)
-    return text if len(text) <= 16 else text[:15] + "…"
-
-
-def trial_name(search_name: str, number: int, params: Mapping[str, Any]) -> str:
-    """``"<search name> #<n> lr=0.01 ..."``, short."""
-    text = f"{search_name} #{number} " + " ".join(f"{k}={_short(v)}" for k, v in params.items())
-    return text if len(text) <= TRIAL_NAME else text[: TRIAL_NAME - 1] + "…"
-
-
-def check_request(request: object, payload: bytes | None, max_payload: int) -> dict[str, Any]:
-    """The request checked (:class:`SpecError` naming the field), as it is stored: name,
-    config, space (as parsed) and the trial task template."""
-    if not isinstance(request, Mapping):
-        raise SpecError("a search request is a JSON object", field="search")
-    for key in request:
-        if key not in REQUEST_KEYS:
-            raise SpecError(
-                f"{key!s:.60} is not a known search field; known: {', '.join(REQUEST_KEYS)}",
-                field=str(key)[:60],
-            )
-    name = request.get("name") or "search"
-    if not isinstance(name, str) or len(name) > MAX_NAME - 20:
-        raise SpecError(f"name must be a string of at most {MAX_NAME - 20} characters", field="name")
-    limits.check_text(name, "name")
-    config = SearchConfig.from_dict({k: request[k] for k in SearchConfig._KEYS if k in request})
-    if "space" not in request:
-        raise SpecError("a search needs a space: {name: distribution or list}", field="space")
-    state = SearchState(config, request["space"])  # checks the space with the config
-    task = request.get("task") or {}
-    if not isinstance(task, Mapping):
-        raise SpecError("task must be an object of task options", field="task")
-    for key in task:
-        if key not in TASK_KEYS:
-            raise SpecError(f"task.{key!s:.60} is not a known trial task option", field=f"task.{key!s:.60}")
-    try:
-        TaskSpec.from_dict({"kind": "function", **task})
-    except SpecError as exc:
-        raise SpecError(str(exc), field=f"task.{exc.field}" if exc.field else "task") from None
-    if not payload:
-        raise SpecError("a search needs its function's payload (base64 of the pickled call)", field="payload")
-    if len(payload) > max_payload:
-        raise TooLarge(f"payload of {len(payload)} bytes is over the limit of {max_payload}", field="payload")
-    return {
-        "name": name,
-        "config": config.to_dict(),
-        "space": state.space.to_dict(),
-        "task": dict(task),
-    }
-
-
-def search_view(row: SearchRow, state: SearchState | None, *, trials: bool = True) -> dict[str, Any]:
-    """A search as the API shows it (``trials``: with its table of trials, best first)."""
-    best = state.best if state is not None else None
-    view: dict[str, Any] = {
-        "id": row.id,
-        "name": row.name,
-        "owner": row.owner,
-        "state": row.state,
-        "config": dict(row.request.get("config") or {}),
-        "space": dict(row.request.get("space") or {}),
-        "task": dict(row.request.get("task") or {}),
-        "counts": state.counts() if state is not None else {},
-        "best": None
-        if best is None
-        else {
-            "number": best.number,
-            "params": best.params,
-            "task_id": best.task_id,
-            "value": best.value,
-            "step": best.step,
-            "state": best.state,
-        },
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "ended_at": row.ended_at,
-        "error": row.request.get("error"),
-    }
-    if trials:
-        view["trials"] = state.table() if state is not None else []
-    return view
 
 
 class Searches:
@@ -146,7 +55,9 @@ class Searches:
         watch_metrics: Callable[[str, Callable[[str, int, int, list[Point]], None] | None], None],
         read_points: Callable[[str, int, int], Awaitable[tuple[list[Point], int]]],
         read_blob: Callable[[str], Awaitable[bytes]],
+        lookup: Callable[[str], Awaitable[TaskRow | None]],
         kick: Callable[[], None],
+        changed: Callable[[SearchRow, SearchState | None], None] = lambda row, state: None,
     ) -> None:
         self.state = state
         self.journal = journal
@@ -159,10 +70,15 @@ class Searches:
         self._watch = watch_metrics  # follow a task's metric points (None: stop following)
         self._read_points = read_points  # an attempt's stored points from an offset
         self._read_blob = read_blob
+        self._lookup = lookup  # a task, active or stored
         self._kick = kick
+        self._changed = changed  # a search changed (a workflow's search step follows it)
         self.searches: dict[str, SearchRow] = {}  # searches still running
         self._states: dict[str, SearchState] = {}
         self._payloads: dict[str, bytes] = {}
+        # how a search's trials are made: an SDK search's call, or a copy of a workflow step
+        self._trial_of: dict[str, Callable[[SearchRow, TrialPlan], TaskSpec]] = {}
+        self._known: dict[str, dict[str, TaskRow]] = {}  # a step's (succeeded) dependencies
         self._active: dict[str, set[str]] = {}  # search -> its trial tasks not ended
         self._finished: OrderedDict[str, tuple[SearchRow, SearchState | None]] = OrderedDict()
         self._waiters: dict[str, list[asyncio.Future[SearchRow]]] = {}
@@ -172,6 +88,33 @@ class Searches:
         """Check the request (nothing is stored when it is wrong), store the search and
         start its first trials; returns once they are committed."""
         checked = check_request(request, payload, self.max_payload)
+        return await self._create(owner, checked, payload, function_trial, {})
+
+    async def create_for_step(
+        self, step: TaskRow, block: Mapping[str, Any], payload: bytes, known: dict[str, TaskRow]
+    ) -> dict[str, Any]:
+        """The search of a workflow step (``block``: its checked ``search:``): each trial a
+        copy of the step's task (``payload``: the step's) with the trial's parameters;
+        ``known``: the step's dependencies, all succeeded."""
+        meta = step.spec.metadata.get("step") or {}
+        request = {
+            "name": f"{meta.get('workflow')}/{meta.get('name')}",
+            "config": dict(block["config"]),
+            "space": dict(block["space"]),
+            "task": {},
+            "step": {"task_id": step.id, "run": meta.get("run"), "name": meta.get("name")},
+        }
+        trial = lambda row, plan: step_trial(step.spec, row, plan)  # noqa: E731
+        return await self._create(step.owner, request, payload, trial, known)
+
+    async def _create(
+        self,
+        owner: str,
+        checked: dict[str, Any],
+        payload: bytes,
+        trial: Callable[[SearchRow, TrialPlan], TaskSpec],
+        known: dict[str, TaskRow],
+    ) -> dict[str, Any]:
         search_state = SearchState(SearchConfig.from_dict(checked["config"]), checked["space"])
         now = time.time()
         search_id = new_id()
@@ -187,6 +130,8 @@ class Searches:
         self.searches[search_id] = row
         self._states[search_id] = search_state
         self._payloads[search_id] = bytes(payload)
+        self._trial_of[search_id] = trial
+        self._known[search_id] = known
         self._active[search_id] = set()
         unit = "search:" + search_id
         try:
@@ -209,30 +154,10 @@ class Searches:
         self.searches.pop(search_id, None)
         self._states.pop(search_id, None)
         self._payloads.pop(search_id, None)
+        self._trial_of.pop(search_id, None)
+        self._known.pop(search_id, None)
         for task_id in self._active.pop(search_id, ()):
             self._watch(task_id, None)
-
-    def _trial_spec(self, row: SearchRow, plan: TrialPlan) -> TaskSpec:
-        task = dict(row.request.get("task") or {})
-        env = {
-            **dict(task.pop("env", None) or {}),
-            "JUPYTER_ORCH_SEARCH_ID": row.id,
-            "JUPYTER_ORCH_TRIAL": str(plan.number),
-        }
-        return TaskSpec.from_dict(
-            {
-                "kind": "function",
-                **task,
-                "env": env,
-                "name": trial_name(row.name, plan.number, plan.params),
-                "metadata": {
-                    "trial": {"search": row.id, "number": plan.number, "params": plan.params},
-                    "function": row.name,
-                },
-            },
-            owner=row.owner,
-            stored=True,
-        )
 
     def _start_trials(
         self, row: SearchRow, search_state: SearchState, *, unit: str | None = None
@@ -242,12 +167,15 @@ class Searches:
         active = self._active[row.id]
         plans = search_state.next_trials(len(active))
         payload = self._payloads.get(row.id)
+        trial = self._trial_of.get(row.id)
         accepted = None
-        if plans and payload is not None:
-            specs = [self._trial_spec(row, p) for p in plans]
+        if plans and payload is not None and trial is not None:
+            specs = [trial(row, p) for p in plans]
             if unit is not None:
                 self.journal.bind(unit, [s.id for s in specs])
-            accepted = self._accept(specs, {s.id: payload for s in specs}, {})
+            accepted = self._accept(
+                specs, {s.id: payload for s in specs}, dict(self._known.get(row.id) or {})
+            )
             for plan, spec in zip(plans, specs, strict=True):
                 search_state.started(plan.number, spec.id)
                 active.add(spec.id)
@@ -291,8 +219,9 @@ class Searches:
         self.journal.add(SaveSearch(dataclasses.replace(row)))
 
     def _publish(self, row: SearchRow) -> None:
+        state = self._states.get(row.id) or self._finished.get(row.id, (row, None))[1]
+        self._changed(row, state)
         if self.bus.subscriber_count:
-            state = self._states.get(row.id) or self._finished.get(row.id, (row, None))[1]
             view = search_view(row, state, trials=False)
             self.bus.publish({"type": "search", "search": view, "owner": row.owner})
 
@@ -390,6 +319,7 @@ class Searches:
             try:
                 search_state = SearchState.from_dict(row.search_state)
                 payload = await self._read_blob(row.payload_key)
+                make_trial, known = await self._source(row)
             except Exception as exc:
                 log.warning("search %s cannot go on after the restart: %s", row.id, exc)
                 row.state, row.ended_at = "failed", time.time()
@@ -399,6 +329,8 @@ class Searches:
             self.searches[row.id] = row
             self._states[row.id] = search_state
             self._payloads[row.id] = bytes(payload)
+            self._trial_of[row.id] = make_trial
+            self._known[row.id] = known
             self._active[row.id] = set()
             trials = [
                 t for t in search_state.table() if t["task_id"] and t["state"] in ("running", "stopping")
@@ -427,6 +359,22 @@ class Searches:
                 self._start_more(row, search_state)
         await self.journal.flush()
 
+    async def _source(
+        self, row: SearchRow
+    ) -> tuple[Callable[[SearchRow, TrialPlan], TaskSpec], dict[str, TaskRow]]:
+        """How a recovered search makes its trials: a workflow step's search from its step's
+        task (still waiting for the search) and the step's dependencies."""
+        step = row.request.get("step")
+        if not isinstance(step, Mapping):
+            return function_trial, {}
+        task = await self._lookup(str(step.get("task_id")))
+        if task is None or task.state.terminal:
+            raise NotFound(f"its workflow step's task {step.get('task_id')} is no longer waiting for it")
+        stored = await self.journal.run(self.store.get_tasks, list(task.spec.depends))
+        known = {d: self.state.lookup(d) or stored[d] for d in task.spec.depends if d in stored}
+        spec = task.spec
+        return (lambda r, plan: step_trial(spec, r, plan)), known
+
     @staticmethod
     def state_ended(search_state: SearchState, task: TaskRow) -> None:
         ending = task.state.value if task.state.value in ("succeeded", "failed", "cancelled") else "failed"
@@ -450,6 +398,13 @@ class Searches:
         if owner is not None and found[0].owner != owner:
             raise Forbidden(f"search {search_id} belongs to another user")
         return found
+
+    async def get(self, search_id: str) -> tuple[SearchRow, SearchState | None]:
+        """A search and its state, running, ended or stored."""
+        return await self._get(search_id, None)
+
+    def running(self, search_id: str) -> bool:
+        return search_id in self.searches
 
     async def describe(self, search_id: str, owner: str | None = None) -> dict[str, Any]:
         row, search_state = await self._get(search_id, owner)
@@ -497,4 +452,4 @@ class Searches:
         return search_view(row, search_state)
 
 
-__all__ = ["SEARCH_STATES", "Searches", "check_request", "search_view", "trial_name"]
+__all__ = ["Searches"]

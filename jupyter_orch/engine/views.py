@@ -103,6 +103,8 @@ def run_view(run: RunRow) -> dict[str, Any]:
 def step_view(step: dict[str, Any], row: TaskRow | None) -> dict[str, Any]:
     """One step of a run with its task's state (None: the task is not stored)."""
     view = {k: step.get(k) for k in ("name", "base", "kind", "target", "task_id", "depends", "cache")}
+    view["search"] = bool(step.get("search"))  # a search step: its task waits for its search
+    view["search_id"] = step.get("search_id")
     if row is None:
         return {**view, "state": "unknown", "cached": False}
     end = row.ended_at

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..core import limits
 from ..core.search import MAX_CONCURRENT, MAX_REDUCTION, MAX_STEP, MAX_TRIALS, MODES, SCHEDULERS
-from ..engine.searches import SEARCH_STATES, TASK_KEYS
+from ..core.searchrequests import SEARCH_STATES, TASK_KEYS
 from .openapi_schema import (
     _NULLABLE_NUM,
     _NULLABLE_STR,
@@ -90,6 +90,10 @@ SCHEMAS: dict[str, Any] = {
             "updated_at": {"type": "number"},
             "ended_at": _NULLABLE_NUM,
             "error": _NULLABLE_STR,
+            "step": {
+                "type": ["object", "null"],
+                "description": "a workflow step's search: the step's task_id, run and name (null: an SDK search)",
+            },
             "trials": {
                 "type": "array",
                 "description": "a row per trial, best first: number, task_id, params, state, best, "

@@ -98,6 +98,11 @@ SCHEMAS: dict[str, Any] = {
             "depends": {"type": "array", "items": {"type": "string"}},
             "cache": {"type": ["boolean", "null"]},
             "cached": {"type": "boolean", "description": "its result was reused from an earlier run"},
+            "search": {
+                "type": "boolean",
+                "description": "a search step: a search runs its trials in its place",
+            },
+            "search_id": {**_NULLABLE_STR, "description": "the search step's search, once started"},
             "state": {"type": "string"},
             "reason": _NULLABLE_STR,
             "error": _NULLABLE_STR,

@@ -197,7 +197,7 @@ class ExecutorProcess:
             return False
         except PermissionError:
             return True
-        return True
+        return _group_has_live(self.proc.pid)
 
     async def terminate(self, grace: float) -> int:
         """SIGTERM to the process group, SIGKILL after ``grace`` seconds; the exit status."""
@@ -235,3 +235,27 @@ class ExecutorProcess:
                 self._channel.close()
         if self._frame_waiter is not None and not self._frame_waiter.done():
             self._frame_waiter.cancel()
+
+
+def _group_has_live(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is more than a zombie. A shell task's processes
+    outlive their executor as orphans; where no init reaps them (a container whose PID 1
+    is not one), an exited orphan stays a zombie that ``killpg(pgid, 0)`` still finds.
+    Linux's /proc tells them apart; elsewhere a group found is taken as alive."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False

@@ -183,7 +183,10 @@ class Executor:
             fn = steps.resolve(str(target), list(request.get("sys_path") or []))
         except steps.StepError as exc:
             return {"ok": False, "error_kind": exc.kind, "error": str(exc)}, b""
-        return self._call_and_pickle(fn, (), dict(parameters), raw_result=False)
+        trial = header.get("params")  # a search step's trial: its parameters over the step's
+        return self._call_and_pickle(
+            fn, (), {**parameters, **(trial if isinstance(trial, dict) else {})}, raw_result=False
+        )
 
     def _notebook(self, header: dict[str, Any], blobs: dict[str, bytes]) -> Reply:
         """A notebook task: its payload is JSON (the notebook, parameters, kernel); its result
@@ -209,6 +212,9 @@ class Executor:
                 )
             except steps.StepError as exc:
                 return {"ok": False, "error_kind": exc.kind, "error": str(exc)}, b""
+        trial = header.get("params")
+        if isinstance(trial, dict):  # a search step's trial: its parameters over the step's
+            request["parameters"] = {**(request.get("parameters") or {}), **trial}
         env = {**string_env(header.get("env"))}
         for key in ("JUPYTER_ORCH_TASK_ID", "JUPYTER_ORCH_ATTEMPT", "ORCH_RUN_DIR"):
             if key in os.environ:

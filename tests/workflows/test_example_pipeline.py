@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 PIPELINE = Path(__file__).resolve().parents[2] / "examples" / "pipeline" / "pipeline.yaml"
 
 
@@ -28,3 +30,30 @@ def test_the_example_pipeline_trains_evaluates_and_reports(orch):
     assert report_path.name in files and "model-C0.5.pkl" in files
     report = run.read_file(report_path.name).decode()
     assert f"test accuracy {accuracy:.3f}" in report and "<table>" in report
+
+
+TUNED = PIPELINE.with_name("tuned.yaml")
+
+
+def test_the_tuned_pipeline_searches_train_and_evaluates_the_best_trials_model(orch):
+    client = orch.client()
+    run = client.submit_workflow(TUNED, params={"rows": 1500})
+    final = run.wait(400)
+    assert final["state"] == "succeeded", [(s["name"], s["state"], s.get("error")) for s in final["steps"]]
+    train_step = next(s for s in final["steps"] if s["name"] == "train")
+    search = client.get_search(train_step["search_id"])
+    trials = search.trials()
+    assert len(trials) == 4 and all(t["state"] == "succeeded" for t in trials)
+    best = search.best
+    assert best is not None and best["value"] == max(t["best"] for t in trials)
+    # the step's outputs are the best trial's: its C, its model, its validation accuracy
+    train = run.outputs("train")
+    assert train["C"] == pytest.approx(best["params"]["C"])
+    assert train["val_accuracy"] == pytest.approx(best["value"])
+    assert train["model_path"] == f"{final['run_dir']}/model-C{train['C']}.pkl"
+    # each trial's executed notebook is kept, with its own C injected by papermill
+    for trial in trials:
+        notebook = orch.api().get(f"/tasks/{trial['task_id']}")
+        assert notebook["notebook_url"]
+    assert 0.7 < run.outputs("evaluate")["accuracy"] <= 1.0
+    assert run.read_file(Path(run.outputs("report")["report_path"]).name)

@@ -40,7 +40,7 @@ def test_every_problem_is_reported_at_its_line_and_column(tmp_path):
     assert got == [
         "flow.yaml:5:14: tasks[0].depends: dependency cycle: a → b → a",
         "flow.yaml:7:5: tasks[0].colour: unknown field 'colour' (known: cache, depends, description, env, function, "
-        "image, matrix, name, notebook, parameters, resources, retries, retry_backoff, shell, timeout)",
+        "image, matrix, name, notebook, parameters, resources, retries, retry_backoff, search, shell, timeout)",
         "flow.yaml:12:15: tasks[2].depends[0]: unknown dependency 'prep' (no step has that name)",
         "flow.yaml:13:15: tasks[2].notebook: notebook 'missing.ipynb' does not exist (paths are relative to the workflow file)",
         'flow.yaml:14:14: tasks[2].retries: must be a whole number, not "many"',
