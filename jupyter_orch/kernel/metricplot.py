@@ -57,7 +57,7 @@ class MetricPlot:
         self._names: list[str] = []
         self._next: dict[tuple[str, int], int] = {}  # (source, attempt) -> next offset expected
         self._lock = threading.Lock()
-        self._drawn_at = 0.0
+        self._drawn_at = -math.inf  # never: the first point draws at once (monotonic may be small)
         self._dirty = False
         self.draws = 0
         self.points = 0
@@ -95,7 +95,28 @@ class MetricPlot:
             line.add(x, None if value is None else float(value))
         self.points += 1
 
+    def data(self) -> dict[tuple[str, str, str], tuple[list[float], list[float | None]]]:
+        """Every line as kept: ``(metric, group, source) -> (xs, ys)`` (copies)."""
+        with self._lock:
+            return {key: (list(line.x), list(line.y)) for key, line in self._lines.items()}
+
     # ------------------------------------------------------------------ drawing
+    @property
+    def max_rate(self) -> float:
+        """Redraws a second at most (a view with several plots shares its rate out)."""
+        return 1.0 / self._min_interval
+
+    @max_rate.setter
+    def max_rate(self, rate: float) -> None:
+        self._min_interval = 1.0 / rate
+        self._interval = max(self._interval, self._min_interval)
+
+    def due_in(self) -> float | None:
+        """Seconds until points not drawn yet are due to be (0: now); None when none wait."""
+        if not self._dirty:
+            return None
+        return max(0.0, self._drawn_at + self._interval - time.monotonic())
+
     def maybe_draw(self) -> None:
         if self._dirty and time.monotonic() - self._drawn_at >= self._interval:
             self.draw()

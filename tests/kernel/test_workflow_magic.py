@@ -13,7 +13,7 @@ import pytest
 
 from jupyter_orch.workflows.loader import WorkflowFileInvalid, load
 
-from support.notebook import error, text
+from support.notebook import children, error, text, widget
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -42,9 +42,10 @@ def said(cell):
 
 
 def views(notebook, cell):
-    """The widget views the cell displayed: their HTML as the notebook last saw it."""
-    models = [o["data"][WIDGET]["model_id"] for o in cell.outputs if WIDGET in o.get("data", {})]
-    return [notebook.client.widget_state[m]["value"] for m in models]
+    """The widget views the cell displayed: their DAG's HTML (the first child of the view's
+    box) as the notebook last saw it."""
+    shown = [o["data"] for o in cell.outputs if WIDGET in o.get("data", {})]
+    return [children(notebook, widget(notebook, data))[0]["value"] for data in shown]
 
 
 def states(page):
