@@ -1,7 +1,7 @@
 // The REST client of /orch/api/v1 (URLs, errors, one method per endpoint; formatting is in
 // format.ts). Pure: the transport is injected (in the lab it is
 // ServerConnection.makeRequest, so Jupyter's own auth applies), which keeps it unit-testable.
-import type { ICheckpoint, IHoldings, IInfo, IParameter, IProviderInfo, IRun, ITask, IWorker, ILogLine } from './types';
+import type { ICheckpoint, IHoldings, IInfo, IParameter, IProviderInfo, IRun, ISearch, ITask, IWorker, ILogLine } from './types';
 
 export const API_PATH = 'orch/api/v1';
 
@@ -227,6 +227,23 @@ export class OrchApi {
 
   retryRun(id: string): Promise<IRun> {
     return this.request<IRun>('POST', `workflows/${encodeURIComponent(id)}/retry`, { what: `retrying run ${id}` });
+  }
+
+  /** the caller's hyperparameter searches, newest first (without their trials) */
+  async searches(query: { limit?: number } = {}): Promise<ISearch[]> {
+    const r = await this.request<{ searches?: ISearch[] }>('GET', 'searches', { query, what: 'listing searches' });
+    return r?.searches || [];
+  }
+
+  /** a search with its trials, best first */
+  search(id: string): Promise<ISearch> {
+    return this.request<ISearch>('GET', `searches/${encodeURIComponent(id)}`, { what: `reading search ${id}` });
+  }
+
+  cancelSearch(id: string): Promise<ISearch> {
+    return this.request<ISearch>('POST', `searches/${encodeURIComponent(id)}/cancel`, {
+      what: `cancelling search ${id}`
+    });
   }
 
   /** per user and group: work placed and waiting, GPUs held, against their quotas (read-all) */

@@ -1,5 +1,6 @@
 // Loads the state, keeps it live from the events WebSocket (re-reading it on every reconnect
-// and after an overflow), follows the log of the store's log task for the logs view (a LogFeed)
+// and after an overflow; the selected search's trials are read again, debounced, when an event
+// of the search or of one of its trials arrives), follows the log of the store's log task for the logs view (a LogFeed)
 // and runs the actions the views ask for.
 import { OrchApi, OrchApiError } from './api';
 import { LogFeed, LogListener } from './logfeed';
@@ -36,6 +37,12 @@ export class OrchController {
   workersPollSeconds = 15;
   private taskListeners = new Set<(task: ITask) => void>();
   private reloadListeners = new Set<() => void>();
+  /** the pending re-read of the selected search's trials, and the reads' order */
+  private searchTimer: ReturnType<typeof setTimeout> | null = null;
+  private searchSeq = 0;
+  private searchApplied = 0;
+  /** how long events of the selected search are gathered before its trials are read again */
+  searchDebounceMs = 300;
 
   constructor(opts: IControllerOptions) {
     this.api = opts.api;
@@ -79,6 +86,10 @@ export class OrchController {
     }
     if (this.reloadTimer) {
       clearTimeout(this.reloadTimer);
+    }
+    if (this.searchTimer) {
+      clearTimeout(this.searchTimer);
+      this.searchTimer = null;
     }
   }
 
@@ -176,8 +187,19 @@ export class OrchController {
       if (this.isOthers(event.task.owner)) {
         return;
       }
+      const trial = event.task.metadata?.trial as { search?: unknown } | undefined;
+      if (this.store.searchId && trial?.search === this.store.searchId) {
+        this.scheduleSearchRead(); // one of its trials started or ended
+      }
     } else if (event.type === 'run' && this.isOthers(event.run.owner)) {
       return;
+    } else if (event.type === 'search') {
+      if (this.isOthers(event.owner ?? event.search.owner)) {
+        return;
+      }
+      if (event.search.id === this.store.searchId) {
+        this.scheduleSearchRead();
+      }
     }
     if (this.buffered) {
       // a reload is under way: these are applied over its answer, in order
@@ -208,16 +230,23 @@ export class OrchController {
     this.loading = true;
     this.store.changed(false);
     try {
-      const [first, runs, workers] = await Promise.all([
+      const [first, runs, workers, searches] = await Promise.all([
         this.loadTasks(),
         this.api.runs({ limit: 500 }).catch(() => []),
-        this.api.workers()
+        this.api.workers(),
+        this.api.searches({ limit: 200 }).catch(() => null)
       ]);
       if (seq !== this.loadSeq) {
         return;
       }
       // the first page is drawn at once; older pages are read after it (loadOlder)
       this.store.reset(first.tasks, runs, workers.workers, workers.provider ?? null);
+      if (searches) {
+        this.store.setSearches(searches);
+      }
+      if (this.store.searchId) {
+        void this.loadSearch(this.store.searchId);
+      }
       older = first.older;
       this.error = null;
       const sel = this.store.selection;
@@ -323,6 +352,52 @@ export class OrchController {
     } catch (err) {
       this.setError(err);
     }
+  }
+
+  /** Read the selected search (with its trials) again soon: the events of a while are
+   * gathered into one read (a read already due is not put off). */
+  scheduleSearchRead(delay = this.searchDebounceMs): void {
+    if (this.searchTimer) {
+      return;
+    }
+    this.searchTimer = setTimeout(() => {
+      this.searchTimer = null;
+      if (this.store.searchId) {
+        void this.loadSearch(this.store.searchId);
+      }
+    }, delay);
+  }
+
+  /** a search with its trials; an answer older than one already applied is dropped */
+  async loadSearch(id: string): Promise<void> {
+    const seq = ++this.searchSeq;
+    try {
+      const search = await this.api.search(id);
+      if (seq < this.searchApplied) {
+        return;
+      }
+      this.searchApplied = seq;
+      this.store.putSearch(search);
+      if (this.store.searchId === id && this.store.searchError) {
+        this.store.setSearchError(null);
+      }
+    } catch (err) {
+      if (seq >= this.searchApplied && this.store.searchId === id) {
+        this.store.setSearchError((err as Error)?.message || String(err));
+      }
+    }
+  }
+
+  /** show the trials of search `id` (null: none) */
+  selectSearch(id: string | null): void {
+    this.store.selectSearch(id);
+    if (id) {
+      void this.loadSearch(id);
+    }
+  }
+
+  async cancelSearch(id: string): Promise<void> {
+    this.store.putSearch(await this.api.cancelSearch(id));
   }
 
   selectRow(kind: 'task' | 'workflow', id: string): void {

@@ -26,7 +26,7 @@ export namespace CommandIDs {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'The Orchestrator sidebar (runs, workflow DAG, workers and GPUs, live logs) and Run as job.',
+  description: 'The Orchestrator sidebar (runs, workflow DAG, searches, workers and GPUs, live logs) and Run as job.',
   autoStart: true,
   optional: [ILayoutRestorer, ICommandPalette, ISettingRegistry, IFileBrowserFactory, INotebookTracker, ILabShell],
   activate: (
@@ -46,7 +46,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const ctl = new OrchController({
       api,
       store,
-      eventsUrl: () => socketUrl('events', { types: 'task,worker,run' }),
+      eventsUrl: () => socketUrl('events', { types: 'task,worker,run,search' }),
       logUrl: id => socketUrl(`tasks/${encodeURIComponent(id)}/logs/follow`)
     });
     const defaults: IJobDefaults = { gpus: 0, cpus: 1, memory: '', image: '' };
@@ -133,7 +133,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(CommandIDs.open, {
       label: 'Orchestrator: Show Sidebar',
-      caption: 'Runs, workflow DAGs, workers and live logs',
+      caption: 'Runs, workflow DAGs, hyperparameter searches, workers and live logs',
       icon: orchIcon,
       execute: () => app.shell.activateById(sidebar.id)
     });

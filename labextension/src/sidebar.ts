@@ -1,4 +1,4 @@
-// The "Orchestrator" sidebar: Runs, Workflow DAG, Workers and Logs as sections of one panel,
+// The "Orchestrator" sidebar: Runs, Workflow DAG, Searches, Workers and Logs as sections of one panel,
 // with a connection indicator in its toolbar; and Admin (every user's work) for those who may
 // read all on a shared server, added once the server says so (GET /info's rights).
 import { SidePanel } from '@jupyterlab/ui-components';
@@ -9,12 +9,14 @@ import type { OrchController } from './controller';
 import { DagView } from './dagview';
 import { LogsView } from './logsview';
 import { RunsView } from './runsview';
+import { SearchesView } from './searchesview';
 import { WorkersView } from './workersview';
 import { orchIcon } from './icon';
 
 export class OrchSidebar extends SidePanel {
   readonly runs: RunsView;
   readonly dag: DagView;
+  readonly searches: SearchesView;
   readonly workers: WorkersView;
   readonly logs: LogsView;
   /** every user's work: only for one who may read all, on a shared server */
@@ -43,10 +45,12 @@ export class OrchSidebar extends SidePanel {
     this.header.addWidget(heading);
     this.runs = new RunsView(ctl);
     this.dag = new DagView(ctl);
+    this.searches = new SearchesView(ctl);
     this.workers = new WorkersView(ctl);
     this.logs = new LogsView(ctl, logCapacity);
     this.addWidget(this.runs);
     this.addWidget(this.dag);
+    this.addWidget(this.searches);
     this.addWidget(this.workers);
     this.addWidget(this.logs);
     ctl.store.subscribe(() => {

@@ -1,7 +1,8 @@
-// The sidebar's state: tasks, workflow runs and workers, kept current by events. Pure (no DOM,
-// no JupyterLab imports) so that its event handling is unit-tested.
-import type { IProviderInfo, IRun, ITask, IWorker, OrchEvent } from './types';
+// The sidebar's state: tasks, workflow runs, workers and hyperparameter searches, kept current by
+// events. Pure (no DOM, no JupyterLab imports) so that its event handling is unit-tested.
+import type { IProviderInfo, IRun, ISearch, ITask, IWorker, OrchEvent } from './types';
 import { formatResources } from './format';
+import { sortSearches } from './trials';
 
 export type RowKind = 'task' | 'workflow';
 
@@ -71,10 +72,32 @@ export function rowDuration(row: IRow, now: number): number | null {
   return Math.max(0, (row.ended_at ?? now) - start);
 }
 
+/** `next` over `old` unless `old` is newer; trials from `next` when it has them (a read),
+ * unless `old` is newer and has its own. */
+export function mergeSearch(old: ISearch, next: ISearch): ISearch {
+  const newer = (next.updated_at ?? next.created_at) >= (old.updated_at ?? old.created_at);
+  const merged: ISearch = newer ? { ...old, ...next } : { ...next, ...old };
+  const trials = next.trials && (newer || !old.trials) ? next.trials : old.trials;
+  if (trials) {
+    merged.trials = trials;
+  } else {
+    delete merged.trials;
+  }
+  return merged;
+}
+
 export class OrchStore {
   readonly tasks = new Map<string, ITask>();
   readonly runs = new Map<string, IRun>();
   readonly workers = new Map<string, IWorker>();
+  /** the caller's searches (the selected one with its trials, once read) */
+  readonly searches = new Map<string, ISearch>();
+  /** the search whose trials are shown */
+  searchId: string | null = null;
+  /** why the selected search's trials could not be read */
+  searchError: string | null = null;
+  /** grows with every change of a search (the Searches view redraws on it) */
+  searchVersion = 0;
   provider: IProviderInfo | null = null;
   filter: IFilter = { text: '', state: '' };
   selection: ISelection | null = null;
@@ -170,6 +193,9 @@ export class OrchStore {
         this.putRun(event.run);
         this.changed();
         return true;
+      case 'search':
+        this.putSearch(event.search);
+        return true;
       case 'overflow':
         if (this.onReload) {
           this.onReload();
@@ -237,6 +263,61 @@ export class OrchStore {
       this.workers.set(worker.id, worker);
     }
     this.changed(false);
+  }
+
+  /** Replace the list of searches with what the server says now; trials already read stay
+   * (with their search) until a newer read replaces them. */
+  setSearches(searches: ISearch[]): void {
+    const old = new Map(this.searches);
+    this.searches.clear();
+    for (const s of searches) {
+      const before = old.get(s.id);
+      this.searches.set(s.id, before ? mergeSearch(before, s) : s);
+    }
+    // the selected one stays even when it is older than the list's page
+    const sel = this.searchId ? old.get(this.searchId) : undefined;
+    if (sel && !this.searches.has(sel.id)) {
+      this.searches.set(sel.id, sel);
+    }
+    this.searchVersion++;
+    this.changed(false);
+  }
+
+  /** A search as an event or a read tells it: a view older than the one held does not
+   * replace it, but its trials are kept when the held one has none. */
+  putSearch(search: ISearch): void {
+    const old = this.searches.get(search.id);
+    const merged = old ? mergeSearch(old, search) : search;
+    if (old && JSON.stringify(merged) === JSON.stringify(old)) {
+      return; // read again, unchanged: the view is not redrawn
+    }
+    this.searches.set(search.id, merged);
+    this.searchVersion++;
+    this.changed(false);
+  }
+
+  selectSearch(id: string | null): void {
+    if (this.searchId !== id) {
+      this.searchError = null;
+    }
+    this.searchId = id;
+    this.searchVersion++;
+    this.changed(false);
+  }
+
+  setSearchError(message: string | null): void {
+    this.searchError = message;
+    this.searchVersion++;
+    this.changed(false);
+  }
+
+  selectedSearch(): ISearch | undefined {
+    return this.searchId ? this.searches.get(this.searchId) : undefined;
+  }
+
+  /** newest first */
+  searchList(): ISearch[] {
+    return sortSearches(this.searches.values());
   }
 
   /** Keep the newest tasks; finished ones beyond maxTasks are forgotten. */

@@ -225,9 +225,73 @@ export interface IHoldings {
   groups: IGroupHolding[];
 }
 
+/** A trial's state: planned (not started yet), running (its task submitted), stopping (a stop
+ * was decided, its task has not ended yet), then succeeded, failed, cancelled or stopped. */
+export type TrialState = 'planned' | 'running' | 'stopping' | 'succeeded' | 'failed' | 'cancelled' | 'stopped';
+
+/** A row of a search's trials table (jupyter_orch/core/search.py SearchState.table()). */
+export interface ITrial {
+  number: number;
+  task_id: string | null;
+  params: Record<string, unknown>;
+  state: TrialState | string;
+  /** the best value of the metric at any of its steps, and that step */
+  best: number | null;
+  best_step: number | null;
+  /** the last value reported, and its step */
+  last?: number | null;
+  step?: number | null;
+  /** the step of the highest ASHA rung it reached */
+  rung?: number | null;
+  /** why it was stopped (ASHA) */
+  reason?: string | null;
+}
+
+export interface ISearchBest {
+  number: number;
+  params: Record<string, unknown>;
+  task_id: string | null;
+  value: number;
+  step: number | null;
+  state: string;
+}
+
+export interface ISearchConfig {
+  metric?: string;
+  mode?: 'min' | 'max' | string;
+  scheduler?: string;
+  max_trials?: number | null;
+  max_concurrent?: number;
+  max_t?: number | null;
+  [key: string]: unknown;
+}
+
+/** A hyperparameter search (GET /searches, /searches/{id}; `trials` only in the latter). */
+export interface ISearch {
+  id: string;
+  name: string;
+  owner: string;
+  state: 'running' | 'succeeded' | 'failed' | 'cancelled' | string;
+  config: ISearchConfig;
+  space: Record<string, unknown>;
+  task?: Record<string, unknown>;
+  /** trials per state, and `total` (the trials it runs at most) */
+  counts: Record<string, number>;
+  best: ISearchBest | null;
+  created_at: number;
+  updated_at?: number;
+  ended_at?: number | null;
+  error?: string | null;
+  /** a workflow step's search: the step's task, run and name (null: a search from the SDK) */
+  step?: { task_id?: string; run?: string; name?: string } | null;
+  /** best first */
+  trials?: ITrial[];
+}
+
 export type OrchEvent =
   | { type: 'hello'; seq?: number; workers?: IWorker[] }
   | { type: 'task'; task: ITask }
   | { type: 'worker'; worker: IWorker }
   | { type: 'run'; run: IRun }
+  | { type: 'search'; search: ISearch; owner?: string }
   | { type: 'overflow'; message?: string };
