@@ -38,6 +38,7 @@ from .state import EngineState
 log = logging.getLogger("jupyter_orch.engine")
 
 FINISHED_SEARCHES = 200  # finished searches kept in memory for fast reads
+PROGRESS_EVERY = 1.0  # seconds: a search event at most this often for values alone
 
 
 class Searches:
@@ -80,6 +81,7 @@ class Searches:
         self._trial_of: dict[str, Callable[[SearchRow, TrialPlan], TaskSpec]] = {}
         self._known: dict[str, dict[str, TaskRow]] = {}  # a step's (succeeded) dependencies
         self._active: dict[str, set[str]] = {}  # search -> its trial tasks not ended
+        self._news: dict[str, float] = {}  # search -> when its last event went out
         self._finished: OrderedDict[str, tuple[SearchRow, SearchState | None]] = OrderedDict()
         self._waiters: dict[str, list[asyncio.Future[SearchRow]]] = {}
 
@@ -152,6 +154,7 @@ class Searches:
 
     def _forget(self, search_id: str) -> None:
         self.searches.pop(search_id, None)
+        self._news.pop(search_id, None)
         self._states.pop(search_id, None)
         self._payloads.pop(search_id, None)
         self._trial_of.pop(search_id, None)
@@ -247,9 +250,16 @@ class Searches:
     ) -> None:
         before = search_state.recorded
         decisions = search_state.on_points(task_id, enumerate(points, offset), attempt=attempt)
+        now = time.monotonic()
         if decisions or search_state.recorded != before:
             self._save(row, search_state)
             self._publish(row)
+            self._news[row.id] = now
+        elif now - self._news.get(row.id, -PROGRESS_EVERY) >= PROGRESS_EVERY:
+            # trials' values move with no decision (random, grid, below a rung): news now
+            # and then; the points themselves are stored, and replayed after a restart
+            self._publish(row)
+            self._news[row.id] = now
         for decision in decisions:
             task = self.state.tasks.get(decision.task_id)
             if task is not None and not task.state.terminal:

@@ -264,3 +264,26 @@ async def test_a_search_whose_every_trial_failed_fails_saying_why(tmp_path: Any)
         assert final["best"] is None and final["counts"]["failed"] == 2
     finally:
         await engine.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_trials_value_without_a_decision_is_news_for_watchers(tmp_path: Any) -> None:
+    """A random search decides nothing on a value, yet a view of it (the lab's trials
+    table) learns the trial's new best from a search event."""
+    engine = make_engine(tmp_path, prefetch=0, prefetch_quick=0)
+    await engine.start()
+    try:
+        link = Link()
+        worker = engine.worker_hello(TOKEN, link, hello("w1", slots=8))
+        over = {"scheduler": "random", "max_t": None, "max_trials": 1, "max_concurrent": 1}
+        view = await engine.create_search("ann", request(**over), PAYLOAD)
+        [assign] = await assigns(link, 1)
+        engine.worker_message(worker, msg(type="started", task_id=assign["task_id"], attempt=1))
+        events = engine.bus.subscribe(lambda e: e["type"] == "search")
+        report(engine, worker, assign["task_id"], 0, 1, 0.25)
+        event = await asyncio.wait_for(events.get(), 5)
+        assert event is not None and event["search"]["id"] == view["id"]
+        assert event["search"]["state"] == "running" and event["search"]["best"]["value"] == 0.25
+        events.close()
+    finally:
+        await engine.stop()
