@@ -228,6 +228,22 @@ class UsageTotals:
 
 
 @dataclass(frozen=True)
+class TimelineSpan:
+    """An attempt as the GPU timeline draws it: which task, whose, on which worker and GPUs,
+    from when to when (``ended_at`` None: still running)."""
+
+    task_id: str
+    name: str
+    owner: str
+    attempt: int
+    state: str  # the attempt's: running, succeeded, failed, cancelled, lost, preempted
+    worker_id: str | None
+    gpus: tuple[int, ...]
+    started_at: float
+    ended_at: float | None
+
+
+@dataclass(frozen=True)
 class AttemptSpan:
     """An attempt's run within a period: whose, how many GPUs, from when to when."""
 

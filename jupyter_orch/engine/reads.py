@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import Conflict, Forbidden, NotFound
-from ..core.records import TaskRow
+from ..core.records import TaskRow, TimelineSpan
 from .journal import Journal
 from .ports import Blobs, Logs, TaskStore
 from .state import EngineState
@@ -43,6 +43,12 @@ class Reads:
         if owner is not None and row.owner != owner:
             raise Forbidden(f"task {task_id} belongs to another user")
         return row
+
+    async def timeline(self, since: float, until: float, limit: int) -> list[TimelineSpan]:
+        """The attempts that ran between the two times (the latest ``limit`` by start), as
+        stored once what memory holds is committed."""
+        await self.journal.flush()
+        return await self.journal.run(self.store.timeline, since, until, limit)
 
     async def read_blob(self, key: str) -> bytes:
         """A payload or result: small ones are in the database (``db:`` keys)."""

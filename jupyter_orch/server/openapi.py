@@ -26,6 +26,7 @@ from . import (
     openapi_notebooks,
     openapi_searches,
     openapi_tasks,
+    openapi_timeline,
     openapi_workers,
     openapi_workflows,
 )
@@ -76,6 +77,7 @@ def document() -> dict[str, Any]:
         openapi_workers,
         openapi_workflows,
         openapi_searches,
+        openapi_timeline,
         openapi_notebooks,
         openapi_admin,
     )

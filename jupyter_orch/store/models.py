@@ -94,6 +94,8 @@ class AttemptModel(Base):
     error: Mapped[str | None] = mapped_column(Text)
     error_kind: Mapped[str | None] = mapped_column(String(64))
 
+    __table_args__ = (Index("ix_orch_attempts_ended_at", "ended_at"),)  # the GPU timeline's window
+
 
 class WorkerModel(Base):
     __tablename__ = "orch_workers"

@@ -31,6 +31,7 @@ from ..core.records import (
     ScheduleRow,
     SearchRow,
     TaskRow,
+    TimelineSpan,
     TokenRow,
     UsageTotals,
     WorkerRow,
@@ -164,6 +165,10 @@ class SqlStore:
     def attempt_spans(self, since: float, until: float) -> list[AttemptSpan]:
         """Every attempt that ran between the two times, cut to them."""
         return self.tasks.attempt_spans(since, until)
+
+    def timeline(self, since: float, until: float, limit: int) -> list[TimelineSpan]:
+        """The attempts that ran between the two times, the latest ``limit`` by start."""
+        return self.tasks.timeline(since, until, limit)
 
     def usage_between(self, since: float, until: float) -> list[UsageTotals]:
         """Per owner, the GPU- and task-seconds of their attempts between the two times."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, or_, select
 
-from ..core.records import AttemptRow, AttemptSpan, TaskRow, UsageTotals
+from ..core.records import AttemptRow, AttemptSpan, TaskRow, TimelineSpan, UsageTotals
 from ..core.states import TERMINAL, TaskState
 from .convert import attempt_from_row, task_from_row
 from .database import Database, chunks
@@ -142,6 +142,46 @@ class TaskTables:
                     running=ended is None,
                 )
                 for owner, gpus, started, ended in conn.execute(query)
+            ]
+
+    def timeline(self, since: float, until: float, limit: int) -> list[TimelineSpan]:
+        """The attempts that ran between ``since`` and ``until`` (one still running too),
+        the latest ``limit`` by start."""
+        a, t = ATTEMPTS, TASKS
+        query = (
+            select(
+                a.c.task_id,
+                t.c.name,
+                t.c.owner,
+                a.c.number,
+                a.c.state,
+                a.c.worker_id,
+                a.c.gpus,
+                a.c.started_at,
+                a.c.ended_at,
+            )  # fmt: skip
+            .select_from(a.join(t, a.c.task_id == t.c.id))
+            .where(a.c.started_at.is_not(None), a.c.started_at < until)
+            .where(or_(a.c.ended_at.is_(None), a.c.ended_at > since))
+            .order_by(a.c.started_at.desc())
+            .limit(limit)
+        )
+        with self.db.connect() as conn:
+            return [
+                TimelineSpan(
+                    task_id,
+                    name or task_id,
+                    owner,
+                    number,
+                    state,
+                    worker_id,
+                    tuple(int(g) for g in gpus or ()),
+                    started,
+                    ended,
+                )  # fmt: skip
+                for task_id, name, owner, number, state, worker_id, gpus, started, ended in conn.execute(
+                    query
+                )
             ]
 
     def usage_between(self, since: float, until: float) -> list[UsageTotals]:

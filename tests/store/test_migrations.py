@@ -22,7 +22,7 @@ TABLES = {
     "orch_schedules",
     "orch_searches",
 }
-HEAD = "0005"
+HEAD = "0006"
 
 
 def _diff(store: SqlStore) -> list[object]:
