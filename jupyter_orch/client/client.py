@@ -24,6 +24,7 @@ from .futures import Future
 from .http import HttpApi
 from .session import SessionChannel
 from .tracking import FutureTable
+from .views import Workers
 
 if TYPE_CHECKING:
     from .runs import RunHandle
@@ -432,8 +433,10 @@ class Client:
         return list(self.api.get("/workflows", state=state, limit=limit)["runs"])
 
     # ---------------------------------------------------------------- queries
-    def workers(self) -> list[dict[str, Any]]:
-        return list(self.api.get("/workers")["workers"])
+    def workers(self) -> Workers:
+        """The workers this caller may see: a list of dicts of the API's values (``memory``
+        in bytes, times in epoch seconds) that shows itself as a table with sizes and times."""
+        return Workers(self.api.get("/workers")["workers"])
 
     def tasks(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return list(self.api.get("/tasks", state=state, limit=limit)["tasks"])

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import OrchError
 from ..serialization import loads_value
+from .views import TaskInfo
 
 if TYPE_CHECKING:
     from .client import Client
@@ -139,10 +140,12 @@ class Future:
         if not self.accepted():
             raise TimeoutError(f"the server has not acknowledged task {self.id}; is it reachable?")
 
-    def info(self) -> dict[str, Any]:
-        """The task as the server describes it (attempts included)."""
+    def info(self) -> TaskInfo:
+        """The task as the server describes it (attempts included): a dict of the API's
+        values (times in epoch seconds, sizes in bytes) that shows itself with local times,
+        durations and sizes."""
         self._server_side()
-        return self.client.api.get(f"/tasks/{self.id}")
+        return TaskInfo(self.client.api.get(f"/tasks/{self.id}"))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the task ends; False if ``timeout`` passed first."""

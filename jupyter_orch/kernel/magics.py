@@ -98,6 +98,15 @@ def parse_run(line: str) -> cells.CellOptions:
     return cells.CellOptions(**values)
 
 
+def prompt_number(shell: Any) -> int:
+    """The ``In [n]`` of the cell running now. IPython counts a cell before running it, so
+    while it runs ``shell.execution_count`` is already the next cell's number; the running
+    cell's own number is on the ``ExecutionResult`` the display hook holds for it."""
+    running = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    number = getattr(running, "execution_count", None)
+    return number if isinstance(number, int) else int(shell.execution_count)
+
+
 @magics_class
 class OrchMagics(Magics):
     @line_cell_magic
@@ -120,7 +129,7 @@ class OrchMagics(Magics):
         shell = self.shell
         assert shell is not None
         user_ns = shell.user_ns
-        filename = f"<orch In[{shell.execution_count}]>"
+        filename = f"<orch In[{prompt_number(shell)}]>"
         try:
             job = cells.build_job(user_ns, body, options, filename)
         except cells.InputError as exc:

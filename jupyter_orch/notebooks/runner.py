@@ -3,8 +3,10 @@
 Parameters are injected by papermill after the cell tagged ``parameters`` (strings quoted,
 types kept); cells are executed by nbclient in a kernel taken from a small warm pool (one
 spare per kernel name, started again in the background after each use, so the next notebook
-skips the kernel start); each cell start is a progress line on stderr (``cell i of n``);
-values recorded with ``jupyter_orch.output(name, value)`` are collected from the executed
+skips the kernel start); each cell start is a progress line on stderr (``cell i of n``),
+and what the cells print (their ``stdout`` and ``stderr`` streams) goes to the task's own
+stdout and stderr as it arrives, so the task's log shows the notebook's output live (the
+executed notebook keeps it in its cells too); values recorded with ``jupyter_orch.output(name, value)`` are collected from the executed
 notebook. Metrics reported with ``jupyter_orch.report(...)`` arrive as display outputs of
 ``METRIC_MIME`` (the kernel is told so by ``JUPYTER_ORCH_METRICS=display``): they are
 handed to ``on_metric`` (the executor writes them to the worker's metrics pipe) and kept
@@ -186,6 +188,7 @@ def run_notebook(
     client = NotebookClient(nb, km=km, timeout=None, kernel_name=kernel, allow_errors=False)
     client.kc = getattr(km, "orch_client", None)  # the pool readied it; None: nbclient makes one
     client.on_cell_start = lambda cell, cell_index: _progress(code, cell_index)
+    client.output = forward_streams(client.output)  # type: ignore[method-assign,assignment]
     if on_metric is not None:
         env = {**env, METRICS_MODE_ENV: "display"}
         client.output = intercept_metrics(client.output, on_metric)  # type: ignore[method-assign,assignment]
@@ -233,6 +236,27 @@ def intercept_metrics(output: Output, on_metric: Callable[[Any], None]) -> Outpu
         return None
 
     return intercepted
+
+
+def forward_streams(output: Output) -> Output:
+    """nbclient's ``NotebookClient.output`` that also writes each ``stream`` output (what a
+    cell prints) to this process's ``sys.stdout`` or ``sys.stderr`` as it arrives: the task's
+    log follows the notebook live. The output is kept in the cell as before."""
+
+    def forwarded(outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
+        if msg.get("msg_type") == "stream":
+            content = msg.get("content") or {}
+            text = content.get("text")
+            if isinstance(text, str) and text:
+                target = sys.stderr if content.get("name") == "stderr" else sys.stdout
+                try:
+                    target.write(text)
+                    target.flush()
+                except (OSError, ValueError):
+                    pass  # the log is gone (the process is ending): the notebook still has it
+        return output(outs, msg, display_id, cell_index)
+
+    return forwarded
 
 
 def _verdict(nb: Any, code: list[int], raised: tuple[int, Any] | None) -> None:

@@ -54,14 +54,73 @@ def test_a_notebook_runs_with_its_parameters_and_records_outputs(orch, tmp_path)
     printed = stream(result.notebook.cells[tags.index(["injected-parameters"]) + 1])
     assert f"lr=0.5 name={quoted!r} epochs=3 flags=['a']" in printed  # strings quoted, types kept
     assert nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].source == "# a tiny training notebook"
-    logs = fut.logs()
-    # progress per code cell (5, and the one papermill adds), and nothing else from the kernel
-    assert logs.splitlines() == [f"[jupyter-orch] cell {i} of 6" for i in range(1, 7)]
+    logs = fut.logs().splitlines()
+    # progress per code cell (5, and the one papermill adds) and what the cells printed, in
+    # order: the fourth cell's two lines after its progress line
+    progress = [f"[jupyter-orch] cell {i} of 6" for i in range(1, 7)]
+    pid = next(line for line in printed.splitlines() if line.startswith("pid "))
+    assert logs == [*progress[:4], f"lr=0.5 name={quoted!r} epochs=3 flags=['a']", pid, *progress[4:]]
     view = orch.api().get(f"/tasks/{fut.id}")
     assert view["kind"] == "notebook" and view["notebook_url"] == f"tasks/{fut.id}/notebook"
     nb = json.loads(fetch(orch, f"/tasks/{fut.id}/notebook", "application/x-ipynb+json"))
     assert nb["nbformat"] == 4 and len(nb["cells"]) == 7
     assert json.loads(fetch(orch, f"/tasks/{fut.id}/outputs")) == {"outputs": result.outputs}
+
+
+def test_what_the_cells_print_is_in_the_log_live_and_in_order(orch, tmp_path):
+    """stdout and stderr of the notebook's cells reach the task's log as the cell runs (the
+    first lines are followed while the cell still waits for a file), each in its stream and
+    in the order written; the executed notebook keeps them in its cells as before."""
+    from jupyter_orch.client.logstream import LogFollow
+
+    gate = tmp_path / "go"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("import os, sys, time\nprint('first line')\nprint('second line')"),
+        nbformat.v4.new_code_cell(
+            "print('to stderr', file=sys.stderr, flush=True)\n"
+            "print('before the gate', flush=True)\n"
+            f"while not os.path.exists({str(gate)!r}):\n"
+            "    time.sleep(0.02)\n"
+            "print('after the gate')"
+        ),
+        nbformat.v4.new_code_cell("for i in range(3):\n    print('loop', i)"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "talks.ipynb")
+    client = orch.client()
+    fut = client.run_notebook(str(tmp_path / "talks.ipynb"))
+    assert fut.accepted()  # the server has it: its log can be followed
+    seen = []
+    for line in LogFollow(client.api, fut.id):
+        seen.append((line["stream"], line["text"].rstrip("\n")))
+        if seen[-1][1] == "before the gate":
+            # the cell is still running (it waits for the gate): the line came live
+            assert orch.api().get(f"/tasks/{fut.id}")["state"] == "running"
+            gate.write_text("go")
+    assert seen == [
+        ("stderr", "[jupyter-orch] cell 1 of 3"),
+        ("stdout", "first line"),
+        ("stdout", "second line"),
+        ("stderr", "[jupyter-orch] cell 2 of 3"),
+        ("stderr", "to stderr"),
+        ("stdout", "before the gate"),
+        ("stdout", "after the gate"),
+        ("stderr", "[jupyter-orch] cell 3 of 3"),
+        ("stdout", "loop 0"),
+        ("stdout", "loop 1"),
+        ("stdout", "loop 2"),
+    ]
+    result = fut.result(120)
+    kept = [
+        [(o["name"], line) for o in c.outputs for line in o["text"].splitlines()]
+        for c in result.notebook.cells
+    ]
+    assert kept == [
+        [("stdout", "first line"), ("stdout", "second line")],
+        [("stderr", "to stderr"), ("stdout", "before the gate"), ("stdout", "after the gate")],
+        [("stdout", "loop 0"), ("stdout", "loop 1"), ("stdout", "loop 2")],
+    ]
 
 
 def fetch(orch, path, content_type="application/json"):

@@ -47,7 +47,8 @@ def test_an_exception_shows_the_cells_own_lines(notebook):
     err = error(cell)
     assert err["ename"] == "ZeroDivisionError"
     tb = "\n".join(err["traceback"])
-    assert "<orch In[" in tb and "line 3" in tb and "y = x / 0" in tb
+    # named as the cell's own prompt, In [n]
+    assert f"<orch In[{cell.execution_count}]>" in tb and "line 3" in tb and "y = x / 0" in tb
     assert "runner.py" not in tb and "executor.py" not in tb
 
 

@@ -4,6 +4,7 @@ environment), over the server's own kernel WebSocket protocol."""
 from __future__ import annotations
 
 import json
+import struct
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -11,6 +12,18 @@ from typing import Any
 import websocket
 
 from .orchserver import OrchServer
+
+
+def _message(frame: str | bytes) -> dict[str, Any]:
+    """A kernel message from a WebSocket frame: text is the JSON message; a binary frame
+    (a message with buffers, e.g. a widget's PNG) is Jupyter's framing: the number of parts,
+    their offsets (big-endian uint32), then the parts, the first the JSON message."""
+    if isinstance(frame, str):
+        return json.loads(frame)
+    (parts,) = struct.unpack_from(">I", frame, 0)
+    offsets = struct.unpack_from(f">{parts}I", frame, 4)
+    end = offsets[1] if parts > 1 else len(frame)
+    return json.loads(frame[offsets[0] : end])
 
 
 class ServerKernel:
@@ -69,7 +82,7 @@ class ServerKernel:
         out: dict[str, Any] = {"stdout": "", "stderr": "", "results": [], "error": None}
         idle = replied = False
         while not (idle and replied):
-            msg = json.loads(self.ws.recv())
+            msg = _message(self.ws.recv())
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             kind, content = msg["msg_type"], msg["content"]

@@ -260,8 +260,8 @@ async def test_notebook_reports_leave_the_notebook_for_the_metrics_pipe(slot: Sl
     assert not any(METRIC_MIME in (o.get("data") or {}) for o in outputs)
     assert [o.get("text") for o in executed["notebook"]["cells"][0]["outputs"]] == ["hello\n"]
     assert executed["outputs"] == {"best": 0.2}
-    # the task's log: the runner's progress, no metric
-    assert sink.of("stdout") == [] and sink.of("stderr") == [
+    # the task's log: what the cells printed and the runner's progress, no metric
+    assert sink.of("stdout") == ["hello"] and sink.of("stderr") == [
         f"[jupyter-orch] cell {i} of 3" for i in (1, 2, 3)
     ]
 
