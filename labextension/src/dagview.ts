@@ -1,72 +1,31 @@
-// Workflow DAG: the selected run laid out left to right with dagre; nodes coloured by state and
-// updated in place as events arrive; a click shows the step's details and its log.
+// Workflow steps: the selected run's steps as a compact list in dependency order (each with
+// its state, duration and the steps it waits for), updated in place as events arrive; a click
+// shows the step's details and its log. A list reads at the sidebar's default width (~250 px)
+// and for any number of steps; the whole graph, edges drawn, is the dashboard's (main area).
 import { Widget } from '@lumino/widgets';
-import dagre from '@dagrejs/dagre';
 import { joinUrl, API_PATH } from './api';
-import { formatDuration, stateLabel } from './format';
+import { formatDuration, orderSteps, stateLabel, stepMeta } from './format';
 import type { OrchController } from './controller';
 import { h, setAttr, setText } from './dom';
 import type { IRun, IStep } from './types';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const NODE_W = 150;
-const NODE_H = 36;
-
-function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    el.setAttribute(k, String(v));
-  }
-  return el;
-}
-
-/** node positions and edge paths for the steps (pure apart from dagre) */
-export function layoutSteps(steps: IStep[]): {
-  width: number;
-  height: number;
-  nodes: Map<string, { x: number; y: number }>;
-  edges: { from: string; to: string; points: { x: number; y: number }[] }[];
-} {
-  const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'LR', nodesep: 14, ranksep: 36, marginx: 8, marginy: 8 });
-  g.setDefaultEdgeLabel(() => ({}));
-  const names = new Set(steps.map(s => s.name));
-  for (const s of steps) {
-    g.setNode(s.name, { width: NODE_W, height: NODE_H });
-  }
-  for (const s of steps) {
-    for (const d of s.depends || []) {
-      if (names.has(d)) {
-        g.setEdge(d, s.name);
-      }
-    }
-  }
-  dagre.layout(g);
-  const nodes = new Map<string, { x: number; y: number }>();
-  for (const n of g.nodes()) {
-    const v = g.node(n);
-    nodes.set(n, { x: v.x, y: v.y });
-  }
-  const edges = g.edges().map(e => ({ from: e.v, to: e.w, points: g.edge(e).points || [] }));
-  const graph = g.graph();
-  return { width: graph.width || 0, height: graph.height || 0, nodes, edges };
-}
 
 export class DagView extends Widget {
   private header: HTMLDivElement;
   private canvas: HTMLDivElement;
   private details: HTMLDivElement;
   private shape = '';
-  private nodeEls = new Map<string, SVGGElement>();
+  private nodeEls = new Map<string, HTMLElement>();
   private frame = 0;
 
   constructor(private readonly ctl: OrchController) {
     super();
     this.addClass('jp-OrchDag');
     this.node.dataset.testid = 'orch-dag';
-    this.title.label = 'Workflow DAG';
+    this.title.label = 'Workflow steps';
     this.header = h('div', { class: 'jp-OrchDag-header' });
-    this.canvas = h('div', { class: 'jp-OrchDag-canvas' });
+    this.canvas = h('div', { class: 'jp-OrchDag-canvas jp-OrchSteps', role: 'list', 'data-testid': 'orch-dag-steps' });
     this.details = h('div', { class: 'jp-OrchDag-details' });
     this.node.append(this.header, this.canvas, this.details);
     this.canvas.addEventListener('click', ev => {
@@ -101,14 +60,19 @@ export class DagView extends Widget {
       this.shape = '';
       this.nodeEls.clear();
       setText(this.header, '');
+      this.header.title = '';
       this.canvas.replaceChildren(
-        h('div', { class: 'jp-OrchEmpty', text: 'Select a workflow run in Runs to see its steps as a graph.' })
+        h('div', { class: 'jp-OrchEmpty', text: 'Select a workflow run in Runs to see its steps.' })
       );
+      delete this.details.dataset.key;
       this.details.replaceChildren();
       return;
     }
-    setText(this.header, `${run.name} · ${stateLabel(run.state)}${run.duration ? ' · ' + formatDuration(run.duration) : ''}`);
     const steps = run.steps || [];
+    const done = steps.filter(s => ['succeeded', 'failed', 'cancelled', 'upstream_failed'].includes(s.state)).length;
+    const head = [run.name, stateLabel(run.state), steps.length ? `${done}/${steps.length} steps done` : '', run.duration ? formatDuration(run.duration) : ''];
+    setText(this.header, head.filter(Boolean).join(' · '));
+    this.header.title = `Workflow run ${run.id}`;
     if (!steps.length) {
       this.shape = '';
       this.canvas.replaceChildren(h('div', { class: 'jp-OrchEmpty', text: 'Loading the run’s steps…' }));
@@ -120,68 +84,69 @@ export class DagView extends Widget {
       this.draw(steps);
     }
     for (const s of steps) {
-      const g = this.nodeEls.get(s.name);
-      if (g) {
-        setAttr(g, 'data-state', s.state);
-        g.classList.toggle('jp-mod-selected', this.ctl.store.selectedStep === s.name);
-        const title = g.querySelector('title');
-        if (title) {
-          setText(title, `${s.name}: ${s.state}${s.error ? '\n' + s.error : ''}`);
-        }
-        const sub = g.querySelector('.jp-OrchDag-sub');
-        if (sub) {
-          setText(sub, stateLabel(s.state) + (s.cached ? ' (cached)' : ''));
-        }
+      const el = this.nodeEls.get(s.name);
+      if (!el) {
+        continue;
       }
+      setAttr(el, 'data-state', s.state);
+      el.classList.toggle('jp-mod-selected', this.ctl.store.selectedStep === s.name);
+      setAttr(el, 'title', `${s.name}: ${stateLabel(s.state)}${s.error ? '\n' + s.error : s.reason ? '\n' + s.reason : ''}\nClick for its log, output notebook and error.`);
+      setText(el.querySelector('.jp-OrchStep-state') as HTMLElement, stateLabel(s.state) + (s.cached ? ' (cached)' : ''));
+      setText(el.querySelector('.jp-OrchStep-meta') as HTMLElement, stepMeta(s));
     }
     this.renderDetails(run);
   }
 
+  /** one row per step: a state marker, its name and state, and a line of what it waits for */
   private draw(steps: IStep[]): void {
-    const lay = layoutSteps(steps);
     this.nodeEls.clear();
-    const root = svg('svg', { width: lay.width, height: lay.height, class: 'jp-OrchDag-svg' });
-    root.setAttribute('viewBox', `0 0 ${lay.width} ${lay.height}`);
-    const defs = svg('defs');
-    const marker = svg('marker', { id: 'jp-orch-arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 6, markerHeight: 6, orient: 'auto' });
-    marker.appendChild(svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'jp-OrchDag-arrow' }));
-    defs.appendChild(marker);
-    root.appendChild(defs);
-    for (const e of lay.edges) {
-      const d = e.points.map((p, i) => `${i ? 'L' : 'M'}${p.x},${p.y}`).join(' ');
-      root.appendChild(svg('path', { d, class: 'jp-OrchDag-edge', 'marker-end': 'url(#jp-orch-arrow)' }));
-    }
-    for (const s of steps) {
-      const pos = lay.nodes.get(s.name);
-      if (!pos) {
-        continue;
+    const rows: HTMLElement[] = [];
+    for (const { step: s, depth } of orderSteps(steps)) {
+      // the marker is a small shape filled with the state's colour (as the graph's nodes were)
+      const marker = document.createElementNS(SVG, 'svg');
+      marker.setAttribute('class', 'jp-OrchStep-marker');
+      marker.setAttribute('width', '10');
+      marker.setAttribute('height', '10');
+      marker.setAttribute('viewBox', '0 0 10 10');
+      marker.setAttribute('aria-hidden', 'true');
+      const rect = document.createElementNS(SVG, 'rect');
+      for (const [k, v] of Object.entries({ x: 1, y: 1, width: 8, height: 8, rx: 2, ry: 2 })) {
+        rect.setAttribute(k, String(v));
       }
-      const g = svg('g', {
-        class: 'jp-OrchDag-node',
-        transform: `translate(${pos.x - NODE_W / 2},${pos.y - NODE_H / 2})`,
-        'data-testid': 'orch-dag-node',
-        'data-step': s.name,
-        'data-state': s.state,
-        tabindex: 0,
-        role: 'button'
-      });
-      g.appendChild(svg('title'));
-      g.appendChild(svg('rect', { width: NODE_W, height: NODE_H, rx: 5, ry: 5 }));
-      const label = svg('text', { x: 8, y: 15, class: 'jp-OrchDag-label' });
-      label.textContent = s.name.length > 22 ? s.name.slice(0, 21) + '…' : s.name;
-      const sub = svg('text', { x: 8, y: 29, class: 'jp-OrchDag-sub' });
-      g.append(label, sub);
-      root.appendChild(g);
-      this.nodeEls.set(s.name, g);
+      marker.appendChild(rect);
+      const el = h(
+        'div',
+        {
+          class: 'jp-OrchStep',
+          'data-testid': 'orch-dag-node',
+          'data-step': s.name,
+          'data-state': s.state,
+          'data-depth': depth,
+          role: 'listitem',
+          tabindex: 0
+        },
+        h(
+          'div',
+          { class: 'jp-OrchStep-line' },
+          marker,
+          h('span', { class: 'jp-OrchStep-name', text: s.name }),
+          h('span', { class: 'jp-OrchStep-state' })
+        ),
+        h('div', { class: 'jp-OrchStep-meta' })
+      );
+      rows.push(el);
+      this.nodeEls.set(s.name, el);
     }
-    this.canvas.replaceChildren(root);
+    this.canvas.replaceChildren(...rows);
   }
 
   private renderDetails(run: IRun): void {
     const name = this.ctl.store.selectedStep;
     const s = run.steps?.find(x => x.name === name);
     if (!s) {
-      this.details.replaceChildren(h('div', { class: 'jp-OrchHint', text: 'Click a step for its log, output notebook and error.' }));
+      // nothing selected: no details box (the hint is each step's tooltip), so the steps get the room
+      delete this.details.dataset.key;
+      this.details.replaceChildren();
       return;
     }
     const key = JSON.stringify([s.name, s.state, s.error, s.notebook_url, s.duration, s.worker_id, s.attempt]);

@@ -1,6 +1,6 @@
 // jupyter-orch's JupyterLab extension: the Orchestrator sidebar and "Run as job".
 import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, ToolbarButton } from '@jupyterlab/apputils';
+import { ICommandPalette, ToolbarButton, WidgetTracker } from '@jupyterlab/apputils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
@@ -8,10 +8,16 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { showErrorMessage } from '@jupyterlab/apputils';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
+import { AccordionPanel } from '@lumino/widgets';
 import { OrchApi, wsUrl } from './api';
 import { OrchController } from './controller';
+import { OrchDashboard } from './dashboard/dashboard';
+import { PANELS } from './dashboard/panels';
+import { OPEN_LOG_EVENT } from './dashboard/timeline';
+import { h } from './dom';
 import { orchIcon } from './icon';
 import { IJobDefaults, runAsJob } from './jobdialog';
+import { IOpenDashboard, OPEN_DASHBOARD_EVENT } from './runsview';
 import { OrchSidebar } from './sidebar';
 import { OrchStore } from './store';
 
@@ -22,6 +28,7 @@ export namespace CommandIDs {
   export const runAsJob = 'jupyter-orch:run-as-job';
   export const reconnect = 'jupyter-orch:reconnect';
   export const showActive = 'jupyter-orch:show-active';
+  export const dashboard = 'jupyter-orch:dashboard';
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -162,8 +169,75 @@ const plugin: JupyterFrontEndPlugin<void> = {
         store.setFilter({ state: 'active' });
       }
     });
+    // ---- the Orchestrator dashboard (main area): one instance, restored with the layout
+    const dashboards = new WidgetTracker<OrchDashboard>({ namespace: 'jupyter-orch-dashboard' });
+    let dashboard: OrchDashboard | null = null;
+    /** the sidebar with its Logs section open (a timeline bar was clicked) */
+    const showLogs = () => {
+      app.shell.activateById(sidebar.id);
+      const sections = sidebar.content as AccordionPanel;
+      const i = sections.widgets.indexOf(sidebar.logs);
+      if (i >= 0 && typeof sections.expand === 'function') {
+        sections.expand(i);
+      }
+    };
+    app.commands.addCommand(CommandIDs.dashboard, {
+      label: 'Orchestrator: open dashboard',
+      caption: 'The GPU timeline, the queue and more, in the main area',
+      icon: orchIcon,
+      execute: args => {
+        if (!dashboard || dashboard.isDisposed) {
+          dashboard = new OrchDashboard(ctl, PANELS);
+          dashboard.node.addEventListener(OPEN_LOG_EVENT, () => showLogs());
+          const created = dashboard;
+          created.onPanelChanged = () => void dashboards.save(created);
+          void dashboards.add(dashboard);
+        }
+        if (!dashboard.isAttached) {
+          app.shell.add(dashboard, 'main');
+        }
+        const panel = typeof args.panel === 'string' ? args.panel : '';
+        if (panel) {
+          dashboard.select(panel);
+        }
+        if (typeof args.task === 'string' && args.task) {
+          ctl.selectRow('task', args.task);
+        } else if (typeof args.run === 'string' && args.run) {
+          ctl.selectRow('workflow', args.run);
+        }
+        app.shell.activateById(dashboard.id);
+        void dashboards.save(dashboard);
+        return dashboard;
+      }
+    });
+    // a runs row's dashboard button: the dashboard on that run's DAG or that task
+    sidebar.node.addEventListener(OPEN_DASHBOARD_EVENT, ev => {
+      const { panel, kind, id } = (ev as CustomEvent<IOpenDashboard>).detail;
+      void app.commands.execute(CommandIDs.dashboard, kind === 'workflow' ? { panel, run: id } : { panel, task: id });
+    });
+    if (restorer) {
+      void restorer.restore(dashboards, {
+        command: CommandIDs.dashboard,
+        args: w => ({ panel: w.currentPanel || '' }),
+        name: () => 'dashboard'
+      });
+    }
+    // a button in the sidebar's heading opens it
+    const heading = sidebar.header.widgets[0]?.node;
+    if (heading) {
+      const open = h('button', {
+        class: 'jp-OrchButton jp-OrchDashButton',
+        'data-testid': 'orch-open-dashboard',
+        title: 'Open the Orchestrator dashboard (GPU timeline, queue) in the main area',
+        'aria-label': 'Open the Orchestrator dashboard',
+        text: 'Dashboard'
+      });
+      open.addEventListener('click', () => void app.commands.execute(CommandIDs.dashboard));
+      heading.append(open);
+    }
+
     if (palette) {
-      for (const command of [CommandIDs.open, CommandIDs.runAsJob, CommandIDs.reconnect, CommandIDs.showActive]) {
+      for (const command of [CommandIDs.open, CommandIDs.dashboard, CommandIDs.runAsJob, CommandIDs.reconnect, CommandIDs.showActive]) {
         palette.addItem({ command, category: 'Orchestrator' });
       }
     }

@@ -3,6 +3,22 @@
 import type { ILogLine } from './types';
 import { stripAnsi } from './ansi';
 
+/** How a log line reads: `progress` (the orchestrator's "[jupyter-orch] cell 2 of 5" as a
+ * notebook task moves on), `note` (its other lines, e.g. "the notebook stopped itself at cell
+ * 3 of 5"), else the line's own stream (`stdout`, `stderr`, `display`). The orchestrator writes
+ * its lines on stderr, so that they stay out of the task's stdout; they are not errors. */
+export type LineKind = 'progress' | 'note' | string;
+
+const ORCH_PREFIX = '[jupyter-orch] ';
+const PROGRESS = /^\[jupyter-orch\] cell \d+ of \d+\s*$/;
+
+export function lineKind(line: Pick<ILogLine, 'stream' | 'text'>): LineKind {
+  if (line.stream === 'stderr' && line.text.startsWith(ORCH_PREFIX)) {
+    return PROGRESS.test(line.text) ? 'progress' : 'note';
+  }
+  return line.stream;
+}
+
 export interface IBufferedLine extends ILogLine {
   n: number; // 0-based number of the line in the whole log
   plain: string;

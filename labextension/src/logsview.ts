@@ -6,7 +6,7 @@ import { formatBytes, formatDuration, stateLabel } from './format';
 import { IAnsiStyle, parseAnsi } from './ansi';
 import type { OrchController } from './controller';
 import { h, setText } from './dom';
-import { LogBuffer } from './logbuffer';
+import { LogBuffer, lineKind } from './logbuffer';
 import type { LogFeedMessage } from './logfeed';
 import type { ICheckpoint, ILogLine, ITask } from './types';
 
@@ -42,7 +42,7 @@ export class LogsView extends Widget {
     this.title.label = 'Logs';
     this.buffer = new LogBuffer(capacity);
     this.header = h('div', { class: 'jp-OrchLogs-title' });
-    this.searchInput = h('input', { class: 'jp-OrchInput', type: 'search', placeholder: 'Search the log (Enter: next)', 'data-testid': 'orch-log-search', 'aria-label': 'Search the log' });
+    this.searchInput = h('input', { class: 'jp-OrchInput', type: 'search', placeholder: 'Search log', title: 'Search the log: Enter for the next match, Shift+Enter for the previous', 'data-testid': 'orch-log-search', 'aria-label': 'Search the log' });
     this.matchEl = h('span', { class: 'jp-OrchCount' });
     this.followEl = h('button', { class: 'jp-OrchButton', title: 'Scroll to the end and follow new lines', text: '⤓ Follow' });
     const download = h('button', { class: 'jp-OrchButton', 'data-testid': 'orch-log-download', title: 'Download the log as text', text: 'Download' });
@@ -228,7 +228,8 @@ export class LogsView extends Widget {
   }
 
   private renderLine(line: ILogLine): HTMLElement {
-    const el = h('div', { class: 'jp-OrchLogLine', 'data-testid': 'orch-log-line', 'data-stream': line.stream });
+    const kind = lineKind(line);
+    const el = h('div', { class: 'jp-OrchLogLine', 'data-testid': 'orch-log-line', 'data-stream': line.stream, 'data-kind': kind });
     const { segments, state } = parseAnsi(line.text.replace(/\n$/, ''), this.ansiState);
     this.ansiState = state;
     for (const seg of segments) {
@@ -270,8 +271,9 @@ export class LogsView extends Widget {
       span.className = classes.join(' ');
       el.appendChild(span);
     }
-    if (line.stream === 'stderr') {
-      el.classList.add('jp-OrchLogLine-stderr');
+    // the orchestrator's own progress and notes are muted, not drawn as errors
+    if (kind === 'progress' || kind === 'note' || kind === 'stderr') {
+      el.classList.add(`jp-OrchLogLine-${kind}`);
     }
     return el;
   }

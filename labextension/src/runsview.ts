@@ -3,7 +3,7 @@
 import { Widget } from '@lumino/widgets';
 import { showErrorMessage } from '@jupyterlab/apputils';
 import { NO_EXTENSION_MESSAGE } from './api';
-import { formatDuration, shortId, stateLabel } from './format';
+import { formatDuration, runStepsLabel, shortId, stateLabel } from './format';
 import type { OrchController } from './controller';
 import { h, setAttr, setText } from './dom';
 import { IRow, rowDuration } from './store';
@@ -13,6 +13,15 @@ export const ROW_HEIGHT = 46;
 const OVERSCAN = 8;
 const ACTIVE = new Set(['pending', 'scheduled', 'running']);
 const RETRYABLE = new Set(['failed', 'cancelled', 'upstream_failed', 'lost']);
+
+/** Asked by a row's dashboard button: open the Orchestrator dashboard on this run or task. */
+export const OPEN_DASHBOARD_EVENT = 'orch-open-dashboard';
+export interface IOpenDashboard {
+  panel: string;
+  kind: 'task' | 'workflow';
+  id: string;
+}
+const WAITING = new Set(['pending', 'scheduled']);
 
 export class RunsView extends Widget {
   private scroller: HTMLDivElement;
@@ -33,16 +42,18 @@ export class RunsView extends Widget {
     this.textInput = h('input', {
       class: 'jp-OrchInput',
       type: 'search',
-      placeholder: 'Filter by name, id, owner, worker…',
+      placeholder: 'Filter runs',
+      title: 'Filter runs by name, id, owner, worker or resources',
       'data-testid': 'orch-filter-text',
       'aria-label': 'Filter runs'
     });
     this.stateSelect = h(
       'select',
-      { class: 'jp-OrchSelect', 'data-testid': 'orch-filter-state', 'aria-label': 'Filter by state' },
+      { class: 'jp-OrchSelect', 'data-testid': 'orch-filter-state', 'aria-label': 'Show runs by state or kind', title: 'Show runs by state or kind' },
+      // short labels: the closed dropdown shows the chosen one whole at the sidebar's width
       h('option', { value: '', text: 'All states' }),
       h('option', { value: 'active', text: 'Active' }),
-      h('option', { value: 'workflow', text: 'Workflow runs' }),
+      h('option', { value: 'workflow', text: 'Workflows' }),
       ...TASK_STATES.map(s => h('option', { value: s, text: stateLabel(s) }))
     );
     this.countEl = h('span', { class: 'jp-OrchCount' });
@@ -229,7 +240,15 @@ export class RunsView extends Widget {
     const want = ACTIVE.has(row.state) ? 'cancel' : RETRYABLE.has(row.state) ? 'retry' : '';
     if (buttons.dataset.want !== want) {
       buttons.dataset.want = want;
-      buttons.replaceChildren();
+      buttons.replaceChildren(
+        h('button', {
+          class: 'jp-OrchButton jp-OrchRow-open',
+          'data-testid': 'orch-row-dashboard',
+          title: 'Open in the Orchestrator dashboard',
+          'aria-label': 'Open in the Orchestrator dashboard',
+          text: '⧉'
+        })
+      );
       if (want === 'cancel') {
         buttons.append(
           h('button', { class: 'jp-OrchButton', 'data-testid': 'orch-cancel', title: 'Cancel', text: 'Cancel' })
@@ -240,7 +259,9 @@ export class RunsView extends Widget {
         );
       }
     }
-    const parts = [row.owner, row.resources, row.worker, formatDuration(rowDuration(row, now)) || '', shortId(row.id)];
+    // a run's steps read the same on every row, loaded or not (see runStepsLabel)
+    const size = row.kind === 'workflow' ? runStepsLabel(this.ctl.store.runs.get(row.id)) || row.resources : row.resources;
+    const parts = [row.owner, size, row.worker, formatDuration(rowDuration(row, now)) || '', shortId(row.id)];
     const facts = parts.filter(Boolean).join(' · ');
     // a waiting task says why under its name (its place in line, a quota, no worker fits)
     const waiting = row.kind === 'task' && row.state === 'pending' ? row.detail : '';
@@ -258,6 +279,16 @@ export class RunsView extends Widget {
     const kind = rowEl.dataset.kind as 'task' | 'workflow';
     const id = rowEl.dataset.id || '';
     const button = target.closest('button');
+    if (button && button.dataset.testid === 'orch-row-dashboard') {
+      ev.stopPropagation();
+      // a run opens on its DAG; a task on the timeline, or on the queue while it waits
+      const state = rowEl.dataset.state || '';
+      const panel = kind === 'workflow' ? 'dag' : WAITING.has(state) ? 'queue' : 'timeline';
+      this.node.dispatchEvent(
+        new CustomEvent<IOpenDashboard>(OPEN_DASHBOARD_EVENT, { bubbles: true, detail: { panel, kind, id } })
+      );
+      return;
+    }
     if (button) {
       ev.stopPropagation();
       const action = button.dataset.testid === 'orch-cancel' ? 'cancel' : 'retry';

@@ -1,4 +1,4 @@
-// The "Orchestrator" sidebar: Runs, Workflow DAG, Searches, Workers and Logs as sections of one panel,
+// The "Orchestrator" sidebar: Runs, Workflow steps, Searches, Workers and Logs as sections of one panel,
 // with a connection indicator in its toolbar; and Admin (every user's work) for those who may
 // read all on a shared server, added once the server says so (GET /info's rights).
 import { SidePanel } from '@jupyterlab/ui-components';

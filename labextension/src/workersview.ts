@@ -1,7 +1,7 @@
 // Workers: each with labels and slots (and the task in each), each GPU with utilisation and
 // memory bars from heartbeats, and the cluster's free GPUs per node (kubernetes provider).
 import { Widget } from '@lumino/widgets';
-import { formatBytes, slotHolders } from './format';
+import { formatBytes, formatUsage, slotHolders } from './format';
 import type { OrchController } from './controller';
 import { h } from './dom';
 import type { IGpu, IWorker } from './types';
@@ -113,34 +113,40 @@ export class WorkersView extends Widget {
 
   private renderWorker(w: IWorker): HTMLElement {
     const m = w.metrics || {};
-    const head = h(
-      'div',
-      { class: 'jp-OrchWorker-head' },
-      h('span', { class: `jp-OrchDot`, 'data-state': w.state === 'connected' ? 'running' : 'cancelled' }),
-      h('strong', { text: w.name }),
-      h('span', { class: 'jp-OrchHint', text: ` ${w.hostname || ''} · ${w.slots_used}/${w.slots} slots · ${w.cpus} CPU · ${formatBytes(w.memory)}${w.state !== 'connected' ? ' · ' + w.state : ''}` })
-    );
-    const labels = h('div', { class: 'jp-OrchLabels' }, ...Object.entries(w.labels || {}).map(([k, v]) => h('span', { class: 'jp-OrchChip', text: `${k}=${v}` })));
-    const metrics = h('div', { class: 'jp-OrchMetrics' });
-    if (typeof m.cpu_percent === 'number') {
-      metrics.append(bar(m.cpu_percent / 100, `CPU ${Math.round(m.cpu_percent)}%`, 'util'));
-    }
-    if (typeof m.memory_used === 'number' && m.memory_total) {
-      metrics.append(bar(m.memory_used / m.memory_total, `RAM ${formatBytes(m.memory_used)} / ${formatBytes(m.memory_total)}`, 'mem'));
-    }
-    const holders = this.ctl.store.gpuHolders(w);
-    const gpus = w.gpus.map(g => this.renderGpu(g, holders.get(g.index) || null));
-    const slots = h('div', { class: 'jp-OrchSlots' });
+    // one line at the sidebar's width: name, size, its slots; the host in the tooltip
+    const slots = h('span', { class: 'jp-OrchSlots' });
     slotHolders(w.running || [], w.slots_used, w.slots).forEach((id, i) => {
       slots.append(
         id
           ? h('span', { class: 'jp-OrchSlot jp-mod-busy', 'data-task': id, title: `slot ${i + 1}: ${id}`, text: this.taskName(id) })
           : id === null
             ? h('span', { class: 'jp-OrchSlot jp-mod-busy', title: `slot ${i + 1}: another user's task`, text: 'in use' })
-            : h('span', { class: 'jp-OrchSlot', text: 'free' })
+            : h('span', { class: 'jp-OrchSlot', title: `slot ${i + 1}: free`, text: 'free' })
       );
     });
-    return h('div', { class: 'jp-OrchWorker', 'data-testid': 'orch-worker', 'data-name': w.name, 'data-state': w.state }, head, labels, slots, metrics, ...gpus);
+    const head = h(
+      'div',
+      {
+        class: 'jp-OrchWorker-head',
+        title: `${w.name}${w.hostname ? ' on ' + w.hostname : ''} · ${w.slots_used}/${w.slots} slots in use · ${w.cpus} CPU · ${formatBytes(w.memory)} · ${w.state}`
+      },
+      h('span', { class: `jp-OrchDot`, 'data-state': w.state === 'connected' ? 'running' : 'cancelled' }),
+      h('strong', { class: 'jp-OrchWorker-name', text: w.name }),
+      h('span', { class: 'jp-OrchHint', text: `${w.cpus} CPU · ${formatBytes(w.memory)}${w.state !== 'connected' ? ' · ' + w.state : ''}` }),
+      slots
+    );
+    const labelChips = Object.entries(w.labels || {}).map(([k, v]) => h('span', { class: 'jp-OrchChip', text: `${k}=${v}` }));
+    const labels = labelChips.length ? h('div', { class: 'jp-OrchLabels' }, ...labelChips) : null;
+    const metrics = h('div', { class: 'jp-OrchMetrics' });
+    if (typeof m.cpu_percent === 'number') {
+      metrics.append(bar(m.cpu_percent / 100, `CPU ${Math.round(m.cpu_percent)}%`, 'util'));
+    }
+    if (typeof m.memory_used === 'number' && m.memory_total) {
+      metrics.append(bar(m.memory_used / m.memory_total, `RAM ${formatUsage(m.memory_used, m.memory_total)}`, 'mem'));
+    }
+    const holders = this.ctl.store.gpuHolders(w);
+    const gpus = w.gpus.map(g => this.renderGpu(g, holders.get(g.index) || null));
+    return h('div', { class: 'jp-OrchWorker', 'data-testid': 'orch-worker', 'data-name': w.name, 'data-state': w.state }, head, labels, metrics, ...gpus);
   }
 
   private renderGpu(g: IGpu, holder: string | null): HTMLElement {
@@ -158,8 +164,12 @@ export class WorkersView extends Widget {
             ? h('span', { class: 'jp-OrchHint', title: "another user's task", text: 'in use' })
             : h('span', { class: 'jp-OrchHint', text: 'free' })
       ),
-      bar(typeof g.utilization === 'number' ? g.utilization / 100 : null, typeof g.utilization === 'number' ? `util ${g.utilization}%` : 'util n/a', 'util'),
-      bar(typeof g.memory_used === 'number' && total ? g.memory_used / total : null, typeof g.memory_used === 'number' ? `mem ${formatBytes(g.memory_used)} / ${formatBytes(total)}` : 'mem n/a', 'mem')
+      h(
+        'div',
+        { class: 'jp-OrchGpu-bars' },
+        bar(typeof g.utilization === 'number' ? g.utilization / 100 : null, typeof g.utilization === 'number' ? `util ${g.utilization}%` : 'util n/a', 'util'),
+        bar(typeof g.memory_used === 'number' && total ? g.memory_used / total : null, typeof g.memory_used === 'number' ? `mem ${formatUsage(g.memory_used, total)}` : 'mem n/a', 'mem')
+      )
     );
   }
 }

@@ -1,1 +1,3 @@
 import './base.css';
+import './dashboard.css';
+import './dashboard-panels.css';

@@ -10,10 +10,11 @@ leaves ``FAILED-<test>.png`` there too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +71,14 @@ def _lab_settings(config_dir: Path) -> None:
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrchServer]:
+@contextlib.contextmanager
+def lab_server(
+    root: Path, args: Sequence[str] = (), env: dict[str, str] | None = None
+) -> Iterator[OrchServer]:
     """A whole Jupyter server with JupyterLab and the extension, 2 local workers, SQLite in
-    its own data dir. The checkout's built extension is found first: it is linked into the
-    server's JUPYTER_DATA_DIR/labextensions, which JupyterLab searches before sys.prefix."""
-    root = tmp_path_factory.mktemp("lab")
+    its own data dir under ``root`` (``args``, ``env``: more of them). The checkout's built
+    extension is found first: it is linked into the server's JUPYTER_DATA_DIR/labextensions,
+    which JupyterLab searches before sys.prefix."""
     package = json.loads((BUILT / "package.json").read_text())
     link = root / "data" / "labextensions" / package["name"]
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -85,9 +88,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrchServer]:
         root,
         full=True,
         workers=2,
-        args=["--ServerApp.open_browser=False", "--OrchApp.worker_grace=3"],
+        args=["--ServerApp.open_browser=False", "--OrchApp.worker_grace=3", *args],
         # this checkout's build (linked above) before a copy pip put into the environment
-        env={"MPLBACKEND": "agg", "JUPYTER_PREFER_ENV_PATH": "0"},
+        env={"MPLBACKEND": "agg", "JUPYTER_PREFER_ENV_PATH": "0", **(env or {})},
     )
     try:
         server.start(timeout=120)
@@ -95,6 +98,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrchServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrchServer]:
+    with lab_server(tmp_path_factory.mktemp("lab")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

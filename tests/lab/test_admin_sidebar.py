@@ -254,7 +254,7 @@ def test_an_admin_sees_everyones_work_and_cancels_bobs_queued_task(
         "2 running · 1 queued · 2 of 4 GPUs held"
     )
     # the other sections folded, as an admin watching the service would: the admin view fills the sidebar
-    for title in ("Runs", "Workflow DAG", "Workers", "Logs"):
+    for title in ("Runs", "Workflow steps", "Workers", "Logs"):
         heading = sidebar.locator(".lm-AccordionPanel-title", has_text=re.compile(f"^{title}$", re.I))
         heading.click()
         expect(heading).to_have_attribute("aria-expanded", "false")

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ago, formatBytes, formatDuration, formatResources, shortId, slotHolders, stateLabel } from '../format';
+import { ago, formatBytes, formatDuration, formatResources, formatUsage, runStepsLabel, shortId, slotHolders, stateLabel } from '../format';
+import type { IStep } from '../types';
 
 describe('formatting', () => {
   it('formats resources and durations', () => {
@@ -33,5 +34,32 @@ describe('formatting', () => {
     expect(slotHolders([], 0, 2)).toEqual([undefined, undefined]);
     // a worker with tasks sent ahead (more than its slots): all of them are shown
     expect(slotHolders(['a', 'b', 'c'], 3, 2)).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('a workflow run in the runs list', () => {
+  const step = (name: string, state: string) => ({ name, state }) as IStep;
+  it('says its number of steps the same way whether its steps are loaded or not', () => {
+    const listed = { step_count: 4 }; // as the list gives every run
+    const selected = { step_count: 4, steps: ['a', 'b', 'c', 'd'].map(n => step(n, 'succeeded')) };
+    const running = { step_count: 4, steps: [step('a', 'succeeded'), step('b', 'running'), step('c', 'pending'), step('d', 'pending')] };
+    expect(runStepsLabel(listed)).toBe('4 steps');
+    expect(runStepsLabel(selected)).toBe('4 steps');
+    expect(runStepsLabel(running)).toBe('4 steps');
+    expect(new Set([listed, selected, running].map(runStepsLabel)).size).toBe(1);
+  });
+  it('counts one step as one and knows no run', () => {
+    expect(runStepsLabel({ step_count: 1 })).toBe('1 step');
+    expect(runStepsLabel({ step_count: 0 })).toBe('0 steps');
+    expect(runStepsLabel(undefined)).toBe('');
+  });
+});
+
+describe('usage of a total', () => {
+  it('says a shared unit once', () => {
+    const GiB = 1024 ** 3;
+    expect(formatUsage(3.6 * GiB, 24 * GiB)).toBe('3.6 / 24 GiB');
+    expect(formatUsage(512 * 1024 ** 2, 24 * GiB)).toBe('512 MiB / 24 GiB');
+    expect(formatUsage(0, 80 * GiB)).toBe('0 B / 80 GiB');
   });
 });
