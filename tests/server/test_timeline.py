@@ -15,6 +15,7 @@ from jupyter_orch.core.errors import SpecError
 
 from support.identities import IDENTITY_ARGS, hub_users
 from support.orchserver import OrchServer
+from support.rawhttp import raw
 
 USERS = hub_users(alice={}, bob={}, carol={"scopes": ["custom:orch:read-all"]})
 
@@ -104,3 +105,19 @@ def test_a_bad_window_is_refused_naming_the_parameter(hub: OrchServer, query: di
     with pytest.raises(SpecError) as info:
         hub.api("alice-token").get("/timeline", **query)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["since=", "since=%ff%fe", "since=1e400", "until=-1", f"since={'9' * 5000}", "limit=abc", "limit=%00"],
+)
+def test_an_empty_huge_or_non_utf8_parameter_is_a_400_not_a_500(hub: OrchServer, query: str) -> None:
+    status, body = raw(hub, "GET", f"/timeline?{query}", token="alice-token")
+    assert status == 400, body
+    # tornado refuses bytes that are not UTF-8 before the handler reads them (no field then)
+    assert body.get("field") in ("since", "until", "limit") or "%ff" in query, body
+
+
+def test_no_token_sees_nothing(hub: OrchServer) -> None:
+    status, _ = raw(hub, "GET", "/timeline", token="mallory-token")
+    assert status in (401, 403)
